@@ -1,0 +1,96 @@
+# dpkit build: libdpkit (static + shared), the dpkit program, tests, benchmarks.
+# Every dependency comes from pkg-config; `scripts/setup-deps` installs the Debian packages.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+VERSION := 0.1.0
+
+PKGS := openblas fftw3 fftw3f hdf5 gsl yaml-0.1 zlib libpng libsodium
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# GSL's reference CBLAS is dropped: OpenBLAS provides the same symbols, fast.
+PKG_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+
+WERROR ?=
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c17 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fopenmp -fPIC -I. $(PKG_CFLAGS) \
+          -DDPKIT_VERSION='"$(VERSION)"'
+LDFLAGS ?=
+LDLIBS  := $(PKG_LIBS) -lfftw3f_omp -lfftw3_omp -fopenmp -lm
+
+MODULES  := common datasets accountant scatter features dp audit
+LIB_SRC  := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC  := $(wildcard cli/*.c)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/*.c)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+HEADERS  := $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
+
+.PHONY: all test test-asan demo bench data install clean deps
+
+all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libdpkit.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libdpkit.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/dpkit: $(CLI_OBJ) $(BUILD)/libdpkit.a
+	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/run-tests: $(TEST_OBJ) $(BUILD)/libdpkit.a
+	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs criterion)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libdpkit.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS)
+
+deps:
+	@scripts/setup-deps
+
+# Tests need the data the test suite reads (MNIST, the text corpus); CIFAR-10 is fetched by `make data`.
+TEST_DATA ?=
+test: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/tests/run-tests
+	@for d in $(TEST_DATA); do $(BUILD)/dpkit -q data fetch $$d || exit 1; done
+	DPKIT_BIN=$(BUILD)/dpkit $(BUILD)/tests/run-tests --jobs 2
+
+test-asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" all build-asan/tests/run-tests
+	ASAN_OPTIONS=detect_leaks=1 DPKIT_BIN=build-asan/dpkit build-asan/tests/run-tests --jobs 2
+
+demo: deps all
+	@scripts/demo
+
+bench: all $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+data: all
+	$(BUILD)/dpkit data fetch all
+
+dpkit.pc: Makefile
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dpkit\nDescription: differentially private learning on handcrafted features\nVersion: %s\nRequires.private: %s\nCflags: -I$${includedir}/dpkit\nLibs: -L$${libdir} -ldpkit\n' \
+	  '$(PREFIX)' '$(VERSION)' '$(PKGS)' > $@
+
+install: all dpkit.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BUILD)/dpkit $(DESTDIR)$(PREFIX)/bin/dpkit
+	install -m 644 $(BUILD)/libdpkit.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libdpkit.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 dpkit.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	for h in $(HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/dpkit/$$h; done
+
+clean:
+	rm -rf $(BUILD) build-asan dpkit.pc

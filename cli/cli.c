@@ -1,0 +1,61 @@
+/* Helpers shared by the dpkit subcommands (see cli.h). */
+#include "cli/cli.h"
+
+#include "common/log.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+int cli_usage_error(const char *command, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    fprintf(stderr, "dpkit %s: ", command);
+    vfprintf(stderr, format, args);
+    fprintf(stderr, "\nTry 'dpkit %s --help'.\n", command);
+    va_end(args);
+    return 2;
+}
+
+int cli_fail(const char *command, const dpkit_error *err)
+{
+    fprintf(stderr, "dpkit %s: error: %s\n", command, err->message);
+    return 1;
+}
+
+int cli_parse_double(const char *command, const char *option, const char *text, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (end == text || *end != '\0' || errno == ERANGE || !isfinite(value))
+        return cli_usage_error(command, "%s expects a number, got '%s'", option, text);
+    *out = value;
+    return 0;
+}
+
+int cli_parse_long(const char *command, const char *option, const char *text, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE)
+        return cli_usage_error(command, "%s expects an integer, got '%s'", option, text);
+    *out = value;
+    return 0;
+}
+
+int cli_common_option(int option)
+{
+    if (option == 'q') {
+        log_set_level(LOG_ERROR);
+        return 1;
+    }
+    if (option == 'v') {
+        log_set_level(LOG_DEBUG);
+        return 1;
+    }
+    return 0;
+}

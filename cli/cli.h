@@ -1,0 +1,42 @@
+/* Shared pieces of the dpkit program: the command table and helpers for option parsing and
+ * error reporting. Exit codes: 0 ok, 1 failure while running, 2 bad usage. */
+#ifndef DPKIT_CLI_CLI_H
+#define DPKIT_CLI_CLI_H
+
+#include "common/error.h"
+
+#include <stdio.h>
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    /* argv[0] is the command name; `--help` prints the command's help and returns 0. */
+    int (*run)(int argc, char **argv);
+} cli_command;
+
+/* One per file under cli/ (cli/<name>.c). */
+int cli_data(int argc, char **argv);
+int cli_epsilon(int argc, char **argv);
+int cli_calibrate(int argc, char **argv);
+int cli_scatter(int argc, char **argv);
+int cli_features(int argc, char **argv);
+int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_audit(int argc, char **argv);
+int cli_curve(int argc, char **argv);
+
+/* Prints "dpkit COMMAND: message" and a hint to use --help; returns 2. */
+int cli_usage_error(const char *command, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "dpkit COMMAND: error: message"; returns 1. */
+int cli_fail(const char *command, const dpkit_error *err);
+
+/* Strict number parsing for option values: the whole text must be a finite number. On failure
+ * prints a usage error naming the option and returns 2; returns 0 on success. */
+int cli_parse_double(const char *command, const char *option, const char *text, double *out);
+int cli_parse_long(const char *command, const char *option, const char *text, long long *out);
+
+/* Handles the options every command shares: -q/--quiet, -v/--verbose. Returns 1 if `option`
+ * (a getopt_long return value) was one of them. */
+int cli_common_option(int option);
+
+#endif

@@ -1,0 +1,94 @@
+/* The dpkit program: dispatches `dpkit <command> [options]` to the command's file in cli/. */
+#include "cli/cli.h"
+
+#include "common/log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+    /* name, summary, entry point: one line per command (cli/<name>.c) */
+    {NULL, NULL, NULL},
+};
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: dpkit [-q|-v] <command> [options]\n"
+            "\n"
+            "dpkit trains classifiers with differential privacy (DP-SGD) on handcrafted features,\n"
+            "accounts for the privacy they spend, and audits how much a trained model leaks.\n"
+            "\n"
+            "commands:\n");
+    for (const cli_command *c = commands; c->name; c++)
+        fprintf(out, "  %-11s %s\n", c->name, c->summary);
+    fprintf(out, "  %-11s %s\n", "help", "show the help of a command: dpkit help <command>");
+    fprintf(out,
+            "\n"
+            "options:\n"
+            "  -h, --help     show this help\n"
+            "  --version      print the version\n"
+            "  -q, -v         quieter / more verbose (also accepted after the command)\n"
+            "\n"
+            "Run 'dpkit <command> --help' for the options of a command.\n");
+}
+
+static const cli_command *find_command(const char *name)
+{
+    for (const cli_command *c = commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int first = 1;
+    while (first < argc && argv[first][0] == '-') {
+        const char *a = argv[first];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            print_usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("dpkit %s\n", DPKIT_VERSION);
+            return 0;
+        }
+        if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
+            log_set_level(LOG_ERROR);
+        else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
+            log_set_level(LOG_DEBUG);
+        else {
+            fprintf(stderr, "dpkit: unknown option '%s'\n\n", a);
+            print_usage(stderr);
+            return 2;
+        }
+        first++;
+    }
+    if (first >= argc) {
+        print_usage(stderr);
+        return 2;
+    }
+    const char *name = argv[first];
+    if (strcmp(name, "help") == 0) {
+        if (first + 1 >= argc) {
+            print_usage(stdout);
+            return 0;
+        }
+        const cli_command *c = find_command(argv[first + 1]);
+        if (!c) {
+            fprintf(stderr, "dpkit: unknown command '%s'\n\n", argv[first + 1]);
+            print_usage(stderr);
+            return 2;
+        }
+        char *help_argv[] = {(char *)c->name, "--help", NULL};
+        return c->run(2, help_argv);
+    }
+    const cli_command *c = find_command(name);
+    if (!c) {
+        fprintf(stderr, "dpkit: unknown command '%s'\n\n", name);
+        print_usage(stderr);
+        return 2;
+    }
+    return c->run(argc - first, argv + first);
+}

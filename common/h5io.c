@@ -1,0 +1,420 @@
+/* HDF5 array/attribute helpers with atomic writes (see h5io.h). */
+#include "common/h5io.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void silence_hdf5(void)
+{
+    /* HDF5 prints its error stack by default; dpkit reports errors through dpkit_error. */
+    static int done = 0;
+    if (!done) {
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        done = 1;
+    }
+}
+
+size_t h5io_type_size(h5io_type type)
+{
+    switch (type) {
+    case H5IO_FLOAT32: return 4;
+    case H5IO_FLOAT64: return 8;
+    case H5IO_UINT8: return 1;
+    case H5IO_INT32: return 4;
+    case H5IO_INT64: return 8;
+    }
+    return 0;
+}
+
+hid_t h5io_native_type(h5io_type type)
+{
+    switch (type) {
+    case H5IO_FLOAT32: return H5T_NATIVE_FLOAT;
+    case H5IO_FLOAT64: return H5T_NATIVE_DOUBLE;
+    case H5IO_UINT8: return H5T_NATIVE_UINT8;
+    case H5IO_INT32: return H5T_NATIVE_INT32;
+    case H5IO_INT64: return H5T_NATIVE_INT64;
+    }
+    return H5T_NATIVE_FLOAT;
+}
+
+static h5io_file *file_new(const char *path, dpkit_error *err)
+{
+    if (strlen(path) >= sizeof((h5io_file *)0)->path) {
+        error_set(err, "%s: path too long", path);
+        return NULL;
+    }
+    h5io_file *f = calloc(1, sizeof *f);
+    if (!f) {
+        error_set(err, "%s: out of memory", path);
+        return NULL;
+    }
+    snprintf(f->path, sizeof f->path, "%s", path);
+    f->id = H5I_INVALID_HID;
+    return f;
+}
+
+int h5io_create(const char *path, h5io_file **out, dpkit_error *err)
+{
+    silence_hdf5();
+    *out = NULL;
+    h5io_file *f = file_new(path, err);
+    if (!f)
+        return -1;
+    snprintf(f->temp_path, sizeof f->temp_path, "%s.tmp.%ld", path, (long)getpid());
+    f->id = H5Fcreate(f->temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f->id < 0) {
+        error_set(err, "%s: cannot create HDF5 file (is the directory writable?)", f->temp_path);
+        free(f);
+        return -1;
+    }
+    *out = f;
+    return 0;
+}
+
+int h5io_commit(h5io_file *f, dpkit_error *err)
+{
+    int status = 0;
+    if (H5Fclose(f->id) < 0)
+        status = error_set(err, "%s: failed to close HDF5 file", f->temp_path);
+    else if (rename(f->temp_path, f->path) != 0)
+        status = error_set(err, "%s: cannot rename %s into place", f->path, f->temp_path);
+    if (status != 0)
+        unlink(f->temp_path);
+    free(f);
+    return status;
+}
+
+void h5io_abort(h5io_file *f)
+{
+    if (!f)
+        return;
+    if (f->id >= 0)
+        H5Fclose(f->id);
+    if (f->temp_path[0])
+        unlink(f->temp_path);
+    free(f);
+}
+
+int h5io_open_read(const char *path, h5io_file **out, dpkit_error *err)
+{
+    silence_hdf5();
+    *out = NULL;
+    if (access(path, R_OK) != 0)
+        return error_set(err, "%s: no such file or not readable", path);
+    if (H5Fis_hdf5(path) <= 0)
+        return error_set(err, "%s: not an HDF5 file", path);
+    h5io_file *f = file_new(path, err);
+    if (!f)
+        return -1;
+    f->id = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f->id < 0) {
+        free(f);
+        return error_set(err, "%s: cannot open HDF5 file (corrupt or truncated?)", path);
+    }
+    *out = f;
+    return 0;
+}
+
+void h5io_close(h5io_file *f)
+{
+    if (!f)
+        return;
+    if (f->temp_path[0]) {
+        h5io_abort(f);
+        return;
+    }
+    if (f->id >= 0)
+        H5Fclose(f->id);
+    free(f);
+}
+
+int h5io_exists(h5io_file *f, const char *path)
+{
+    if (strcmp(path, "/") == 0)
+        return 1;
+    /* H5Lexists needs every intermediate link to exist, so walk the path. */
+    char partial[1024];
+    size_t n = strlen(path);
+    if (n >= sizeof partial)
+        return 0;
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] == '/' || path[i] == '\0') {
+            memcpy(partial, path, i);
+            partial[i] = '\0';
+            if (H5Lexists(f->id, partial, H5P_DEFAULT) <= 0)
+                return 0;
+        }
+    }
+    return 1;
+}
+
+int h5io_ensure_group(h5io_file *f, const char *path, dpkit_error *err)
+{
+    char partial[1024];
+    size_t n = strlen(path);
+    if (n >= sizeof partial)
+        return error_set(err, "%s: HDF5 path too long: %s", f->path, path);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        memcpy(partial, path, i);
+        partial[i] = '\0';
+        if (partial[0] == '\0' || strcmp(partial, "/") == 0)
+            continue;
+        if (H5Lexists(f->id, partial, H5P_DEFAULT) > 0)
+            continue;
+        hid_t g = H5Gcreate2(f->id, partial, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (g < 0)
+            return error_set(err, "%s: cannot create group %s", f->path, partial);
+        H5Gclose(g);
+    }
+    return 0;
+}
+
+static int ensure_parent(h5io_file *f, const char *path, dpkit_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return 0;
+    char parent[1024];
+    size_t n = (size_t)(slash - path);
+    if (n >= sizeof parent)
+        return error_set(err, "%s: HDF5 path too long: %s", f->path, path);
+    memcpy(parent, path, n);
+    parent[n] = '\0';
+    return h5io_ensure_group(f, parent, err);
+}
+
+int h5io_write_array(h5io_file *f, const char *path, h5io_type type, int rank, const size_t *dims,
+                     const void *data, dpkit_error *err)
+{
+    if (rank < 0 || rank > H5IO_MAX_RANK)
+        return error_set(err, "%s: dataset %s: rank %d outside 0..%d", f->path, path, rank,
+                         H5IO_MAX_RANK);
+    if (ensure_parent(f, path, err) != 0)
+        return -1;
+    hsize_t h_dims[H5IO_MAX_RANK];
+    for (int i = 0; i < rank; i++)
+        h_dims[i] = dims[i];
+    hid_t space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, h_dims, NULL);
+    if (H5Lexists(f->id, path, H5P_DEFAULT) > 0)
+        H5Ldelete(f->id, path, H5P_DEFAULT);
+    hid_t dset = H5Dcreate2(f->id, path, h5io_native_type(type), space, H5P_DEFAULT, H5P_DEFAULT,
+                            H5P_DEFAULT);
+    int status = 0;
+    if (dset < 0)
+        status = error_set(err, "%s: cannot create dataset %s", f->path, path);
+    else if (H5Dwrite(dset, h5io_native_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        status = error_set(err, "%s: cannot write dataset %s (disk full?)", f->path, path);
+    if (dset >= 0)
+        H5Dclose(dset);
+    H5Sclose(space);
+    return status;
+}
+
+int h5io_array_shape(h5io_file *f, const char *path, int *rank, size_t dims[H5IO_MAX_RANK],
+                     dpkit_error *err)
+{
+    if (!h5io_exists(f, path))
+        return error_set(err, "%s: dataset %s is missing", f->path, path);
+    hid_t dset = H5Dopen2(f->id, path, H5P_DEFAULT);
+    if (dset < 0)
+        return error_set(err, "%s: %s is not a dataset", f->path, path);
+    hid_t space = H5Dget_space(dset);
+    int r = H5Sget_simple_extent_ndims(space);
+    int status = 0;
+    if (r < 0 || r > H5IO_MAX_RANK) {
+        status = error_set(err, "%s: dataset %s has rank %d, expected at most %d", f->path, path, r,
+                           H5IO_MAX_RANK);
+    } else {
+        hsize_t h_dims[H5IO_MAX_RANK];
+        H5Sget_simple_extent_dims(space, h_dims, NULL);
+        for (int i = 0; i < r; i++)
+            dims[i] = (size_t)h_dims[i];
+        *rank = r;
+    }
+    H5Sclose(space);
+    H5Dclose(dset);
+    return status;
+}
+
+int h5io_read_array(h5io_file *f, const char *path, h5io_type type, int *rank,
+                    size_t dims[H5IO_MAX_RANK], void **data, dpkit_error *err)
+{
+    *data = NULL;
+    if (h5io_array_shape(f, path, rank, dims, err) != 0)
+        return -1;
+    size_t count = 1;
+    for (int i = 0; i < *rank; i++) {
+        if (dims[i] != 0 && count > ((size_t)1 << 40) / dims[i])
+            return error_set(err, "%s: dataset %s is absurdly large", f->path, path);
+        count *= dims[i];
+    }
+    void *buffer = malloc(count ? count * h5io_type_size(type) : 1);
+    if (!buffer)
+        return error_set(err, "%s: out of memory reading %s (%zu elements)", f->path, path, count);
+    hid_t dset = H5Dopen2(f->id, path, H5P_DEFAULT);
+    herr_t status = count ? H5Dread(dset, h5io_native_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                    buffer)
+                          : 0;
+    H5Dclose(dset);
+    if (status < 0) {
+        free(buffer);
+        return error_set(err, "%s: cannot read dataset %s as %s (corrupt, or not numeric?)", f->path,
+                         path, type == H5IO_FLOAT32 ? "float32" : "a number");
+    }
+    *data = buffer;
+    return 0;
+}
+
+static hid_t open_object(h5io_file *f, const char *obj_path, dpkit_error *err)
+{
+    if (!h5io_exists(f, obj_path)) {
+        error_set(err, "%s: object %s is missing", f->path, obj_path);
+        return H5I_INVALID_HID;
+    }
+    hid_t obj = H5Oopen(f->id, obj_path, H5P_DEFAULT);
+    if (obj < 0)
+        error_set(err, "%s: cannot open object %s", f->path, obj_path);
+    return obj;
+}
+
+static int write_attr(h5io_file *f, const char *obj_path, const char *name, hid_t type,
+                      const void *value, dpkit_error *err)
+{
+    hid_t obj = open_object(f, obj_path, err);
+    if (obj < 0)
+        return -1;
+    if (H5Aexists(obj, name) > 0)
+        H5Adelete(obj, name);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    int status = 0;
+    if (attr < 0 || H5Awrite(attr, type, value) < 0)
+        status = error_set(err, "%s: cannot write attribute %s on %s", f->path, name, obj_path);
+    if (attr >= 0)
+        H5Aclose(attr);
+    H5Sclose(space);
+    H5Oclose(obj);
+    return status;
+}
+
+int h5io_write_attr_string(h5io_file *f, const char *obj_path, const char *name, const char *value,
+                           dpkit_error *err)
+{
+    /* Variable-length UTF-8 strings: h5py returns them as str. */
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    int status = write_attr(f, obj_path, name, type, &value, err);
+    H5Tclose(type);
+    return status;
+}
+
+int h5io_write_attr_double(h5io_file *f, const char *obj_path, const char *name, double value,
+                           dpkit_error *err)
+{
+    return write_attr(f, obj_path, name, H5T_NATIVE_DOUBLE, &value, err);
+}
+
+int h5io_write_attr_int64(h5io_file *f, const char *obj_path, const char *name, long long value,
+                          dpkit_error *err)
+{
+    int64_t v = value;
+    return write_attr(f, obj_path, name, H5T_NATIVE_INT64, &v, err);
+}
+
+int h5io_has_attr(h5io_file *f, const char *obj_path, const char *name)
+{
+    if (!h5io_exists(f, obj_path))
+        return 0;
+    return H5Aexists_by_name(f->id, obj_path, name, H5P_DEFAULT) > 0;
+}
+
+static hid_t open_attr(h5io_file *f, const char *obj_path, const char *name, dpkit_error *err)
+{
+    if (!h5io_has_attr(f, obj_path, name)) {
+        error_set(err, "%s: attribute %s missing on %s", f->path, name, obj_path);
+        return H5I_INVALID_HID;
+    }
+    return H5Aopen_by_name(f->id, obj_path, name, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+int h5io_read_attr_string(h5io_file *f, const char *obj_path, const char *name, char **value,
+                          dpkit_error *err)
+{
+    *value = NULL;
+    hid_t attr = open_attr(f, obj_path, name, err);
+    if (attr < 0)
+        return -1;
+    hid_t file_type = H5Aget_type(attr);
+    int status = 0;
+    if (H5Tget_class(file_type) != H5T_STRING) {
+        status = error_set(err, "%s: attribute %s on %s is not a string", f->path, name, obj_path);
+    } else if (H5Tis_variable_str(file_type) > 0) {
+        hid_t mem = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mem, H5T_VARIABLE);
+        H5Tset_cset(mem, H5Tget_cset(file_type)); /* HDF5 will not convert ASCII <-> UTF-8 */
+        char *s = NULL;
+        if (H5Aread(attr, mem, &s) < 0 || !s) {
+            status = error_set(err, "%s: cannot read attribute %s on %s", f->path, name, obj_path);
+        } else {
+            *value = strdup(s);
+            H5free_memory(s);
+        }
+        H5Tclose(mem);
+    } else {
+        size_t size = H5Tget_size(file_type);
+        char *s = calloc(size + 1, 1);
+        hid_t mem = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mem, size + 1);
+        H5Tset_cset(mem, H5Tget_cset(file_type));
+        if (!s || H5Aread(attr, mem, s) < 0) {
+            free(s);
+            status = error_set(err, "%s: cannot read attribute %s on %s", f->path, name, obj_path);
+        } else {
+            *value = s;
+        }
+        H5Tclose(mem);
+    }
+    H5Tclose(file_type);
+    H5Aclose(attr);
+    return status;
+}
+
+static int read_numeric_attr(h5io_file *f, const char *obj_path, const char *name, hid_t mem_type,
+                             void *value, dpkit_error *err)
+{
+    hid_t attr = open_attr(f, obj_path, name, err);
+    if (attr < 0)
+        return -1;
+    hid_t space = H5Aget_space(attr);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    H5Sclose(space);
+    int status = 0;
+    if (n != 1)
+        status = error_set(err, "%s: attribute %s on %s has %lld values, expected 1", f->path, name,
+                           obj_path, (long long)n);
+    else if (H5Aread(attr, mem_type, value) < 0)
+        status = error_set(err, "%s: attribute %s on %s is not numeric", f->path, name, obj_path);
+    H5Aclose(attr);
+    return status;
+}
+
+int h5io_read_attr_double(h5io_file *f, const char *obj_path, const char *name, double *value,
+                          dpkit_error *err)
+{
+    return read_numeric_attr(f, obj_path, name, H5T_NATIVE_DOUBLE, value, err);
+}
+
+int h5io_read_attr_int64(h5io_file *f, const char *obj_path, const char *name, long long *value,
+                         dpkit_error *err)
+{
+    int64_t v = 0;
+    int status = read_numeric_attr(f, obj_path, name, H5T_NATIVE_INT64, &v, err);
+    *value = v;
+    return status;
+}

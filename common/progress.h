@@ -1,0 +1,28 @@
+/* Progress reporting for long loops: on a TTY a redrawn bar with rate and ETA, otherwise one
+ * line every few seconds; silent when the log level is below info (-q). */
+#ifndef DPKIT_COMMON_PROGRESS_H
+#define DPKIT_COMMON_PROGRESS_H
+
+#include <stddef.h>
+
+typedef struct progress {
+    char label[64];
+    const char *unit;
+    size_t total;
+    size_t done;
+    double start_seconds;
+    double last_draw_seconds;
+    int is_tty;
+    int enabled;
+} progress;
+
+void progress_start(progress *p, const char *label, size_t total, const char *unit);
+/* Sets the count of finished items; cheap to call often (draws at most a few times a second). */
+void progress_update(progress *p, size_t done);
+/* Final draw plus newline; prints the elapsed time. */
+void progress_finish(progress *p);
+
+/* Monotonic wall-clock seconds. */
+double progress_now(void);
+
+#endif

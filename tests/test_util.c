@@ -1,0 +1,92 @@
+/* Test helpers (see test_util.h). */
+#include "tests/test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *test_data_path(const char *relative)
+{
+    static char path[4][4096];
+    static int slot = 0;
+    const char *root = getenv("DPKIT_TESTDATA");
+    if (!root)
+        root = "../shared/testdata";
+    slot = (slot + 1) % 4;
+    snprintf(path[slot], sizeof path[slot], "%s/%s", root, relative);
+    return path[slot];
+}
+
+const char *test_dpkit_bin(void)
+{
+    const char *bin = getenv("DPKIT_BIN");
+    return bin ? bin : "build/dpkit";
+}
+
+const char *test_temp_dir(void)
+{
+    static char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/dpkit-test-XXXXXX");
+    if (!mkdtemp(dir))
+        return "/tmp";
+    return dir;
+}
+
+char *test_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buffer = malloc((size_t)n + 1);
+    size_t got = fread(buffer, 1, (size_t)n, f);
+    fclose(f);
+    buffer[got] = '\0';
+    if (size)
+        *size = got;
+    return buffer;
+}
+
+int test_write_file(const char *path, const void *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t written = fwrite(data, 1, size, f);
+    fclose(f);
+    return written == size ? 0 : -1;
+}
+
+int test_run_dpkit(const char *args, char **output)
+{
+    char out_path[] = "/tmp/dpkit-test-out-XXXXXX";
+    int fd = mkstemp(out_path);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    size_t n = strlen(args) + strlen(test_dpkit_bin()) + strlen(out_path) + 32;
+    char *command = malloc(n);
+    snprintf(command, n, "%s %s >%s 2>&1 </dev/null", test_dpkit_bin(), args, out_path);
+    int status = system(command);
+    free(command);
+    if (output)
+        *output = test_read_file(out_path, NULL);
+    unlink(out_path);
+    if (status == -1 || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+const char *test_dataset_dir(const char *name)
+{
+    static char path[4096];
+    const char *root = getenv("DPKIT_DATA");
+    snprintf(path, sizeof path, "%s/%s", root ? root : "data", name);
+    struct stat st;
+    return stat(path, &st) == 0 ? path : NULL;
+}

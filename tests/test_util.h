@@ -1,0 +1,24 @@
+/* Helpers shared by the Criterion tests: where the reference data and the dpkit binary are,
+ * scratch directories, and running the CLI. */
+#ifndef DPKIT_TESTS_TEST_UTIL_H
+#define DPKIT_TESTS_TEST_UTIL_H
+
+#include <stddef.h>
+
+/* Path of a file under the shared reference data (../shared/testdata or $DPKIT_TESTDATA). */
+const char *test_data_path(const char *relative);
+/* The dpkit program under test ($DPKIT_BIN, default build/dpkit). */
+const char *test_dpkit_bin(void);
+/* A fresh scratch directory (removed by the OS's tmp cleaning; tests keep them small). */
+const char *test_temp_dir(void);
+/* Runs `dpkit ARGS` through the shell, capturing stdout+stderr into *output (malloc'd, may be
+ * NULL); returns the exit status. */
+int test_run_dpkit(const char *args, char **output);
+/* Reads a whole file (malloc'd, NUL-terminated); NULL if missing. */
+char *test_read_file(const char *path, size_t *size);
+/* Writes bytes to a file; returns 0 on success. */
+int test_write_file(const char *path, const void *data, size_t size);
+/* 1 if the dataset directory of NAME is present under $DPKIT_DATA or data/. */
+const char *test_dataset_dir(const char *name);
+
+#endif
