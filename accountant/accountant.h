@@ -1,0 +1,92 @@
+/* Privacy accounting for DP-SGD: RDP (Renyi DP) and PLD (privacy loss distribution)
+ * accountants for compositions of Poisson-subsampled Gaussian mechanisms, conversion to
+ * (epsilon, delta), noise calibration, and the privacy ledger every privacy-consuming step of a
+ * run reports to. Maths: SPEC-MATH.md sections 2 and 3. */
+#ifndef DPKIT_ACCOUNTANT_ACCOUNTANT_H
+#define DPKIT_ACCOUNTANT_ACCOUNTANT_H
+
+#include "common/error.h"
+#include "common/h5io.h"
+
+#include <stddef.h>
+
+/* `count` runs of the Gaussian mechanism with noise multiplier `noise_multiplier` on a Poisson
+ * sample of rate `sampling_rate` (1 = the whole dataset, e.g. private normalisation stats). */
+typedef struct accountant_event {
+    double sampling_rate;
+    double noise_multiplier;
+    long long count;
+    char label[32]; /* what consumed privacy: "dp-sgd", "private-bn", ... */
+} accountant_event;
+
+/* The list of events of one run, run-length encoded: recording an event equal (same q, sigma,
+ * label) to the last one adds to its count. */
+typedef struct accountant_ledger {
+    accountant_event *events;
+    size_t count;
+    size_t capacity;
+} accountant_ledger;
+
+typedef enum { ACCOUNTANT_RDP, ACCOUNTANT_PLD } accountant_kind;
+typedef enum { ACCOUNTANT_CONVERSION_IMPROVED, ACCOUNTANT_CONVERSION_CLASSIC } accountant_conversion;
+
+typedef struct accountant_options {
+    accountant_kind kind;              /* default RDP */
+    accountant_conversion conversion;  /* RDP only; default IMPROVED */
+    double pld_discretization;         /* PLD only; default 1e-4 */
+} accountant_options;
+
+void accountant_options_default(accountant_options *options);
+/* Parses "rdp"/"pld" and "improved"/"classic"; -1 with a message naming the value otherwise. */
+int accountant_kind_parse(const char *text, accountant_kind *kind, dpkit_error *err);
+int accountant_conversion_parse(const char *text, accountant_conversion *conversion, dpkit_error *err);
+
+/* epsilon of the composition of `events` at `delta`. For RDP, *order receives the order that
+ * attains it (NaN for PLD; order may be NULL). A noise multiplier of 0 gives +infinity. */
+int accountant_epsilon(const accountant_event *events, size_t event_count, double delta,
+                       const accountant_options *options, double *epsilon, double *order,
+                       dpkit_error *err);
+
+/* delta at a given epsilon (PLD: exact read-off; RDP: the conversion solved for delta). */
+int accountant_delta(const accountant_event *events, size_t event_count, double epsilon,
+                     const accountant_options *options, double *delta, dpkit_error *err);
+
+/* Smallest noise multiplier (to the accuracy of the root finder, always on the safe side) such
+ * that `steps` steps at rate q, after the `prior` events, spend at most target_epsilon. */
+int accountant_calibrate_noise(double target_epsilon, double delta, double sampling_rate,
+                               long long steps, const accountant_event *prior, size_t prior_count,
+                               const accountant_options *options, double *noise_multiplier,
+                               dpkit_error *err);
+
+/* Largest number of steps at (q, sigma), after the prior events, that stays within the budget. */
+int accountant_max_steps(double target_epsilon, double delta, double sampling_rate,
+                         double noise_multiplier, const accountant_event *prior,
+                         size_t prior_count, const accountant_options *options,
+                         long long *steps, dpkit_error *err);
+
+/* RDP of one step of the subsampled Gaussian at one order (> 1, integer or fractional). */
+double accountant_rdp_subsampled_gaussian(double sampling_rate, double noise_multiplier,
+                                          double order);
+
+/* Ledger. */
+void accountant_ledger_init(accountant_ledger *ledger);
+void accountant_ledger_free(accountant_ledger *ledger);
+int accountant_ledger_record(accountant_ledger *ledger, double sampling_rate,
+                             double noise_multiplier, long long count, const char *label,
+                             dpkit_error *err);
+int accountant_ledger_copy(const accountant_ledger *from, accountant_ledger *to, dpkit_error *err);
+int accountant_ledger_epsilon(const accountant_ledger *ledger, double delta,
+                              const accountant_options *options, double *epsilon, double *order,
+                              dpkit_error *err);
+/* HDF5 layout: group with datasets sampling_rate (float64), noise_multiplier (float64),
+ * count (int64), label (attribute per event as a string list) -- see docs/formats.md. */
+int accountant_ledger_save_h5(const accountant_ledger *ledger, h5io_file *file, const char *group,
+                              dpkit_error *err);
+int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const char *group,
+                              dpkit_error *err);
+/* JSON: {"events": [{"sampling_rate":..,"noise_multiplier":..,"count":..,"label":".."}]};
+ * written atomically. */
+int accountant_ledger_save_json(const accountant_ledger *ledger, const char *path, dpkit_error *err);
+int accountant_ledger_load_json(accountant_ledger *ledger, const char *path, dpkit_error *err);
+
+#endif
