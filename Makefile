@@ -13,8 +13,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 
 WERROR ?=
+# CFLAGS/LDFLAGS are the user's (optimisation, sanitizers); the project's flags are added here.
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c17 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fopenmp -fPIC -I. $(PKG_CFLAGS) \
+ALL_CFLAGS := $(CFLAGS) -std=c17 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fopenmp -fPIC -I. $(PKG_CFLAGS) \
           -DDPKIT_VERSION='"$(VERSION)"'
 LDFLAGS ?=
 LDLIBS  := $(PKG_LIBS) -lfftw3f_omp -lfftw3_omp -fopenmp -lm
@@ -36,7 +37,7 @@ all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libdpkit.a: $(LIB_OBJ)
 	@rm -f $@
@@ -53,7 +54,7 @@ $(BUILD)/tests/run-tests: $(TEST_OBJ) $(BUILD)/libdpkit.a
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libdpkit.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS)
 
 deps:
 	@scripts/setup-deps
