@@ -59,11 +59,15 @@ typedef enum {
 } config_type;
 
 /* One key of a config kind. A schema is a static array of fields ending with {0}, e.g.
+ *   static const config_field layer_schema[] = {
+ *       {"kind", CONFIG_ENUM, NULL, "layer type", "conv2d|dense", NULL},
+ *       {"out", CONFIG_INT, "0", "output channels", NULL, NULL},
+ *       {0}};
  *   static const config_field train_schema[] = {
- *       {"training.epochs", CONFIG_INT, "60", "passes over the data"},
- *       {"training.optimizer.kind", CONFIG_ENUM, "sgd", "optimizer", .choices = "sgd|adam"},
- *       {"privacy.epsilon", CONFIG_DOUBLE, NULL, "target epsilon (required)"},
- *       {"model.layers", CONFIG_LIST, "[]", "layers of a cnn", .items = layer_schema},
+ *       {"training.epochs", CONFIG_INT, "60", "passes over the data", NULL, NULL},
+ *       {"training.optimizer.kind", CONFIG_ENUM, "sgd", "optimizer", "sgd|adam", NULL},
+ *       {"privacy.epsilon", CONFIG_DOUBLE, NULL, "target epsilon", NULL, NULL},
+ *       {"model.layers", CONFIG_LIST, "[]", "layers of a cnn", NULL, layer_schema},
  *       {0}};
  * Defaults are written as they would appear in the YAML file; NULL means required. */
 typedef struct config_field {
