@@ -130,9 +130,14 @@ static void write_quoted(FILE *out, const char *text)
         case '\b': fputs("\\b", out); break;
         case '\f': fputs("\\f", out); break;
         default:
-            if (*c < 0x20)
+            /* control characters, DEL and the C1 controls (UTF-8 C2 80..9F) are escaped so
+             * that YAML readers, which reject them raw, accept the output too */
+            if (*c < 0x20 || *c == 0x7f)
                 fprintf(out, "\\u%04x", *c);
-            else
+            else if (*c == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) {
+                fprintf(out, "\\u%04x", c[1]);
+                c++;
+            } else
                 fputc(*c, out);
         }
     }

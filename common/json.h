@@ -12,7 +12,8 @@
  * Doubles are written with the fewest digits (at most 17) that read back to the same double,
  * with ".0" added when they would look like integers; NaN and infinities are written as null
  * (JSON has no such numbers). Strings are escaped (quote, backslash, control characters as
- * \n, \t or \u00XX); UTF-8 bytes pass through unchanged. Misuse (a value in an object without a
+ * \n, \t or \u00XX, also DEL and U+0080..U+009F so YAML readers accept the text); other UTF-8
+ * passes through unchanged. Misuse (a value in an object without a
  * key, unbalanced ends, nesting deeper than JSON_MAX_DEPTH) and write errors are remembered and
  * reported by json_writer_finish. */
 #ifndef DPKIT_COMMON_JSON_H

@@ -419,6 +419,14 @@ Test(config, write_and_read_back)
     }
     const char *sets[] = {"output.dir="};
     round_trip("privacy: {epsilon: 1}\n", sets, 1);
+
+    /* a failed write names the file and leaves nothing behind */
+    config *cfg;
+    dpkit_error err;
+    cr_assert_eq(load("privacy: {epsilon: 1}\n", &cfg, &err), 0);
+    cr_assert_neq(config_write_file(cfg, "/nonexistent/dir/config.yaml", &err), 0);
+    cr_assert(strstr(err.message, "/nonexistent/dir/config.yaml.tmp."), "%s", err.message);
+    config_free(cfg);
 }
 
 Test(config, written_yaml_is_grouped_in_schema_order)
