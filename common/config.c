@@ -190,14 +190,21 @@ static int fill_from_map(config *cfg, const config_node *map, const char *prefix
                          dpkit_error *err);
 static int check_required(const config *cfg, const config_node *where, dpkit_error *err);
 
+/* "a map", "a list", "null" or "a single value", for "expected X, got Y" messages. */
+static const char *kind_name(const config_node *node)
+{
+    if (node->kind == CONFIG_NODE_MAP)
+        return "a map";
+    if (node->kind == CONFIG_NODE_SEQUENCE)
+        return "a list";
+    return config_node_is_null(node) ? "null" : "a single value";
+}
+
 static int set_list(config_value *value, const config_field *field, const config_node *node,
                     dpkit_error *err)
 {
     if (node->kind != CONFIG_NODE_SEQUENCE)
-        return config_node_error(node, err, "expected a list of maps, got %s",
-                                 node->kind == CONFIG_NODE_MAP ? "a map"
-                                 : config_node_is_null(node) ? "null"
-                                                             : "a single value");
+        return config_node_error(node, err, "expected a list of maps, got %s", kind_name(node));
     if (!field->items)
         return config_node_error(node, err, "schema error: list without an item schema");
     config **items = calloc(node->count ? node->count : 1, sizeof *items);
@@ -209,9 +216,7 @@ static int set_list(config_value *value, const config_field *field, const config
             free_items(items, i);
             return config_node_error(child, err, "expected a map (e.g. {%s: ...}), got %s",
                                      field->items[0].path ? field->items[0].path : "key",
-                                     child->kind == CONFIG_NODE_SEQUENCE ? "a list"
-                                     : config_node_is_null(child)        ? "null"
-                                                                 : "a single value");
+                                     kind_name(child));
         }
         items[i] = config_new(field->items, node->source);
         if (!items[i] || apply_defaults(items[i], err) != 0 ||
@@ -246,15 +251,21 @@ static int set_value(config *cfg, size_t index, const config_node *node, dpkit_e
         if (node->kind != CONFIG_NODE_SCALAR || config_node_is_null(node))
             return config_node_error(node, err, "expected %s, got %s",
                                      field->type == CONFIG_ENUM ? "one of the names" : "a string",
-                                     node->kind == CONFIG_NODE_MAP    ? "a map"
-                                     : node->kind == CONFIG_NODE_SEQUENCE ? "a list"
-                                                                          : "null");
+                                     kind_name(node));
         if (field->type == CONFIG_ENUM && !in_choices(field->choices, node->value)) {
             /* "a|b|c" -> "a, b, c" */
-            char allowed[768] = "";
-            for (const char *c = field->choices ? field->choices : ""; *c; c++)
-                snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s",
-                         *c == '|' ? ", " : (char[]){*c, 0});
+            char allowed[512];
+            size_t n = 0;
+            for (const char *c = field->choices ? field->choices : ""; *c && n + 3 < sizeof allowed;
+                 c++) {
+                if (*c == '|') {
+                    allowed[n++] = ',';
+                    allowed[n++] = ' ';
+                } else {
+                    allowed[n++] = *c;
+                }
+            }
+            allowed[n] = '\0';
             return config_node_error(node, err, "expected one of %s, got '%s'", allowed,
                                      node->value);
         }
@@ -326,13 +337,6 @@ static int apply_defaults(config *cfg, dpkit_error *err)
         cfg->values[i].explicit = 0;
     }
     return 0;
-}
-
-static const char *kind_name(const config_node *node)
-{
-    if (node->kind == CONFIG_NODE_SEQUENCE)
-        return "a list";
-    return config_node_is_null(node) ? "null" : "a single value";
 }
 
 /* Walks a map of the file: each key is a schema key, a group of keys, or unknown. Dotted keys
@@ -650,8 +654,8 @@ static void write_indent(FILE *out, int indent, int *dash)
     }
 }
 
-static void write_group(FILE *out, const config *cfg, const char *prefix, int indent, int *dash,
-                        int comments);
+static void write_group(FILE *out, const config *cfg, const char *prefix, size_t prefix_length,
+                        int indent, int *dash, int comments);
 
 static void write_value(FILE *out, const config *cfg, size_t index, int indent, int comments)
 {
@@ -683,16 +687,16 @@ static void write_value(FILE *out, const config *cfg, size_t index, int indent, 
             int dash = 1;
             if (value->items[i]->count == 0)
                 fprintf(out, "%*s- {}\n", indent + 2, "");
-            write_group(out, value->items[i], "", indent + 4, &dash, 0);
+            write_group(out, value->items[i], "", 0, indent + 4, &dash, 0);
         }
 }
 
-/* Writes the keys under prefix ("" or "a.b.") in schema order; a group is written where its
- * first key comes, with all its keys, so interleaved schemas still give each map once. */
-static void write_group(FILE *out, const config *cfg, const char *prefix, int indent, int *dash,
-                        int comments)
+/* Writes the keys whose path starts with the first prefix_length characters of prefix ("" or
+ * "a.b.") in schema order; a group is written where its first key comes, with all its keys, so
+ * interleaved schemas still give each map once. */
+static void write_group(FILE *out, const config *cfg, const char *prefix, size_t prefix_length,
+                        int indent, int *dash, int comments)
 {
-    size_t prefix_length = strlen(prefix);
     for (size_t i = 0; i < cfg->count; i++) {
         const char *path = cfg->schema[i].path;
         if (strncmp(path, prefix, prefix_length) != 0)
@@ -711,13 +715,9 @@ static void write_group(FILE *out, const config *cfg, const char *prefix, int in
             seen = strncmp(cfg->schema[j].path, path, group_length) == 0;
         if (seen)
             continue;
-        char *group = strndup(path, group_length);
-        if (!group)
-            continue; /* the stream's error state reports the failure */
         write_indent(out, indent, dash);
         fprintf(out, "%.*s:\n", (int)(dot - rest), rest);
-        write_group(out, cfg, group, indent + 2, dash, comments);
-        free(group);
+        write_group(out, cfg, path, group_length, indent + 2, dash, comments);
     }
 }
 
@@ -729,7 +729,7 @@ int config_write_string(const config *cfg, char **text, dpkit_error *err)
     if (!out)
         return error_set(err, "%s: out of memory writing the config", cfg->source);
     int dash = 0;
-    write_group(out, cfg, "", 0, &dash, 1);
+    write_group(out, cfg, "", 0, 0, &dash, 1);
     int failed = ferror(out);
     if (fclose(out) != 0 || failed) {
         free(*text);
