@@ -1,0 +1,783 @@
+/* Typed configs: validation of a parsed YAML tree against a static schema, defaults, --set
+ * overrides, getters by dotted path, and writing the resolved config back as YAML. */
+#include "common/config.h"
+#include "common/config_tree.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/textfile.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct config_value {
+    int explicit; /* given in the file or by an override */
+    int line;     /* where it was given in the file (0 otherwise) */
+    char *text;   /* strings and enums */
+    long int_value;
+    double double_value;
+    int bool_value;
+    size_t item_count; /* lists */
+    config **items;
+} config_value;
+
+struct config {
+    const config_field *schema;
+    size_t count; /* fields in the schema, values in the same order */
+    config_value *values;
+    char *source; /* for messages about missing keys */
+};
+
+/* ---- schema lookups ---- */
+
+static size_t schema_count(const config_field *schema)
+{
+    size_t n = 0;
+    while (schema[n].path)
+        n++;
+    return n;
+}
+
+static long field_index(const config *cfg, const char *path)
+{
+    for (size_t i = 0; i < cfg->count; i++)
+        if (strcmp(cfg->schema[i].path, path) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* 1 if path names a group of keys ("training" or "training.optimizer"). */
+static int is_group(const config *cfg, const char *path)
+{
+    size_t n = strlen(path);
+    for (size_t i = 0; i < cfg->count; i++)
+        if (strncmp(cfg->schema[i].path, path, n) == 0 && cfg->schema[i].path[n] == '.')
+            return 1;
+    return 0;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 255 || lb > 255)
+        return (size_t)-1;
+    size_t row[256];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t above = row[j];
+            size_t best = diagonal + (a[i - 1] != b[j - 1]);
+            if (above + 1 < best)
+                best = above + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diagonal = above;
+        }
+    }
+    return row[lb];
+}
+
+/* The closest key or group to an unknown one, or a key elsewhere with the same last name
+ * ("lr" -> "training.optimizer.lr"); "" if nothing is close. */
+static void suggest(const config *cfg, const char *unknown, char *out, size_t size)
+{
+    out[0] = '\0';
+    size_t best = strlen(unknown) >= 12 ? 3 : 2;
+    for (size_t i = 0; i < cfg->count; i++) {
+        const char *path = cfg->schema[i].path;
+        /* the key itself and each group above it */
+        for (size_t n = strlen(path); n > 0; n--) {
+            if (path[n] != '\0' && path[n] != '.')
+                continue;
+            char candidate[256];
+            if (n >= sizeof candidate)
+                continue;
+            memcpy(candidate, path, n);
+            candidate[n] = '\0';
+            size_t d = edit_distance(unknown, candidate);
+            if (d <= best && (d < best || !out[0])) {
+                best = d;
+                snprintf(out, size, "%s", candidate);
+            }
+        }
+    }
+    if (out[0])
+        return;
+    for (size_t i = 0; i < cfg->count; i++) {
+        const char *dot = strrchr(cfg->schema[i].path, '.');
+        if (dot && strcmp(dot + 1, unknown) == 0) {
+            snprintf(out, size, "%s", cfg->schema[i].path);
+            return;
+        }
+    }
+}
+
+/* "where: unknown key 'shown' (did you mean 'x'?)"; shown ends with the schema-relative path;
+ * where may be NULL. */
+static int unknown_key_error(const config *cfg, const char *where, const char *shown,
+                             const char *relative, dpkit_error *err)
+{
+    char suggestion[256];
+    suggest(cfg, relative, suggestion, sizeof suggestion);
+    const char *separator = where ? ": " : "";
+    if (!where)
+        where = "";
+    if (!suggestion[0])
+        return error_set(err, "%s%sunknown key '%s'", where, separator, shown);
+    int parent_length = (int)(strlen(shown) - strlen(relative));
+    return error_set(err, "%s%sunknown key '%s' (did you mean '%.*s%s'?)", where, separator,
+                     shown, parent_length, shown, suggestion);
+}
+
+/* ---- values ---- */
+
+static config *config_new(const config_field *schema, const char *source)
+{
+    config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return NULL;
+    cfg->schema = schema;
+    cfg->count = schema_count(schema);
+    cfg->values = calloc(cfg->count ? cfg->count : 1, sizeof *cfg->values);
+    cfg->source = strdup(source);
+    if (!cfg->values || !cfg->source) {
+        free(cfg->values);
+        free(cfg->source);
+        free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static void free_items(config **items, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        config_free(items[i]);
+    free(items);
+}
+
+void config_free(config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->count; i++) {
+        free(cfg->values[i].text);
+        free_items(cfg->values[i].items, cfg->values[i].item_count);
+    }
+    free(cfg->values);
+    free(cfg->source);
+    free(cfg);
+}
+
+static int in_choices(const char *choices, const char *value)
+{
+    size_t n = strlen(value);
+    for (const char *c = choices; c && *c;) {
+        size_t length = strcspn(c, "|");
+        if (length == n && strncmp(c, value, n) == 0)
+            return 1;
+        c += length + (c[length] == '|');
+    }
+    return 0;
+}
+
+static int apply_defaults(config *cfg, dpkit_error *err);
+static int fill_from_map(config *cfg, const config_node *map, const char *prefix,
+                         dpkit_error *err);
+static int check_required(const config *cfg, const config_node *where, dpkit_error *err);
+
+/* "a map", "a list", "null" or "a single value", for "expected X, got Y" messages. */
+static const char *kind_name(const config_node *node)
+{
+    if (node->kind == CONFIG_NODE_MAP)
+        return "a map";
+    if (node->kind == CONFIG_NODE_SEQUENCE)
+        return "a list";
+    return config_node_is_null(node) ? "null" : "a single value";
+}
+
+static int set_list(config_value *value, const config_field *field, const config_node *node,
+                    dpkit_error *err)
+{
+    if (node->kind != CONFIG_NODE_SEQUENCE)
+        return config_node_error(node, err, "expected a list of maps, got %s", kind_name(node));
+    if (!field->items)
+        return config_node_error(node, err, "schema error: list without an item schema");
+    config **items = calloc(node->count ? node->count : 1, sizeof *items);
+    if (!items)
+        return error_set(err, "%s: out of memory", node->source);
+    for (size_t i = 0; i < node->count; i++) {
+        const config_node *child = node->children[i];
+        if (child->kind != CONFIG_NODE_MAP) {
+            free_items(items, i);
+            return config_node_error(child, err, "expected a map (e.g. {%s: ...}), got %s",
+                                     field->items[0].path ? field->items[0].path : "key",
+                                     kind_name(child));
+        }
+        items[i] = config_new(field->items, node->source);
+        if (!items[i] || apply_defaults(items[i], err) != 0 ||
+            fill_from_map(items[i], child, "", err) != 0 ||
+            check_required(items[i], child, err) != 0) {
+            if (!items[i])
+                error_set(err, "%s: out of memory", node->source);
+            free_items(items, i + 1);
+            return -1;
+        }
+    }
+    free_items(value->items, value->item_count);
+    value->items = items;
+    value->item_count = node->count;
+    return 0;
+}
+
+/* Converts and stores one value; on error the old value is kept. */
+static int set_value(config *cfg, size_t index, const config_node *node, dpkit_error *err)
+{
+    const config_field *field = &cfg->schema[index];
+    config_value *value = &cfg->values[index];
+    switch (field->type) {
+    case CONFIG_INT:
+        return config_node_int(node, &value->int_value, err);
+    case CONFIG_DOUBLE:
+        return config_node_double(node, &value->double_value, err);
+    case CONFIG_BOOL:
+        return config_node_bool(node, &value->bool_value, err);
+    case CONFIG_STRING:
+    case CONFIG_ENUM: {
+        if (node->kind != CONFIG_NODE_SCALAR || config_node_is_null(node))
+            return config_node_error(node, err, "expected %s, got %s",
+                                     field->type == CONFIG_ENUM ? "one of the names" : "a string",
+                                     kind_name(node));
+        if (field->type == CONFIG_ENUM && !in_choices(field->choices, node->value)) {
+            /* "a|b|c" -> "a, b, c" */
+            char allowed[512];
+            size_t n = 0;
+            for (const char *c = field->choices ? field->choices : ""; *c && n + 3 < sizeof allowed;
+                 c++) {
+                if (*c == '|') {
+                    allowed[n++] = ',';
+                    allowed[n++] = ' ';
+                } else {
+                    allowed[n++] = *c;
+                }
+            }
+            allowed[n] = '\0';
+            return config_node_error(node, err, "expected one of %s, got '%s'", allowed,
+                                     node->value);
+        }
+        char *text = strdup(node->value);
+        if (!text)
+            return error_set(err, "%s: out of memory", node->source);
+        free(value->text);
+        value->text = text;
+        return 0;
+    }
+    case CONFIG_LIST:
+        return set_list(value, field, node, err);
+    }
+    return error_set(err, "%s: schema error: unknown type", field->path);
+}
+
+/* A scalar node standing for a value that is not in a file (a default or an override). */
+static config_node text_node(const char *text, const char *path, const char *source)
+{
+    config_node node = {0};
+    node.kind = CONFIG_NODE_SCALAR;
+    node.value = (char *)text;
+    node.quoted = 1; /* taken literally: an empty text is an empty string, not null */
+    node.path = (char *)path;
+    node.source = source;
+    return node;
+}
+
+/* Lines inside an override's value are those of a one-line text: leave them out. */
+static void clear_lines(config_node *node)
+{
+    node->line = 0;
+    node->key_line = 0;
+    for (size_t i = 0; i < node->count; i++)
+        clear_lines(node->children[i]);
+}
+
+/* Sets field `index` from text: parsed as YAML for lists, taken literally otherwise. */
+static int set_from_text(config *cfg, size_t index, const char *text, const char *path,
+                         const char *source, dpkit_error *err)
+{
+    if (cfg->schema[index].type != CONFIG_LIST) {
+        config_node node = text_node(text, path, source);
+        return set_value(cfg, index, &node, err);
+    }
+    config_node *root;
+    if (config_tree_parse(NULL, text, source, path, &root, err) != 0)
+        return -1;
+    int status;
+    if (root) {
+        clear_lines(root);
+        status = set_value(cfg, index, root, err);
+    } else {
+        config_node empty = text_node("", path, source);
+        empty.quoted = 0;
+        status = set_value(cfg, index, &empty, err);
+    }
+    config_node_free(root);
+    return status;
+}
+
+static int apply_defaults(config *cfg, dpkit_error *err)
+{
+    for (size_t i = 0; i < cfg->count; i++) {
+        const config_field *field = &cfg->schema[i];
+        if (field->default_value &&
+            set_from_text(cfg, i, field->default_value, field->path, "schema default", err) != 0)
+            return -1;
+        cfg->values[i].explicit = 0;
+    }
+    return 0;
+}
+
+/* Walks a map of the file: each key is a schema key, a group of keys, or unknown. Dotted keys
+ * ("training.epochs: 5") work like nested ones. */
+static int fill_from_map(config *cfg, const config_node *map, const char *prefix,
+                         dpkit_error *err)
+{
+    for (size_t i = 0; i < map->count; i++) {
+        const config_node *child = map->children[i];
+        char *relative;
+        if (asprintf(&relative, "%s%s%s", prefix, prefix[0] ? "." : "", child->key) < 0)
+            return error_set(err, "%s: out of memory", map->source);
+        char where[512];
+        if (child->key_line > 0)
+            snprintf(where, sizeof where, "%s:%d", child->source, child->key_line);
+        else
+            snprintf(where, sizeof where, "%s", child->source);
+        long index = field_index(cfg, relative);
+        int status = 0;
+        if (index >= 0) {
+            config_value *value = &cfg->values[index];
+            if (value->explicit)
+                status = error_set(err, "%s: '%s' given twice (first at line %d)", where,
+                                   child->path, value->line);
+            else if ((status = set_value(cfg, (size_t)index, child, err)) == 0) {
+                value->explicit = 1;
+                value->line = child->key_line;
+            }
+        } else if (is_group(cfg, relative)) {
+            if (child->kind == CONFIG_NODE_MAP)
+                status = fill_from_map(cfg, child, relative, err);
+            else if (!config_node_is_null(child))
+                status = config_node_error(child, err, "expected a map of keys (%s.*), got %s",
+                                           child->path, kind_name(child));
+        } else {
+            status = unknown_key_error(cfg, where, child->path, relative, err);
+        }
+        free(relative);
+        if (status != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* where: the item's node for list items; NULL at the top level. */
+static int check_required(const config *cfg, const config_node *where, dpkit_error *err)
+{
+    for (size_t i = 0; i < cfg->count; i++) {
+        const config_field *field = &cfg->schema[i];
+        if (field->default_value || cfg->values[i].explicit)
+            continue;
+        if (where)
+            return config_node_error(where, err, "missing required key '%s' (%s)", field->path,
+                                     field->help ? field->help : "no default");
+        return error_set(err, "%s: missing required key '%s' (%s)", cfg->source, field->path,
+                         field->help ? field->help : "no default");
+    }
+    return 0;
+}
+
+/* ---- loading and overrides ---- */
+
+int config_load_with_overrides(const char *path, const config_field *schema,
+                               const char *const *assignments, size_t assignment_count,
+                               config **out, dpkit_error *err)
+{
+    *out = NULL;
+    config *cfg = config_new(schema, path ? path : "config");
+    if (!cfg)
+        return error_set(err, "%s: out of memory", path ? path : "config");
+    if (apply_defaults(cfg, err) != 0) {
+        config_free(cfg);
+        return -1;
+    }
+    if (path) {
+        config_node *root;
+        if (config_parse_file(path, &root, err) != 0) {
+            config_free(cfg);
+            return -1;
+        }
+        int status = 0;
+        if (root && root->kind != CONFIG_NODE_MAP && !config_node_is_null(root))
+            status = config_node_error(root, err, "expected a map of keys at the top, got %s",
+                                       kind_name(root));
+        else if (root && root->kind == CONFIG_NODE_MAP)
+            status = fill_from_map(cfg, root, "", err);
+        config_node_free(root);
+        if (status != 0) {
+            config_free(cfg);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < assignment_count; i++)
+        if (config_set_assignment(cfg, assignments[i], err) != 0) {
+            config_free(cfg);
+            return -1;
+        }
+    if (check_required(cfg, NULL, err) != 0) {
+        config_free(cfg);
+        return -1;
+    }
+    *out = cfg;
+    return 0;
+}
+
+int config_load(const char *path, const config_field *schema, config **cfg, dpkit_error *err)
+{
+    return config_load_with_overrides(path, schema, NULL, 0, cfg, err);
+}
+
+/* Finds the config (cfg or a list item) and field index that `path` names, following
+ * "list[i].key". On failure writes the reason (without location) into err. */
+static int resolve(const config *cfg, const char *path, config **target, size_t *index,
+                   dpkit_error *err)
+{
+    for (size_t i = 0; i < cfg->count; i++) {
+        const config_field *field = &cfg->schema[i];
+        size_t n = strlen(field->path);
+        if (strncmp(path, field->path, n) != 0)
+            continue;
+        if (path[n] == '\0') {
+            *target = (config *)cfg;
+            *index = i;
+            return 0;
+        }
+        if (path[n] != '[' || field->type != CONFIG_LIST)
+            continue;
+        char *end;
+        unsigned long item = strtoul(path + n + 1, &end, 10);
+        if (end == path + n + 1 || end[0] != ']' || end[1] != '.' || path[n + 1] == '-')
+            return error_set(err, "'%s': expected %s[INDEX].KEY", path, field->path);
+        const config_value *value = &cfg->values[i];
+        if (item >= value->item_count)
+            return error_set(err, "'%s': %s has %zu items, no item %lu", path, field->path,
+                             value->item_count, item);
+        return resolve(value->items[item], end + 2, target, index, err);
+    }
+    if (is_group(cfg, path))
+        return error_set(err, "'%s' is a group of keys; name one of them (%s.KEY)", path, path);
+    return unknown_key_error(cfg, NULL, path, path, err);
+}
+
+int config_set(config *cfg, const char *path, const char *value, dpkit_error *err)
+{
+    char source[512];
+    snprintf(source, sizeof source, "--set %s=%s", path, value);
+    config *target;
+    size_t index;
+    if (resolve(cfg, path, &target, &index, err) != 0)
+        return error_prefix(err, "%s", source);
+    /* surrounding spaces are never part of a value given on the command line */
+    size_t start = strspn(value, " \t");
+    size_t length = strlen(value + start);
+    while (length > 0 && strchr(" \t", value[start + length - 1]))
+        length--;
+    char *text = strndup(value + start, length);
+    if (!text)
+        return error_set(err, "%s: out of memory", source);
+    int status = set_from_text(target, index, text, path, source, err);
+    free(text);
+    if (status != 0)
+        return -1;
+    target->values[index].explicit = 1;
+    target->values[index].line = 0;
+    return 0;
+}
+
+int config_set_assignment(config *cfg, const char *assignment, dpkit_error *err)
+{
+    const char *equals = strchr(assignment, '=');
+    size_t start = strspn(assignment, " \t");
+    size_t end = equals ? (size_t)(equals - assignment) : 0;
+    while (end > start && strchr(" \t", assignment[end - 1]))
+        end--;
+    if (!equals || end <= start)
+        return error_set(err, "--set '%s': expected KEY=VALUE, e.g. training.epochs=20",
+                         assignment);
+    char *path = strndup(assignment + start, end - start);
+    if (!path)
+        return error_set(err, "--set '%s': out of memory", assignment);
+    int status = config_set(cfg, path, equals + 1, err);
+    free(path);
+    return status;
+}
+
+/* ---- getters ---- */
+
+static const config_value *lookup(const config *cfg, const char *path, config_type type,
+                                  const char *getter)
+{
+    config *target;
+    size_t index;
+    dpkit_error err;
+    if (!cfg || resolve(cfg, path, &target, &index, &err) != 0) {
+        log_error("%s: %s", getter, cfg ? err.message : "no config");
+        return NULL;
+    }
+    config_type actual = target->schema[index].type;
+    if (actual != type && !(type == CONFIG_STRING && actual == CONFIG_ENUM)) {
+        log_error("%s: '%s' has another type in the schema", getter, path);
+        return NULL;
+    }
+    return &target->values[index];
+}
+
+long config_get_int(const config *cfg, const char *path)
+{
+    const config_value *value = lookup(cfg, path, CONFIG_INT, "config_get_int");
+    return value ? value->int_value : 0;
+}
+
+double config_get_double(const config *cfg, const char *path)
+{
+    const config_value *value = lookup(cfg, path, CONFIG_DOUBLE, "config_get_double");
+    return value ? value->double_value : 0.0;
+}
+
+int config_get_bool(const config *cfg, const char *path)
+{
+    const config_value *value = lookup(cfg, path, CONFIG_BOOL, "config_get_bool");
+    return value ? value->bool_value : 0;
+}
+
+const char *config_get_string(const config *cfg, const char *path)
+{
+    const config_value *value = lookup(cfg, path, CONFIG_STRING, "config_get_string");
+    return value && value->text ? value->text : "";
+}
+
+size_t config_list_length(const config *cfg, const char *path)
+{
+    const config_value *value = lookup(cfg, path, CONFIG_LIST, "config_list_length");
+    return value ? value->item_count : 0;
+}
+
+const config *config_list_item(const config *cfg, const char *path, size_t index)
+{
+    const config_value *value = lookup(cfg, path, CONFIG_LIST, "config_list_item");
+    if (!value || index >= value->item_count) {
+        if (value)
+            log_error("config_list_item: %s has %zu items, no item %zu", path,
+                      value->item_count, index);
+        return NULL;
+    }
+    return value->items[index];
+}
+
+int config_is_explicit(const config *cfg, const char *path)
+{
+    config *target;
+    size_t index;
+    dpkit_error err;
+    if (!cfg || resolve(cfg, path, &target, &index, &err) != 0) {
+        log_error("config_is_explicit: %s", cfg ? err.message : "no config");
+        return 0;
+    }
+    return target->values[index].explicit;
+}
+
+/* ---- writing YAML ---- */
+
+/* Plain only what every YAML reader takes as the same string: no numbers, booleans, nulls,
+ * dates, indicators or spaces; everything else is double-quoted. */
+static int needs_quotes(const char *text)
+{
+    static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "y", "n",
+                                        "null", "nan", "inf"};
+    unsigned char first = (unsigned char)text[0];
+    if (!((first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z') || first == '_' ||
+          first == '/'))
+        return 1;
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              strchr("_./+-", *c)))
+            return 1;
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strcasecmp(text, words[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void write_string(FILE *out, const char *text)
+{
+    if (!needs_quotes(text)) {
+        fputs(text, out);
+        return;
+    }
+    fputc('"', out);
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(out, "\\%c", *c);
+        else if (*c == '\n')
+            fputs("\\n", out);
+        else if (*c == '\t')
+            fputs("\\t", out);
+        else if (*c < 0x20 || *c == 0x7f)
+            fprintf(out, "\\x%02x", *c);
+        else if (*c == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) {
+            /* C1 control characters (UTF-8 C2 80..9F) must be escaped in YAML */
+            fprintf(out, "\\x%02x", c[1]);
+            c++;
+        } else
+            fputc(*c, out);
+    }
+    fputc('"', out);
+}
+
+static void write_indent(FILE *out, int indent, int *dash)
+{
+    if (*dash) {
+        fprintf(out, "%*s- ", indent - 2, "");
+        *dash = 0;
+    } else {
+        fprintf(out, "%*s", indent, "");
+    }
+}
+
+static void write_group(FILE *out, const config *cfg, const char *prefix, size_t prefix_length,
+                        int indent, int *dash, int comments);
+
+static void write_value(FILE *out, const config *cfg, size_t index, int indent, int comments)
+{
+    const config_field *field = &cfg->schema[index];
+    const config_value *value = &cfg->values[index];
+    char number[32];
+    switch (field->type) {
+    case CONFIG_INT: fprintf(out, " %ld", value->int_value); break;
+    case CONFIG_DOUBLE:
+        json_format_double(value->double_value, number, sizeof number);
+        fprintf(out, " %s", number);
+        break;
+    case CONFIG_BOOL: fputs(value->bool_value ? " true" : " false", out); break;
+    case CONFIG_STRING:
+    case CONFIG_ENUM:
+        fputc(' ', out);
+        write_string(out, value->text ? value->text : "");
+        break;
+    case CONFIG_LIST:
+        if (value->item_count == 0)
+            fputs(" []", out);
+        break;
+    }
+    if (comments && field->help && field->help[0])
+        fprintf(out, "  # %s", field->help);
+    fputc('\n', out);
+    if (field->type == CONFIG_LIST)
+        for (size_t i = 0; i < value->item_count; i++) {
+            int dash = 1;
+            if (value->items[i]->count == 0)
+                fprintf(out, "%*s- {}\n", indent + 2, "");
+            write_group(out, value->items[i], "", 0, indent + 4, &dash, 0);
+        }
+}
+
+/* Writes the keys whose path starts with the first prefix_length characters of prefix ("" or
+ * "a.b.") in schema order; a group is written where its first key comes, with all its keys, so
+ * interleaved schemas still give each map once. */
+static void write_group(FILE *out, const config *cfg, const char *prefix, size_t prefix_length,
+                        int indent, int *dash, int comments)
+{
+    for (size_t i = 0; i < cfg->count; i++) {
+        const char *path = cfg->schema[i].path;
+        if (strncmp(path, prefix, prefix_length) != 0)
+            continue;
+        const char *rest = path + prefix_length;
+        const char *dot = strchr(rest, '.');
+        if (!dot) {
+            write_indent(out, indent, dash);
+            fprintf(out, "%s:", rest);
+            write_value(out, cfg, i, indent, comments);
+            continue;
+        }
+        size_t group_length = (size_t)(dot + 1 - path);
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strncmp(cfg->schema[j].path, path, group_length) == 0;
+        if (seen)
+            continue;
+        write_indent(out, indent, dash);
+        fprintf(out, "%.*s:\n", (int)(dot - rest), rest);
+        write_group(out, cfg, path, group_length, indent + 2, dash, comments);
+    }
+}
+
+int config_write_string(const config *cfg, char **text, dpkit_error *err)
+{
+    *text = NULL;
+    size_t length;
+    FILE *out = open_memstream(text, &length);
+    if (!out)
+        return error_set(err, "%s: out of memory writing the config", cfg->source);
+    int dash = 0;
+    write_group(out, cfg, "", 0, 0, &dash, 1);
+    int failed = ferror(out);
+    if (fclose(out) != 0 || failed) {
+        free(*text);
+        *text = NULL;
+        return error_set(err, "%s: out of memory writing the config", cfg->source);
+    }
+    return 0;
+}
+
+int config_write_file(const config *cfg, const char *path, dpkit_error *err)
+{
+    char *text;
+    if (config_write_string(cfg, &text, err) != 0)
+        return -1;
+    int status = textfile_write_atomic(path, text, strlen(text), err);
+    free(text);
+    return status;
+}
+
+/* ---- schema listing ---- */
+
+static void print_fields(FILE *out, const config_field *schema, const char *prefix)
+{
+    static const char *const type_names[] = {"int", "double", "bool", "string", "enum", "list"};
+    for (const config_field *field = schema; field->path; field++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s%s", prefix, field->path);
+        char type[128];
+        if (field->type == CONFIG_ENUM)
+            snprintf(type, sizeof type, "%s", field->choices ? field->choices : "");
+        else
+            snprintf(type, sizeof type, "%s", type_names[field->type]);
+        char default_text[128];
+        if (field->default_value)
+            snprintf(default_text, sizeof default_text, "= %s", field->default_value);
+        else
+            snprintf(default_text, sizeof default_text, "(required)");
+        fprintf(out, "  %-28s %-10s %-12s %s\n", name, type, default_text,
+                field->help ? field->help : "");
+        if (field->type == CONFIG_LIST && field->items) {
+            char item_prefix[300];
+            snprintf(item_prefix, sizeof item_prefix, "%s[].", name);
+            print_fields(out, field->items, item_prefix);
+        }
+    }
+}
+
+void config_print_schema(FILE *out, const config_field *schema)
+{
+    print_fields(out, schema, "");
+}
