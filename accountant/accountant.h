@@ -68,6 +68,22 @@ int accountant_max_steps(double target_epsilon, double delta, double sampling_ra
 double accountant_rdp_subsampled_gaussian(double sampling_rate, double noise_multiplier,
                                           double order);
 
+/* The default order grid (Opacus's): 1.1, 1.2, ..., 10.9, then 12, 13, ..., 63 (no 11).
+ * Returns the number of orders; *orders points to static storage. */
+size_t accountant_rdp_default_orders(const double **orders);
+/* RDP curve of a composition: rdp[k] = sum over events of count * RDP(q, sigma, orders[k]).
+ * An order whose series does not converge gets +infinity (it then never attains epsilon). */
+int accountant_rdp_curve(const accountant_event *events, size_t event_count, const double *orders,
+                         size_t order_count, double *rdp, dpkit_error *err);
+/* (epsilon, delta) conversions of an RDP curve (SPEC-MATH.md 2.7). *order (may be NULL) gets the
+ * order that attains epsilon. */
+int accountant_rdp_to_epsilon(const double *orders, const double *rdp, size_t order_count,
+                              double delta, accountant_conversion conversion, double *epsilon,
+                              double *order, dpkit_error *err);
+int accountant_rdp_to_delta(const double *orders, const double *rdp, size_t order_count,
+                            double epsilon, accountant_conversion conversion, double *delta,
+                            dpkit_error *err);
+
 /* Ledger. */
 void accountant_ledger_init(accountant_ledger *ledger);
 void accountant_ledger_free(accountant_ledger *ledger);
@@ -79,7 +95,7 @@ int accountant_ledger_epsilon(const accountant_ledger *ledger, double delta,
                               const accountant_options *options, double *epsilon, double *order,
                               dpkit_error *err);
 /* HDF5 layout: group with datasets sampling_rate (float64), noise_multiplier (float64),
- * count (int64), label (attribute per event as a string list) -- see docs/formats.md. */
+ * count (int64), label (attribute per event as a string list) -- see docs/formats/accountant.md. */
 int accountant_ledger_save_h5(const accountant_ledger *ledger, h5io_file *file, const char *group,
                               dpkit_error *err);
 int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const char *group,

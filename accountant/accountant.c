@@ -1,0 +1,150 @@
+/* The accountant's front door: options, validation of events, and epsilon/delta of a
+ * composition with the RDP or the PLD accountant. */
+#include "accountant/accountant.h"
+#include "accountant/internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void accountant_options_default(accountant_options *options)
+{
+    options->kind = ACCOUNTANT_RDP;
+    options->conversion = ACCOUNTANT_CONVERSION_IMPROVED;
+    options->pld_discretization = 1e-4;
+}
+
+int accountant_kind_parse(const char *text, accountant_kind *kind, dpkit_error *err)
+{
+    if (strcmp(text, "rdp") == 0)
+        *kind = ACCOUNTANT_RDP;
+    else if (strcmp(text, "pld") == 0)
+        *kind = ACCOUNTANT_PLD;
+    else
+        return error_set(err, "unknown accountant '%s' (expected rdp or pld)", text);
+    return 0;
+}
+
+int accountant_conversion_parse(const char *text, accountant_conversion *conversion,
+                                dpkit_error *err)
+{
+    if (strcmp(text, "improved") == 0)
+        *conversion = ACCOUNTANT_CONVERSION_IMPROVED;
+    else if (strcmp(text, "classic") == 0)
+        *conversion = ACCOUNTANT_CONVERSION_CLASSIC;
+    else
+        return error_set(err, "unknown conversion '%s' (expected improved or classic)", text);
+    return 0;
+}
+
+int accountant_check_events(const accountant_event *events, size_t event_count, dpkit_error *err)
+{
+    if (event_count > 0 && !events)
+        return error_set(err, "privacy events: %zu events but no array", event_count);
+    for (size_t i = 0; i < event_count; i++) {
+        const accountant_event *e = &events[i];
+        if (!(e->sampling_rate >= 0.0 && e->sampling_rate <= 1.0))
+            return error_set(err, "privacy event %zu: sampling rate %g must be in [0, 1]", i,
+                             e->sampling_rate);
+        if (!(e->noise_multiplier >= 0.0) || isinf(e->noise_multiplier))
+            return error_set(err, "privacy event %zu: noise multiplier %g must be finite and >= 0",
+                             i, e->noise_multiplier);
+        if (e->count < 0)
+            return error_set(err, "privacy event %zu: count %lld must be >= 0", i, e->count);
+    }
+    return 0;
+}
+
+int accountant_events_nonprivate(const accountant_event *events, size_t event_count)
+{
+    for (size_t i = 0; i < event_count; i++)
+        if (events[i].count > 0 && events[i].sampling_rate > 0.0 &&
+            events[i].noise_multiplier == 0.0)
+            return 1;
+    return 0;
+}
+
+static int check_options(const accountant_options *options, dpkit_error *err)
+{
+    if (options->kind != ACCOUNTANT_RDP && options->kind != ACCOUNTANT_PLD)
+        return error_set(err, "accountant options: unknown accountant kind %d", (int)options->kind);
+    if (options->conversion != ACCOUNTANT_CONVERSION_IMPROVED &&
+        options->conversion != ACCOUNTANT_CONVERSION_CLASSIC)
+        return error_set(err, "accountant options: unknown conversion %d",
+                         (int)options->conversion);
+    if (options->kind == ACCOUNTANT_PLD &&
+        !(options->pld_discretization >= 1e-6 && options->pld_discretization <= 0.1))
+        return error_set(err, "PLD discretization %g must be in [1e-6, 0.1]",
+                         options->pld_discretization);
+    return 0;
+}
+
+static const accountant_options *options_or_default(const accountant_options *options,
+                                                    accountant_options *storage)
+{
+    if (options)
+        return options;
+    accountant_options_default(storage);
+    return storage;
+}
+
+/* RDP curve of the events over the default grid, into a caller-provided array. */
+static int default_curve(const accountant_event *events, size_t event_count, double *rdp,
+                         const double **orders, size_t *order_count, dpkit_error *err)
+{
+    *order_count = accountant_rdp_default_orders(orders);
+    return accountant_rdp_curve(events, event_count, *orders, *order_count, rdp, err);
+}
+
+int accountant_epsilon(const accountant_event *events, size_t event_count, double delta,
+                       const accountant_options *options, double *epsilon, double *order,
+                       dpkit_error *err)
+{
+    accountant_options storage;
+    options = options_or_default(options, &storage);
+    if (check_options(options, err) != 0 || accountant_check_events(events, event_count, err) != 0)
+        return -1;
+    if (!(delta > 0.0 && delta < 1.0))
+        return error_set(err, "delta %g must be in (0, 1)", delta);
+    if (order)
+        *order = NAN;
+    if (accountant_events_nonprivate(events, event_count)) {
+        *epsilon = INFINITY;
+        return 0;
+    }
+    if (options->kind == ACCOUNTANT_PLD)
+        return accountant_pld_epsilon(events, event_count, delta, options->pld_discretization,
+                                      epsilon, err);
+    double rdp[256];
+    const double *orders;
+    size_t order_count;
+    if (default_curve(events, event_count, rdp, &orders, &order_count, err) != 0)
+        return -1;
+    return accountant_rdp_to_epsilon(orders, rdp, order_count, delta, options->conversion, epsilon,
+                                     order, err);
+}
+
+int accountant_delta(const accountant_event *events, size_t event_count, double epsilon,
+                     const accountant_options *options, double *delta, dpkit_error *err)
+{
+    accountant_options storage;
+    options = options_or_default(options, &storage);
+    if (check_options(options, err) != 0 || accountant_check_events(events, event_count, err) != 0)
+        return -1;
+    if (!(epsilon >= 0.0) || isinf(epsilon))
+        return error_set(err, "epsilon %g must be finite and >= 0", epsilon);
+    if (accountant_events_nonprivate(events, event_count)) {
+        *delta = 1.0;
+        return 0;
+    }
+    if (options->kind == ACCOUNTANT_PLD)
+        return accountant_pld_delta(events, event_count, epsilon, options->pld_discretization,
+                                    delta, err);
+    double rdp[256];
+    const double *orders;
+    size_t order_count;
+    if (default_curve(events, event_count, rdp, &orders, &order_count, err) != 0)
+        return -1;
+    return accountant_rdp_to_delta(orders, rdp, order_count, epsilon, options->conversion, delta,
+                                   err);
+}

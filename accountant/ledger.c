@@ -1,0 +1,268 @@
+/* The privacy ledger: the run-length encoded list of privacy events of a run, and its HDF5 form
+ * (layout in docs/formats/accountant.md). */
+#include "accountant/accountant.h"
+#include "accountant/internal.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LEDGER_LABEL_SIZE ((int)sizeof(((accountant_event *)0)->label))
+#define LEDGER_FORMAT "dpkit privacy ledger"
+#define LEDGER_VERSION 1
+
+void accountant_ledger_init(accountant_ledger *ledger)
+{
+    ledger->events = NULL;
+    ledger->count = 0;
+    ledger->capacity = 0;
+}
+
+void accountant_ledger_free(accountant_ledger *ledger)
+{
+    if (!ledger)
+        return;
+    free(ledger->events);
+    accountant_ledger_init(ledger);
+}
+
+/* Labels are short printable ASCII, so they survive JSON and HDF5 unchanged. */
+static int check_label(const char *label, dpkit_error *err)
+{
+    size_t n = strlen(label);
+    if (n >= (size_t)LEDGER_LABEL_SIZE)
+        return error_set(err, "privacy event label '%s' is longer than %d characters", label,
+                         LEDGER_LABEL_SIZE - 1);
+    for (size_t i = 0; i < n; i++)
+        if (label[i] < 0x20 || label[i] > 0x7e)
+            return error_set(err, "privacy event label has a non-printable character at %zu "
+                                  "(labels are printable ASCII)", i);
+    return 0;
+}
+
+int accountant_ledger_record(accountant_ledger *ledger, double sampling_rate,
+                             double noise_multiplier, long long count, const char *label,
+                             dpkit_error *err)
+{
+    if (!label)
+        label = "";
+    accountant_event event = {sampling_rate, noise_multiplier, count, {0}};
+    if (accountant_check_events(&event, 1, err) != 0 || check_label(label, err) != 0)
+        return -1;
+    if (count == 0)
+        return 0;
+    strcpy(event.label, label);
+    if (ledger->count > 0) {
+        accountant_event *last = &ledger->events[ledger->count - 1];
+        if (last->sampling_rate == sampling_rate && last->noise_multiplier == noise_multiplier &&
+            strcmp(last->label, label) == 0) {
+            if (last->count > INT64_MAX - count)
+                return error_set(err, "privacy ledger: step count overflows");
+            last->count += count;
+            return 0;
+        }
+    }
+    if (ledger->count == ledger->capacity) {
+        size_t capacity = ledger->capacity ? 2 * ledger->capacity : 8;
+        accountant_event *grown = realloc(ledger->events, capacity * sizeof *grown);
+        if (!grown)
+            return error_set(err, "privacy ledger: out of memory");
+        ledger->events = grown;
+        ledger->capacity = capacity;
+    }
+    ledger->events[ledger->count++] = event;
+    return 0;
+}
+
+int accountant_ledger_copy(const accountant_ledger *from, accountant_ledger *to, dpkit_error *err)
+{
+    accountant_ledger_init(to);
+    if (from->count == 0)
+        return 0;
+    to->events = malloc(from->count * sizeof *to->events);
+    if (!to->events)
+        return error_set(err, "privacy ledger: out of memory");
+    memcpy(to->events, from->events, from->count * sizeof *to->events);
+    to->count = to->capacity = from->count;
+    return 0;
+}
+
+int accountant_ledger_epsilon(const accountant_ledger *ledger, double delta,
+                              const accountant_options *options, double *epsilon, double *order,
+                              dpkit_error *err)
+{
+    return accountant_epsilon(ledger->events, ledger->count, delta, options, epsilon, order, err);
+}
+
+static void join_path(char *out, size_t size, const char *group, const char *name)
+{
+    snprintf(out, size, "%s/%s", group, name);
+}
+
+/* The label column: a fixed-length (32-byte, NUL-padded) ASCII string dataset. */
+static int write_labels(h5io_file *file, const char *path, const accountant_ledger *ledger,
+                        dpkit_error *err)
+{
+    char *labels = calloc(ledger->count ? ledger->count : 1, LEDGER_LABEL_SIZE);
+    if (!labels)
+        return error_set(err, "privacy ledger: out of memory");
+    for (size_t i = 0; i < ledger->count; i++)
+        memcpy(labels + i * LEDGER_LABEL_SIZE, ledger->events[i].label, LEDGER_LABEL_SIZE);
+    hsize_t dims[1] = {ledger->count};
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, LEDGER_LABEL_SIZE);
+    H5Tset_strpad(type, H5T_STR_NULLPAD);
+    hid_t space = H5Screate_simple(1, dims, NULL);
+    hid_t set = H5Dcreate2(file->id, path, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int status = 0;
+    if (set < 0 || H5Dwrite(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels) < 0)
+        status = error_set(err, "%s: cannot write dataset %s", file->path, path);
+    if (set >= 0)
+        H5Dclose(set);
+    H5Sclose(space);
+    H5Tclose(type);
+    free(labels);
+    return status;
+}
+
+static int read_labels(h5io_file *file, const char *path, size_t count, char *labels,
+                       dpkit_error *err)
+{
+    if (!h5io_exists(file, path))
+        return error_set(err, "%s: dataset %s is missing", file->path, path);
+    hid_t set = H5Dopen2(file->id, path, H5P_DEFAULT);
+    if (set < 0)
+        return error_set(err, "%s: %s is not a dataset", file->path, path);
+    hid_t stored = H5Dget_type(set);
+    hid_t space = H5Dget_space(set);
+    hssize_t points = H5Sget_simple_extent_npoints(space);
+    int status = 0;
+    if (H5Tget_class(stored) != H5T_STRING || H5Tis_variable_str(stored) > 0)
+        status = error_set(err, "%s: %s must hold fixed-length strings", file->path, path);
+    else if (points < 0 || (size_t)points != count)
+        status = error_set(err, "%s: %s has %lld labels, expected %zu (one per event)", file->path,
+                           path, (long long)points, count);
+    else if (count > 0) {
+        hid_t type = H5Tcopy(H5T_C_S1);
+        H5Tset_size(type, LEDGER_LABEL_SIZE);
+        H5Tset_strpad(type, H5T_STR_NULLTERM);
+        if (H5Dread(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels) < 0)
+            status = error_set(err, "%s: cannot read %s", file->path, path);
+        H5Tclose(type);
+    }
+    H5Sclose(space);
+    H5Tclose(stored);
+    H5Dclose(set);
+    return status;
+}
+
+int accountant_ledger_save_h5(const accountant_ledger *ledger, h5io_file *file, const char *group,
+                              dpkit_error *err)
+{
+    size_t n = ledger->count;
+    double *rates = malloc((n ? n : 1) * sizeof *rates);
+    double *sigmas = malloc((n ? n : 1) * sizeof *sigmas);
+    int64_t *counts = malloc((n ? n : 1) * sizeof *counts);
+    int status = 0;
+    if (!rates || !sigmas || !counts)
+        status = error_set(err, "privacy ledger: out of memory");
+    for (size_t i = 0; status == 0 && i < n; i++) {
+        rates[i] = ledger->events[i].sampling_rate;
+        sigmas[i] = ledger->events[i].noise_multiplier;
+        counts[i] = ledger->events[i].count;
+    }
+    char path[1024];
+    size_t dims[1] = {n};
+    if (status == 0 && h5io_exists(file, group)) {
+        /* Replace an older ledger at the same place (checkpoints rewrite it). */
+        if (H5Ldelete(file->id, group, H5P_DEFAULT) < 0)
+            status = error_set(err, "%s: cannot replace group %s", file->path, group);
+    }
+    if (status == 0)
+        status = h5io_ensure_group(file, group, err);
+    if (status == 0) {
+        join_path(path, sizeof path, group, "sampling_rate");
+        status = h5io_write_array(file, path, H5IO_FLOAT64, 1, dims, rates, err);
+    }
+    if (status == 0) {
+        join_path(path, sizeof path, group, "noise_multiplier");
+        status = h5io_write_array(file, path, H5IO_FLOAT64, 1, dims, sigmas, err);
+    }
+    if (status == 0) {
+        join_path(path, sizeof path, group, "count");
+        status = h5io_write_array(file, path, H5IO_INT64, 1, dims, counts, err);
+    }
+    if (status == 0) {
+        join_path(path, sizeof path, group, "label");
+        status = write_labels(file, path, ledger, err);
+    }
+    if (status == 0)
+        status = h5io_write_attr_string(file, group, "format", LEDGER_FORMAT, err);
+    if (status == 0)
+        status = h5io_write_attr_int64(file, group, "version", LEDGER_VERSION, err);
+    free(rates);
+    free(sigmas);
+    free(counts);
+    return status;
+}
+
+/* Reads one 1-D column of the ledger group; checks its length against *count (SIZE_MAX: sets it). */
+static int read_column(h5io_file *file, const char *group, const char *name, h5io_type type,
+                       size_t *count, void **data, dpkit_error *err)
+{
+    char path[1024];
+    join_path(path, sizeof path, group, name);
+    int rank;
+    size_t dims[H5IO_MAX_RANK];
+    if (h5io_read_array(file, path, type, &rank, dims, data, err) != 0)
+        return -1;
+    if (rank != 1)
+        return error_set(err, "%s: %s has rank %d, expected 1", file->path, path, rank);
+    if (*count == SIZE_MAX)
+        *count = dims[0];
+    else if (dims[0] != *count)
+        return error_set(err, "%s: %s has %zu entries, expected %zu (one per event)", file->path,
+                         path, dims[0], *count);
+    return 0;
+}
+
+int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const char *group,
+                              dpkit_error *err)
+{
+    accountant_ledger_init(ledger);
+    if (!h5io_exists(file, group))
+        return error_set(err, "%s: privacy ledger group %s is missing", file->path, group);
+    size_t n = SIZE_MAX;
+    double *rates = NULL, *sigmas = NULL;
+    int64_t *counts = NULL;
+    char *labels = NULL;
+    int status = read_column(file, group, "sampling_rate", H5IO_FLOAT64, &n, (void **)&rates, err);
+    if (status == 0)
+        status = read_column(file, group, "noise_multiplier", H5IO_FLOAT64, &n, (void **)&sigmas,
+                             err);
+    if (status == 0)
+        status = read_column(file, group, "count", H5IO_INT64, &n, (void **)&counts, err);
+    if (status == 0 && !(labels = calloc(n ? n : 1, LEDGER_LABEL_SIZE)))
+        status = error_set(err, "privacy ledger: out of memory");
+    char path[1024];
+    join_path(path, sizeof path, group, "label");
+    if (status == 0)
+        status = read_labels(file, path, n, labels, err);
+    for (size_t i = 0; status == 0 && i < n; i++) {
+        char label[LEDGER_LABEL_SIZE];
+        memcpy(label, labels + i * LEDGER_LABEL_SIZE, LEDGER_LABEL_SIZE);
+        label[LEDGER_LABEL_SIZE - 1] = '\0';
+        status = accountant_ledger_record(ledger, rates[i], sigmas[i], counts[i], label, err);
+        if (status != 0)
+            error_prefix(err, "%s: privacy ledger %s, event %zu", file->path, group, i);
+    }
+    free(rates);
+    free(sigmas);
+    free(counts);
+    free(labels);
+    if (status != 0)
+        accountant_ledger_free(ledger);
+    return status;
+}

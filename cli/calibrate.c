@@ -1,0 +1,107 @@
+/* `dpkit calibrate`: the smallest noise multiplier with which DP-SGD stays within a target
+ * (epsilon, delta) budget for a given sampling rate and number of steps. */
+#include "cli/cli.h"
+#include "cli/privacy_args.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+
+enum { OPT_EPSILON = 400 };
+
+static void print_help(FILE *out)
+{
+    fprintf(out,
+            "usage: dpkit calibrate --epsilon E --delta D --sampling-rate Q --steps T\n"
+            "                       [--accountant rdp|pld] [--conversion improved|classic]\n"
+            "                       [--extra-gaussian SIGMA:COUNT]... [--json]\n"
+            "   or: dpkit calibrate --epsilon E --delta D --batch-size B --dataset-size N\n"
+            "                       --epochs E [...]\n"
+            "\n"
+            "Prints the smallest noise multiplier (to a relative 1e-7, always on the safe side)\n"
+            "with which T steps of DP-SGD at sampling rate Q, after the extra Gaussian releases,\n"
+            "spend at most epsilon at the given delta.\n"
+            "\n"
+            "options:\n"
+            "  --epsilon E            target epsilon (> 0)\n");
+    privacy_args_help(out);
+    fprintf(out,
+            "\n"
+            "With --json: {\"noise_multiplier\": S, \"epsilon\": E, \"delta\": D, ...}.\n"
+            "\n"
+            "example (Tramer & Boneh, ScatterNet+linear on MNIST with private batch norm):\n"
+            "  dpkit calibrate --epsilon 3 --delta 1e-5 --batch-size 4096 --dataset-size 60000 \\\n"
+            "      --epochs 40 --extra-gaussian 8:2 --conversion classic\n");
+}
+
+int cli_calibrate(int argc, char **argv)
+{
+    const char *command = "calibrate";
+    static const struct option own[] = {
+        {"epsilon", required_argument, NULL, OPT_EPSILON},
+        {"help", no_argument, NULL, 'h'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+    };
+    struct option table[sizeof own / sizeof own[0] + PRIVACY_ARGS_OPTION_COUNT + 1];
+    privacy_args_build_options(own, sizeof own / sizeof own[0], table);
+    privacy_args args;
+    privacy_args_init(&args);
+    double epsilon = 0.0;
+    int have_epsilon = 0;
+    optind = 1;
+    opterr = 0;
+    int option;
+    while ((option = getopt_long(argc, argv, "hqv", table, NULL)) != -1) {
+        if (option == 'h') {
+            print_help(stdout);
+            return 0;
+        }
+        if (cli_common_option(option))
+            continue;
+        if (option == OPT_EPSILON) {
+            have_epsilon = 1;
+            if (cli_parse_double(command, "--epsilon", optarg, &epsilon) != 0)
+                return 2;
+            continue;
+        }
+        if (option == '?')
+            return cli_usage_error(command, "unknown option or missing value: '%s'",
+                                   argv[optind - 1]);
+        if (privacy_args_option(command, &args, option, optarg) != 0)
+            return 2;
+    }
+    if (optind < argc)
+        return cli_usage_error(command, "unexpected argument '%s'", argv[optind]);
+    if (!have_epsilon)
+        return cli_usage_error(command, "missing --epsilon");
+    if (!(epsilon > 0.0))
+        return cli_usage_error(command, "--epsilon must be positive, got %g", epsilon);
+    if (privacy_args_finish(command, &args) != 0)
+        return 2;
+    if (args.steps == 0)
+        return cli_usage_error(command, "--steps must be positive to calibrate noise");
+
+    double sigma;
+    dpkit_error err;
+    if (accountant_calibrate_noise(epsilon, args.delta, args.sampling_rate, args.steps, args.extra,
+                                   args.extra_count, &args.options, &sigma, &err) != 0)
+        return cli_fail(command, &err);
+    if (args.json) {
+        printf("{\"noise_multiplier\": %.17g, \"epsilon\": %.17g, \"delta\": %.17g, "
+               "\"sampling_rate\": %.17g, \"steps\": %lld, \"accountant\": \"%s\", "
+               "\"conversion\": \"%s\"}\n",
+               sigma, epsilon, args.delta, args.sampling_rate, args.steps,
+               args.options.kind == ACCOUNTANT_PLD ? "pld" : "rdp",
+               args.options.conversion == ACCOUNTANT_CONVERSION_CLASSIC ? "classic" : "improved");
+        return 0;
+    }
+    printf("noise multiplier = %.4f for epsilon = %g at delta = %g\n", sigma, epsilon, args.delta);
+    printf("%s; q = %.6g, %lld steps", privacy_args_describe(&args), args.sampling_rate,
+           args.steps);
+    for (size_t i = 0; i < args.extra_count; i++)
+        printf(", plus %lld Gaussian releases with noise multiplier %g", args.extra[i].count,
+               args.extra[i].noise_multiplier);
+    printf("\n");
+    return 0;
+}

@@ -1,0 +1,125 @@
+/* `dpkit epsilon`: the privacy DP-SGD spends, epsilon at a given delta, from the sampling rate,
+ * noise multiplier and number of steps (plus extra Gaussian releases). */
+#include "cli/cli.h"
+#include "cli/privacy_args.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+
+enum { OPT_NOISE_MULTIPLIER = 400 };
+
+static void print_help(FILE *out)
+{
+    fprintf(out,
+            "usage: dpkit epsilon --sampling-rate Q --noise-multiplier S --steps T --delta D\n"
+            "                     [--accountant rdp|pld] [--conversion improved|classic]\n"
+            "                     [--extra-gaussian SIGMA:COUNT]... [--json]\n"
+            "   or: dpkit epsilon --batch-size B --dataset-size N --epochs E --noise-multiplier S\n"
+            "                     --delta D [...]\n"
+            "\n"
+            "Prints the epsilon that T steps of DP-SGD (Poisson sampling at rate Q, Gaussian noise\n"
+            "with multiplier S) spend at the given delta, and for RDP the order that attains it.\n"
+            "\n"
+            "options:\n"
+            "  --noise-multiplier S   noise standard deviation / clipping norm (>= 0; 0 = no\n"
+            "                         privacy, epsilon = inf)\n");
+    privacy_args_help(out);
+    fprintf(out,
+            "\n"
+            "With --json: {\"epsilon\": E, \"delta\": D, \"order\": A, \"accountant\": \"rdp\"}\n"
+            "(order is null for the PLD accountant, epsilon null when infinite).\n"
+            "\n"
+            "example (Tramer & Boneh, ScatterNet+linear on CIFAR-10):\n"
+            "  dpkit epsilon --batch-size 8192 --dataset-size 50000 --epochs 60 \\\n"
+            "      --noise-multiplier 5.67 --delta 1e-5 --extra-gaussian 8:2 --conversion classic\n");
+}
+
+static void print_json_number(double value)
+{
+    if (isfinite(value))
+        printf("%.17g", value);
+    else
+        printf("null");
+}
+
+int cli_epsilon(int argc, char **argv)
+{
+    const char *command = "epsilon";
+    static const struct option own[] = {
+        {"noise-multiplier", required_argument, NULL, OPT_NOISE_MULTIPLIER},
+        {"help", no_argument, NULL, 'h'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+    };
+    struct option table[sizeof own / sizeof own[0] + PRIVACY_ARGS_OPTION_COUNT + 1];
+    privacy_args_build_options(own, sizeof own / sizeof own[0], table);
+    privacy_args args;
+    privacy_args_init(&args);
+    double sigma = 0.0;
+    int have_sigma = 0;
+    optind = 1;
+    opterr = 0;
+    int option;
+    while ((option = getopt_long(argc, argv, "hqv", table, NULL)) != -1) {
+        if (option == 'h') {
+            print_help(stdout);
+            return 0;
+        }
+        if (cli_common_option(option))
+            continue;
+        if (option == OPT_NOISE_MULTIPLIER) {
+            have_sigma = 1;
+            if (cli_parse_double(command, "--noise-multiplier", optarg, &sigma) != 0)
+                return 2;
+            continue;
+        }
+        if (option == '?')
+            return cli_usage_error(command, "unknown option or missing value: '%s'",
+                                   argv[optind - 1]);
+        int status = privacy_args_option(command, &args, option, optarg);
+        if (status != 0)
+            return 2;
+    }
+    if (optind < argc)
+        return cli_usage_error(command, "unexpected argument '%s'", argv[optind]);
+    if (privacy_args_finish(command, &args) != 0)
+        return 2;
+    if (!have_sigma)
+        return cli_usage_error(command, "missing --noise-multiplier");
+    if (sigma < 0.0)
+        return cli_usage_error(command, "--noise-multiplier must be >= 0, got %g", sigma);
+
+    accountant_event events[PRIVACY_ARGS_MAX_EXTRA + 1];
+    size_t count = 0;
+    for (size_t i = 0; i < args.extra_count; i++)
+        events[count++] = args.extra[i];
+    events[count++] = (accountant_event){args.sampling_rate, sigma, args.steps, "dp-sgd"};
+    double epsilon, order;
+    dpkit_error err;
+    if (accountant_epsilon(events, count, args.delta, &args.options, &epsilon, &order, &err) != 0)
+        return cli_fail(command, &err);
+    const char *kind = args.options.kind == ACCOUNTANT_PLD ? "pld" : "rdp";
+    if (args.json) {
+        printf("{\"epsilon\": ");
+        print_json_number(epsilon);
+        printf(", \"delta\": %.17g, \"order\": ", args.delta);
+        print_json_number(order);
+        printf(", \"accountant\": \"%s\", \"conversion\": \"%s\", \"sampling_rate\": %.17g, "
+               "\"noise_multiplier\": %.17g, \"steps\": %lld}\n",
+               kind,
+               args.options.conversion == ACCOUNTANT_CONVERSION_CLASSIC ? "classic" : "improved",
+               args.sampling_rate, sigma, args.steps);
+        return 0;
+    }
+    printf("epsilon = %.6f at delta = %g", epsilon, args.delta);
+    if (isfinite(order))
+        printf(" (RDP order %g)", order);
+    printf("\n%s; q = %.6g, noise multiplier %g, %lld steps", privacy_args_describe(&args),
+           args.sampling_rate, sigma, args.steps);
+    for (size_t i = 0; i < args.extra_count; i++)
+        printf(", plus %lld Gaussian releases with noise multiplier %g", args.extra[i].count,
+               args.extra[i].noise_multiplier);
+    printf("\n");
+    return 0;
+}

@@ -1,0 +1,56 @@
+/* Options shared by `dpkit epsilon` and `dpkit calibrate`: the sampling rate and steps (or batch
+ * size, dataset size and epochs), delta, the accountant, the conversion, extra Gaussian releases
+ * and --json. */
+#ifndef DPKIT_CLI_PRIVACY_ARGS_H
+#define DPKIT_CLI_PRIVACY_ARGS_H
+
+#include "accountant/accountant.h"
+
+#include <getopt.h>
+#include <stdio.h>
+
+#define PRIVACY_ARGS_MAX_EXTRA 64
+
+/* getopt_long codes of the shared options. */
+enum {
+    PRIVACY_OPT_SAMPLING_RATE = 256,
+    PRIVACY_OPT_STEPS,
+    PRIVACY_OPT_BATCH_SIZE,
+    PRIVACY_OPT_DATASET_SIZE,
+    PRIVACY_OPT_EPOCHS,
+    PRIVACY_OPT_DELTA,
+    PRIVACY_OPT_ACCOUNTANT,
+    PRIVACY_OPT_CONVERSION,
+    PRIVACY_OPT_EXTRA_GAUSSIAN,
+    PRIVACY_OPT_JSON
+};
+
+/* Builds a getopt_long table: the command's own options, then the shared ones, then the
+ * terminating entry. `table` must hold own_count + PRIVACY_ARGS_OPTION_COUNT + 1 entries. */
+#define PRIVACY_ARGS_OPTION_COUNT 10
+void privacy_args_build_options(const struct option *own, size_t own_count, struct option *table);
+
+typedef struct privacy_args {
+    double sampling_rate;
+    long long steps;
+    long long batch_size, dataset_size, epochs;
+    double delta;
+    int have_sampling_rate, have_steps, have_batch_size, have_dataset_size, have_epochs, have_delta;
+    accountant_options options;
+    accountant_event extra[PRIVACY_ARGS_MAX_EXTRA]; /* the --extra-gaussian releases (q = 1) */
+    size_t extra_count;
+    int json;
+} privacy_args;
+
+void privacy_args_init(privacy_args *args);
+/* Handles one shared option. Returns 0 if handled, 2 after printing a usage error, 1 if the
+ * option is not a shared one. */
+int privacy_args_option(const char *command, privacy_args *args, int option, const char *value);
+/* Checks the combination and ranges and derives q and steps from batch/dataset/epochs; 0 or 2. */
+int privacy_args_finish(const char *command, privacy_args *args);
+/* Help text of the shared options (one per line, indented like the commands' help). */
+void privacy_args_help(FILE *out);
+/* "rdp, improved conversion" / "pld" */
+const char *privacy_args_describe(const privacy_args *args);
+
+#endif

@@ -1,0 +1,143 @@
+/* Feature pipeline: handcrafted feature extractors (HOG here; raw and scattering beside it),
+ * normalisation of feature tensors (group norm, private batch-norm statistics), and the HDF5
+ * feature cache. Sections below, one per part; maths in SPEC-MATH.md (HOG: section 8). */
+#ifndef DPKIT_FEATURES_FEATURES_H
+#define DPKIT_FEATURES_FEATURES_H
+
+#include "accountant/accountant.h"
+#include "common/error.h"
+#include "common/rng.h"
+
+#include <stddef.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * HOG: histograms of oriented gradients, bit for bit scikit-image 0.19.3 skimage.feature.hog
+ * (feature_vector=True, transform_sqrt=False) as specified in SPEC-MATH.md section 8.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef enum {
+    FEATURES_HOG_L1,      /* v / (sum |v| + eps) */
+    FEATURES_HOG_L1_SQRT, /* sqrt(v / (sum |v| + eps)) */
+    FEATURES_HOG_L2,      /* v / sqrt(sum v^2 + eps^2) */
+    FEATURES_HOG_L2_HYS   /* L2, clip at 0.2, L2 again (skimage's default) */
+} features_hog_block_norm;
+
+typedef struct features_hog_params {
+    int orientations;                /* bins over [0, 180) degrees; default 9 */
+    int cell_rows, cell_cols;        /* pixels_per_cell; default 8 x 8 */
+    int block_rows, block_cols;      /* cells_per_block; default 3 x 3 */
+    features_hog_block_norm block_norm; /* default L2-Hys */
+} features_hog_params;
+
+/* skimage's defaults: 9 orientations, 8x8-pixel cells, 3x3-cell blocks, L2-Hys. */
+void features_hog_params_default(features_hog_params *params);
+/* "L1", "L1-sqrt", "L2", "L2-Hys" (skimage's spellings); -1 naming the value otherwise. */
+int features_hog_block_norm_parse(const char *text, features_hog_block_norm *norm,
+                                  dpkit_error *err);
+const char *features_hog_block_norm_name(features_hog_block_norm norm);
+
+/* Checks the parameters against an image size and returns the feature length
+ * n_blocks_r * n_blocks_c * block_rows * block_cols * orientations (SPEC-MATH 8.1).
+ * An image too small for one block is an error (skimage 0.19.3 returns an empty vector). */
+int features_hog_output_size(const features_hog_params *params, size_t height, size_t width,
+                             size_t *size, dpkit_error *err);
+
+/* HOG of `count` images (count, channels, height, width) row-major into out (count, size),
+ * OpenMP across images. float32 pixels are widened exactly to double, so the result is
+ * skimage's hog() of the float64 array holding the same values, rounded to float32.
+ * channels = 1: greyscale, exactly SPEC-MATH 8. channels > 1 (e.g. CIFAR-10 RGB): skimage's
+ * channel_axis rule, which SPEC-MATH 8 does not cover: at every pixel the gradient (g_r, g_c)
+ * of the channel with the largest magnitude hypot(g_r, g_c) is used (the first such channel on
+ * ties), then the greyscale algorithm continues; no averaging over channels. */
+int features_hog(const features_hog_params *params, const float *images, size_t count,
+                 size_t channels, size_t height, size_t width, float *out, dpkit_error *err);
+/* Same for float64 images (e.g. the reference inputs); output float32. */
+int features_hog_f64(const features_hog_params *params, const double *images, size_t count,
+                     size_t channels, size_t height, size_t width, float *out, dpkit_error *err);
+/* Same with float64 output: equal to skimage's float64 output bit for bit (SPEC-MATH 8.9). */
+int features_hog_f64_exact(const features_hog_params *params, const double *images,
+                           size_t count, size_t channels, size_t height, size_t width,
+                           double *out, dpkit_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Normalisation of a float32 feature tensor (count, channels, spatial) row-major, where
+ * spatial = height * width (a flat (count, D) matrix is channels = D, spatial = 1).
+ *   none:       features used as they are.
+ *   group-norm: per example, like torch.nn.GroupNorm(groups, channels, affine=False); it looks
+ *               at one example at a time, so it costs no privacy.
+ *   private-bn: per-channel mean and variance over the training set released with the Gaussian
+ *               mechanism (Tramer & Boneh 2021), then applied to train and test features; two
+ *               releases (mean, mean of squares), both recorded in the privacy ledger.
+ * See docs/features.md.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef enum {
+    FEATURES_NORMALIZE_NONE,
+    FEATURES_NORMALIZE_GROUP_NORM,
+    FEATURES_NORMALIZE_PRIVATE_BN
+} features_normalize_kind;
+
+#define FEATURES_NORMALIZE_EPSILON 1e-5
+
+typedef struct features_normalize_config {
+    features_normalize_kind kind; /* default none */
+    size_t groups;                /* group-norm: number of groups G (divides channels); default 27 */
+    double noise_multiplier;      /* private-bn: sigma_bn; default 8 */
+    /* private-bn: L2 bound on each example's per-channel mean vector and on its per-channel
+     * mean-of-squares vector. Part of the configuration, never derived from the data. Default 1. */
+    double clip_threshold;
+    double epsilon;               /* added to the variance; default 1e-5 */
+} features_normalize_config;
+
+void features_normalize_config_default(features_normalize_config *config);
+/* "none", "group-norm", "private-bn"; -1 naming the value otherwise. */
+int features_normalize_kind_parse(const char *text, features_normalize_kind *kind,
+                                  dpkit_error *err);
+const char *features_normalize_kind_name(features_normalize_kind kind);
+
+/* Group norm in place: per example, channel groups of channels/groups consecutive channels, each
+ * standardised over its channels and spatial positions (biased variance, + epsilon). */
+int features_group_norm(float *features, size_t count, size_t channels, size_t spatial,
+                        size_t groups, double epsilon, dpkit_error *err);
+
+/* Per-channel statistics released by private-bn. */
+typedef struct features_bn_statistics {
+    size_t channels;
+    double *mean;     /* channels values */
+    double *variance; /* channels values, >= 0 */
+} features_bn_statistics;
+
+/* Releases the per-channel mean and variance of the training features with differential
+ * privacy: each example's per-channel mean vector and per-channel mean-of-squares vector are
+ * clipped to L2 norm clip_threshold, summed, perturbed with N(0, (noise_multiplier *
+ * clip_threshold)^2) per coordinate (secure Gaussian from `noise`, which must be on stream
+ * RNG_STREAM_NORM_NOISE) and divided by count (public); variance = max(E[x^2] - mean^2, 0).
+ * Records two events (q = 1, noise_multiplier) in `ledger` ("private-bn-mean",
+ * "private-bn-meansq"). `stats` is allocated here; free with features_bn_statistics_free. */
+int features_private_bn_statistics(const float *features, size_t count, size_t channels,
+                                   size_t spatial, double clip_threshold,
+                                   double noise_multiplier, rng *noise,
+                                   accountant_ledger *ledger, features_bn_statistics *stats,
+                                   dpkit_error *err);
+/* In place: x = (x - mean[c]) / sqrt(variance[c] + epsilon). */
+int features_bn_apply(const features_bn_statistics *stats, float *features, size_t count,
+                      size_t channels, size_t spatial, double epsilon, dpkit_error *err);
+void features_bn_statistics_free(features_bn_statistics *stats);
+
+/* The whole step for a run: fit on the training features (private-bn releases its statistics
+ * and records them in the ledger; the others need nothing), then apply to any split. */
+typedef struct features_normalizer {
+    features_normalize_config config;
+    size_t channels, spatial;
+    features_bn_statistics statistics; /* private-bn only */
+} features_normalizer;
+
+int features_normalizer_fit(features_normalizer *normalizer,
+                            const features_normalize_config *config, const float *train,
+                            size_t count, size_t channels, size_t spatial, rng *noise,
+                            accountant_ledger *ledger, dpkit_error *err);
+int features_normalizer_apply(const features_normalizer *normalizer, float *features,
+                              size_t count, size_t channels, size_t spatial, dpkit_error *err);
+void features_normalizer_free(features_normalizer *normalizer);
+
+#endif
