@@ -394,7 +394,8 @@ static void check_calibration(double target, double q, long long steps,
     cr_assert_eq(accountant_calibrate_noise(target, 1e-5, q, steps, prior, prior_count, &o,
                                             &sigma, &err), 0, "%s", err.message);
     accountant_event events[8];
-    memcpy(events, prior, prior_count * sizeof *prior);
+    if (prior_count)
+        memcpy(events, prior, prior_count * sizeof *prior);
     events[prior_count] = (accountant_event){q, sigma, steps, "dp-sgd"};
     double at = epsilon_of(events, prior_count + 1, 1e-5, kind, conversion, NULL);
     cr_expect_leq(at, target, "calibrated sigma %.9g spends %.9g > %g", sigma, at, target);
