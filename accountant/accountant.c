@@ -55,6 +55,15 @@ int accountant_check_events(const accountant_event *events, size_t event_count, 
     return 0;
 }
 
+/* 1 if no event spends privacy (every count or rate is zero). */
+static int events_empty(const accountant_event *events, size_t event_count)
+{
+    for (size_t i = 0; i < event_count; i++)
+        if (events[i].count > 0 && events[i].sampling_rate > 0.0)
+            return 0;
+    return 1;
+}
+
 int accountant_events_nonprivate(const accountant_event *events, size_t event_count)
 {
     for (size_t i = 0; i < event_count; i++)
@@ -112,6 +121,12 @@ int accountant_epsilon(const accountant_event *events, size_t event_count, doubl
         *epsilon = INFINITY;
         return 0;
     }
+    /* Nothing released: no privacy spent (the classic conversion alone would say log(1/delta) /
+     * (alpha - 1) for an all-zero RDP curve). */
+    if (events_empty(events, event_count)) {
+        *epsilon = 0.0;
+        return 0;
+    }
     if (options->kind == ACCOUNTANT_PLD)
         return accountant_pld_epsilon(events, event_count, delta, options->pld_discretization,
                                       epsilon, err);
@@ -135,6 +150,10 @@ int accountant_delta(const accountant_event *events, size_t event_count, double 
         return error_set(err, "epsilon %g must be finite and >= 0", epsilon);
     if (accountant_events_nonprivate(events, event_count)) {
         *delta = 1.0;
+        return 0;
+    }
+    if (events_empty(events, event_count)) {
+        *delta = 0.0;
         return 0;
     }
     if (options->kind == ACCOUNTANT_PLD)

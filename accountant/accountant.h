@@ -98,6 +98,8 @@ int accountant_ledger_epsilon(const accountant_ledger *ledger, double delta,
  * count (int64), label (attribute per event as a string list) -- see docs/formats/accountant.md. */
 int accountant_ledger_save_h5(const accountant_ledger *ledger, h5io_file *file, const char *group,
                               dpkit_error *err);
+/* The load functions overwrite *ledger without freeing it (pass a fresh or freed ledger); on
+ * failure it is left empty. */
 int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const char *group,
                               dpkit_error *err);
 /* JSON: {"events": [{"sampling_rate":..,"noise_multiplier":..,"count":..,"label":".."}]};

@@ -1,0 +1,293 @@
+/* Discrete privacy loss distributions: composition by real-input FFTs (FFTW, double), Chernoff
+ * windows for self-composition, pessimistic tail truncation, delta/epsilon read-off
+ * (SPEC-MATH.md 3.4-3.6). */
+#include "accountant/pld_pmf.h"
+
+/* complex.h before fftw3.h makes fftw_complex the C99 double complex. */
+#include <complex.h>
+#include <fftw3.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* FFTW's planner is not thread-safe. */
+static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int pld_pmf_alloc(pld_pmf *pmf, size_t n, dpkit_error *err)
+{
+    pmf->offset = 0;
+    pmf->infinity_mass = 0.0;
+    pmf->n = n;
+    pmf->p = calloc(n ? n : 1, sizeof *pmf->p);
+    if (!pmf->p)
+        return error_set(err, "PLD: out of memory for %zu loss values", n);
+    return 0;
+}
+
+void pld_pmf_free(pld_pmf *pmf)
+{
+    if (!pmf)
+        return;
+    free(pmf->p);
+    pmf->p = NULL;
+    pmf->n = 0;
+}
+
+void pld_pmf_truncate(pld_pmf *pmf, double tail)
+{
+    size_t first = 0, last = pmf->n - 1;
+    double prefix = 0.0, suffix = 0.0;
+    while (first < last && prefix + pmf->p[first] <= tail / 2.0)
+        prefix += pmf->p[first++];
+    while (last > first && suffix + pmf->p[last] <= tail / 2.0)
+        suffix += pmf->p[last--];
+    pmf->p[first] += prefix;
+    pmf->infinity_mass += suffix;
+    size_t kept = last - first + 1;
+    if (first > 0)
+        memmove(pmf->p, pmf->p + first, kept * sizeof *pmf->p);
+    pmf->offset += (long long)first;
+    pmf->n = kept;
+}
+
+/* Smallest 2^a 3^b 5^c 7^d >= n: sizes FFTW transforms fastest. */
+static size_t fast_fft_size(size_t n)
+{
+    size_t best = 1;
+    while (best < n)
+        best *= 2;
+    for (size_t p7 = 1; p7 < best; p7 *= 7)
+        for (size_t p5 = p7; p5 < best; p5 *= 5)
+            for (size_t p3 = p5; p3 < best; p3 *= 3) {
+                size_t m = p3;
+                while (m < n)
+                    m *= 2;
+                if (m < best)
+                    best = m;
+            }
+    return best;
+}
+
+/* Real FFT workspace of length `size` (size/2 + 1 complex bins). */
+typedef struct fft_work {
+    size_t size;
+    double *real;
+    fftw_complex *spectrum;
+    fftw_plan forward, backward;
+} fft_work;
+
+static int fft_work_create(fft_work *w, size_t size, dpkit_error *err)
+{
+    memset(w, 0, sizeof *w);
+    w->size = size;
+    w->real = fftw_alloc_real(size);
+    w->spectrum = fftw_alloc_complex(size / 2 + 1);
+    if (!w->real || !w->spectrum) {
+        fftw_free(w->real);
+        fftw_free(w->spectrum);
+        return error_set(err, "PLD: out of memory for an FFT of size %zu", size);
+    }
+    pthread_mutex_lock(&planner_lock);
+    w->forward = fftw_plan_dft_r2c_1d((int)size, w->real, w->spectrum, FFTW_ESTIMATE);
+    w->backward = fftw_plan_dft_c2r_1d((int)size, w->spectrum, w->real, FFTW_ESTIMATE);
+    pthread_mutex_unlock(&planner_lock);
+    if (!w->forward || !w->backward) {
+        pthread_mutex_lock(&planner_lock);
+        if (w->forward)
+            fftw_destroy_plan(w->forward);
+        if (w->backward)
+            fftw_destroy_plan(w->backward);
+        pthread_mutex_unlock(&planner_lock);
+        fftw_free(w->real);
+        fftw_free(w->spectrum);
+        return error_set(err, "PLD: cannot plan an FFT of size %zu", size);
+    }
+    return 0;
+}
+
+static void fft_work_free(fft_work *w)
+{
+    pthread_mutex_lock(&planner_lock);
+    fftw_destroy_plan(w->forward);
+    fftw_destroy_plan(w->backward);
+    pthread_mutex_unlock(&planner_lock);
+    fftw_free(w->real);
+    fftw_free(w->spectrum);
+}
+
+/* z^n by repeated squaring: about 2 log2(n) products, and as accurate as cpow for |z| <= 1. */
+static double complex complex_power(double complex z, long long n)
+{
+    double complex result = 1.0;
+    while (n > 0) {
+        if (n & 1)
+            result *= z;
+        n >>= 1;
+        if (n)
+            z *= z;
+    }
+    return result;
+}
+
+/* Chernoff bounds on the index range of the sum of `times` draws from p (SPEC-MATH.md 3.5):
+ * outside [*lower, *upper] lies at most `tail` of the mass. M(lambda) = sum_i p_i e^{i lambda}
+ * with |i lambda| <= 20, so it is summed directly, all 40 orders in one pass. */
+static void chernoff_window(const pld_pmf *in, long long times, double tail, long long *lower,
+                            long long *upper)
+{
+    enum { ORDERS = 20 };
+    size_t n = in->n;
+    double moment[2 * ORDERS] = {0}, weight[2 * ORDERS], ratio[2 * ORDERS];
+    for (int k = 0; k < ORDERS; k++) {
+        double lambda = (k + 1.0) / (double)n;
+        ratio[k] = exp(lambda);
+        ratio[ORDERS + k] = exp(-lambda);
+        weight[k] = weight[ORDERS + k] = 1.0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double p = in->p[i];
+        for (int k = 0; k < 2 * ORDERS; k++) {
+            moment[k] += p * weight[k];
+            weight[k] *= ratio[k];
+        }
+    }
+    double max_index = (double)(n - 1) * (double)times;
+    double low = 0.0, high = max_index;
+    double log_two_over_tail = log(2.0 / tail);
+    for (int k = 0; k < 2 * ORDERS; k++) {
+        double lambda = (k < ORDERS ? k + 1.0 : -(k - ORDERS + 1.0)) / (double)n;
+        double bound = ((double)times * log(moment[k]) + log_two_over_tail) / lambda;
+        if (!isfinite(bound))
+            continue;
+        if (lambda > 0.0)
+            high = fmin(high, ceil(bound));
+        else
+            low = fmax(low, floor(bound));
+    }
+    if (low > high)
+        low = high = fmin(fmax(low, 0.0), max_index);
+    *lower = (long long)fmax(low, 0.0);
+    *upper = (long long)fmin(high, max_index);
+}
+
+int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_pmf *out,
+                         dpkit_error *err)
+{
+    if (times == 1) {
+        if (pld_pmf_alloc(out, in->n, err) != 0)
+            return -1;
+        memcpy(out->p, in->p, in->n * sizeof *in->p);
+        out->offset = in->offset;
+        out->infinity_mass = in->infinity_mass;
+        return 0;
+    }
+    long long lower, upper;
+    chernoff_window(in, times, tail, &lower, &upper);
+    size_t length = (size_t)(upper - lower + 1);
+    size_t size = fast_fft_size(length > in->n ? length : in->n);
+    fft_work w;
+    if (fft_work_create(&w, size, err) != 0)
+        return -1;
+    if (pld_pmf_alloc(out, length, err) != 0) {
+        fft_work_free(&w);
+        return -1;
+    }
+    memset(w.real, 0, size * sizeof *w.real);
+    memcpy(w.real, in->p, in->n * sizeof *in->p);
+    fftw_execute(w.forward);
+    for (size_t k = 0; k < size / 2 + 1; k++) {
+        w.spectrum[k] = complex_power(w.spectrum[k], times);
+    }
+    fftw_execute(w.backward);
+    /* The result is the circular convolution: index lower + j lives at (lower + j) mod size.
+     * FFT rounding can leave tiny negative values; they are not probabilities. */
+    size_t start = (size_t)(lower % (long long)size);
+    for (size_t j = 0; j < length; j++) {
+        double v = w.real[(start + j) % size] / (double)size;
+        out->p[j] = v > 0.0 ? v : 0.0;
+    }
+    fft_work_free(&w);
+    out->offset = in->offset * times + lower;
+    out->infinity_mass = tail - expm1((double)times * log1p(-in->infinity_mass));
+    return 0;
+}
+
+int pld_pmf_compose(const pld_pmf *a, const pld_pmf *b, double tail, pld_pmf *out,
+                    dpkit_error *err)
+{
+    size_t length = a->n + b->n - 1;
+    if (pld_pmf_alloc(out, length, err) != 0)
+        return -1;
+    if (a->n == 1 || b->n == 1) {
+        const pld_pmf *single = a->n == 1 ? a : b, *other = a->n == 1 ? b : a;
+        for (size_t i = 0; i < other->n; i++)
+            out->p[i] = other->p[i] * single->p[0];
+    } else {
+        size_t size = fast_fft_size(length);
+        fft_work w;
+        if (fft_work_create(&w, size, err) != 0) {
+            pld_pmf_free(out);
+            return -1;
+        }
+        fftw_complex *first = fftw_alloc_complex(size / 2 + 1);
+        if (!first) {
+            fft_work_free(&w);
+            pld_pmf_free(out);
+            return error_set(err, "PLD: out of memory for an FFT of size %zu", size);
+        }
+        memset(w.real, 0, size * sizeof *w.real);
+        memcpy(w.real, a->p, a->n * sizeof *a->p);
+        fftw_execute(w.forward);
+        memcpy(first, w.spectrum, (size / 2 + 1) * sizeof *first);
+        memset(w.real, 0, size * sizeof *w.real);
+        memcpy(w.real, b->p, b->n * sizeof *b->p);
+        fftw_execute(w.forward);
+        for (size_t k = 0; k < size / 2 + 1; k++)
+            w.spectrum[k] *= first[k];
+        fftw_execute(w.backward);
+        for (size_t j = 0; j < length; j++) {
+            double v = w.real[j] / (double)size;
+            out->p[j] = v > 0.0 ? v : 0.0;
+        }
+        fftw_free(first);
+        fft_work_free(&w);
+    }
+    out->offset = a->offset + b->offset;
+    out->infinity_mass = a->infinity_mass + b->infinity_mass - a->infinity_mass * b->infinity_mass;
+    pld_pmf_truncate(out, tail);
+    return 0;
+}
+
+double pld_pmf_delta(const pld_pmf *pmf, double discretization, double epsilon)
+{
+    double delta = pmf->infinity_mass;
+    for (size_t i = pmf->n; i-- > 0;) {
+        double loss = (double)(pmf->offset + (long long)i) * discretization;
+        if (loss <= epsilon)
+            break;
+        delta -= pmf->p[i] * expm1(epsilon - loss);
+    }
+    return fmin(fmax(delta, 0.0), 1.0);
+}
+
+double pld_pmf_epsilon(const pld_pmf *pmf, double discretization, double delta)
+{
+    if (pmf->infinity_mass > delta)
+        return INFINITY;
+    /* Scanning down, (U, W) = (mass, sum p e^-loss) of the losses above the current one plus
+     * the infinity mass: between two losses delta(eps) = U - e^eps W. */
+    double upper_mass = pmf->infinity_mass, weighted = 0.0;
+    for (size_t i = pmf->n; i-- > 0;) {
+        double loss = (double)(pmf->offset + (long long)i) * discretization;
+        if (upper_mass > delta && weighted > 0.0 && log((upper_mass - delta) / weighted) >= loss)
+            break;
+        upper_mass += pmf->p[i];
+        weighted += pmf->p[i] * exp(-loss);
+        if (upper_mass >= delta && weighted == 0.0)
+            return fmax(0.0, loss);
+    }
+    if (upper_mass <= weighted + delta)
+        return 0.0;
+    return log((upper_mass - delta) / weighted);
+}
