@@ -64,13 +64,16 @@ TEST_DATA ?=
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/tests/run-tests
 	@for d in $(TEST_DATA); do $(BUILD)/dpkit -q data fetch $$d || exit 1; done
-	DPKIT_BIN=$(BUILD)/dpkit $(BUILD)/tests/run-tests --jobs 2
+	@rm -rf $(BUILD)/test-tmp && mkdir -p $(BUILD)/test-tmp
+	TMPDIR=$(CURDIR)/$(BUILD)/test-tmp DPKIT_BIN=$(BUILD)/dpkit $(BUILD)/tests/run-tests --jobs 2
 
 test-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" all build-asan/tests/run-tests
-	ASAN_OPTIONS=detect_leaks=1 DPKIT_BIN=build-asan/dpkit build-asan/tests/run-tests --jobs 2
+	@rm -rf build-asan/test-tmp && mkdir -p build-asan/test-tmp
+	TMPDIR=$(CURDIR)/build-asan/test-tmp ASAN_OPTIONS=detect_leaks=1 DPKIT_BIN=build-asan/dpkit \
+	  build-asan/tests/run-tests --jobs 2
 
 demo: deps all
 	@scripts/demo

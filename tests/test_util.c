@@ -28,8 +28,9 @@ const char *test_dpkit_bin(void)
 
 const char *test_temp_dir(void)
 {
-    static char dir[256];
-    snprintf(dir, sizeof dir, "/tmp/dpkit-test-XXXXXX");
+    static char dir[4096];
+    const char *root = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/dpkit-test-XXXXXX", root && *root ? root : "/tmp");
     if (!mkdtemp(dir))
         return "/tmp";
     return dir;
@@ -64,7 +65,9 @@ int test_write_file(const char *path, const void *data, size_t size)
 
 int test_run_dpkit(const char *args, char **output)
 {
-    char out_path[] = "/tmp/dpkit-test-out-XXXXXX";
+    char out_path[4096];
+    const char *root = getenv("TMPDIR");
+    snprintf(out_path, sizeof out_path, "%s/dpkit-test-out-XXXXXX", root && *root ? root : "/tmp");
     int fd = mkstemp(out_path);
     if (fd < 0)
         return -1;

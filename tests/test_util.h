@@ -9,7 +9,8 @@
 const char *test_data_path(const char *relative);
 /* The dpkit program under test ($DPKIT_BIN, default build/dpkit). */
 const char *test_dpkit_bin(void);
-/* A fresh scratch directory (removed by the OS's tmp cleaning; tests keep them small). */
+/* A fresh scratch directory under $TMPDIR (`make test` points TMPDIR at build/test-tmp and
+ * empties it before each run). */
 const char *test_temp_dir(void);
 /* Runs `dpkit ARGS` through the shell, capturing stdout+stderr into *output (malloc'd, may be
  * NULL); returns the exit status. */
