@@ -8,6 +8,7 @@
 
 static const cli_command commands[] = {
     /* name, summary, entry point: one line per command (cli/<name>.c) */
+    {"scatter", "scattering transform (ScatterNet, Kymatio-compatible) of an HDF5 image array", cli_scatter},
     {NULL, NULL, NULL},
 };
 

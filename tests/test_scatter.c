@@ -6,9 +6,11 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define REFERENCE "scatter/kymatio_ref.h5"
 
@@ -138,3 +140,319 @@ static void check_filters(const char *prefix, double tolerance)
 
 Test(scatter, filter_bank_matches_kymatio) { check_filters("filters_M36_N36_J2_L8", 1e-6); }
 Test(scatter, filter_bank_matches_kymatio_f64) { check_filters("filters_M36_N36_J2_L8/f64", 1e-6); }
+
+/* The channel table stored with every case (order, j1, theta1, j2, theta2). */
+Test(scatter, channel_order_matches_kymatio)
+{
+    const char *groups[] = {"mnist_J2_L8", "odd_J2_L8", "small_J1_L4", "order1_J3_L8"};
+    dpkit_error err;
+    h5io_file *f;
+    cr_assert_eq(h5io_open_read(test_data_path(REFERENCE), &f, &err), 0, "%s", err.message);
+    for (int g = 0; g < 4; g++) {
+        int J = (int)read_int_attr(f, groups[g], "J"), L = (int)read_int_attr(f, groups[g], "L");
+        int order = (int)read_int_attr(f, groups[g], "max_order");
+        char path[256];
+        snprintf(path, sizeof path, "%s/channels", groups[g]);
+        int rank;
+        size_t dims[H5IO_MAX_RANK];
+        int *table;
+        cr_assert_eq(h5io_read_array(f, path, H5IO_INT32, &rank, dims, (void **)&table, &err), 0,
+                     "%s", err.message);
+        cr_assert_eq(dims[0], scatter_channel_count(J, L, order));
+        for (size_t k = 0; k < dims[0]; k++) {
+            int got[5];
+            cr_assert_eq(scatter_channel_info(J, L, order, k, &got[0], &got[1], &got[2], &got[3],
+                                              &got[4], &err), 0, "%s", err.message);
+            for (int i = 0; i < 5; i++)
+                cr_assert_eq(got[i], table[k * 5 + i], "%s channel %zu field %d: %d vs %d",
+                             groups[g], k, i, got[i], table[k * 5 + i]);
+        }
+        free(table);
+    }
+    int o, a, b, c, d;
+    cr_assert_neq(scatter_channel_info(2, 8, 2, 81, &o, &a, &b, &c, &d, &err), 0);
+    cr_assert_eq(scatter_channel_count(3, 8, 2), 217);
+    cr_assert_eq(scatter_channel_count(3, 6, 2), 127);
+    h5io_close(f);
+}
+
+static float *random_images(size_t count, unsigned seed)
+{
+    float *x = malloc(count * sizeof *x);
+    srand(seed);
+    for (size_t i = 0; i < count; i++)
+        x[i] = (float)rand() / (float)RAND_MAX;
+    return x;
+}
+
+/* Runs a fresh plan on images and returns the coefficients (malloc'd). */
+static float *transform(int J, int L, int order, size_t H, size_t W, size_t count,
+                        const float *images, int threads, size_t *out_per_image)
+{
+    dpkit_error err;
+    scatter_options o = quick_options(threads);
+    scatter_plan *plan;
+    cr_assert_eq(scatter_plan_create(J, L, order, H, W, &o, &plan, &err), 0, "%s", err.message);
+    size_t per = scatter_plan_channels(plan) * scatter_plan_output_height(plan) *
+                 scatter_plan_output_width(plan);
+    float *out = malloc((count ? count : 1) * per * sizeof *out);
+    cr_assert_eq(scatter_execute(plan, count, images, out, &err), 0, "%s", err.message);
+    scatter_plan_free(plan);
+    *out_per_image = per;
+    return out;
+}
+
+/* A constant image has no oscillation: wavelet (order >= 1) coefficients vanish. Order 0 is the
+ * constant times phi's DC gain pi / 3.1415 (SPEC-MATH.md 1.4). */
+Test(scatter, constant_image_has_zero_higher_orders)
+{
+    const size_t shapes[][2] = {{28, 28}, {17, 23}, {8, 8}};
+    for (int s = 0; s < 3; s++) {
+        size_t H = shapes[s][0], W = shapes[s][1];
+        int J = s == 2 ? 3 : 2;
+        float *image = malloc(H * W * sizeof *image);
+        for (size_t i = 0; i < H * W; i++)
+            image[i] = 3.0f;
+        size_t per;
+        float *out = transform(J, 6, 2, H, W, 1, image, 1, &per);
+        size_t plane = (H >> J) * (W >> J);
+        for (size_t i = 0; i < plane; i++)
+            cr_expect_float_eq(out[i], 3.0 * M_PI / 3.1415, 1e-5, "order 0 at %zu: %g", i, out[i]);
+        double worst = 0;
+        for (size_t i = plane; i < per; i++)
+            worst = fmax(worst, fabs(out[i]));
+        cr_expect_leq(worst, 3e-6 * 3.0, "%zux%zu: order >= 1 coefficient %g", H, W, worst);
+        free(out);
+        free(image);
+    }
+}
+
+/* Order 1 and 2 are a modulus low-passed by a positive Gaussian: non-negative up to round-off.
+ * (Order 0 may be negative: the input is.) */
+Test(scatter, higher_orders_are_non_negative)
+{
+    size_t H = 20, W = 27, count = 3;
+    float *images = random_images(count * H * W, 7);
+    for (size_t i = 0; i < count * H * W; i++)
+        images[i] = 2 * images[i] - 1;
+    size_t per;
+    float *out = transform(2, 8, 2, H, W, count, images, 2, &per);
+    size_t plane = (H >> 2) * (W >> 2);
+    int negative_order0 = 0;
+    for (size_t n = 0; n < count; n++) {
+        const float *o = out + n * per;
+        double scale = 0;
+        for (size_t i = 0; i < per; i++)
+            scale = fmax(scale, fabs(o[i]));
+        for (size_t i = 0; i < plane; i++)
+            negative_order0 |= o[i] < 0;
+        for (size_t i = plane; i < per; i++)
+            cr_expect_geq(o[i], -1e-6 * scale, "image %zu coefficient %zu = %g", n, i, o[i]);
+    }
+    cr_expect(negative_order0, "order 0 should see the negative input (test is meaningful)");
+    free(out);
+    free(images);
+}
+
+/* A batch, spread over threads, equals transforming the images one by one; (N, C, H, W) is the
+ * same as N*C single images. */
+Test(scatter, batch_equals_one_by_one)
+{
+    size_t H = 32, W = 24, count = 7;
+    float *images = random_images(count * H * W, 3);
+    size_t per;
+    float *batch = transform(2, 4, 2, H, W, count, images, 2, &per);
+    dpkit_error err;
+    scatter_options o = quick_options(1);
+    scatter_plan *plan;
+    cr_assert_eq(scatter_plan_create(2, 4, 2, H, W, &o, &plan, &err), 0, "%s", err.message);
+    float *one = malloc(per * sizeof *one);
+    for (size_t n = 0; n < count; n++) {
+        cr_assert_eq(scatter_execute(plan, 1, images + n * H * W, one, &err), 0);
+        for (size_t i = 0; i < per; i++)
+            cr_assert_eq(one[i], batch[n * per + i], "image %zu coefficient %zu: %.9g vs %.9g", n,
+                         i, one[i], batch[n * per + i]);
+    }
+    cr_assert_eq(scatter_execute(plan, 0, NULL, NULL, &err), 0, "an empty batch is fine");
+    free(one);
+    scatter_plan_free(plan);
+    free(batch);
+    free(images);
+}
+
+/* Padded and output sizes for shapes that are not multiples of 2^J (SPEC-MATH.md 1.2, 1.8). */
+Test(scatter, padded_and_output_sizes)
+{
+    dpkit_error err;
+    scatter_plan *plan;
+    scatter_options o = quick_options(1);
+    cr_assert_eq(scatter_plan_create(3, 8, 2, 17, 23, &o, &plan, &err), 0, "%s", err.message);
+    cr_assert_eq(scatter_plan_output_height(plan), 2);
+    cr_assert_eq(scatter_plan_output_width(plan), 2);
+    cr_assert_eq(scatter_plan_channels(plan), 217);
+    cr_assert_eq(scatter_plan_filters(plan)->M, scatter_padded_size(17, 3));
+    cr_assert_eq(scatter_padded_size(17, 3), 32);
+    cr_assert_eq(scatter_padded_size(28, 2), 36);
+    cr_assert_eq(scatter_padded_size(16, 4), 48);
+    scatter_plan_free(plan);
+}
+
+Test(scatter, bad_parameters_are_clear_errors)
+{
+    dpkit_error err;
+    scatter_plan *plan = (scatter_plan *)&err;
+    cr_assert_neq(scatter_plan_create(0, 8, 2, 28, 28, NULL, &plan, &err), 0);
+    cr_assert_null(plan);
+    cr_assert(strstr(err.message, "J = 0"), "%s", err.message);
+    cr_assert_neq(scatter_plan_create(2, 0, 2, 28, 28, NULL, &plan, &err), 0);
+    cr_assert(strstr(err.message, "L = 0"), "%s", err.message);
+    cr_assert_neq(scatter_plan_create(2, 8, 3, 28, 28, NULL, &plan, &err), 0);
+    cr_assert(strstr(err.message, "max_order"), "%s", err.message);
+    cr_assert_neq(scatter_plan_create(5, 8, 2, 28, 40, NULL, &plan, &err), 0);
+    cr_assert(strstr(err.message, "2^J = 32"), "%s", err.message);
+    cr_assert_neq(scatter_plan_create(2, 8, 2, 28, 3, NULL, &plan, &err), 0);
+    cr_assert(strstr(err.message, "28 x 3"), "%s", err.message);
+    scatter_options o = quick_options(-1);
+    cr_assert_neq(scatter_plan_create(2, 8, 2, 28, 28, &o, &plan, &err), 0);
+    cr_assert(strstr(err.message, "threads"), "%s", err.message);
+    scatter_filter_bank *bank;
+    cr_assert_neq(scatter_filter_bank_create(2, 8, 30, 36, &bank, &err), 0);
+    cr_assert(strstr(err.message, "multiples"), "%s", err.message);
+    /* Exactly 2^J is accepted (padding then equals the image size on each side). */
+    o = quick_options(1);
+    cr_assert_eq(scatter_plan_create(3, 4, 2, 8, 8, &o, &plan, &err), 0, "%s", err.message);
+    cr_assert_neq(scatter_execute(plan, 1, NULL, NULL, &err), 0);
+    scatter_plan_free(plan);
+    scatter_plan_free(NULL);
+    scatter_filter_bank_free(NULL);
+}
+
+Test(scatter, wisdom_round_trip)
+{
+    dpkit_error err;
+    char path[512];
+    snprintf(path, sizeof path, "%s/wisdom", test_temp_dir());
+    cr_assert_neq(scatter_wisdom_import(path, &err), 0, "missing wisdom file must fail");
+    cr_assert(strstr(err.message, path), "%s", err.message);
+    cr_assert_eq(scatter_wisdom_export(path, &err), 0, "%s", err.message);
+    cr_assert_eq(scatter_wisdom_import(path, &err), 0, "%s", err.message);
+    unlink(path);
+}
+
+/* ---- the dpkit scatter command ---- */
+
+static void write_h5(const char *path, const char *dataset, h5io_type type, int rank,
+                     const size_t *dims, const void *data)
+{
+    dpkit_error err;
+    h5io_file *f;
+    cr_assert_eq(h5io_create(path, &f, &err), 0, "%s", err.message);
+    cr_assert_eq(h5io_write_array(f, dataset, type, rank, dims, data, &err), 0, "%s", err.message);
+    cr_assert_eq(h5io_commit(f, &err), 0, "%s", err.message);
+}
+
+Test(scatter, cli_end_to_end_matches_library)
+{
+    const char *dir = test_temp_dir();
+    char in[512], out[512], args[2048];
+    snprintf(in, sizeof in, "%s/in.h5", dir);
+    snprintf(out, sizeof out, "%s/out.h5", dir);
+    size_t N = 5, C = 2, H = 12, W = 13;
+    float *images = random_images(N * C * H * W, 11);
+    double *as_double = malloc(N * C * H * W * sizeof *as_double);
+    for (size_t i = 0; i < N * C * H * W; i++)
+        as_double[i] = images[i];
+    size_t dims[4] = {N, C, H, W};
+    write_h5(in, "/data/x", H5IO_FLOAT64, 4, dims, as_double);
+    /* Chunks of 2 images: the last chunk is partial. */
+    snprintf(args, sizeof args,
+             "-q scatter --J 2 --L 4 --max-order 2 --chunk 2 --threads 2 --planning estimate "
+             "--input %s:/data/x --output %s:/features/scatter",
+             in, out);
+    char *output = NULL;
+    int status = test_run_dpkit(args, &output);
+    cr_assert_eq(status, 0, "dpkit scatter failed: %s", output ? output : "");
+    free(output);
+
+    dpkit_error err;
+    h5io_file *f;
+    cr_assert_eq(h5io_open_read(out, &f, &err), 0, "%s", err.message);
+    int rank;
+    size_t got_dims[H5IO_MAX_RANK];
+    float *got;
+    cr_assert_eq(h5io_read_array(f, "/features/scatter", H5IO_FLOAT32, &rank, got_dims,
+                                 (void **)&got, &err), 0, "%s", err.message);
+    long long J;
+    cr_assert_eq(h5io_read_attr_int64(f, "/features/scatter", "J", &J, &err), 0);
+    cr_assert_eq(J, 2);
+    h5io_close(f);
+    cr_assert_eq(rank, 5);
+    size_t expected_dims[5] = {N, C, 1 + 2 * 4 + 16, 3, 3};
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(got_dims[i], expected_dims[i], "dim %d: %zu", i, got_dims[i]);
+    size_t per;
+    float *want = transform(2, 4, 2, H, W, N * C, images, 1, &per);
+    for (size_t i = 0; i < N * C * per; i++)
+        cr_assert_eq(got[i], want[i], "coefficient %zu: %g vs %g", i, got[i], want[i]);
+    free(want);
+    free(got);
+    free(as_double);
+    free(images);
+    unlink(in);
+    unlink(out);
+}
+
+static void expect_cli_error(const char *args, int code, const char *needle)
+{
+    char *output = NULL;
+    int status = test_run_dpkit(args, &output);
+    cr_expect_eq(status, code, "dpkit %s: status %d, expected %d; output: %s", args, status, code,
+                 output ? output : "");
+    cr_expect(output && strstr(output, needle), "dpkit %s: message should mention '%s': %s",
+              args, needle, output ? output : "");
+    free(output);
+}
+
+Test(scatter, cli_bad_input)
+{
+    const char *dir = test_temp_dir();
+    char rank2[512], small[512], ints[512], out[512], args[2048];
+    snprintf(rank2, sizeof rank2, "%s/rank2.h5", dir);
+    snprintf(small, sizeof small, "%s/small.h5", dir);
+    snprintf(ints, sizeof ints, "%s/ints.h5", dir);
+    snprintf(out, sizeof out, "%s/out.h5", dir);
+    float data[2 * 6 * 6] = {0};
+    size_t d2[2] = {6, 6}, d3[3] = {2, 6, 6};
+    write_h5(rank2, "/x", H5IO_FLOAT32, 2, d2, data);
+    write_h5(small, "/x", H5IO_FLOAT32, 3, d3, data);
+    int32_t idata[2 * 6 * 6] = {0};
+    write_h5(ints, "/x", H5IO_INT32, 3, d3, idata);
+
+    snprintf(args, sizeof args, "scatter --input %s:/x --output %s:/y", rank2, out);
+    expect_cli_error(args, 1, "rank 2");
+    snprintf(args, sizeof args, "scatter --J 3 --input %s:/x --output %s:/y", small, out);
+    expect_cli_error(args, 1, "too small for J = 3");
+    snprintf(args, sizeof args, "scatter --input %s:/missing --output %s:/y", small, out);
+    expect_cli_error(args, 1, "/missing");
+    snprintf(args, sizeof args, "scatter --input %s:/x --output %s:/y", ints, out);
+    expect_cli_error(args, 1, "float32 or float64");
+    snprintf(args, sizeof args, "scatter --input %s/none.h5:/x --output %s:/y", dir, out);
+    expect_cli_error(args, 1, "none.h5");
+    snprintf(args, sizeof args, "scatter --J 0 --input %s:/x --output %s:/y", small, out);
+    expect_cli_error(args, 2, "--J");
+    snprintf(args, sizeof args, "scatter --input %s --output %s:/y", small, out);
+    expect_cli_error(args, 2, "--input");
+    snprintf(args, sizeof args, "scatter --input %s:/x", small);
+    expect_cli_error(args, 2, "--output");
+    expect_cli_error("scatter --planning fast --input a:/x --output b:/y", 2, "--planning");
+    expect_cli_error("scatter --bogus", 2, "--bogus");
+    /* Nothing was written by the failed runs. */
+    cr_expect_eq(access(out, F_OK), -1, "a failed run left %s behind", out);
+    char *help = NULL;
+    cr_expect_eq(test_run_dpkit("scatter --help", &help), 0);
+    cr_expect(help && strstr(help, "--max-order") && strstr(help, "example"), "%s", help);
+    free(help);
+    unlink(rank2);
+    unlink(small);
+    unlink(ints);
+}
