@@ -4,6 +4,7 @@
 #include "scatter/scatter.h"
 #include "tests/test_util.h"
 
+#include <complex.h>
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -455,4 +456,144 @@ Test(scatter, cli_bad_input)
     unlink(rank2);
     unlink(small);
     unlink(ints);
+}
+
+/* ---- an independent, slow double-precision transcription of SPEC-MATH.md 1.2-1.8 (naive DFTs),
+ * for shapes and parameters beyond the reference file (J >= 3 with order 2, J = 2^J-sized
+ * images, odd sizes). It shares only the filter bank, which is checked against Kymatio above. */
+
+static void naive_dft2(double complex *x, size_t m, size_t n, int sign, double complex *tmp)
+{
+    for (size_t r = 0; r < m; r++) /* rows */
+        for (size_t l = 0; l < n; l++) {
+            double complex s = 0;
+            for (size_t q = 0; q < n; q++)
+                s += x[r * n + q] * cexp(sign * 2 * M_PI * I * (double)((l * q) % n) / (double)n);
+            tmp[r * n + l] = s;
+        }
+    for (size_t c = 0; c < n; c++) /* columns */
+        for (size_t k = 0; k < m; k++) {
+            double complex s = 0;
+            for (size_t p = 0; p < m; p++)
+                s += tmp[p * n + c] * cexp(sign * 2 * M_PI * I * (double)((k * p) % m) / (double)m);
+            x[k * n + c] = s;
+        }
+}
+
+/* y (a/k x b/k) = Sub_k(spectrum .* filter), SPEC-MATH.md 1.6. */
+static void naive_sub(const double complex *s, const float *filter, size_t a, size_t b, size_t k,
+                      double complex *y)
+{
+    for (size_t u = 0; u < a / k; u++)
+        for (size_t v = 0; v < b / k; v++) {
+            double complex t = 0;
+            for (size_t i = 0; i < k; i++)
+                for (size_t l = 0; l < k; l++) {
+                    size_t at = (u + i * a / k) * b + v + l * b / k;
+                    t += s[at] * filter[at];
+                }
+            y[u * (b / k) + v] = t / (double)(k * k);
+        }
+}
+
+typedef struct naive {
+    const scatter_filter_bank *bank;
+    size_t M, N;
+    int J;
+    double complex *y, *tmp;
+} naive;
+
+/* |IFFT(Sub(spectrum .* filter))| at level `to`, returned as its spectrum in place of y. */
+static void naive_modulus_spectrum(naive *s, const double complex *spectrum, const float *filter,
+                                   int from, int to, double complex *result)
+{
+    size_t a = s->M >> from, b = s->N >> from, m = s->M >> to, n = s->N >> to;
+    naive_sub(spectrum, filter, a, b, (size_t)1 << (to - from), result);
+    naive_dft2(result, m, n, +1, s->tmp);
+    for (size_t i = 0; i < m * n; i++)
+        result[i] = cabs(result[i] / (double)(m * n));
+    naive_dft2(result, m, n, -1, s->tmp);
+}
+
+static void naive_low_pass(naive *s, const double complex *spectrum, int r, double *out)
+{
+    size_t a = s->M >> r, b = s->N >> r, m = s->M >> s->J, n = s->N >> s->J;
+    naive_sub(spectrum, s->bank->phi[r], a, b, (size_t)1 << (s->J - r), s->y);
+    naive_dft2(s->y, m, n, +1, s->tmp);
+    for (size_t p = 1; p + 1 < m; p++)
+        for (size_t q = 1; q + 1 < n; q++)
+            *out++ = creal(s->y[p * n + q]) / (double)(m * n);
+}
+
+static size_t naive_reflect(long long p, size_t size)
+{
+    long long period = 2 * ((long long)size - 1), t = p % period;
+    if (t < 0)
+        t += period;
+    return (size_t)(t <= (long long)size - 1 ? t : period - t);
+}
+
+static void naive_transform(int J, int L, int order, size_t H, size_t W, const float *image,
+                            double *out)
+{
+    dpkit_error err;
+    naive s = {.M = scatter_padded_size(H, J), .N = scatter_padded_size(W, J), .J = J};
+    scatter_filter_bank *bank;
+    cr_assert_eq(scatter_filter_bank_create(J, L, s.M, s.N, &bank, &err), 0, "%s", err.message);
+    s.bank = bank;
+    size_t full = s.M * s.N, plane = (H >> J) * (W >> J);
+    double complex *x = malloc(full * sizeof *x), *v1 = malloc(full * sizeof *v1),
+                   *v2 = malloc(full * sizeof *v2);
+    s.y = malloc(full * sizeof *s.y);
+    s.tmp = malloc(full * sizeof *s.tmp);
+    long long top = (long long)(s.M - H) / 2, left = (long long)(s.N - W) / 2;
+    for (size_t p = 0; p < s.M; p++)
+        for (size_t q = 0; q < s.N; q++)
+            x[p * s.N + q] = image[naive_reflect((long long)p - top, H) * W +
+                                   naive_reflect((long long)q - left, W)];
+    naive_dft2(x, s.M, s.N, -1, s.tmp);
+    naive_low_pass(&s, x, 0, out);
+    double *second = out + (1 + (size_t)(J * L)) * plane;
+    for (int j1 = 0; j1 < J; j1++)
+        for (int t1 = 0; t1 < L; t1++) {
+            naive_modulus_spectrum(&s, x, bank->psi[j1 * L + t1][0], 0, j1, v1);
+            naive_low_pass(&s, v1, j1, out + (size_t)(1 + j1 * L + t1) * plane);
+            for (int j2 = j1 + 1; order == 2 && j2 < J; j2++)
+                for (int t2 = 0; t2 < L; t2++) {
+                    naive_modulus_spectrum(&s, v1, bank->psi[j2 * L + t2][j1], j1, j2, v2);
+                    naive_low_pass(&s, v2, j2, second);
+                    second += plane;
+                }
+        }
+    free(x);
+    free(v1);
+    free(v2);
+    free(s.y);
+    free(s.tmp);
+    scatter_filter_bank_free(bank);
+}
+
+Test(scatter, matches_naive_transcription_on_other_shapes)
+{
+    const struct {
+        int J, L, order;
+        size_t H, W;
+    } cases[] = {{3, 3, 2, 17, 23}, {4, 2, 2, 16, 16}, {3, 4, 2, 8, 8},
+                 {2, 5, 1, 9, 40},  {1, 1, 2, 5, 2},   {3, 2, 2, 30, 12}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t H = cases[c].H, W = cases[c].W;
+        float *image = random_images(H * W, 20 + (unsigned)c);
+        size_t per;
+        float *got = transform(cases[c].J, cases[c].L, cases[c].order, H, W, 1, image, 1, &per);
+        double *want = malloc(per * sizeof *want);
+        naive_transform(cases[c].J, cases[c].L, cases[c].order, H, W, image, want);
+        double scale = max_abs(want, per), worst = 0;
+        for (size_t i = 0; i < per; i++)
+            worst = fmax(worst, fabs(got[i] - want[i]));
+        cr_expect_leq(worst, 2e-5 * scale, "J=%d L=%d order %d %zux%zu: max diff %g (scale %g)",
+                      cases[c].J, cases[c].L, cases[c].order, H, W, worst, scale);
+        free(got);
+        free(want);
+        free(image);
+    }
 }
