@@ -1,0 +1,201 @@
+/* The scattering traversal for one image and its batched, threaded driver (SPEC-MATH.md 1.6-1.8).
+ * Hot loop: no allocation; FFTW's new-array execute functions on per-thread buffers. */
+#include "scatter/plan_internal.h"
+
+#include "common/progress.h"
+
+#include <math.h>
+#ifdef __SSE2__
+#include <immintrin.h>
+#endif
+#include <omp.h>
+#include <string.h>
+
+static void pad_image(const scatter_plan *p, const float *image, float *padded)
+{
+    for (size_t r = 0; r < p->M; r++) {
+        const float *src = image + p->row_source[r] * p->width;
+        float *dst = padded + r * p->N;
+        for (size_t c = 0; c < p->N; c++)
+            dst[c] = src[p->col_source[c]];
+    }
+}
+
+/* Full m x n spectrum of a real signal from its m x (n/2+1) half: X[k,l] = conj X[-k,-l]. */
+static void expand_half(const fftwf_complex *half, size_t m, size_t n, fftwf_complex *full)
+{
+    size_t h = n / 2 + 1;
+    for (size_t k = 0; k < m; k++) {
+        const fftwf_complex *row = half + k * h;
+        const fftwf_complex *mirror = half + ((m - k) % m) * h;
+        fftwf_complex *dst = full + k * n;
+        memcpy(dst, row, h * sizeof *dst);
+        for (size_t l = h; l < n; l++) {
+            dst[l][0] = mirror[n - l][0];
+            dst[l][1] = -mirror[n - l][1];
+        }
+    }
+}
+
+/* Product with a real filter followed by Sub_k, the Fourier-domain subsampling of
+ * SPEC-MATH.md 1.6: out[u,v] = sum over the k x k aliases of in .* w (the 1/k^2 is inside w).
+ * in and w are m x n (w stores each value twice, matching re/im); out has m/k rows of
+ * out_cols <= n/k complex values (out_cols < n/k gives the first columns only). */
+static void fold_product(const float *restrict in, const float *restrict w, size_t m, size_t n,
+                         size_t k, size_t out_cols, float *restrict out)
+{
+    size_t mo = m / k, no = n / k, width = 2 * out_cols;
+    if (k == 1 && out_cols == n) {
+#pragma omp simd
+        for (size_t x = 0; x < 2 * m * n; x++)
+            out[x] = in[x] * w[x];
+        return;
+    }
+    if (k == 2) {
+        /* The common case (one octave down): the four aliases in one pass. */
+        for (size_t u = 0; u < mo; u++) {
+            float *restrict o = out + u * width;
+            const float *a0 = in + 2 * u * n, *a1 = a0 + 2 * no, *a2 = a0 + 2 * mo * n,
+                        *a3 = a2 + 2 * no;
+            const float *b0 = w + 2 * u * n, *b1 = b0 + 2 * no, *b2 = b0 + 2 * mo * n,
+                        *b3 = b2 + 2 * no;
+#pragma omp simd
+            for (size_t x = 0; x < width; x++)
+                o[x] = (a0[x] * b0[x] + a1[x] * b1[x]) + (a2[x] * b2[x] + a3[x] * b3[x]);
+        }
+        return;
+    }
+    memset(out, 0, mo * width * sizeof *out);
+    for (size_t i = 0; i < k; i++)
+        for (size_t u = 0; u < mo; u++) {
+            float *o = out + u * width;
+            size_t row = (i * mo + u) * n;
+            for (size_t l = 0; l < k; l++) {
+                const float *a = in + 2 * (row + l * no);
+                const float *b = w + 2 * (row + l * no);
+#pragma omp simd
+                for (size_t x = 0; x < width; x++)
+                    o[x] += a[x] * b[x];
+            }
+        }
+}
+
+/* |z| elementwise. sqrtf itself does not vectorise (it may set errno), hence the SSE path. */
+static void modulus(const fftwf_complex *restrict z, size_t count, float *restrict u)
+{
+    const float *f = (const float *)z;
+    size_t i = 0;
+#ifdef __SSE2__
+    for (; i + 4 <= count; i += 4) {
+        __m128 a = _mm_loadu_ps(f + 2 * i), b = _mm_loadu_ps(f + 2 * i + 4);
+        __m128 re = _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+        __m128 im = _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+        __m128 sq = _mm_add_ps(_mm_mul_ps(re, re), _mm_mul_ps(im, im));
+        _mm_storeu_ps(u + i, _mm_sqrt_ps(sq));
+    }
+#endif
+    for (; i < count; i++)
+        u[i] = sqrtf(f[2 * i] * f[2 * i] + f[2 * i + 1] * f[2 * i + 1]);
+}
+
+static double clock_if(const scatter_plan *p)
+{
+    return p->profile ? progress_now() : 0;
+}
+
+static void forward(const scatter_plan *p, scatter_workspace *ws, int r, float *in,
+                    fftwf_complex *out)
+{
+    double t = clock_if(p);
+    fftwf_execute_dft_r2c(p->levels[r].forward, in, out);
+    if (p->profile)
+        ws->fftw_seconds += progress_now() - t;
+}
+
+static void inverse(const scatter_plan *p, scatter_workspace *ws, int r, fftwf_complex *data)
+{
+    double t = clock_if(p);
+    fftwf_execute_dft(p->levels[r].inverse, data, data);
+    if (p->profile)
+        ws->fftw_seconds += progress_now() - t;
+}
+
+/* Low-pass, subsample to level J, drop the one-sample border: one output channel from the full
+ * spectrum v of a signal at level r. The spectrum is Hermitian and phi even, so only half of
+ * the folded spectrum is formed and a c2r transform inverts it (SPEC-MATH.md 1.7, 1.8). */
+static void low_pass(const scatter_plan *p, scatter_workspace *ws, const fftwf_complex *v, int r,
+                     float *out)
+{
+    const scatter_level *lv = &p->levels[r], *top = &p->levels[p->J];
+    fold_product((const float *)v, p->phi_weight[r], lv->m, lv->n, (size_t)1 << (p->J - r),
+                 top->n / 2 + 1, (float *)ws->low);
+    double t = clock_if(p);
+    fftwf_execute_dft_c2r(p->low_inverse, ws->low, ws->low_real);
+    if (p->profile)
+        ws->fftw_seconds += progress_now() - t;
+    for (size_t a = 0; a < p->out_height; a++)
+        memcpy(out + a * p->out_width, ws->low_real + (a + 1) * top->n + 1,
+               p->out_width * sizeof *out);
+}
+
+/* |IFFT(Sub(spectrum .* psi))| at level `to`, then its full spectrum into v. */
+static void wavelet_modulus(const scatter_plan *p, scatter_workspace *ws,
+                            const fftwf_complex *spectrum, int from, int to, const float *weight,
+                            fftwf_complex *v)
+{
+    const scatter_level *src = &p->levels[from], *dst = &p->levels[to];
+    fold_product((const float *)spectrum, weight, src->m, src->n, (size_t)1 << (to - from),
+                 dst->n, (float *)ws->y);
+    inverse(p, ws, to, ws->y);
+    modulus(ws->y, dst->m * dst->n, ws->u);
+    forward(p, ws, to, ws->u, ws->half);
+    expand_half(ws->half, dst->m, dst->n, v);
+}
+
+void scatter_transform_image(const scatter_plan *p, scatter_workspace *ws, const float *image,
+                             float *out)
+{
+    double start = clock_if(p);
+    int J = p->J, L = p->L;
+    size_t plane = p->out_height * p->out_width;
+    pad_image(p, image, ws->padded);
+    forward(p, ws, 0, ws->padded, ws->half);
+    expand_half(ws->half, p->M, p->N, ws->x);
+    low_pass(p, ws, ws->x, 0, out);
+    size_t order2 = 1 + (size_t)J * (size_t)L;
+    for (int j1 = 0; j1 < J; j1++)
+        for (int t1 = 0; t1 < L; t1++) {
+            int n1 = j1 * L + t1;
+            wavelet_modulus(p, ws, ws->x, 0, j1, p->psi_weight[n1 * J], ws->v1);
+            low_pass(p, ws, ws->v1, j1, out + (size_t)(1 + n1) * plane);
+            if (p->max_order < 2)
+                continue;
+            for (int j2 = j1 + 1; j2 < J; j2++)
+                for (int t2 = 0; t2 < L; t2++) {
+                    int n2 = j2 * L + t2;
+                    wavelet_modulus(p, ws, ws->v1, j1, j2, p->psi_weight[n2 * J + j1], ws->v2);
+                    low_pass(p, ws, ws->v2, j2, out + order2 * plane);
+                    order2++;
+                }
+        }
+    if (p->profile)
+        ws->total_seconds += progress_now() - start;
+}
+
+int scatter_execute(scatter_plan *p, size_t count, const float *images, float *out,
+                    dpkit_error *err)
+{
+    if (!p || (count > 0 && (!images || !out)))
+        return error_set(err, "scatter_execute: plan, images and out must not be NULL");
+    size_t in_size = p->height * p->width;
+    size_t out_size = p->channels * p->out_height * p->out_width;
+    long long n = (long long)count;
+    int threads = p->threads;
+    if (n < threads)
+        threads = n > 0 ? (int)n : 1;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (long long i = 0; i < n; i++)
+        scatter_transform_image(p, p->work[omp_get_thread_num()], images + (size_t)i * in_size,
+                                out + (size_t)i * out_size);
+    return 0;
+}

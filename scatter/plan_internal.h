@@ -1,0 +1,56 @@
+/* Private layout of a scattering plan, shared by scatter/plan.c (creation) and
+ * scatter/execute.c (the per-image transform). */
+#ifndef DPKIT_SCATTER_PLAN_INTERNAL_H
+#define DPKIT_SCATTER_PLAN_INTERNAL_H
+
+#include "scatter/scatter.h"
+
+#include <fftw3.h>
+
+/* One resolution r: the signal subsampled by 2^r, an (M >> r) x (N >> r) grid. */
+typedef struct scatter_level {
+    size_t m, n;
+    fftwf_plan forward;  /* real m x n -> m x (n/2+1) half spectrum (levels 0..J-1) */
+    fftwf_plan inverse;  /* complex m x n backward, in place (levels 0..J-1) */
+} scatter_level;
+
+/* Everything one thread touches while transforming one image; sized for level 0. */
+typedef struct scatter_workspace {
+    float *padded;        /* M x N padded image */
+    fftwf_complex *half;  /* r2c output, M x (N/2+1) */
+    fftwf_complex *x;     /* full spectrum of the padded image, M x N */
+    fftwf_complex *v1;    /* full spectrum of an order-1 modulus */
+    fftwf_complex *v2;    /* full spectrum of an order-2 modulus */
+    fftwf_complex *y;     /* folded product, inverse-transformed in place */
+    float *u;             /* modulus */
+    fftwf_complex *low;   /* low-pass half spectrum at level J */
+    float *low_real;      /* its inverse, (M >> J) x (N >> J) */
+    double fftw_seconds, total_seconds;
+} scatter_workspace;
+
+struct scatter_plan {
+    int J, L, max_order;
+    size_t height, width;  /* input image */
+    size_t M, N;           /* padded */
+    size_t channels;       /* K */
+    size_t out_height, out_width;
+    size_t *row_source, *col_source; /* reflect padding: source row/column of each padded one */
+    scatter_filter_bank *bank;
+    /* Multipliers with the scale of the subsampling average and of the inverse FFT folded in
+     * (4^r / (M N), exact up to one rounding), each value stored twice so that a complex
+     * interleaved spectrum is multiplied element by element: psi_weight[n * J + r], phi_weight[r]
+     * over the level-r grid. */
+    float **psi_weight;
+    float **phi_weight;
+    scatter_level *levels; /* J + 1 entries */
+    fftwf_plan low_inverse; /* c2r at level J */
+    int threads;
+    int profile;
+    scatter_workspace **work; /* one per thread */
+};
+
+/* Transforms one image (height x width) into K x out_height x out_width floats. */
+void scatter_transform_image(const scatter_plan *plan, scatter_workspace *ws, const float *image,
+                             float *out);
+
+#endif
