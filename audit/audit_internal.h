@@ -23,6 +23,17 @@ int audit_call_model(const audit_secret_space *space, const int32_t *prefixes, s
 gsl_error_handler_t *audit_gsl_quiet(void);
 void audit_gsl_restore(gsl_error_handler_t *previous);
 
+/* Log-perplexities are accumulated in nats, cost += -ln p, along each path, then converted once;
+ * every scorer uses this same order of operations so that equal paths give equal bits. */
+static inline double audit_nats_to_bits(double nats)
+{
+    return nats / 0.69314718055994530942;
+}
+
+/* Checks that a secret's symbols lie in the alphabet. */
+int audit_check_secret(const audit_secret_space *space, const int32_t *secret, const char *what,
+                       dpkit_error *err);
+
 /* qsort comparator for doubles, ascending (no NaN). */
 int audit_compare_double(const void *a, const void *b);
 

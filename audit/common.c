@@ -22,6 +22,16 @@ int audit_check_space(const audit_secret_space *space, dpkit_error *err)
     return 0;
 }
 
+int audit_check_secret(const audit_secret_space *space, const int32_t *secret, const char *what,
+                       dpkit_error *err)
+{
+    for (size_t i = 0; i < space->length; i++)
+        if (secret[i] < 0 || (size_t)secret[i] >= space->alphabet_size)
+            return error_set(err, "%s: symbol %zu is %d, expected 0..%zu", what, i,
+                             (int)secret[i], space->alphabet_size - 1);
+    return 0;
+}
+
 int audit_call_model(const audit_secret_space *space, const int32_t *prefixes, size_t count,
                      size_t length, double *log_prob, audit_search_stats *stats,
                      dpkit_error *err)
