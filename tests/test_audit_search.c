@@ -275,7 +275,8 @@ Test(audit, search_rejects_bad_input)
     cr_assert(strstr(err.message, "toy model failure"), "%s", err.message);
     m.fail = 0;
     m.positive = 1;
-    cr_assert_eq(audit_exposure_exact(&space, candidates, 1, NULL, NULL, NULL, &err), -1);
+    int32_t valid[3] = {0, 1, 2};
+    cr_assert_eq(audit_exposure_exact(&space, valid, 1, NULL, NULL, NULL, &err), -1);
     cr_assert(strstr(err.message, "<= 0"), "%s", err.message);
     m.positive = 0;
 
