@@ -104,7 +104,7 @@ int audit_exposure_exact(const audit_secret_space *space, const int32_t *secrets
 typedef struct audit_extraction_options {
     size_t k;            /* complete candidates wanted (>= 1) */
     size_t batch;        /* prefixes evaluated per model call (0 = 1) */
-    size_t max_nodes;    /* stop before storing more tree nodes (0 = 1 << 22; 32 bytes each) */
+    size_t max_nodes;    /* stop before storing more tree nodes (0 = 1 << 22; 28 bytes each) */
 } audit_extraction_options;
 
 typedef struct audit_extraction_result {
