@@ -1,0 +1,40 @@
+/* Helpers shared by the audit sources; not part of the public API (audit/audit.h). */
+#ifndef DPKIT_AUDIT_AUDIT_INTERNAL_H
+#define DPKIT_AUDIT_AUDIT_INTERNAL_H
+
+#include "audit/audit.h"
+
+#include <gsl/gsl_errno.h>
+
+/* Seconds on a monotonic clock. */
+double audit_now_seconds(void);
+
+/* Checks a secret space description (alphabet >= 2, length >= 1, callback present). */
+int audit_check_space(const audit_secret_space *space, dpkit_error *err);
+
+/* Runs the model on `count` prefixes of `length` symbols and checks every returned value is a
+ * log-probability (<= 0, not NaN); counts the work in stats (may be NULL). */
+int audit_call_model(const audit_secret_space *space, const int32_t *prefixes, size_t count,
+                     size_t length, double *log_prob, audit_search_stats *stats,
+                     dpkit_error *err);
+
+/* GSL's default error handler aborts the process; library code switches it off around GSL calls
+ * that can fail on extreme inputs and checks the returned status or value instead. */
+gsl_error_handler_t *audit_gsl_quiet(void);
+void audit_gsl_restore(gsl_error_handler_t *previous);
+
+/* Log-perplexities are accumulated in nats, cost += -ln p, along each path, then converted once;
+ * every scorer uses this same order of operations so that equal paths give equal bits. */
+static inline double audit_nats_to_bits(double nats)
+{
+    return nats / 0.69314718055994530942;
+}
+
+/* Checks that a secret's symbols lie in the alphabet. */
+int audit_check_secret(const audit_secret_space *space, const int32_t *secret, const char *what,
+                       dpkit_error *err);
+
+/* qsort comparator for doubles, ascending (no NaN). */
+int audit_compare_double(const void *a, const void *b);
+
+#endif
