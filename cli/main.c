@@ -8,6 +8,7 @@
 
 static const cli_command commands[] = {
     /* name, summary, entry point: one line per command (cli/<name>.c) */
+    {"data", "list, inspect and fetch datasets (MNIST, Fashion-MNIST, CIFAR-10, text)", cli_data},
     {NULL, NULL, NULL},
 };
 
