@@ -58,8 +58,9 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libdpkit.a $(HEADERS)
 deps:
 	@scripts/setup-deps
 
-# Tests need the data the test suite reads (MNIST, the text corpus); CIFAR-10 is fetched by `make data`.
-TEST_DATA ?=
+# Tests need the data the test suite reads (MNIST, Fashion-MNIST, the text corpus); CIFAR-10 is
+# fetched by `make data` (its tests skip when it is absent).
+TEST_DATA ?= mnist fashion-mnist sotu
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/tests/run-tests
 	@for d in $(TEST_DATA); do $(BUILD)/dpkit -q data fetch $$d || exit 1; done

@@ -51,9 +51,9 @@ int datasets_load_cifar10_batches(const char *const *paths, size_t path_count,
         if (sizes[p] > largest)
             largest = sizes[p];
     }
-    out->images = malloc(total * 3 * CIFAR10_PIXELS);
+    out->images = datasets_alloc_large(total * 3 * CIFAR10_PIXELS);
     out->labels = malloc(total * sizeof *out->labels);
-    uint8_t *batch = malloc(largest ? largest : 1);
+    uint8_t *batch = datasets_alloc_large(largest);
     if (!out->images || !out->labels || !batch) {
         free(batch);
         error_set(err, "out of memory for %zu CIFAR-10 images", total);

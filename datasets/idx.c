@@ -71,7 +71,7 @@ int datasets_load_idx(const char *images_path, const char *labels_path, int clas
                   image_dims[2]);
         goto fail;
     }
-    out->images = malloc(count * pixels);
+    out->images = datasets_alloc_large(count * pixels);
     out->labels = malloc(count * sizeof *out->labels);
     label_bytes = malloc(count);
     if (!out->images || !out->labels || !label_bytes) {

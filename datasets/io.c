@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -98,6 +99,18 @@ void datasets_reader_close(datasets_reader *r)
         return;
     gzclose(r->file);
     free(r);
+}
+
+void *datasets_alloc_large(size_t size)
+{
+    const size_t huge_page = (size_t)2 << 20;
+    if (size < huge_page)
+        return malloc(size ? size : 1);
+    void *p = NULL;
+    if (posix_memalign(&p, huge_page, size) != 0)
+        return NULL;
+    madvise(p, size, MADV_HUGEPAGE); /* a hint: failure only costs speed */
+    return p;
 }
 
 int datasets_read_file(const char *path, uint8_t **data, size_t *size, dpkit_error *err)
