@@ -94,7 +94,7 @@ int datasets_verify(const char *name, datasets_status *status, size_t *files_pre
     int path_failed = 0;
 #pragma omp parallel for schedule(dynamic)
     for (size_t i = 0; i < expected; i++) {
-        char path[4200], hex[65];
+        char path[4200], hex[65] = "";
         results[i] = 0;
         if (datasets_path(path, sizeof path, NULL, "%s/%s/%s", data_dir, name,
                           entries[i]->file) != 0) {
