@@ -30,6 +30,9 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
+# Installed: each module's public header plus the common utilities (not *internal*.h).
+PUBLIC_HEADERS := $(filter-out %internal.h common/config_tree.h,$(wildcard common/*.h)) \
+                  $(foreach m,$(filter-out common,$(MODULES)),$(wildcard $(m)/$(m).h))
 
 .PHONY: all test test-asan demo bench data install clean deps
 
@@ -59,8 +62,9 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libdpkit.a $(HEADERS)
 deps:
 	@scripts/setup-deps
 
-# Tests need the data the test suite reads (MNIST, the text corpus); CIFAR-10 is fetched by `make data`.
-TEST_DATA ?=
+# Tests need the data the test suite reads (MNIST, Fashion-MNIST, the text corpus); CIFAR-10 is
+# fetched by `make data` (its tests skip when it is absent).
+TEST_DATA ?= mnist fashion-mnist sotu cifar10
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/tests/run-tests
 	@for d in $(TEST_DATA); do $(BUILD)/dpkit -q data fetch $$d || exit 1; done
@@ -94,7 +98,7 @@ install: all dpkit.pc
 	install -m 644 $(BUILD)/libdpkit.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libdpkit.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 dpkit.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	for h in $(HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/dpkit/$$h; done
+	for h in $(PUBLIC_HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/dpkit/$$h; done
 
 clean:
 	rm -rf $(BUILD) build-asan dpkit.pc

@@ -11,6 +11,7 @@ static const cli_command commands[] = {
     {"epsilon", "privacy spent by DP-SGD: epsilon for given noise, sampling rate, steps", cli_epsilon},
     {"calibrate", "noise multiplier that keeps DP-SGD within an (epsilon, delta) budget", cli_calibrate},
     {"scatter", "scattering transform (ScatterNet, Kymatio-compatible) of an HDF5 image array", cli_scatter},
+    {"data", "list, inspect and fetch datasets (MNIST, Fashion-MNIST, CIFAR-10, text)", cli_data},
     {NULL, NULL, NULL},
 };
 
