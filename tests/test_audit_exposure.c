@@ -1,7 +1,7 @@
 /* Audit: exposure against tensorflow_privacy v0.8.0 reference outputs (interpolation exactly,
  * skew-normal extrapolation to 1e-3 relative), and the skew-normal pieces. */
 #include "audit/audit.h"
-#include "tests/json_mini.h"
+#include "common/config.h"
 #include "tests/test_util.h"
 
 #include <criterion/criterion.h>
@@ -9,15 +9,46 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* The reference file is JSON, read with the project's YAML/JSON tree parser. */
+typedef config_node json_value;
 
 static json_value *load_reference(void)
 {
-    char *text = test_read_file(test_data_path("exposure/exposure_ref.json"), NULL);
-    cr_assert_not_null(text, "exposure/exposure_ref.json missing");
-    json_value *doc = json_parse(text);
-    free(text);
-    cr_assert_not_null(doc, "exposure_ref.json does not parse");
+    config_node *doc = NULL;
+    dpkit_error err;
+    int status = config_parse_file(test_data_path("exposure/exposure_ref.json"), &doc, &err);
+    cr_assert_eq(status, 0, "%s", err.message);
+    cr_assert_not_null(doc, "exposure_ref.json is empty");
     return doc;
+}
+
+static const json_value *json_get(const json_value *object, const char *key)
+{
+    for (size_t i = 0; object && object->kind == CONFIG_NODE_MAP && i < object->count; i++)
+        if (strcmp(object->children[i]->key, key) == 0)
+            return object->children[i];
+    return NULL;
+}
+
+static double json_number(const json_value *node)
+{
+    double value = NAN;
+    dpkit_error err;
+    cr_assert_eq(config_node_double(node, &value, &err), 0, "%s", err.message);
+    return value;
+}
+
+/* A malloc'd copy of a numeric array. */
+static double *json_numbers(const json_value *array, size_t *count)
+{
+    cr_assert(array && array->kind == CONFIG_NODE_SEQUENCE);
+    double *values = malloc((array->count ? array->count : 1) * sizeof *values);
+    for (size_t i = 0; i < array->count; i++)
+        values[i] = json_number(array->children[i]);
+    *count = array->count;
+    return values;
 }
 
 /* Interpolation exposure is log2(n_ref) - log2(rank): allow a few ulps of log2(n_ref), the
@@ -30,7 +61,7 @@ Test(audit, exposure_interpolation_matches_tf_privacy)
     size_t checked = 0;
     double worst = 0.0;
     for (size_t c = 0; c < cases->count; c++) {
-        const json_value *tc = &cases->items[c];
+        const json_value *tc = cases->children[c];
         size_t n_ref;
         double *ref = json_numbers(json_get(tc, "perplexities_reference"), &n_ref);
         cr_assert_not_null(ref);
@@ -40,9 +71,9 @@ Test(audit, exposure_interpolation_matches_tf_privacy)
         double tolerance = 4 * DBL_EPSILON * log2((double)n_ref);
         for (size_t k = 0; k < ppl->count; k++) {
             size_t n, n_exp, n_sorted;
-            double *p = json_numbers(&ppl->items[k], &n);
-            double *e = json_numbers(json_get(expected, ppl->keys[k]), &n_exp);
-            double *s = json_numbers(json_get(sorted_expected, ppl->keys[k]), &n_sorted);
+            double *p = json_numbers(ppl->children[k], &n);
+            double *e = json_numbers(json_get(expected, ppl->children[k]->key), &n_exp);
+            double *s = json_numbers(json_get(sorted_expected, ppl->children[k]->key), &n_sorted);
             cr_assert(p && e && s && n == n_exp && n == n_sorted);
             double got[16];
             cr_assert(n <= 16);
@@ -53,7 +84,7 @@ Test(audit, exposure_interpolation_matches_tf_privacy)
                 double d = fabs(got[i] - e[i]);
                 worst = fmax(worst, d);
                 cr_assert(d <= tolerance, "%s key %s canary %zu: %.17g vs %.17g",
-                          json_get(tc, "name")->string, ppl->keys[k], i, got[i], e[i]);
+                          json_get(tc, "name")->value, ppl->children[k]->key, i, got[i], e[i]);
                 checked++;
             }
             /* The library's own order: ascending perplexity, i.e. descending exposure. */
@@ -67,7 +98,7 @@ Test(audit, exposure_interpolation_matches_tf_privacy)
     }
     cr_assert_eq(checked, 3 + 3 + 4 + 4 + 3 + 1 + 30);
     fprintf(stderr, "exposure interpolation: %zu values, max abs diff %.3g\n", checked, worst);
-    json_free(doc);
+    config_node_free(doc);
 }
 
 Test(audit, exposure_interpolation_upstream_example)
@@ -109,20 +140,20 @@ Test(audit, skewnorm_cdf_matches_scipy)
     const json_value *cases = json_get(doc, "extrapolation");
     cr_assert(cases && cases->count == 3);
     for (size_t c = 0; c < cases->count; c++) {
-        const json_value *tc = &cases->items[c];
+        const json_value *tc = cases->children[c];
         const json_value *fit = json_get(tc, "skewnorm_fit");
-        audit_skewnorm d = {json_get(fit, "a")->number, json_get(fit, "loc")->number,
-                            json_get(fit, "scale")->number};
+        audit_skewnorm d = {json_number(json_get(fit, "a")), json_number(json_get(fit, "loc")),
+                            json_number(json_get(fit, "scale"))};
         const json_value *ppl = json_get(tc, "perplexities"), *cdf = json_get(tc, "cdf");
         for (size_t k = 0; k < ppl->count; k++) {
             size_t n, m;
-            double *p = json_numbers(&ppl->items[k], &n);
-            double *f = json_numbers(json_get(cdf, ppl->keys[k]), &m);
+            double *p = json_numbers(ppl->children[k], &n);
+            double *f = json_numbers(json_get(cdf, ppl->children[k]->key), &m);
             cr_assert(p && f && n == m);
             for (size_t i = 0; i < n; i++) {
                 double got = audit_skewnorm_cdf(&d, p[i]);
                 cr_assert(fabs(got - f[i]) <= 1e-9 * f[i], "%s: cdf(%g) = %.15g, scipy %.15g",
-                          json_get(tc, "name")->string, p[i], got, f[i]);
+                          json_get(tc, "name")->value, p[i], got, f[i]);
             }
             free(p);
             free(f);
@@ -131,12 +162,12 @@ Test(audit, skewnorm_cdf_matches_scipy)
         size_t n_ref;
         double *ref = json_numbers(json_get(tc, "perplexities_reference"), &n_ref);
         double nll = audit_skewnorm_neg_log_likelihood(&d, ref, n_ref);
-        double expected = json_get(tc, "neg_log_likelihood")->number;
+        double expected = json_number(json_get(tc, "neg_log_likelihood"));
         cr_assert(fabs(nll - expected) <= 1e-9 * fabs(expected), "nll %.15g vs %.15g", nll,
                   expected);
         free(ref);
     }
-    json_free(doc);
+    config_node_free(doc);
 }
 
 /* Our MLE must be at least as likely as scipy's Nelder-Mead result (which stops at xtol = ftol =
@@ -146,19 +177,19 @@ Test(audit, exposure_extrapolation_matches_tf_privacy)
     json_value *doc = load_reference();
     const json_value *cases = json_get(doc, "extrapolation");
     for (size_t c = 0; c < cases->count; c++) {
-        const json_value *tc = &cases->items[c];
-        const char *name = json_get(tc, "name")->string;
+        const json_value *tc = cases->children[c];
+        const char *name = json_get(tc, "name")->value;
         size_t n_ref;
         double *ref = json_numbers(json_get(tc, "perplexities_reference"), &n_ref);
         const json_value *ppl = json_get(tc, "perplexities"), *exp_ref = json_get(tc, "exposure");
         const json_value *sfit = json_get(tc, "skewnorm_fit");
-        double scipy_nll = json_get(tc, "neg_log_likelihood")->number;
+        double scipy_nll = json_number(json_get(tc, "neg_log_likelihood"));
         double worst = 0.0;
         audit_skewnorm fit;
         for (size_t k = 0; k < ppl->count; k++) {
             size_t n, m;
-            double *p = json_numbers(&ppl->items[k], &n);
-            double *e = json_numbers(json_get(exp_ref, ppl->keys[k]), &m);
+            double *p = json_numbers(ppl->children[k], &n);
+            double *e = json_numbers(json_get(exp_ref, ppl->children[k]->key), &m);
             double got[8];
             dpkit_error err;
             cr_assert_eq(audit_exposure_extrapolation(p, n, ref, n_ref, got, &fit, &err), 0,
@@ -167,7 +198,7 @@ Test(audit, exposure_extrapolation_matches_tf_privacy)
                 double rel = fabs(got[i] - e[i]) / fabs(e[i]);
                 worst = fmax(worst, rel);
                 cr_assert(rel <= 1e-3, "%s key %s: exposure(%g) = %.10g, reference %.10g", name,
-                          ppl->keys[k], p[i], got[i], e[i]);
+                          ppl->children[k]->key, p[i], got[i], e[i]);
             }
             free(p);
             free(e);
@@ -175,8 +206,8 @@ Test(audit, exposure_extrapolation_matches_tf_privacy)
         double nll = audit_skewnorm_neg_log_likelihood(&fit, ref, n_ref);
         cr_assert(nll <= scipy_nll + 1e-6 * fabs(scipy_nll), "%s: nll %.12g > scipy %.12g", name,
                   nll, scipy_nll);
-        double sa = json_get(sfit, "a")->number, sl = json_get(sfit, "loc")->number,
-               ss = json_get(sfit, "scale")->number;
+        double sa = json_number(json_get(sfit, "a")), sl = json_number(json_get(sfit, "loc")),
+               ss = json_number(json_get(sfit, "scale"));
         fprintf(stderr,
                 "%s: shape %.6g (scipy %.6g) loc %.6g (%.6g) scale %.6g (%.6g) nll %.10g (%.10g) "
                 "max rel exposure diff %.2g\n",
@@ -186,5 +217,5 @@ Test(audit, exposure_extrapolation_matches_tf_privacy)
         cr_assert(fabs(fit.loc - sl) <= 1e-2 * ss, "%s loc", name);
         free(ref);
     }
-    json_free(doc);
+    config_node_free(doc);
 }
