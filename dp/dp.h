@@ -1,0 +1,259 @@
+/* DP-SGD engine: models as a list of layers over one flat float32 parameter vector, per-example
+ * gradient norms and clipped gradient sums without materialising per-example gradients,
+ * Poisson sampling, Gaussian noise, optimizers, the training loop and its checkpoints.
+ * Semantics follow SPEC-MATH.md section 4 (opacus 1.4.0). */
+#ifndef DPKIT_DP_DP_H
+#define DPKIT_DP_DP_H
+
+#include "accountant/accountant.h"
+#include "common/error.h"
+#include "common/h5io.h"
+#include "common/rng.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * Layers and models
+ *
+ * Activations are row-major (n, C, H, W) per physical batch (a flat vector is C = D, H = W = 1).
+ * A layer with parameters owns the slice params[param_offset, param_offset + param_count) in
+ * PyTorch's layout (linear: weight (out, in) then bias (out); conv: weight (out, in, kh, kw) then
+ * bias (out)).
+ *
+ * The clipped sum uses two facts that hold for every layer here:
+ *   - the per-example squared gradient norm is a sum over layers (each layer reports its own
+ *     share, computed from its input and output gradient, SPEC-MATH 4.5);
+ *   - the parameter gradient is linear in the output gradient, so sum_i f_i g_i is the ordinary
+ *     batch gradient of the output gradients scaled row-wise by the clip factors f_i.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef enum {
+    DP_LAYER_LINEAR,     /* y = x W^T + b over the flattened input */
+    DP_LAYER_CONV2D,     /* square kernel, stride, zero padding, bias */
+    DP_LAYER_TANH,
+    DP_LAYER_RELU,
+    DP_LAYER_MAXPOOL,    /* square window = stride */
+    DP_LAYER_AVGPOOL,    /* square window = stride */
+    DP_LAYER_GROUP_NORM, /* per example, no affine parameters, eps 1e-5 */
+    DP_LAYER_KIND_COUNT
+} dp_layer_kind;
+
+typedef struct dp_shape {
+    size_t channels, height, width;
+} dp_shape;
+
+size_t dp_shape_size(dp_shape shape);
+
+typedef struct dp_layer {
+    dp_layer_kind kind;
+    dp_shape input, output;
+    size_t param_offset, param_count;
+    size_t units;   /* linear: output features; conv: output channels */
+    size_t kernel;  /* conv, pools: kernel size */
+    size_t stride;  /* conv, pools */
+    size_t padding; /* conv */
+    size_t groups;  /* group norm */
+} dp_layer;
+
+/* What a layer kind does; one table entry per kind (dp/layer_*.c). n = examples in the batch.
+ * Workspaces are per model (see dp_workspace) and sized by `scratch_floats`. */
+typedef struct dp_layer_ops {
+    const char *name;
+    /* out (n, output) from in (n, input) */
+    void (*forward)(const dp_layer *layer, const float *params, const float *in, float *out,
+                    size_t n, float *scratch);
+    /* grad_in (n, input) from grad_out (n, output); NULL when the layer is the first one */
+    void (*backward_input)(const dp_layer *layer, const float *params, const float *in,
+                           const float *out, const float *grad_out, float *grad_in, size_t n,
+                           float *scratch);
+    /* Layers with parameters: squared_norms[i] += ||dL_i/dtheta_layer||^2 */
+    void (*add_squared_norms)(const dp_layer *layer, const float *in, const float *grad_out,
+                              size_t n, double *squared_norms, float *scratch);
+    /* Layers with parameters: grad[param slice] += sum_i dL_i/dtheta for the given grad_out */
+    void (*add_param_gradient)(const dp_layer *layer, const float *in, const float *grad_out,
+                               size_t n, float *grad, float *scratch);
+    /* floats of scratch needed for a batch of n */
+    size_t (*scratch_floats)(const dp_layer *layer, size_t n);
+} dp_layer_ops;
+
+const dp_layer_ops *dp_layer_ops_of(dp_layer_kind kind);
+/* "linear", "conv2d", "tanh", "relu", "maxpool", "avgpool", "group-norm"; -1 otherwise. */
+int dp_layer_kind_parse(const char *text, dp_layer_kind *kind, dpkit_error *err);
+const char *dp_layer_kind_name(dp_layer_kind kind);
+
+/* What the user asks for; shapes and parameter offsets are worked out by dp_model_create. */
+typedef struct dp_layer_spec {
+    dp_layer_kind kind;
+    size_t units, kernel, stride, padding, groups;
+} dp_layer_spec;
+
+typedef struct dp_model {
+    dp_shape input;
+    size_t class_count;
+    size_t layer_count;
+    dp_layer *layers;
+    size_t param_count;
+    float *params;
+} dp_model;
+
+/* Builds the model, checking that every layer fits the shape before it and that the last one
+ * outputs class_count values. Parameters are zero; see dp_model_init. */
+int dp_model_create(dp_shape input, size_t class_count, const dp_layer_spec *specs,
+                    size_t spec_count, dp_model *model, dpkit_error *err);
+void dp_model_free(dp_model *model);
+/* PyTorch's default initialisation (uniform in +-1/sqrt(fan_in) for weights and biases), from
+ * `r` (stream RNG_STREAM_INIT). zero_last: the last linear layer starts at zero (the usual
+ * choice for the linear model on features). */
+void dp_model_init(dp_model *model, rng *r, int zero_last);
+/* One line per layer ("linear 15552 -> 10, 155530 parameters"). */
+int dp_model_describe(const dp_model *model, char *text, size_t size);
+
+/* Buffers for physical batches of up to max_batch examples (activations and their gradients
+ * for every layer, scratch). Allocated once; nothing is allocated while training. */
+typedef struct dp_workspace {
+    size_t max_batch;
+    size_t layer_count;
+    float **activations; /* layer_count + 1 arrays; activations[0] is the input */
+    float **gradients;   /* layer_count + 1 arrays; gradients[l] = dL/d activations[l] */
+    float *scratch;
+    size_t scratch_size;
+    double *squared_norms;
+    float *factors;
+} dp_workspace;
+
+int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *ws,
+                        dpkit_error *err);
+void dp_workspace_free(dp_workspace *ws);
+
+/* Result of a batch: summed loss and correct predictions (for diagnostics), per-example norms. */
+typedef struct dp_batch_stats {
+    double loss_sum;
+    size_t correct;
+    size_t clipped; /* examples whose norm exceeded the clip norm */
+} dp_batch_stats;
+
+/* Logits (n, class_count) of a batch; n <= ws->max_batch. Written to ws->activations[L]. */
+void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, size_t n);
+
+/* For a physical batch x (n, input) with labels y: cross-entropy per example (natural log), the
+ * per-example gradient norms over all parameters (norms, n values, may be NULL), and
+ *   grad += sum_i min(1, clip_norm / norm_i) g_i      (clip_norm > 0)
+ *   grad += sum_i g_i                                  (clip_norm <= 0: no clipping)
+ * grad has param_count floats. Per-example gradients are never formed. */
+int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const float *x,
+                              const int32_t *y, size_t n, double clip_norm, float *grad,
+                              double *norms, dp_batch_stats *stats, dpkit_error *err);
+
+/* Accuracy and mean loss over a whole split, in batches of ws->max_batch. */
+int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, const int32_t *y,
+                      size_t count, double *accuracy, double *mean_loss, dpkit_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Sampling, noise, optimizers
+ * ------------------------------------------------------------------------------------------ */
+
+/* Poisson sampling (SPEC-MATH 4.2): one uniform per example, example i taken when u_i < q;
+ * indices ascending. Returns the batch size (0 is a valid batch). indices needs count entries. */
+size_t dp_poisson_sample(rng *sampler, size_t count, double rate, size_t *indices);
+
+/* grad[j] += N(0, (noise_multiplier * clip_norm)^2) for j < n, secure sampler (SPEC-MATH 4.8). */
+void dp_add_noise(rng *noise, float *grad, size_t n, double noise_multiplier, double clip_norm);
+
+typedef enum { DP_OPTIMIZER_SGD, DP_OPTIMIZER_ADAM } dp_optimizer_kind;
+
+typedef struct dp_optimizer_config {
+    dp_optimizer_kind kind;
+    double lr;
+    double momentum;   /* SGD */
+    int nesterov;      /* SGD */
+    double weight_decay;
+    double beta1, beta2, adam_epsilon; /* Adam */
+} dp_optimizer_config;
+
+void dp_optimizer_config_default(dp_optimizer_config *config);
+int dp_optimizer_kind_parse(const char *text, dp_optimizer_kind *kind, dpkit_error *err);
+
+typedef struct dp_optimizer {
+    dp_optimizer_config config;
+    size_t size;
+    long long steps;
+    float *state1; /* SGD: momentum buffer; Adam: first moment */
+    float *state2; /* Adam: second moment */
+} dp_optimizer;
+
+int dp_optimizer_create(const dp_optimizer_config *config, size_t size, dp_optimizer *opt,
+                        dpkit_error *err);
+void dp_optimizer_free(dp_optimizer *opt);
+/* PyTorch's torch.optim.SGD / Adam update of params with gradient grad. */
+void dp_optimizer_step(dp_optimizer *opt, float *params, const float *grad);
+
+/* ---------------------------------------------------------------------------------------------
+ * Training
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct dp_data {
+    const float *x;   /* (count, input size) */
+    const int32_t *y; /* (count) */
+    size_t count;
+} dp_data;
+
+typedef struct dp_train_config {
+    int private_mode;         /* 0: plain SGD (no clipping, no noise, nothing recorded) */
+    double clip_norm;         /* C */
+    double noise_multiplier;  /* sigma */
+    size_t batch_size;        /* expected batch size B; q = B / N */
+    size_t physical_batch;    /* examples per forward/backward pass (memory bound) */
+    int epochs;               /* steps per epoch = floor(N / B) (= int(1/q)) */
+    double target_epsilon;    /* > 0: refuse any step that would exceed it */
+    double delta;
+    accountant_options accountant;
+} dp_train_config;
+
+/* Everything that changes while training; saved in checkpoints. */
+typedef struct dp_train_state {
+    int epoch;           /* epochs completed */
+    long long step;      /* steps completed */
+    rng sampler;         /* RNG_STREAM_SAMPLING */
+    rng noise;           /* RNG_STREAM_NOISE */
+    dp_optimizer optimizer;
+    accountant_ledger ledger;
+    double epsilon;      /* spent so far (ledger at delta) */
+    double seconds;      /* training time so far */
+    int budget_exhausted;
+} dp_train_state;
+
+typedef struct dp_epoch_metrics {
+    int epoch;
+    double train_loss, train_accuracy; /* over the examples of this epoch's batches */
+    double test_loss, test_accuracy;
+    double epsilon;
+    double seconds;
+    long long steps;
+    size_t clipped, seen;
+} dp_epoch_metrics;
+
+/* Steps in one epoch: floor(N / B), at least 1. */
+long long dp_steps_per_epoch(size_t count, size_t batch_size);
+
+/* Runs one epoch of DP-SGD (or plain SGD): for each step, Poisson batch, physical batches,
+ * clipped sum, noise, division by qN, optimizer step, one ledger record. Stops early (and sets
+ * state->budget_exhausted) before a step that would take epsilon past target_epsilon.
+ * `test` may have count 0. */
+int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *config,
+                   dp_train_state *state, const dp_data *train, const dp_data *test,
+                   dp_epoch_metrics *metrics, dpkit_error *err);
+
+/* Checkpoint = parameters, optimizer state, ledger, RNG positions, counters, under `group`
+ * of an open HDF5 file. Loading checks the model size. */
+int dp_train_state_save(const dp_model *model, const dp_train_state *state, h5io_file *file,
+                        const char *group, dpkit_error *err);
+int dp_train_state_load(dp_model *model, dp_train_state *state, h5io_file *file,
+                        const char *group, dpkit_error *err);
+
+/* Model weights with their layer layout under `group`: one dataset per parameter tensor
+ * ("0.linear.weight", ...) plus attributes describing each layer; dp_model_load rebuilds it. */
+int dp_model_save_h5(const dp_model *model, h5io_file *file, const char *group, dpkit_error *err);
+int dp_model_load_h5(dp_model *model, h5io_file *file, const char *group, dpkit_error *err);
+
+#endif

@@ -1,0 +1,52 @@
+/* Element-wise activations (tanh, relu): no parameters; the backward pass uses the stored
+ * output (tanh' = 1 - y^2, relu' = [y > 0]). */
+#include "dp/layers.h"
+
+#include <math.h>
+
+static void tanh_forward(const dp_layer *layer, const float *params, const float *in, float *out,
+                         size_t n, float *scratch)
+{
+    (void)params, (void)scratch;
+    size_t total = n * dp_shape_size(layer->input);
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < total; j++)
+        out[j] = tanhf(in[j]);
+}
+
+static void tanh_backward_input(const dp_layer *layer, const float *params, const float *in,
+                                const float *out, const float *grad_out, float *grad_in,
+                                size_t n, float *scratch)
+{
+    (void)params, (void)in, (void)scratch;
+    size_t total = n * dp_shape_size(layer->input);
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < total; j++)
+        grad_in[j] = grad_out[j] * (1.0f - out[j] * out[j]);
+}
+
+static void relu_forward(const dp_layer *layer, const float *params, const float *in, float *out,
+                         size_t n, float *scratch)
+{
+    (void)params, (void)scratch;
+    size_t total = n * dp_shape_size(layer->input);
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < total; j++)
+        out[j] = in[j] > 0 ? in[j] : 0.0f;
+}
+
+static void relu_backward_input(const dp_layer *layer, const float *params, const float *in,
+                                const float *out, const float *grad_out, float *grad_in,
+                                size_t n, float *scratch)
+{
+    (void)params, (void)in, (void)scratch;
+    size_t total = n * dp_shape_size(layer->input);
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < total; j++)
+        grad_in[j] = out[j] > 0 ? grad_out[j] : 0.0f;
+}
+
+const dp_layer_ops dp_layer_tanh_ops = {
+    .name = "tanh", .forward = tanh_forward, .backward_input = tanh_backward_input};
+const dp_layer_ops dp_layer_relu_ops = {
+    .name = "relu", .forward = relu_forward, .backward_input = relu_backward_input};

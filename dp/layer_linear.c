@@ -1,0 +1,76 @@
+/* Dense layer y = x W^T + b, W (units, D) row-major then b (units): the per-example gradient is
+ * the outer product delta_i [x_i, 1]^T, so its squared norm is (||x_i||^2 + 1) ||delta_i||^2 and
+ * sums of per-example gradients are single GEMMs (SPEC-MATH 4.4-4.5; DESIGN "DP-SGD
+ * must-haves"). */
+#include "dp/layers.h"
+
+#include <cblas.h>
+
+static void linear_forward(const dp_layer *layer, const float *params, const float *in,
+                           float *out, size_t n, float *scratch)
+{
+    (void)scratch;
+    size_t D = dp_shape_size(layer->input), K = layer->units;
+    const float *weight = params, *bias = params + K * D;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < K; k++)
+            out[i * K + k] = bias[k];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, (int)D, 1.0f, in,
+                (int)D, weight, (int)D, 1.0f, out, (int)K);
+}
+
+static void linear_backward_input(const dp_layer *layer, const float *params, const float *in,
+                                  const float *out, const float *grad_out, float *grad_in,
+                                  size_t n, float *scratch)
+{
+    (void)in, (void)out, (void)scratch;
+    size_t D = dp_shape_size(layer->input), K = layer->units;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)D, (int)K, 1.0f,
+                grad_out, (int)K, params, (int)D, 0.0f, grad_in, (int)D);
+}
+
+static void linear_add_squared_norms(const dp_layer *layer, const float *in,
+                                     const float *grad_out, size_t n, double *squared_norms,
+                                     float *scratch)
+{
+    (void)scratch;
+    size_t D = dp_shape_size(layer->input), K = layer->units;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        double x2 = 1.0, d2 = 0.0; /* the 1 is the bias's input */
+        const float *x = in + i * D, *d = grad_out + i * K;
+        for (size_t j = 0; j < D; j++)
+            x2 += (double)x[j] * x[j];
+        for (size_t k = 0; k < K; k++)
+            d2 += (double)d[k] * d[k];
+        squared_norms[i] += x2 * d2;
+    }
+}
+
+static void linear_add_param_gradient(const dp_layer *layer, const float *in,
+                                      const float *grad_out, size_t n, float *grad,
+                                      float *scratch)
+{
+    (void)scratch;
+    size_t D = dp_shape_size(layer->input), K = layer->units;
+    /* dW += delta^T x (K x D); db += column sums of delta */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)D, (int)n, 1.0f, grad_out,
+                (int)K, in, (int)D, 1.0f, grad, (int)D);
+    float *bias = grad + K * D;
+    for (size_t k = 0; k < K; k++) {
+        double s = 0;
+        for (size_t i = 0; i < n; i++)
+            s += grad_out[i * K + k];
+        bias[k] += (float)s;
+    }
+}
+
+const dp_layer_ops dp_layer_linear_ops = {
+    .name = "linear",
+    .forward = linear_forward,
+    .backward_input = linear_backward_input,
+    .add_squared_norms = linear_add_squared_norms,
+    .add_param_gradient = linear_add_param_gradient,
+    .scratch_floats = NULL,
+};

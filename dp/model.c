@@ -1,0 +1,375 @@
+/* Models as a list of layers: construction, initialisation, workspaces, forward passes, the
+ * clipped gradient sum (SPEC-MATH 4.4-4.5) and evaluation. */
+#include "dp/dp.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t dp_shape_size(dp_shape shape)
+{
+    return shape.channels * shape.height * shape.width;
+}
+
+static const char *const kind_names[DP_LAYER_KIND_COUNT] = {
+    "linear", "conv2d", "tanh", "relu", "maxpool", "avgpool", "group-norm"};
+
+const char *dp_layer_kind_name(dp_layer_kind kind)
+{
+    return (unsigned)kind < DP_LAYER_KIND_COUNT ? kind_names[kind] : "?";
+}
+
+int dp_layer_kind_parse(const char *text, dp_layer_kind *kind, dpkit_error *err)
+{
+    for (int k = 0; k < DP_LAYER_KIND_COUNT; k++)
+        if (strcmp(text, kind_names[k]) == 0) {
+            *kind = (dp_layer_kind)k;
+            return 0;
+        }
+    return error_set(err, "layer kind '%s': expected one of linear, conv2d, tanh, relu, maxpool, "
+                          "avgpool, group-norm", text);
+}
+
+/* Output shape and parameter count of one layer on a given input shape. */
+static int plan_layer(const dp_layer_spec *spec, dp_shape in, size_t index, dp_layer *layer,
+                      dpkit_error *err)
+{
+    memset(layer, 0, sizeof *layer);
+    layer->kind = spec->kind;
+    layer->input = in;
+    layer->output = in;
+    layer->units = spec->units;
+    layer->kernel = spec->kernel;
+    layer->stride = spec->stride ? spec->stride : 1;
+    layer->padding = spec->padding;
+    layer->groups = spec->groups;
+    size_t in_size = dp_shape_size(in);
+    switch (spec->kind) {
+    case DP_LAYER_LINEAR:
+        if (spec->units < 1)
+            return error_set(err, "layer %zu (linear): units must be >= 1", index);
+        layer->output = (dp_shape){spec->units, 1, 1};
+        layer->param_count = spec->units * in_size + spec->units;
+        return 0;
+    case DP_LAYER_CONV2D: {
+        size_t k = spec->kernel, s = layer->stride, p = spec->padding;
+        if (spec->units < 1 || k < 1)
+            return error_set(err, "layer %zu (conv2d): units and kernel must be >= 1", index);
+        if (in.height + 2 * p < k || in.width + 2 * p < k)
+            return error_set(err, "layer %zu (conv2d): kernel %zu larger than the padded input "
+                                  "%zux%zu", index, k, in.height + 2 * p, in.width + 2 * p);
+        layer->output = (dp_shape){spec->units, (in.height + 2 * p - k) / s + 1,
+                                   (in.width + 2 * p - k) / s + 1};
+        layer->param_count = spec->units * in.channels * k * k + spec->units;
+        return 0;
+    }
+    case DP_LAYER_MAXPOOL:
+    case DP_LAYER_AVGPOOL: {
+        size_t k = spec->kernel;
+        if (k < 1 || in.height < k || in.width < k)
+            return error_set(err, "layer %zu (%s): kernel %zu does not fit the input %zux%zu",
+                             index, kind_names[spec->kind], k, in.height, in.width);
+        layer->stride = spec->stride ? spec->stride : k;
+        layer->output = (dp_shape){in.channels, (in.height - k) / layer->stride + 1,
+                                   (in.width - k) / layer->stride + 1};
+        return 0;
+    }
+    case DP_LAYER_GROUP_NORM:
+        if (spec->groups < 1 || in.channels % spec->groups != 0)
+            return error_set(err, "layer %zu (group-norm): groups %zu must divide the %zu "
+                                  "channels", index, spec->groups, in.channels);
+        return 0;
+    case DP_LAYER_TANH:
+    case DP_LAYER_RELU:
+        return 0;
+    default:
+        return error_set(err, "layer %zu: unknown kind %d", index, (int)spec->kind);
+    }
+}
+
+int dp_model_create(dp_shape input, size_t class_count, const dp_layer_spec *specs,
+                    size_t spec_count, dp_model *model, dpkit_error *err)
+{
+    memset(model, 0, sizeof *model);
+    if (spec_count == 0)
+        return error_set(err, "model: at least one layer is needed");
+    if (class_count < 2)
+        return error_set(err, "model: %zu classes, expected at least 2", class_count);
+    model->input = input;
+    model->class_count = class_count;
+    model->layers = calloc(spec_count, sizeof *model->layers);
+    if (!model->layers)
+        return error_set(err, "model: out of memory");
+    model->layer_count = spec_count;
+    dp_shape shape = input;
+    for (size_t l = 0; l < spec_count; l++) {
+        if (!dp_layer_ops_of(specs[l].kind)) {
+            dp_model_free(model);
+            return error_set(err, "layer %zu: kind %s is not available", l,
+                             dp_layer_kind_name(specs[l].kind));
+        }
+        if (plan_layer(&specs[l], shape, l, &model->layers[l], err)) {
+            dp_model_free(model);
+            return -1;
+        }
+        model->layers[l].param_offset = model->param_count;
+        model->param_count += model->layers[l].param_count;
+        shape = model->layers[l].output;
+    }
+    if (dp_shape_size(shape) != class_count) {
+        size_t got = dp_shape_size(shape);
+        dp_model_free(model);
+        return error_set(err, "model: the last layer outputs %zu values, expected %zu (one per "
+                              "class)", got, class_count);
+    }
+    model->params = calloc(model->param_count ? model->param_count : 1, sizeof(float));
+    if (!model->params) {
+        dp_model_free(model);
+        return error_set(err, "model: out of memory for %zu parameters", model->param_count);
+    }
+    return 0;
+}
+
+void dp_model_free(dp_model *model)
+{
+    free(model->layers);
+    free(model->params);
+    memset(model, 0, sizeof *model);
+}
+
+void dp_model_init(dp_model *model, rng *r, int zero_last)
+{
+    size_t last = model->layer_count;
+    for (size_t l = 0; l < model->layer_count; l++)
+        if (model->layers[l].param_count)
+            last = l;
+    for (size_t l = 0; l < model->layer_count; l++) {
+        const dp_layer *layer = &model->layers[l];
+        float *p = model->params + layer->param_offset;
+        if (!layer->param_count)
+            continue;
+        if (zero_last && l == last) {
+            memset(p, 0, layer->param_count * sizeof *p);
+            continue;
+        }
+        /* fan_in = weights per output unit; torch's kaiming_uniform(a=sqrt(5)) and its bias
+         * rule both come to U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+        size_t fan_in = (layer->param_count - layer->units) / layer->units;
+        double bound = 1.0 / sqrt((double)fan_in);
+        for (size_t j = 0; j < layer->param_count; j++)
+            p[j] = (float)((2.0 * rng_uniform(r) - 1.0) * bound);
+    }
+}
+
+int dp_model_describe(const dp_model *model, char *text, size_t size)
+{
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t l = 0; l < model->layer_count && used < size; l++) {
+        const dp_layer *layer = &model->layers[l];
+        int n = snprintf(text + used, size - used, "%s%s %zux%zux%zu -> %zux%zux%zu, %zu parameters",
+                         l ? "\n" : "", kind_names[layer->kind], layer->input.channels,
+                         layer->input.height, layer->input.width, layer->output.channels,
+                         layer->output.height, layer->output.width, layer->param_count);
+        if (n < 0)
+            return -1;
+        used += (size_t)n;
+    }
+    return 0;
+}
+
+int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *ws,
+                        dpkit_error *err)
+{
+    memset(ws, 0, sizeof *ws);
+    if (max_batch < 1)
+        max_batch = 1;
+    size_t L = model->layer_count;
+    ws->max_batch = max_batch;
+    ws->layer_count = L;
+    ws->activations = calloc(L + 1, sizeof *ws->activations);
+    ws->gradients = calloc(L + 1, sizeof *ws->gradients);
+    if (!ws->gradients) {
+        free(ws->activations);
+        ws->activations = NULL;
+    }
+    ws->squared_norms = malloc(max_batch * sizeof *ws->squared_norms);
+    ws->factors = malloc(max_batch * sizeof *ws->factors);
+    int ok = ws->activations && ws->gradients && ws->squared_norms && ws->factors;
+    for (size_t l = 0; ok && l <= L; l++) {
+        dp_shape s = l == 0 ? model->input : model->layers[l - 1].output;
+        size_t floats = max_batch * dp_shape_size(s);
+        /* activations[0] is the caller's input: only gradients are needed there (not even
+         * those: the first layer's input gradient is never computed). */
+        if (l > 0) {
+            ws->activations[l] = malloc(floats * sizeof(float));
+            ws->gradients[l] = malloc(floats * sizeof(float));
+            ok = ws->activations[l] && ws->gradients[l];
+        }
+        if (l < L) {
+            const dp_layer_ops *ops = dp_layer_ops_of(model->layers[l].kind);
+            size_t need = ops->scratch_floats ? ops->scratch_floats(&model->layers[l], max_batch) : 0;
+            if (need > ws->scratch_size)
+                ws->scratch_size = need;
+        }
+    }
+    if (ok && ws->scratch_size) {
+        ws->scratch = malloc(ws->scratch_size * sizeof(float));
+        ok = ws->scratch != NULL;
+    }
+    if (!ok) {
+        dp_workspace_free(ws);
+        return error_set(err, "workspace for batches of %zu: out of memory", max_batch);
+    }
+    return 0;
+}
+
+void dp_workspace_free(dp_workspace *ws)
+{
+    for (size_t l = 0; ws->activations && l <= ws->layer_count; l++) {
+        free(ws->activations[l]);
+        free(ws->gradients[l]);
+    }
+    free(ws->activations);
+    free(ws->gradients);
+    free(ws->scratch);
+    free(ws->squared_norms);
+    free(ws->factors);
+    memset(ws, 0, sizeof *ws);
+}
+
+void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, size_t n)
+{
+    const float *in = x;
+    for (size_t l = 0; l < model->layer_count; l++) {
+        const dp_layer *layer = &model->layers[l];
+        dp_layer_ops_of(layer->kind)->forward(layer, model->params + layer->param_offset, in,
+                                              ws->activations[l + 1], n, ws->scratch);
+        in = ws->activations[l + 1];
+    }
+}
+
+/* Softmax cross-entropy per row of logits (n, K): adds the losses, counts correct argmaxes, and
+ * writes dL_i/dlogits = softmax - onehot into grad (may be NULL). */
+static void softmax_cross_entropy(const float *logits, const int32_t *y, size_t n, size_t K,
+                                  float *grad, double *loss_sum, size_t *correct)
+{
+    double loss = 0;
+    size_t right = 0;
+#pragma omp parallel for reduction(+ : loss, right) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        const float *z = logits + i * K;
+        size_t best = 0;
+        for (size_t k = 1; k < K; k++)
+            if (z[k] > z[best])
+                best = k;
+        double m = z[best], total = 0;
+        for (size_t k = 0; k < K; k++)
+            total += exp((double)z[k] - m);
+        double log_total = log(total);
+        loss += log_total + m - (double)z[y[i]];
+        right += best == (size_t)y[i];
+        if (grad)
+            for (size_t k = 0; k < K; k++)
+                grad[i * K + k] = (float)(exp((double)z[k] - m - log_total) - (k == (size_t)y[i]));
+    }
+    *loss_sum += loss;
+    *correct += right;
+}
+
+static int check_labels(const int32_t *y, size_t n, size_t K, dpkit_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (y[i] < 0 || (size_t)y[i] >= K)
+            return error_set(err, "label %d of example %zu outside 0..%zu", (int)y[i], i, K - 1);
+    return 0;
+}
+
+int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const float *x,
+                              const int32_t *y, size_t n, double clip_norm, float *grad,
+                              double *norms, dp_batch_stats *stats, dpkit_error *err)
+{
+    if (n > ws->max_batch)
+        return error_set(err, "batch of %zu examples, workspace holds %zu", n, ws->max_batch);
+    if (n == 0)
+        return 0;
+    if (check_labels(y, n, model->class_count, err))
+        return -1;
+    size_t L = model->layer_count;
+    dp_model_forward(model, ws, x, n);
+    softmax_cross_entropy(ws->activations[L], y, n, model->class_count, ws->gradients[L],
+                          &stats->loss_sum, &stats->correct);
+    for (size_t l = L; l-- > 1;) {
+        const dp_layer *layer = &model->layers[l];
+        dp_layer_ops_of(layer->kind)->backward_input(layer, model->params + layer->param_offset,
+                                                     ws->activations[l], ws->activations[l + 1],
+                                                     ws->gradients[l + 1], ws->gradients[l], n,
+                                                     ws->scratch);
+    }
+    const float *inputs0 = x;
+#define LAYER_INPUT(l) ((l) == 0 ? inputs0 : ws->activations[l])
+    if (clip_norm > 0 || norms) {
+        memset(ws->squared_norms, 0, n * sizeof *ws->squared_norms);
+        for (size_t l = 0; l < L; l++) {
+            const dp_layer *layer = &model->layers[l];
+            if (layer->param_count)
+                dp_layer_ops_of(layer->kind)->add_squared_norms(
+                    layer, LAYER_INPUT(l), ws->gradients[l + 1], n, ws->squared_norms,
+                    ws->scratch);
+        }
+    }
+    if (clip_norm > 0) {
+        /* factor_i = min(1, C / norm_i) (SPEC-MATH 4.5, exact rule), applied to the output
+         * gradient of every parameterised layer: sum_i f_i g_i is then the batch gradient. */
+        size_t clipped = 0;
+        for (size_t i = 0; i < n; i++) {
+            double norm = sqrt(ws->squared_norms[i]);
+            ws->factors[i] = norm > clip_norm ? (float)(clip_norm / norm) : 1.0f;
+            clipped += norm > clip_norm;
+        }
+        stats->clipped += clipped;
+        for (size_t l = 0; l < L; l++) {
+            const dp_layer *layer = &model->layers[l];
+            if (!layer->param_count)
+                continue;
+            size_t width = dp_shape_size(layer->output);
+            float *g = ws->gradients[l + 1];
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < width; j++)
+                    g[i * width + j] *= ws->factors[i];
+        }
+    }
+    if (norms)
+        for (size_t i = 0; i < n; i++)
+            norms[i] = sqrt(ws->squared_norms[i]);
+    for (size_t l = 0; l < L; l++) {
+        const dp_layer *layer = &model->layers[l];
+        if (layer->param_count)
+            dp_layer_ops_of(layer->kind)->add_param_gradient(layer, LAYER_INPUT(l),
+                                                             ws->gradients[l + 1], n,
+                                                             grad + layer->param_offset,
+                                                             ws->scratch);
+    }
+#undef LAYER_INPUT
+    return 0;
+}
+
+int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, const int32_t *y,
+                      size_t count, double *accuracy, double *mean_loss, dpkit_error *err)
+{
+    size_t D = dp_shape_size(model->input), correct = 0;
+    double loss = 0;
+    if (check_labels(y, count, model->class_count, err))
+        return -1;
+    for (size_t first = 0; first < count; first += ws->max_batch) {
+        size_t n = count - first < ws->max_batch ? count - first : ws->max_batch;
+        dp_model_forward(model, ws, x + first * D, n);
+        softmax_cross_entropy(ws->activations[model->layer_count], y + first, n,
+                              model->class_count, NULL, &loss, &correct);
+    }
+    *accuracy = count ? (double)correct / (double)count : 0;
+    *mean_loss = count ? loss / (double)count : 0;
+    return 0;
+}
