@@ -1,0 +1,148 @@
+/* One epoch of DP-SGD (SPEC-MATH 4): Poisson batches, physical sub-batches, clipped sum, noise
+ * on the sum, division by the expected batch size, optimizer step, one ledger record per step. */
+#include "dp/dp.h"
+
+#include "common/log.h"
+#include "common/progress.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+long long dp_steps_per_epoch(size_t count, size_t batch_size)
+{
+    long long steps = batch_size ? (long long)(count / batch_size) : 0;
+    return steps > 0 ? steps : 1;
+}
+
+static int check_config(const dp_train_config *c, const dp_data *train, dpkit_error *err)
+{
+    if (train->count == 0)
+        return error_set(err, "training: the training set is empty");
+    if (c->batch_size < 1 || c->batch_size > train->count)
+        return error_set(err, "training.batch_size: %zu, expected 1..%zu (the training set size)",
+                         c->batch_size, train->count);
+    if (c->private_mode && !(c->clip_norm > 0))
+        return error_set(err, "privacy.max_grad_norm: %g, expected > 0", c->clip_norm);
+    if (c->private_mode && !(c->noise_multiplier >= 0))
+        return error_set(err, "privacy.noise_multiplier: %g, expected >= 0", c->noise_multiplier);
+    return 0;
+}
+
+/* Steps this epoch may take without passing target_epsilon (all of them when no target). */
+static int allowed_steps(const dp_train_config *c, const dp_train_state *state, double rate,
+                         long long wanted, long long *allowed, dpkit_error *err)
+{
+    *allowed = wanted;
+    if (!c->private_mode || !(c->target_epsilon > 0))
+        return 0;
+    long long most;
+    if (accountant_max_steps(c->target_epsilon, c->delta, rate, c->noise_multiplier,
+                             state->ledger.events, state->ledger.count, &c->accountant, &most,
+                             err))
+        return -1;
+    if (most < wanted)
+        *allowed = most < 0 ? 0 : most;
+    return 0;
+}
+
+int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *config,
+                   dp_train_state *state, const dp_data *train, const dp_data *test,
+                   dp_epoch_metrics *metrics, dpkit_error *err)
+{
+    if (check_config(config, train, err))
+        return -1;
+    double start = progress_now();
+    size_t N = train->count, D = dp_shape_size(model->input), P = model->param_count;
+    double rate = (double)config->batch_size / (double)N;
+    double expected_batch = (double)config->batch_size; /* q N (SPEC-MATH 4.7) */
+    long long steps = dp_steps_per_epoch(N, config->batch_size), allowed;
+    if (allowed_steps(config, state, rate, steps, &allowed, err))
+        return -1;
+
+    size_t *indices = malloc(N * sizeof *indices);
+    float *grad = malloc(P * sizeof *grad);
+    float *batch_x = malloc(ws->max_batch * D * sizeof *batch_x);
+    int32_t *batch_y = malloc(ws->max_batch * sizeof *batch_y);
+    int status = 0;
+    if (!indices || !grad || !batch_x || !batch_y) {
+        status = error_set(err, "training: out of memory for a batch of %zu x %zu", ws->max_batch, D);
+        goto done;
+    }
+    memset(metrics, 0, sizeof *metrics);
+    dp_batch_stats stats = {0};
+    progress bar;
+    char label[64];
+    snprintf(label, sizeof label, "epoch %d", state->epoch + 1);
+    progress_start(&bar, label, (size_t)steps, "steps");
+    double clip = config->private_mode ? config->clip_norm : 0.0;
+    for (long long s = 0; s < steps; s++) {
+        if (s >= allowed) {
+            state->budget_exhausted = 1;
+            log_warn("privacy budget: epsilon %g would be exceeded; stopping after %lld steps",
+                     config->target_epsilon, state->step);
+            break;
+        }
+        size_t n = dp_poisson_sample(&state->sampler, N, rate, indices);
+        memset(grad, 0, P * sizeof *grad);
+        for (size_t first = 0; first < n; first += ws->max_batch) {
+            size_t m = n - first < ws->max_batch ? n - first : ws->max_batch;
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < m; i++) {
+                size_t row = indices[first + i];
+                memcpy(batch_x + i * D, train->x + row * D, D * sizeof *batch_x);
+                batch_y[i] = train->y[row];
+            }
+            if (dp_model_clipped_gradient(model, ws, batch_x, batch_y, m, clip, grad, NULL,
+                                          &stats, err)) {
+                status = -1;
+                goto done;
+            }
+        }
+        if (config->private_mode)
+            dp_add_noise(&state->noise, grad, P, config->noise_multiplier, config->clip_norm);
+        float scale = (float)(1.0 / expected_batch);
+        for (size_t j = 0; j < P; j++)
+            grad[j] *= scale;
+        dp_optimizer_step(&state->optimizer, model->params, grad);
+        if (config->private_mode &&
+            accountant_ledger_record(&state->ledger, rate, config->noise_multiplier, 1, "dp-sgd",
+                                     err)) {
+            status = -1;
+            goto done;
+        }
+        state->step++;
+        metrics->steps++;
+        metrics->seen += n;
+        progress_update(&bar, (size_t)(s + 1));
+    }
+    progress_finish(&bar);
+    state->epoch++;
+    state->seconds += progress_now() - start;
+    metrics->epoch = state->epoch;
+    metrics->clipped = stats.clipped;
+    metrics->train_loss = metrics->seen ? stats.loss_sum / (double)metrics->seen : NAN;
+    metrics->train_accuracy = metrics->seen ? (double)stats.correct / (double)metrics->seen : NAN;
+    metrics->test_loss = metrics->test_accuracy = NAN;
+    if (test && test->count &&
+        dp_model_evaluate(model, ws, test->x, test->y, test->count, &metrics->test_accuracy,
+                          &metrics->test_loss, err)) {
+        status = -1;
+        goto done;
+    }
+    state->epsilon = INFINITY; /* no guarantee without DP-SGD */
+    if (config->private_mode &&
+        accountant_ledger_epsilon(&state->ledger, config->delta, &config->accountant,
+                                  &state->epsilon, NULL, err)) {
+        status = -1;
+        goto done;
+    }
+    metrics->epsilon = state->epsilon;
+    metrics->seconds = state->seconds;
+done:
+    free(indices);
+    free(grad);
+    free(batch_x);
+    free(batch_y);
+    return status;
+}
