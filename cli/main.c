@@ -12,6 +12,9 @@ static const cli_command commands[] = {
     {"calibrate", "noise multiplier that keeps DP-SGD within an (epsilon, delta) budget", cli_calibrate},
     {"scatter", "scattering transform (ScatterNet, Kymatio-compatible) of an HDF5 image array", cli_scatter},
     {"data", "list, inspect and fetch datasets (MNIST, Fashion-MNIST, CIFAR-10, text)", cli_data},
+    {"features", "compute and cache the features (ScatterNet, HOG, raw) of a training config", cli_features},
+    {"train", "train a classifier with DP-SGD from a config file", cli_train},
+    {"eval", "accuracy of a trained model on a dataset split", cli_eval},
     {NULL, NULL, NULL},
 };
 

@@ -7,6 +7,7 @@
 #include "accountant/accountant.h"
 #include "common/error.h"
 #include "common/rng.h"
+#include "datasets/datasets.h"
 
 #include <stddef.h>
 
@@ -139,5 +140,80 @@ int features_normalizer_fit(features_normalizer *normalizer,
 int features_normalizer_apply(const features_normalizer *normalizer, float *features,
                               size_t count, size_t channels, size_t spatial, dpkit_error *err);
 void features_normalizer_free(features_normalizer *normalizer);
+
+/* ---------------------------------------------------------------------------------------------
+ * Extractors: images of a dataset split -> float32 feature tensor (N, C', H', W'), flat
+ * features as (N, D, 1, 1). Pixels are first scaled to [0, 1] (uint8 / 255; float images are
+ * used as they are), then, with image_norm imagenet, standardised per channel with the ImageNet
+ * mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225) as Tramer & Boneh do for CIFAR-10.
+ *   raw:     the preprocessed pixels;
+ *   scatter: the scattering transform of each channel (scatter module, Kymatio layout), giving
+ *            C * K channels of H/2^J x W/2^J (CIFAR-10 J=2 L=8: 243 x 8 x 8; MNIST 81 x 7 x 7);
+ *   hog:     HOG descriptors (N, D).
+ * ------------------------------------------------------------------------------------------ */
+
+typedef enum { FEATURES_RAW, FEATURES_SCATTER, FEATURES_HOG } features_extractor_kind;
+typedef enum { FEATURES_IMAGE_NORM_AUTO, FEATURES_IMAGE_NORM_NONE, FEATURES_IMAGE_NORM_IMAGENET } features_image_norm;
+
+typedef struct features_extractor_config {
+    features_extractor_kind kind;
+    features_image_norm image_norm; /* auto: imagenet for 3-channel images, none otherwise */
+    int scatter_J, scatter_L, scatter_max_order; /* default 2, 8, 2 */
+    features_hog_params hog;
+} features_extractor_config;
+
+void features_extractor_config_default(features_extractor_config *config);
+int features_extractor_kind_parse(const char *text, features_extractor_kind *kind, dpkit_error *err);
+const char *features_extractor_kind_name(features_extractor_kind kind);
+int features_image_norm_parse(const char *text, features_image_norm *norm, dpkit_error *err);
+/* The parameters as one canonical text ("extractor=scatter;J=2;L=8;max_order=2;image_norm=imagenet"),
+ * with auto resolved for the given channel count; used as the cache key. */
+int features_extractor_describe(const features_extractor_config *config, size_t channels,
+                                char *text, size_t size);
+
+/* An extractor set up for images of one shape (holds the scattering plan and buffers). */
+typedef struct features_extractor features_extractor;
+int features_extractor_create(const features_extractor_config *config, size_t channels,
+                              size_t height, size_t width, size_t max_chunk,
+                              features_extractor **out, dpkit_error *err);
+void features_extractor_free(features_extractor *ex);
+/* Output shape per example. */
+void features_extractor_shape(const features_extractor *ex, size_t *channels, size_t *height,
+                              size_t *width);
+/* Features of images [first, first + count) of the split (count <= max_chunk) into out. */
+int features_extractor_run(features_extractor *ex, const dataset_split *split, size_t first,
+                           size_t count, float *out, dpkit_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Feature cache: one HDF5 file per (dataset, split, extractor parameters) in the cache
+ * directory ($DPKIT_CACHE, else "cache"), layout in docs/formats.md. A file is used only when
+ * its key, dataset checksum (BLAKE2b of the split's images and labels), dpkit version, shape
+ * and content checksum all match; otherwise it is rebuilt. Written in chunks, atomically.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct features_set {
+    size_t count, channels, height, width;
+    float *values;    /* (count, channels, height, width) */
+    int32_t *labels;  /* count */
+} features_set;
+
+void features_set_free(features_set *set);
+/* Example size channels * height * width. */
+size_t features_set_dimension(const features_set *set);
+
+const char *features_cache_dir(void);
+
+typedef struct features_cache_info {
+    char path[4096];
+    int hit;         /* 1: loaded from the cache; 0: computed now */
+    double seconds;  /* spent in this call */
+    size_t file_bytes;
+} features_cache_info;
+
+/* Features of one split (split_name "train" or "test") of `data`, from the cache or computed
+ * and cached. force: recompute even when a valid file exists. */
+int features_cached(const features_extractor_config *config, const dataset *data,
+                    const char *split_name, int force, features_set *out,
+                    features_cache_info *info, dpkit_error *err);
 
 #endif

@@ -1,0 +1,90 @@
+/* dpkit features: computes (or finds in the cache) the train and test features of a training
+ * config and prints their shape, size on disk and time. */
+#include "cli/cli.h"
+#include "cli/run_config.h"
+
+#include "common/log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#define COMMAND "features"
+#define MAX_SETS 64
+
+static void print_help(void)
+{
+    printf("usage: dpkit features CONFIG.yaml [--set key=value]... [--force]\n"
+           "\n"
+           "Computes the features a training config asks for (features.extractor: raw, scatter or\n"
+           "hog) for the train and test splits of data.dataset and stores them in the feature\n"
+           "cache ($DPKIT_CACHE, default cache/), one HDF5 file per split and parameter set. A file\n"
+           "already there is reused when its parameters, the dataset checksum, the dpkit version\n"
+           "and its content checksum all match; otherwise it is rebuilt. Normalisation is not\n"
+           "cached: private statistics are released by each training run.\n"
+           "\n"
+           "options:\n"
+           "  --set KEY=VALUE   override a config key (repeatable)\n"
+           "  --force           recompute even when the cache is valid\n"
+           "  -q, --quiet       only errors\n"
+           "  -v, --verbose     more detail\n"
+           "  -h, --help        show this help\n"
+           "\n"
+           "example:\n"
+           "  dpkit features configs/cifar10-scatter-linear.yaml\n");
+}
+
+static void print_split(const char *name, const features_set *set, const features_cache_info *info)
+{
+    printf("%-5s %6zu x %zux%zux%zu float32 (%.1f MB in memory), %s: %s, %.1f MB on disk, "
+           "%.2f s\n",
+           name, set->count, set->channels, set->height, set->width,
+           (double)set->count * (double)features_set_dimension(set) * 4 / 1e6,
+           info->hit ? "cached" : "computed", info->path, (double)info->file_bytes / 1e6,
+           info->seconds);
+}
+
+int cli_features(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"set", required_argument, NULL, 's'}, {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},      {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},   {NULL, 0, NULL, 0}};
+    const char *sets[MAX_SETS];
+    size_t set_count = 0;
+    int force = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
+        if (cli_common_option(c))
+            continue;
+        if (c == 'h') {
+            print_help();
+            return 0;
+        }
+        if (c == 'f')
+            force = 1;
+        else if (c == 's' && set_count < MAX_SETS)
+            sets[set_count++] = optarg;
+        else
+            return cli_usage_error(COMMAND, c == 's' ? "too many --set options" : "unknown option");
+    }
+    if (optind != argc - 1)
+        return cli_usage_error(COMMAND, "expected one CONFIG file");
+    run_config rc;
+    run_features rf;
+    dpkit_error err;
+    if (run_config_load(argv[optind], sets, set_count, &rc, &err))
+        return cli_fail(COMMAND, &err);
+    int status = run_features_load(&rc, force, &rf, &err);
+    if (status == 0) {
+        char description[512];
+        features_extractor_describe(&rc.extractor, rf.data.train.channels, description,
+                                    sizeof description);
+        printf("%s: %s\n", rc.dataset, description);
+        print_split("train", &rf.train, &rf.train_info);
+        print_split("test", &rf.test, &rf.test_info);
+        run_features_free(&rf);
+    }
+    run_config_free(&rc);
+    return status ? cli_fail(COMMAND, &err) : 0;
+}

@@ -1,0 +1,329 @@
+/* HDF5 feature cache: features of one dataset split for one set of extractor parameters,
+ * computed in chunks straight into the file (peak memory stays near one chunk while computing),
+ * and reused only when key, dataset checksum, dpkit version, shape and content checksum match. */
+#include "features/features.h"
+
+#include "common/h5io.h"
+#include "common/log.h"
+#include "common/progress.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CHUNK_BYTES ((size_t)64 << 20)
+#define CACHE_FORMAT "dpkit-features-1"
+
+void features_set_free(features_set *set)
+{
+    free(set->values);
+    free(set->labels);
+    memset(set, 0, sizeof *set);
+}
+
+size_t features_set_dimension(const features_set *set)
+{
+    return set->channels * set->height * set->width;
+}
+
+const char *features_cache_dir(void)
+{
+    const char *dir = getenv("DPKIT_CACHE");
+    return dir && *dir ? dir : "cache";
+}
+
+static void to_hex(const unsigned char *bytes, size_t n, char *hex)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(hex + 2 * i, "%02x", bytes[i]);
+}
+
+/* BLAKE2b-256 of the split's shape, images and labels, as hex. */
+static void split_checksum(const dataset_split *split, char hex[65])
+{
+    crypto_generichash_state state;
+    unsigned char digest[32];
+    unsigned long long shape[5] = {split->count, split->channels, split->height, split->width,
+                                   (unsigned long long)split->dtype};
+    size_t pixel = split->dtype == DATASET_UINT8 ? 1 : sizeof(float);
+    crypto_generichash_init(&state, NULL, 0, sizeof digest);
+    crypto_generichash_update(&state, (const unsigned char *)shape, sizeof shape);
+    crypto_generichash_update(&state, split->images,
+                              split->count * split->channels * split->height * split->width * pixel);
+    crypto_generichash_update(&state, (const unsigned char *)split->labels,
+                              split->count * sizeof *split->labels);
+    crypto_generichash_final(&state, digest, sizeof digest);
+    to_hex(digest, sizeof digest, hex);
+}
+
+/* BLAKE2b-256 of the feature values and labels as stored. */
+static void content_checksum(const float *values, size_t value_count, const int32_t *labels,
+                             size_t count, char hex[65])
+{
+    crypto_generichash_state state;
+    unsigned char digest[32];
+    crypto_generichash_init(&state, NULL, 0, sizeof digest);
+    crypto_generichash_update(&state, (const unsigned char *)values, value_count * sizeof *values);
+    crypto_generichash_update(&state, (const unsigned char *)labels, count * sizeof *labels);
+    crypto_generichash_final(&state, digest, sizeof digest);
+    to_hex(digest, sizeof digest, hex);
+}
+
+/* "<dir>/<dataset>-<split>-<extractor>-<16 hex of the key's hash>.h5" */
+static int cache_path(const char *dataset_name, const char *split_name, const char *extractor,
+                      const char *key, char *path, size_t size, dpkit_error *err)
+{
+    char safe[64];
+    size_t n = 0;
+    for (const char *c = dataset_name; *c && n + 1 < sizeof safe; c++)
+        safe[n++] = isalnum((unsigned char)*c) || *c == '-' ? *c : '_';
+    safe[n] = '\0';
+    unsigned char digest[8];
+    char hex[17];
+    crypto_generichash(digest, sizeof digest, (const unsigned char *)key, strlen(key), NULL, 0);
+    to_hex(digest, sizeof digest, hex);
+    int w = snprintf(path, size, "%s/%s-%s-%s-%s.h5", features_cache_dir(), safe, split_name,
+                     extractor, hex);
+    if (w < 0 || (size_t)w >= size)
+        return error_set(err, "feature cache: path too long under %s", features_cache_dir());
+    return 0;
+}
+
+static int ensure_directory(const char *dir, dpkit_error *err)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0)
+        return S_ISDIR(st.st_mode) ? 0 : error_set(err, "feature cache: %s is not a directory", dir);
+    if (mkdir(dir, 0777) != 0 && stat(dir, &st) != 0)
+        return error_set(err, "feature cache: cannot create directory %s", dir);
+    return 0;
+}
+
+typedef struct expected {
+    const char *key, *dataset_checksum;
+    size_t count, channels, height, width;
+} expected;
+
+static int attribute_matches(h5io_file *f, const char *name, const char *want, char *why,
+                             size_t why_size)
+{
+    char *value = NULL;
+    dpkit_error ignored;
+    int same = h5io_read_attr_string(f, "/features", name, &value, &ignored) == 0 &&
+               strcmp(value, want) == 0;
+    if (!same)
+        snprintf(why, why_size, "attribute %s is '%s', expected '%s'", name,
+                 value ? value : "(missing)", want);
+    free(value);
+    return same;
+}
+
+/* Loads a cache file if it is valid for `want`; returns 1 when loaded, 0 when it must be
+ * rebuilt (why says what is wrong), never uses a file that does not match. */
+static int try_load(const char *path, const expected *want, features_set *out, char *why,
+                    size_t why_size)
+{
+    h5io_file *f;
+    dpkit_error err;
+    if (h5io_open_read(path, &f, &err) != 0) {
+        snprintf(why, why_size, "%s", err.message);
+        return 0;
+    }
+    int ok = attribute_matches(f, "format", CACHE_FORMAT, why, why_size) &&
+             attribute_matches(f, "key", want->key, why, why_size) &&
+             attribute_matches(f, "dataset_checksum", want->dataset_checksum, why, why_size) &&
+             attribute_matches(f, "dpkit_version", DPKIT_VERSION, why, why_size);
+    int rank = 0, label_rank = 0;
+    size_t dims[H5IO_MAX_RANK], label_dims[H5IO_MAX_RANK];
+    if (ok && (h5io_array_shape(f, "/features", &rank, dims, &err) != 0 || rank != 4 ||
+               dims[0] != want->count || dims[1] != want->channels ||
+               dims[2] != want->height || dims[3] != want->width)) {
+        snprintf(why, why_size, "/features has the wrong shape");
+        ok = 0;
+    }
+    float *values = NULL;
+    int32_t *labels = NULL;
+    if (ok && (h5io_read_array(f, "/features", H5IO_FLOAT32, &rank, dims, (void **)&values, &err) ||
+               h5io_read_array(f, "/labels", H5IO_INT32, &label_rank, label_dims,
+                               (void **)&labels, &err) ||
+               label_rank != 1 || label_dims[0] != want->count)) {
+        snprintf(why, why_size, "unreadable /features or /labels");
+        ok = 0;
+    }
+    if (ok) {
+        char stored[65];
+        content_checksum(values, want->count * want->channels * want->height * want->width,
+                         labels, want->count, stored);
+        ok = attribute_matches(f, "content_checksum", stored, why, why_size);
+    }
+    h5io_close(f);
+    if (!ok) {
+        free(values);
+        free(labels);
+        return 0;
+    }
+    *out = (features_set){want->count, want->channels, want->height, want->width, values, labels};
+    return 1;
+}
+
+/* Computes the features chunk by chunk into a new cache file (atomic). */
+static int build(const features_extractor_config *config, const dataset_split *split,
+                 const char *path, const expected *want, const char *label, dpkit_error *err)
+{
+    features_extractor *ex = NULL;
+    size_t item = want->channels * want->height * want->width;
+    size_t chunk = CHUNK_BYTES / (4 * item + 4 * split->channels * split->height * split->width);
+    if (chunk < 1)
+        chunk = 1;
+    if (chunk > split->count)
+        chunk = split->count ? split->count : 1;
+    if (features_extractor_create(config, split->channels, split->height, split->width, chunk,
+                                  &ex, err))
+        return -1;
+    float *buffer = malloc(chunk * item * sizeof *buffer);
+    h5io_file *f = NULL;
+    hid_t space = H5I_INVALID_HID, dset = H5I_INVALID_HID, plist = H5I_INVALID_HID;
+    int status = -1;
+    if (!buffer) {
+        error_set(err, "feature cache: out of memory for %zu examples", chunk);
+        goto done;
+    }
+    if (h5io_create(path, &f, err))
+        goto done;
+    hsize_t dims[4] = {want->count, want->channels, want->height, want->width};
+    /* HDF5 chunks of about 1 MiB of whole examples */
+    hsize_t rows = ((size_t)1 << 20) / (4 * item);
+    hsize_t chunk_dims[4] = {rows < 1 ? 1 : rows, dims[1], dims[2], dims[3]};
+    if (chunk_dims[0] > dims[0])
+        chunk_dims[0] = dims[0] ? dims[0] : 1;
+    space = H5Screate_simple(4, dims, NULL);
+    plist = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(plist, 4, chunk_dims);
+    dset = H5Dcreate2(f->id, "/features", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, plist,
+                      H5P_DEFAULT);
+    if (dset < 0) {
+        error_set(err, "%s: cannot create /features", path);
+        goto done;
+    }
+    crypto_generichash_state hash;
+    unsigned char digest[32];
+    char content_hex[65];
+    crypto_generichash_init(&hash, NULL, 0, sizeof digest);
+    progress bar;
+    progress_start(&bar, label, split->count, "images");
+    for (size_t first = 0; first < split->count; first += chunk) {
+        size_t n = split->count - first < chunk ? split->count - first : chunk;
+        if (features_extractor_run(ex, split, first, n, buffer, err))
+            goto done;
+        hsize_t start[4] = {first, 0, 0, 0}, size[4] = {n, dims[1], dims[2], dims[3]};
+        hid_t memory = H5Screate_simple(4, size, NULL);
+        H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, size, NULL);
+        herr_t w = H5Dwrite(dset, H5T_NATIVE_FLOAT, memory, space, H5P_DEFAULT, buffer);
+        H5Sclose(memory);
+        if (w < 0) {
+            error_set(err, "%s: writing examples %zu..%zu failed (disk full?)", path, first,
+                      first + n);
+            goto done;
+        }
+        crypto_generichash_update(&hash, (const unsigned char *)buffer, n * item * sizeof(float));
+        progress_update(&bar, first + n);
+    }
+    progress_finish(&bar);
+    crypto_generichash_update(&hash, (const unsigned char *)split->labels,
+                              split->count * sizeof *split->labels);
+    crypto_generichash_final(&hash, digest, sizeof digest);
+    to_hex(digest, sizeof digest, content_hex);
+    H5Dclose(dset);
+    dset = H5I_INVALID_HID;
+    size_t label_dims = split->count;
+    char description[512];
+    features_extractor_describe(config, split->channels, description, sizeof description);
+    if (h5io_write_array(f, "/labels", H5IO_INT32, 1, &label_dims, split->labels, err) ||
+        h5io_write_attr_string(f, "/features", "format", CACHE_FORMAT, err) ||
+        h5io_write_attr_string(f, "/features", "key", want->key, err) ||
+        h5io_write_attr_string(f, "/features", "parameters", description, err) ||
+        h5io_write_attr_string(f, "/features", "dataset_checksum", want->dataset_checksum, err) ||
+        h5io_write_attr_string(f, "/features", "content_checksum", content_hex, err) ||
+        h5io_write_attr_string(f, "/features", "dpkit_version", DPKIT_VERSION, err))
+        goto done;
+    status = h5io_commit(f, err);
+    f = NULL;
+done:
+    if (dset >= 0)
+        H5Dclose(dset);
+    if (space >= 0)
+        H5Sclose(space);
+    if (plist >= 0)
+        H5Pclose(plist);
+    if (f)
+        h5io_abort(f);
+    free(buffer);
+    features_extractor_free(ex);
+    return status;
+}
+
+int features_cached(const features_extractor_config *config, const dataset *data,
+                    const char *split_name, int force, features_set *out,
+                    features_cache_info *info, dpkit_error *err)
+{
+    memset(out, 0, sizeof *out);
+    memset(info, 0, sizeof *info);
+    double start = progress_now();
+    const dataset_split *split;
+    if (strcmp(split_name, "train") == 0)
+        split = &data->train;
+    else if (strcmp(split_name, "test") == 0)
+        split = &data->test;
+    else
+        return error_set(err, "feature cache: split '%s', expected train or test", split_name);
+    if (split->count == 0)
+        return error_set(err, "%s: the %s split is empty", data->name, split_name);
+
+    /* The output shape, from a one-image extractor (cheap: plans are built once more below). */
+    features_extractor *probe;
+    if (features_extractor_create(config, split->channels, split->height, split->width, 1,
+                                  &probe, err))
+        return -1;
+    expected want = {.count = split->count};
+    features_extractor_shape(probe, &want.channels, &want.height, &want.width);
+    features_extractor_free(probe);
+
+    char description[512], key[1024], checksum[65];
+    features_extractor_describe(config, split->channels, description, sizeof description);
+    snprintf(key, sizeof key, "dataset=%s;split=%s;%s", data->name, split_name, description);
+    split_checksum(split, checksum);
+    want.key = key;
+    want.dataset_checksum = checksum;
+    if (ensure_directory(features_cache_dir(), err) ||
+        cache_path(data->name, split_name, features_extractor_kind_name(config->kind), key,
+                   info->path, sizeof info->path, err))
+        return -1;
+
+    struct stat st;
+    char why[1200] = "";
+    if (!force && stat(info->path, &st) == 0) {
+        if (try_load(info->path, &want, out, why, sizeof why)) {
+            info->hit = 1;
+            info->file_bytes = (size_t)st.st_size;
+            info->seconds = progress_now() - start;
+            log_debug("feature cache: loaded %s", info->path);
+            return 0;
+        }
+        log_warn("feature cache: %s is not valid for this run (%s); rebuilding", info->path, why);
+    }
+    char label[96];
+    snprintf(label, sizeof label, "%s %s %s", data->name, split_name,
+             features_extractor_kind_name(config->kind));
+    if (build(config, split, info->path, &want, label, err))
+        return -1;
+    if (!try_load(info->path, &want, out, why, sizeof why))
+        return error_set(err, "feature cache: %s just written does not read back: %s",
+                         info->path, why);
+    if (stat(info->path, &st) == 0)
+        info->file_bytes = (size_t)st.st_size;
+    info->seconds = progress_now() - start;
+    return 0;
+}
