@@ -320,8 +320,14 @@ static int setup(run *r, const train_job *job, dpkit_error *err)
     accountant_ledger_init(&r->state.ledger);
     dp_shape shape;
     int status = -1;
-    if (run_features_load(rc, job->force_features, &r->rf, err) ||
-        normalize_features(r, checkpoint, err) || resolve_noise(r, checkpoint, err))
+    if (run_features_load(rc, job->force_features, &r->rf, err))
+        goto done;
+    if (rc->train.batch_size > r->rf.train.count) {
+        error_set(err, "training.batch_size: %zu, expected at most the %zu training examples",
+                  rc->train.batch_size, r->rf.train.count);
+        goto done;
+    }
+    if (normalize_features(r, checkpoint, err) || resolve_noise(r, checkpoint, err))
         goto done;
     features_set *tr = &r->rf.train;
     shape = (dp_shape){tr->channels, tr->height, tr->width};
