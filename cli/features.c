@@ -71,19 +71,29 @@ int cli_features(int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage_error(COMMAND, "expected one CONFIG file");
     run_config rc;
-    run_features rf;
+    dataset data;
     dpkit_error err;
     if (run_config_load(argv[optind], sets, set_count, &rc, &err))
         return cli_fail(COMMAND, &err);
-    int status = run_features_load(&rc, force, &rf, &err);
+    int status = run_dataset_load(&rc, &data, &err);
     if (status == 0) {
         char description[512];
-        features_extractor_describe(&rc.extractor, rf.data.train.channels, description,
+        features_extractor_describe(&rc.extractor, data.train.channels, description,
                                     sizeof description);
         printf("%s: %s\n", rc.dataset, description);
-        print_split("train", &rf.train, &rf.train_info);
-        print_split("test", &rf.test, &rf.test_info);
-        run_features_free(&rf);
+        /* One split at a time, freed before the next: peak memory stays near the larger
+         * feature matrix. */
+        const char *splits[2] = {"train", "test"};
+        for (int k = 0; k < 2 && status == 0; k++) {
+            features_set set;
+            features_cache_info info;
+            status = features_cached(&rc.extractor, &data, splits[k], force, &set, &info, &err);
+            if (status == 0) {
+                print_split(splits[k], &set, &info);
+                features_set_free(&set);
+            }
+        }
+        dataset_free(&data);
     }
     run_config_free(&rc);
     return status ? cli_fail(COMMAND, &err) : 0;

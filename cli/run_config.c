@@ -269,15 +269,22 @@ int run_config_model(const run_config *rc, dp_shape input, size_t class_count, d
     return dp_model_create(input, class_count, &linear, 1, model, err);
 }
 
-int run_features_load(const run_config *rc, int force, run_features *out, dpkit_error *err)
+int run_dataset_load(const run_config *rc, dataset *out, dpkit_error *err)
 {
-    memset(out, 0, sizeof *out);
     /* The real sets are fetched (and verified) on first use. */
     for (const char *const *source = datasets_source_names; *source; source++)
         if (strcmp(*source, rc->dataset) == 0 && datasets_fetch(rc->dataset, err))
             return error_prefix(err, "data.dataset");
-    if (dataset_load(rc->dataset, &out->data, err))
+    if (dataset_load(rc->dataset, out, err))
         return error_prefix(err, "data.dataset");
+    return 0;
+}
+
+int run_features_load(const run_config *rc, int force, run_features *out, dpkit_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (run_dataset_load(rc, &out->data, err))
+        return -1;
     if (features_cached(&rc->extractor, &out->data, "train", force, &out->train,
                         &out->train_info, err) ||
         features_cached(&rc->extractor, &out->data, "test", force, &out->test, &out->test_info,

@@ -44,6 +44,8 @@ typedef struct run_features {
     features_cache_info train_info, test_info;
 } run_features;
 
+/* The config's dataset, fetched first when it is one of the real sources. */
+int run_dataset_load(const run_config *rc, dataset *out, dpkit_error *err);
 int run_features_load(const run_config *rc, int force, run_features *out, dpkit_error *err);
 void run_features_free(run_features *rf);
 

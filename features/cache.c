@@ -194,14 +194,9 @@ static int build(const features_extractor_config *config, const dataset_split *s
     if (h5io_create(path, &f, err))
         goto done;
     hsize_t dims[4] = {want->count, want->channels, want->height, want->width};
-    /* HDF5 chunks of about 1 MiB of whole examples */
-    hsize_t rows = ((size_t)1 << 20) / (4 * item);
-    hsize_t chunk_dims[4] = {rows < 1 ? 1 : rows, dims[1], dims[2], dims[3]};
-    if (chunk_dims[0] > dims[0])
-        chunk_dims[0] = dims[0] ? dims[0] : 1;
+    /* Contiguous layout: written by hyperslabs, read back with a single read. */
     space = H5Screate_simple(4, dims, NULL);
     plist = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(plist, 4, chunk_dims);
     dset = H5Dcreate2(f->id, "/features", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, plist,
                       H5P_DEFAULT);
     if (dset < 0) {
