@@ -198,6 +198,17 @@ typedef struct dp_data {
     size_t count;
 } dp_data;
 
+/* White-box audit canaries (Steinke, Nasr & Jagielski 2023; SPEC-MATH 6b): `count` fixed
+ * directions in parameter space (count x param_count, each of norm clip_norm). An included
+ * canary is Poisson-sampled like an example (rate q, drawn from the sampling stream after the
+ * examples) and, when sampled, its direction is added to the clipped sum before the noise, as a
+ * worst-case clipped gradient would be. NULL in normal training. */
+typedef struct dp_gradient_canaries {
+    size_t count;
+    const float *directions;
+    const uint8_t *included; /* count flags */
+} dp_gradient_canaries;
+
 typedef struct dp_train_config {
     int private_mode;         /* 0: plain SGD (no clipping, no noise, nothing recorded) */
     double clip_norm;         /* C */
@@ -208,6 +219,7 @@ typedef struct dp_train_config {
     double target_epsilon;    /* > 0: refuse any step that would exceed it */
     double delta;
     accountant_options accountant;
+    const dp_gradient_canaries *canaries; /* audits only; NULL otherwise */
 } dp_train_config;
 
 /* Everything that changes while training; saved in checkpoints. */

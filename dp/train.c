@@ -29,6 +29,20 @@ static int check_config(const dp_train_config *c, const dp_data *train, dpkit_er
     return 0;
 }
 
+/* Adds the directions of the included canaries that this step samples (rate q each). */
+static void add_sampled_canaries(const dp_gradient_canaries *canaries, rng *sampler, double rate,
+                                 float *grad, size_t P)
+{
+    for (size_t j = 0; j < canaries->count; j++) {
+        int sampled = rng_uniform(sampler) < rate; /* drawn for every canary: same stream use */
+        if (!sampled || !canaries->included[j])
+            continue;
+        const float *d = canaries->directions + j * P;
+        for (size_t k = 0; k < P; k++)
+            grad[k] += d[k];
+    }
+}
+
 /* Steps this epoch may take without passing target_epsilon (all of them when no target). */
 static int allowed_steps(const dp_train_config *c, const dp_train_state *state, double rate,
                          long long wanted, long long *allowed, dpkit_error *err)
@@ -99,6 +113,8 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
                 goto done;
             }
         }
+        if (config->canaries)
+            add_sampled_canaries(config->canaries, &state->sampler, rate, grad, P);
         if (config->private_mode)
             dp_add_noise(&state->noise, grad, P, config->noise_multiplier, config->clip_norm);
         float scale = (float)(1.0 / expected_batch);
