@@ -1,6 +1,8 @@
 /* HDF5 array/attribute helpers with atomic writes (see h5io.h). */
 #include "common/h5io.h"
 
+#include "common/memory.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,7 +255,7 @@ int h5io_read_array(h5io_file *f, const char *path, h5io_type type, int *rank,
             return error_set(err, "%s: dataset %s is absurdly large", f->path, path);
         count *= dims[i];
     }
-    void *buffer = malloc(count ? count * h5io_type_size(type) : 1);
+    void *buffer = memory_alloc_large(count ? count * h5io_type_size(type) : 1);
     if (!buffer)
         return error_set(err, "%s: out of memory reading %s (%zu elements)", f->path, path, count);
     hid_t dset = H5Dopen2(f->id, path, H5P_DEFAULT);

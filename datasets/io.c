@@ -2,13 +2,14 @@
  * writes, sha256 with libsodium, bounded path formatting, class-name arrays. */
 #include "datasets/internal.h"
 
+#include "common/memory.h"
+
 #include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -103,14 +104,7 @@ void datasets_reader_close(datasets_reader *r)
 
 void *datasets_alloc_large(size_t size)
 {
-    const size_t huge_page = (size_t)2 << 20;
-    if (size < huge_page)
-        return malloc(size ? size : 1);
-    void *p = NULL;
-    if (posix_memalign(&p, huge_page, size) != 0)
-        return NULL;
-    madvise(p, size, MADV_HUGEPAGE); /* a hint: failure only costs speed */
-    return p;
+    return memory_alloc_large(size);
 }
 
 int datasets_read_file(const char *path, uint8_t **data, size_t *size, dpkit_error *err)
