@@ -1,10 +1,12 @@
 /* Benchmark of the scattering transform (J=2, L=8, order 2): images/s and total seconds for
  * the MNIST (60,000 x 28x28) and CIFAR-10 (50,000 x 3x32x32) training sets, and the share of
- * the time spent inside FFTW. Images are random (the cost does not depend on pixel values).
- * usage: bench/scatter [--threads N] [--fraction F] [--measure]
+ * the time spent inside FFTW. The images are the real training sets when they have been fetched
+ * (dpkit data fetch), random images of the same shapes otherwise (the cost does not depend on
+ * pixel values). usage: bench/scatter [--threads N] [--fraction F] [--measure]
  * (F < 1 runs that share of the images; --measure plans with FFTW_MEASURE instead of PATIENT) */
 #include "common/progress.h"
 #include "common/rng.h"
+#include "datasets/datasets.h"
 #include "scatter/scatter.h"
 
 #include <stdio.h>
@@ -14,18 +16,47 @@
 #define CHUNK 2000
 
 typedef struct workload {
-    const char *name;
+    const char *name, *dataset;
     size_t images, channels, height, width;
 } workload;
 
-/* Runs count planes through the plan in chunks (one random chunk reused); returns seconds. */
-static double run(scatter_plan *plan, size_t count, const float *input, float *output)
+/* Every plane of the workload as float32 in [0, 1]: the dataset's training images when it is
+ * present, otherwise random ones. Returns NULL when out of memory; *real says which. */
+static float *load_planes(const workload *w, size_t planes, int *real)
+{
+    size_t plane = w->height * w->width;
+    float *x = malloc(planes * plane * sizeof *x);
+    if (!x)
+        return NULL;
+    dataset d;
+    memset(&d, 0, sizeof d);
+    dpkit_error err;
+    *real = dataset_load(w->dataset, &d, &err) == 0 && d.train.dtype == DATASET_UINT8 &&
+            d.train.count * d.train.channels >= planes && d.train.height == w->height &&
+            d.train.width == w->width;
+    if (*real) {
+        const unsigned char *u = d.train.images;
+        for (size_t i = 0; i < planes * plane; i++)
+            x[i] = (float)u[i] / 255.0f;
+    } else {
+        rng r;
+        rng_init_seed(&r, 1, 0);
+        for (size_t i = 0; i < planes * plane; i++)
+            x[i] = (float)rng_uniform(&r);
+    }
+    dataset_free(&d);
+    return x;
+}
+
+/* Runs `count` planes of `input` through the plan in chunks; returns seconds. */
+static double run(scatter_plan *plan, size_t count, size_t plane, const float *input,
+                  float *output)
 {
     dpkit_error err;
     double start = progress_now();
     for (size_t done = 0; done < count; done += CHUNK) {
         size_t n = count - done < CHUNK ? count - done : CHUNK;
-        if (scatter_execute(plan, n, input, output, &err)) {
+        if (scatter_execute(plan, n, input + done * plane, output, &err)) {
             fprintf(stderr, "bench/scatter: %s\n", err.message);
             exit(1);
         }
@@ -52,27 +83,25 @@ static int bench(const workload *w, int threads, double fraction, scatter_planni
     size_t in_size = w->height * w->width;
     size_t out_size = scatter_plan_channels(plan) * scatter_plan_output_height(plan) *
                       scatter_plan_output_width(plan);
-    float *input = malloc(CHUNK * in_size * sizeof *input);
+    int real;
+    float *input = load_planes(w, planes, &real);
     float *output = malloc(CHUNK * out_size * sizeof *output);
     if (!input || !output) {
         fprintf(stderr, "bench/scatter: out of memory\n");
         return 1;
     }
-    rng r;
-    rng_init_seed(&r, 1, 0);
-    for (size_t i = 0; i < CHUNK * in_size; i++)
-        input[i] = (float)rng_uniform(&r);
-    run(plan, CHUNK < planes ? CHUNK : planes, input, output); /* warm-up */
-    double seconds = run(plan, planes, input, output);
+    run(plan, CHUNK < planes ? CHUNK : planes, in_size, input, output); /* warm-up */
+    double seconds = run(plan, planes, in_size, input, output);
     /* The FFTW share comes from a separate, timed run over a tenth of the images, so the
      * clock reads do not slow the main measurement. */
     size_t profiled_planes = planes / 10 > CHUNK ? planes / 10 : CHUNK;
-    run(profiled, profiled_planes, input, output);
+    run(profiled, profiled_planes, in_size, input, output);
     double fftw_seconds, work_seconds;
     scatter_plan_profile(profiled, &fftw_seconds, &work_seconds);
-    printf("%-9s %7zu images (%zu planes of %zux%zu)  %8.3f s  %9.0f images/s  "
+    printf("%-9s %7zu %s images (%zu planes of %zux%zu)  %8.3f s  %9.0f images/s  "
            "FFTW share %4.1f%%  plan %.2f s\n",
-           w->name, images, planes, w->height, w->width, seconds, (double)images / seconds,
+           w->name, images, real ? "real" : "random", planes, w->height, w->width, seconds,
+           (double)images / seconds,
            100 * fftw_seconds / work_seconds, plan_seconds);
     free(input);
     free(output);
@@ -105,13 +134,13 @@ int main(int argc, char **argv)
                         "[--measure]\n");
         return 2;
     }
-    printf("scattering J=2 L=8 max_order=2, %d threads, FFTW_%s plans, random images of the datasets' shapes "
-           "and counts (cost does not depend on pixel values)%s\n",
+    printf("scattering J=2 L=8 max_order=2, %d threads, FFTW_%s plans, the training sets' "
+           "images%s\n",
            threads, planning == SCATTER_PLAN_PATIENT ? "PATIENT" : "MEASURE",
            fraction < 1 ? ", reduced count" : "");
     const workload workloads[] = {
-        {"MNIST", 60000, 1, 28, 28},
-        {"CIFAR-10", 50000, 3, 32, 32},
+        {"MNIST", "mnist", 60000, 1, 28, 28},
+        {"CIFAR-10", "cifar10", 50000, 3, 32, 32},
     };
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
         if (bench(&workloads[i], threads, fraction, planning))
