@@ -7,8 +7,6 @@
 #include <math.h>
 #include <stdio.h>
 
-enum { OPT_EPSILON = 400 };
-
 static void print_help(FILE *out)
 {
     fprintf(out,
@@ -37,48 +35,13 @@ static void print_help(FILE *out)
 int cli_calibrate(int argc, char **argv)
 {
     const char *command = "calibrate";
-    static const struct option own[] = {
-        {"epsilon", required_argument, NULL, OPT_EPSILON},
-        {"help", no_argument, NULL, 'h'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-    };
-    struct option table[sizeof own / sizeof own[0] + PRIVACY_ARGS_OPTION_COUNT + 1];
-    privacy_args_build_options(own, sizeof own / sizeof own[0], table);
     privacy_args args;
-    privacy_args_init(&args);
     double epsilon = 0.0;
-    int have_epsilon = 0;
-    optind = 1;
-    opterr = 0;
-    int option;
-    while ((option = getopt_long(argc, argv, "hqv", table, NULL)) != -1) {
-        if (option == 'h') {
-            print_help(stdout);
-            return 0;
-        }
-        if (cli_common_option(option))
-            continue;
-        if (option == OPT_EPSILON) {
-            have_epsilon = 1;
-            if (cli_parse_double(command, "--epsilon", optarg, &epsilon) != 0)
-                return 2;
-            continue;
-        }
-        if (option == '?')
-            return cli_usage_error(command, "unknown option or missing value: '%s'",
-                                   argv[optind - 1]);
-        if (privacy_args_option(command, &args, option, optarg) != 0)
-            return 2;
-    }
-    if (optind < argc)
-        return cli_usage_error(command, "unexpected argument '%s'", argv[optind]);
-    if (!have_epsilon)
-        return cli_usage_error(command, "missing --epsilon");
+    int status = privacy_args_parse(command, argc, argv, "--epsilon", &epsilon, &args, print_help);
+    if (status >= 0)
+        return status;
     if (!(epsilon > 0.0))
         return cli_usage_error(command, "--epsilon must be positive, got %g", epsilon);
-    if (privacy_args_finish(command, &args) != 0)
-        return 2;
     if (args.steps == 0)
         return cli_usage_error(command, "--steps must be positive to calibrate noise");
 

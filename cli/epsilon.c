@@ -7,8 +7,6 @@
 #include <math.h>
 #include <stdio.h>
 
-enum { OPT_NOISE_MULTIPLIER = 400 };
-
 static void print_help(FILE *out)
 {
     fprintf(out,
@@ -46,47 +44,12 @@ static void print_json_number(double value)
 int cli_epsilon(int argc, char **argv)
 {
     const char *command = "epsilon";
-    static const struct option own[] = {
-        {"noise-multiplier", required_argument, NULL, OPT_NOISE_MULTIPLIER},
-        {"help", no_argument, NULL, 'h'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-    };
-    struct option table[sizeof own / sizeof own[0] + PRIVACY_ARGS_OPTION_COUNT + 1];
-    privacy_args_build_options(own, sizeof own / sizeof own[0], table);
     privacy_args args;
-    privacy_args_init(&args);
     double sigma = 0.0;
-    int have_sigma = 0;
-    optind = 1;
-    opterr = 0;
-    int option;
-    while ((option = getopt_long(argc, argv, "hqv", table, NULL)) != -1) {
-        if (option == 'h') {
-            print_help(stdout);
-            return 0;
-        }
-        if (cli_common_option(option))
-            continue;
-        if (option == OPT_NOISE_MULTIPLIER) {
-            have_sigma = 1;
-            if (cli_parse_double(command, "--noise-multiplier", optarg, &sigma) != 0)
-                return 2;
-            continue;
-        }
-        if (option == '?')
-            return cli_usage_error(command, "unknown option or missing value: '%s'",
-                                   argv[optind - 1]);
-        int status = privacy_args_option(command, &args, option, optarg);
-        if (status != 0)
-            return 2;
-    }
-    if (optind < argc)
-        return cli_usage_error(command, "unexpected argument '%s'", argv[optind]);
-    if (privacy_args_finish(command, &args) != 0)
-        return 2;
-    if (!have_sigma)
-        return cli_usage_error(command, "missing --noise-multiplier");
+    int status = privacy_args_parse(command, argc, argv, "--noise-multiplier", &sigma, &args,
+                                    print_help);
+    if (status >= 0)
+        return status;
     if (sigma < 0.0)
         return cli_usage_error(command, "--noise-multiplier must be >= 0, got %g", sigma);
 

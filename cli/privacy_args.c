@@ -3,6 +3,7 @@
 
 #include "cli/cli.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +21,48 @@ static const struct option shared_options[PRIVACY_ARGS_OPTION_COUNT] = {
     {"json", no_argument, NULL, PRIVACY_OPT_JSON},
 };
 
-void privacy_args_build_options(const struct option *own, size_t own_count, struct option *table)
+enum { OPT_NUMBER = 400 };
+
+int privacy_args_parse(const char *command, int argc, char **argv, const char *number_option,
+                       double *number, privacy_args *args,
+                       void (*print_help)(FILE *))
 {
-    memcpy(table, own, own_count * sizeof *own);
-    memcpy(table + own_count, shared_options, sizeof shared_options);
-    memset(table + own_count + PRIVACY_ARGS_OPTION_COUNT, 0, sizeof *table);
+    struct option table[4 + PRIVACY_ARGS_OPTION_COUNT + 1] = {
+        {number_option + 2, required_argument, NULL, OPT_NUMBER}, /* without the leading "--" */
+        {"help", no_argument, NULL, 'h'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+    };
+    memcpy(table + 4, shared_options, sizeof shared_options); /* the last entry stays zero */
+    privacy_args_init(args);
+    int have_number = 0;
+    optind = 1;
+    opterr = 0;
+    int option;
+    while ((option = getopt_long(argc, argv, "hqv", table, NULL)) != -1) {
+        if (option == 'h') {
+            print_help(stdout);
+            return 0;
+        }
+        if (cli_common_option(option))
+            continue;
+        if (option == OPT_NUMBER) {
+            have_number = 1;
+            if (cli_parse_double(command, number_option, optarg, number) != 0)
+                return 2;
+            continue;
+        }
+        if (option == '?')
+            return cli_usage_error(command, "unknown option or missing value: '%s'",
+                                   argv[optind - 1]);
+        if (privacy_args_option(command, args, option, optarg) != 0)
+            return 2;
+    }
+    if (optind < argc)
+        return cli_usage_error(command, "unexpected argument '%s'", argv[optind]);
+    if (!have_number)
+        return cli_usage_error(command, "missing %s", number_option);
+    return privacy_args_finish(command, args) ? 2 : -1;
 }
 
 void privacy_args_init(privacy_args *args)

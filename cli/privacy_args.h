@@ -25,10 +25,7 @@ enum {
     PRIVACY_OPT_JSON
 };
 
-/* Builds a getopt_long table: the command's own options, then the shared ones, then the
- * terminating entry. `table` must hold own_count + PRIVACY_ARGS_OPTION_COUNT + 1 entries. */
 #define PRIVACY_ARGS_OPTION_COUNT 10
-void privacy_args_build_options(const struct option *own, size_t own_count, struct option *table);
 
 typedef struct privacy_args {
     double sampling_rate;
@@ -48,6 +45,12 @@ void privacy_args_init(privacy_args *args);
 int privacy_args_option(const char *command, privacy_args *args, int option, const char *value);
 /* Checks the combination and ranges and derives q and steps from batch/dataset/epochs; 0 or 2. */
 int privacy_args_finish(const char *command, privacy_args *args);
+/* Parses a whole command line: the shared options, -h/-q/-v and one command-specific number
+ * option (`number_option`, e.g. "--epsilon", required), then privacy_args_finish. Returns -1
+ * to go on, or the exit code: 0 after printing the help, 2 after a usage error. */
+int privacy_args_parse(const char *command, int argc, char **argv, const char *number_option,
+                       double *number, privacy_args *args,
+                       void (*print_help)(FILE *));
 /* Help text of the shared options (one per line, indented like the commands' help). */
 void privacy_args_help(FILE *out);
 /* "rdp, improved conversion" / "pld" */
