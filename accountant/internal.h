@@ -30,7 +30,7 @@ double accountant_log_erfc(double x);
 typedef struct accountant_rdp_memo_entry {
     double j;
     double log_e1; /* -log 2 + log erfc((z0 - j) / scale) */
-    double b1;     /* the linear-space factor built on it (rdp_series.c); NaN until used */
+    double b1;     /* the linear-space factor built on it (rdp_series.c) */
 } accountant_rdp_memo_entry;
 
 typedef struct accountant_rdp_series {

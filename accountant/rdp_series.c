@@ -69,7 +69,7 @@ static inline accountant_rdp_memo_entry *memo_entry(accountant_rdp_series *s, do
             s->memo_count++;
             entry->j = j;
             entry->log_e1 = -M_LN2 + accountant_log_erfc((s->z0 - j) / s->scale);
-            entry->b1 = NAN;
+            entry->b1 = exp(j * s->log_rho + (j * j - j) / s->two_var + entry->log_e1);
             return entry;
         }
         uint64_t entry_bits;
@@ -105,13 +105,10 @@ static double b0_at(accountant_rdp_series *s, size_t i)
 static double b1_at(accountant_rdp_series *s, double j)
 {
     accountant_rdp_memo_entry *entry = memo_entry(s, j);
-    double log_e1 = entry ? entry->log_e1 : -M_LN2 + accountant_log_erfc((s->z0 - j) / s->scale);
-    if (entry && !isnan(entry->b1))
-        return entry->b1;
-    double b1 = exp(j * s->log_rho + (j * j - j) / s->two_var + log_e1);
     if (entry)
-        entry->b1 = b1;
-    return b1;
+        return entry->b1;
+    double log_e1 = -M_LN2 + accountant_log_erfc((s->z0 - j) / s->scale);
+    return exp(j * s->log_rho + (j * j - j) / s->two_var + log_e1);
 }
 
 /* floor(log2 t) for a normal t > 0, read from its bits (ilogb without the call). */
@@ -120,6 +117,16 @@ static int binary_exponent(double t)
     uint64_t bits;
     memcpy(&bits, &t, sizeof bits);
     return (int)((bits >> 52) & 0x7ff) - 1023;
+}
+
+/* ulp(x) / 2^-52 for a normal x > 0: x with its mantissa bits cleared. */
+static double ulp_units(double x)
+{
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits &= UINT64_C(0xfff0000000000000);
+    memcpy(&x, &bits, sizeof x);
+    return x;
 }
 
 /* An upper bound on |log(e^log_scale t)| from the binary exponent of t (no logarithm). */
@@ -177,8 +184,10 @@ static int log_a_fractional(accountant_rdp_series *s, double alpha, double *log_
         sum1 += sign * t1;
         magnitude += t1;
         if (sign < 0.0) {
-            noise0 += log_magnitude(log_scale, t0);
-            noise1 += log_magnitude(log_scale, t1);
+            /* log(expm1(a - b)) + b is off by ulp(a - b), |a - b| <= |a| + |b|. */
+            noise0 += ulp_units(log_magnitude(log_scale, t0) +
+                                log_magnitude(log_scale, lead + rest0 + t0));
+            noise1 += ulp_units(log_magnitude(log_scale, t1) + log_magnitude(log_scale, sum1 + t1));
         } else if (i > 0) {
             added0 += t0 * log_magnitude(log_scale, t0);
             added1 += t1 * log_magnitude(log_scale, t1);
@@ -186,7 +195,7 @@ static int log_a_fractional(accountant_rdp_series *s, double alpha, double *log_
         /* A partial sum below zero fails TF's log-space subtraction: let that path decide. */
         if (lead + rest0 < 0.0 || sum1 < 0.0)
             return -1;
-        if (i > 0 && t0 < previous0 && t1 < previous1 && fmax(t0, t1) < threshold) {
+        if (i > 0 && t0 < previous0 && t1 < previous1 && t0 < threshold && t1 < threshold) {
             double rest = rest0 + sum1, total = lead + rest;
             if (magnitude > SERIES_MAX_CANCELLATION * total)
                 return -1;
@@ -225,7 +234,9 @@ static int log_a_integer(const accountant_rdp_series *s, double alpha, double *l
     double added = 0.0;     /* sum of term |log term|, in the scale of rest */
     int shifts = 0;
     for (double i = 1.0; i <= n; i += 1.0) {
-        term *= (n - (i - 1.0)) / i * s->rho * growth;
+        /* The ratio apart, so that one multiplication carries term from step to step. */
+        double ratio = (n - (i - 1.0)) / i * (s->rho * growth);
+        term *= ratio;
         growth *= s->growth;
         if (!(term >= SERIES_SMALLEST && term < INFINITY && growth < INFINITY))
             return -1;
