@@ -80,8 +80,8 @@ static double log_a_integer(double q, double sigma, double alpha)
  * once the terms are decreasing as well as below e^-30 (the fix of SPEC-MATH.md 2.9, without
  * dp_accounting's switch to absolute values, which over-estimates); +inf if the series does not
  * settle or loses its precision. Every operation is TF's, in TF's order: where terms are
- * subtracted, log(expm1(a - b)) + b rounds to ulp(|b|), which for a tiny RDP is far above
- * 1e-9 of it, and only the same roundings give the same value. */
+ * subtracted, log(expm1(a - b)) + b is off by up to ulp(a - b), which for a tiny RDP is far
+ * above 1e-9 of it, and only the same roundings give the same value. */
 static double log_a_fractional(accountant_rdp_series *s, double alpha)
 {
     double log_q = s->log_q, log_1mq = s->log_1mq;
@@ -199,15 +199,19 @@ int accountant_rdp_curve(const accountant_event *events, size_t event_count, con
                              orders[k]);
         rdp[k] = 0.0;
     }
+    /* One series per (q, sigma), its tables shared by all orders, and by the next events while
+     * they have the same (q, sigma). */
     accountant_rdp_series series;
+    int series_ready = 0;
     for (size_t e = 0; e < event_count; e++) {
         const accountant_event *event = &events[e];
         if (event->count == 0 || event->sampling_rate == 0.0)
             continue;
-        /* One series per event, its alpha-free table shared by all orders. */
-        int series_ready = 0;
+        double q = event->sampling_rate, sigma = event->noise_multiplier;
+        if (series_ready && (series.q != q || series.sigma != sigma))
+            series_ready = 0;
         for (size_t k = 0; k < order_count; k++) {
-            double q = event->sampling_rate, sigma = event->noise_multiplier, one;
+            double one;
             if (!rdp_without_series(q, sigma, orders[k], &one)) {
                 if (!series_ready)
                     accountant_rdp_series_init(&series, q, sigma);

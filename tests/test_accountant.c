@@ -295,7 +295,7 @@ Test(accountant, rdp_linear_sum_agrees_with_log_space_sum)
 
 /* For typical DP-SGD parameters nearly every order of the default grid takes the linear sum
  * (the speed of bench/accountant depends on it), and sharing the per-(q, sigma) tables across
- * orders does not change a single bit. */
+ * orders and events does not change a single bit. */
 Test(accountant, rdp_default_grid_takes_linear_sum)
 {
     const double *orders;
@@ -315,6 +315,16 @@ Test(accountant, rdp_default_grid_takes_linear_sum)
     for (size_t k = 0; k < n; k++)
         cr_expect_eq(curve[k], accountant_rdp_subsampled_gaussian(0.01, 1.1, orders[k]),
                      "order %g", orders[k]);
+    /* Consecutive events with the same (q, sigma) share one series. */
+    accountant_event events[3] = {{0.01, 1.1, 3, "a"}, {0.01, 1.1, 4, "b"}, {0.02, 1.1, 5, "c"}};
+    double composed[151];
+    cr_assert_eq(accountant_rdp_curve(events, 3, orders, n, composed, &err), 0, "%s",
+                 err.message);
+    for (size_t k = 0; k < n; k++) {
+        double expected = 7.0 * curve[k] +
+                          5.0 * accountant_rdp_subsampled_gaussian(0.02, 1.1, orders[k]);
+        cr_expect_leq(fabs(composed[k] - expected), 1e-15 * expected, "order %g", orders[k]);
+    }
 }
 
 /* ---- epsilon against the references ---------------------------------------------------------- */
