@@ -17,4 +17,49 @@ int accountant_pld_epsilon(const accountant_event *events, size_t event_count, d
 int accountant_pld_delta(const accountant_event *events, size_t event_count, double epsilon,
                          double discretization, double *delta, dpkit_error *err);
 
+/* RDP series (rdp.c, rdp_series.c; SPEC-MATH.md 2.2-2.4). */
+
+/* log erfc(x) written as TF Privacy does, log 2 + log Phi(-sqrt(2) x). */
+double accountant_log_erfc(double x);
+/* Quantities of the series that depend on (q, sigma) only, shared by every order (SPEC-MATH.md
+ * 2.4): constants; a table of the erfc factors of the terms of A0, which do not depend on
+ * alpha; a memo of those of A1, which depend on j = alpha - i only (orders a whole number apart
+ * share them). Filled on first use with exactly what a direct evaluation gives. */
+#define ACCOUNTANT_RDP_TABLE 256
+#define ACCOUNTANT_RDP_MEMO 1024 /* a power of two */
+typedef struct accountant_rdp_memo_entry {
+    double j;
+    double log_e1; /* -log 2 + log erfc((z0 - j) / scale) */
+    double b1;     /* the linear-space factor built on it (rdp_series.c) */
+} accountant_rdp_memo_entry;
+
+typedef struct accountant_rdp_series {
+    double q, sigma;
+    double log_q, log_1mq;  /* log q, log(1-q) */
+    double two_var;         /* 2 sigma^2 */
+    double z0, scale;       /* sigma^2 log(1/q - 1) + 1/2 and sqrt(2) sigma */
+    double log_rho, rho;    /* log q - log(1-q) and its exponential */
+    double growth;          /* e^{1/sigma^2} */
+    size_t log_e0_count;    /* entries of log_e0 and b0 computed so far */
+    double log_e0[ACCOUNTANT_RDP_TABLE]; /* -log 2 + log erfc((i - z0) / scale) */
+    double b0[ACCOUNTANT_RDP_TABLE];     /* the linear-space factor built on it */
+    size_t memo_count;
+    unsigned char memo_used[ACCOUNTANT_RDP_MEMO];
+    accountant_rdp_memo_entry memo[ACCOUNTANT_RDP_MEMO];
+} accountant_rdp_series;
+
+/* For 0 < q < 1 and 0 < sigma < inf. */
+void accountant_rdp_series_init(accountant_rdp_series *s, double q, double sigma);
+/* The erfc factors of term i of A0 and of the term of A1 with j = alpha - i, in log space. */
+double accountant_rdp_log_e0(accountant_rdp_series *s, size_t i);
+double accountant_rdp_log_e1(accountant_rdp_series *s, double j);
+
+/* log A_alpha summed term by term in log space in TF Privacy's order of operations (rdp.c);
+ * alpha > 1 finite; +inf if a fractional series does not settle. */
+double accountant_rdp_log_a_logspace(accountant_rdp_series *series, double alpha);
+/* log A_alpha summed in linear space (rdp_series.c); -1 where that sum may differ from the
+ * log-space one by more than 5e-10 relative, or cannot be formed (cancellation, underflow,
+ * overflow, more than ACCOUNTANT_RDP_TABLE terms): the caller then uses the log-space one. */
+int accountant_rdp_log_a_linear(accountant_rdp_series *s, double alpha, double *log_a);
+
 #endif

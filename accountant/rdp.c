@@ -1,5 +1,6 @@
 /* RDP of the Poisson-subsampled Gaussian mechanism (SPEC-MATH.md 2.1-2.6): the log-space series
- * for integer and fractional orders, the default order grid and the RDP curve of a composition. */
+ * for integer and fractional orders (the reference path; rdp_series.c has the fast one), the
+ * default order grid and the RDP curve of a composition. */
 #include "accountant/accountant.h"
 #include "accountant/internal.h"
 
@@ -50,7 +51,7 @@ static double log_normal_cdf(double y)
 
 /* log erfc(x) written as TF Privacy does, log 2 + log Phi(-sqrt(2) x), so that the dominant
  * terms round the same way (SPEC-MATH.md 2.2). */
-static double log_erfc(double x)
+double accountant_log_erfc(double x)
 {
     return M_LN2 + log_normal_cdf(-x * M_SQRT2);
 }
@@ -78,13 +79,13 @@ static double log_a_integer(double q, double sigma, double alpha)
  * binomial series with signed terms (SPEC-MATH.md 2.4). Unlike TF Privacy v0.8.0 it stops only
  * once the terms are decreasing as well as below e^-30 (the fix of SPEC-MATH.md 2.9, without
  * dp_accounting's switch to absolute values, which over-estimates); +inf if the series does not
- * settle or loses its precision. */
-static double log_a_fractional(double q, double sigma, double alpha)
+ * settle or loses its precision. Every operation is TF's, in TF's order: where terms are
+ * subtracted, log(expm1(a - b)) + b is off by up to ulp(a - b), which for a tiny RDP is far
+ * above 1e-9 of it, and only the same roundings give the same value. */
+static double log_a_fractional(accountant_rdp_series *s, double alpha)
 {
-    double log_q = log(q), log_1mq = log(1.0 - q);
-    double two_var = 2.0 * (sigma * sigma);
-    double z0 = sigma * sigma * log(1.0 / q - 1.0) + 0.5;
-    double scale = M_SQRT2 * sigma;
+    double log_q = s->log_q, log_1mq = s->log_1mq;
+    double two_var = s->two_var;
     double log_a0 = -INFINITY, log_a1 = -INFINITY;
     double previous0 = -INFINITY, previous1 = -INFINITY;
     double log_coef = 0.0;
@@ -101,8 +102,8 @@ static double log_a_fractional(double q, double sigma, double alpha)
         double j = alpha - di;
         double log_t0 = log_coef + di * log_q + j * log_1mq;
         double log_t1 = log_coef + j * log_q + di * log_1mq;
-        double log_e0 = -M_LN2 + log_erfc((di - z0) / scale);
-        double log_e1 = -M_LN2 + log_erfc((z0 - j) / scale);
+        double log_e0 = accountant_rdp_log_e0(s, (size_t)i);
+        double log_e1 = accountant_rdp_log_e1(s, j);
         double log_s0 = log_t0 + (di * di - di) / two_var + log_e0;
         double log_s1 = log_t1 + (j * j - j) / two_var + log_e1;
         if (sign > 0.0) {
@@ -123,24 +124,51 @@ static double log_a_fractional(double q, double sigma, double alpha)
     return INFINITY;
 }
 
+double accountant_rdp_log_a_logspace(accountant_rdp_series *series, double alpha)
+{
+    return floor(alpha) == alpha ? log_a_integer(series->q, series->sigma, alpha)
+                                 : log_a_fractional(series, alpha);
+}
+
+/* The cases that need no series (SPEC-MATH.md 2.5, in dp_accounting's order); 1 if *rdp is
+ * set. */
+static int rdp_without_series(double q, double sigma, double alpha, double *rdp)
+{
+    if (!(q >= 0.0 && q <= 1.0) || !(sigma >= 0.0) || !(alpha > 1.0))
+        *rdp = NAN;
+    else if (q == 0.0)
+        *rdp = 0.0;
+    else if (sigma == 0.0 || isinf(alpha))
+        *rdp = INFINITY;
+    else if (isinf(sigma))
+        *rdp = 0.0;
+    else if (q == 1.0)
+        *rdp = alpha / (2.0 * (sigma * sigma));
+    else
+        return 0;
+    return 1;
+}
+
+/* RDP at one order from the series of (q, sigma): the linear-space sum where it is
+ * trustworthy, else the log-space one. */
+static double rdp_from_series(accountant_rdp_series *series, double alpha)
+{
+    double log_a;
+    if (accountant_rdp_log_a_linear(series, alpha, &log_a) != 0)
+        log_a = accountant_rdp_log_a_logspace(series, alpha);
+    /* A_alpha >= 1 exactly; a tiny negative value is rounding. */
+    return fmax(log_a / (alpha - 1.0), 0.0);
+}
+
 double accountant_rdp_subsampled_gaussian(double sampling_rate, double noise_multiplier,
                                           double order)
 {
-    double q = sampling_rate, sigma = noise_multiplier, alpha = order;
-    if (!(q >= 0.0 && q <= 1.0) || !(sigma >= 0.0) || !(alpha > 1.0))
-        return NAN;
-    if (q == 0.0)
-        return 0.0;
-    if (sigma == 0.0 || isinf(alpha))
-        return INFINITY;
-    if (isinf(sigma))
-        return 0.0;
-    if (q == 1.0)
-        return alpha / (2.0 * (sigma * sigma));
-    double log_a = floor(alpha) == alpha ? log_a_integer(q, sigma, alpha)
-                                         : log_a_fractional(q, sigma, alpha);
-    /* A_alpha >= 1 exactly; a tiny negative value is rounding. */
-    return fmax(log_a / (alpha - 1.0), 0.0);
+    double rdp;
+    if (rdp_without_series(sampling_rate, noise_multiplier, order, &rdp))
+        return rdp;
+    accountant_rdp_series series;
+    accountant_rdp_series_init(&series, sampling_rate, noise_multiplier);
+    return rdp_from_series(&series, order);
 }
 
 size_t accountant_rdp_default_orders(const double **orders)
@@ -171,13 +199,25 @@ int accountant_rdp_curve(const accountant_event *events, size_t event_count, con
                              orders[k]);
         rdp[k] = 0.0;
     }
+    /* One series per (q, sigma), its tables shared by all orders, and by the next events while
+     * they have the same (q, sigma). */
+    accountant_rdp_series series;
+    int series_ready = 0;
     for (size_t e = 0; e < event_count; e++) {
         const accountant_event *event = &events[e];
         if (event->count == 0 || event->sampling_rate == 0.0)
             continue;
+        double q = event->sampling_rate, sigma = event->noise_multiplier;
+        if (series_ready && (series.q != q || series.sigma != sigma))
+            series_ready = 0;
         for (size_t k = 0; k < order_count; k++) {
-            double one = accountant_rdp_subsampled_gaussian(event->sampling_rate,
-                                                            event->noise_multiplier, orders[k]);
+            double one;
+            if (!rdp_without_series(q, sigma, orders[k], &one)) {
+                if (!series_ready)
+                    accountant_rdp_series_init(&series, q, sigma);
+                series_ready = 1;
+                one = rdp_from_series(&series, orders[k]);
+            }
             rdp[k] += one * (double)event->count;
         }
     }

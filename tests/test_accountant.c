@@ -2,6 +2,8 @@
  * values, conversions, calibration (including the published noise multipliers of Tramer &
  * Boneh), properties, the privacy ledger (HDF5 and JSON) and the epsilon/calibrate commands. */
 #include "accountant/accountant.h"
+#include "accountant/internal.h"
+#include "common/rng.h"
 #include "tests/test_util.h"
 
 #include <criterion/criterion.h>
@@ -165,6 +167,163 @@ Test(accountant, rdp_stable_over_parameter_range)
                 previous_q[k] = r;
             }
         }
+    }
+}
+
+/* ---- the two summations of the RDP series (rdp.c, rdp_series.c) ----------------------------- */
+
+/* Random (q, sigma, alpha) over the supported range: q log-uniform in [1e-6, 0.999], sigma
+ * log-uniform in [0.3, 100], alpha fractional in (1, 64) or, one time in four, an integer in
+ * [2, 256]. */
+static void random_rdp_parameters(rng *r, double *q, double *sigma, double *alpha)
+{
+    *q = exp(log(1e-6) + (log(0.999) - log(1e-6)) * rng_uniform(r));
+    *sigma = exp(log(0.3) + (log(100.0) - log(0.3)) * rng_uniform(r));
+    if (rng_below(r, 4) == 0)
+        *alpha = (double)(2 + rng_below(r, 255));
+    else
+        *alpha = 1.0 + 63.0 * rng_uniform(r);
+    if (floor(*alpha) == *alpha && *alpha < 2.0)
+        *alpha = 1.5;
+}
+
+/* log A for fractional alpha evaluated independently in long double (SPEC-MATH.md 2.4): each
+ * term from lgammal's log|binom(alpha, i)| and sign and from erfcl, in log space, then summed
+ * in linear space with the leading term apart; the stopping rule of rdp.c. It takes the inputs
+ * that dpkit rounds as TF Privacy does: log q, log(1-q), z0 and the log of the leading erfc
+ * factor (log 2 + log Phi(.) - log 2 is off by up to ulp(log 2) there, which matters for a tiny
+ * log A). *condition gets the rounding that a double evaluation cannot avoid, in units of
+ * 2^-52: that of alpha log(1-q), and for each term its relative weight times the size of its
+ * log-space exponent and the length of its coefficient recurrence. NaN where long double does
+ * not reach (erfcl underflow). */
+static long double log_a_fractional_long(double q, double sigma, double alpha,
+                                         double log_lead_erfc, long double *condition)
+{
+    long double log_q = log(q), log_1mq = log(1.0 - q);
+    long double z0 = sigma * sigma * log(1.0 / q - 1.0) + 0.5, scale = M_SQRT2 * sigma;
+    long double two_var = 2.0L * sigma * sigma, a = alpha;
+    int sign_alpha;
+    long double lgamma_alpha = lgammal_r(a + 1.0L, &sign_alpha);
+    long double log_lead = a * log_1mq + log_lead_erfc;
+    long double threshold = expl(-30.0L), rest = 0.0L, previous0 = 0.0L, previous1 = 0.0L;
+    long double weighted = 0.0L;
+    for (int i = 0; i < 10000; i++) {
+        long double di = i, j = a - di;
+        int sign_i, sign_j;
+        long double lgamma_i = lgammal_r(di + 1.0L, &sign_i);
+        long double lgamma_j = lgammal_r(j + 1.0L, &sign_j);
+        long double log_coef = lgamma_alpha - lgamma_i - lgamma_j;
+        int sign = sign_alpha * sign_i * sign_j;
+        long double e0 = erfcl((di - z0) / scale), e1 = erfcl((z0 - j) / scale);
+        if (!(e0 > 0.0L && e1 > 0.0L))
+            return NAN;
+        long double x0 = di * (log_q - log_1mq) + (di * di - di) / two_var + logl(e0 / 2.0L);
+        long double x1 = j * (log_q - log_1mq) + (j * j - j) / two_var + logl(e1 / 2.0L);
+        long double t0 = expl(log_coef + a * log_1mq + x0);
+        long double t1 = expl(log_coef + a * log_1mq + x1);
+        if (i > 0)
+            rest += sign * t0;
+        rest += sign * t1;
+        weighted += t0 * (fabsl(x0) + di) + t1 * (fabsl(x1) + di);
+        if (i > 0 && t0 < previous0 && t1 < previous1 && fmaxl(t0, t1) < threshold) {
+            long double total = expl(log_lead) + rest;
+            *condition = fabsl(a * log_1mq) + weighted / total;
+            return log_lead + log1pl(rest / expl(log_lead));
+        }
+        previous0 = t0;
+        previous1 = t1;
+    }
+    return NAN;
+}
+
+/* Where the linear-space sum is used, it is the series it claims to be: it agrees with the
+ * long-double evaluation above (the binomial coefficients by recurrence vs by lgamma) to 1e-12
+ * relative, plus 8 times the rounding a double evaluation cannot avoid. */
+Test(accountant, rdp_linear_sum_matches_long_double_series)
+{
+    rng r;
+    rng_init_seed(&r, 20261201, RNG_STREAM_TEST);
+    int compared = 0;
+    for (int k = 0; k < 4000; k++) {
+        double q, sigma, alpha;
+        random_rdp_parameters(&r, &q, &sigma, &alpha);
+        if (floor(alpha) == alpha)
+            continue;
+        accountant_rdp_series series;
+        accountant_rdp_series_init(&series, q, sigma);
+        double log_a;
+        if (accountant_rdp_log_a_linear(&series, alpha, &log_a) != 0)
+            continue;
+        long double condition = 0.0L;
+        double log_lead_erfc = accountant_rdp_log_e0(&series, 0);
+        long double reference =
+            log_a_fractional_long(q, sigma, alpha, log_lead_erfc, &condition);
+        if (isnan(reference))
+            continue;
+        long double tolerance = 1e-12L * fabsl(reference) + 8.0L * 0x1p-52L * condition;
+        cr_expect_leq(fabsl(log_a - reference), tolerance,
+                      "q=%.17g sigma=%.17g alpha=%.17g: %.17g, long double %.17Lg "
+                      "(tolerance %.3Lg)", q, sigma, alpha, log_a, reference, tolerance);
+        compared++;
+    }
+    cr_expect_gt(compared, 1000);
+}
+
+/* The linear-space sum is used only where it stays within the 1e-9 of TF Privacy's
+ * log-space sum that dpkit promises (it aims at 5e-10), integer and fractional orders. */
+Test(accountant, rdp_linear_sum_agrees_with_log_space_sum)
+{
+    rng r;
+    rng_init_seed(&r, 7, RNG_STREAM_TEST);
+    int accepted = 0;
+    for (int k = 0; k < 6000; k++) {
+        double q, sigma, alpha;
+        random_rdp_parameters(&r, &q, &sigma, &alpha);
+        accountant_rdp_series series;
+        accountant_rdp_series_init(&series, q, sigma);
+        double linear;
+        if (accountant_rdp_log_a_linear(&series, alpha, &linear) != 0)
+            continue;
+        double logspace = accountant_rdp_log_a_logspace(&series, alpha);
+        cr_expect_leq(fabs(linear - logspace), 1e-9 * fabs(logspace),
+                      "q=%.17g sigma=%.17g alpha=%.17g: linear %.17g, log space %.17g", q,
+                      sigma, alpha, linear, logspace);
+        accepted++;
+    }
+    cr_expect_gt(accepted, 2000);
+}
+
+/* For typical DP-SGD parameters nearly every order of the default grid takes the linear sum
+ * (the speed of bench/accountant depends on it), and sharing the per-(q, sigma) tables across
+ * orders and events does not change a single bit. */
+Test(accountant, rdp_default_grid_takes_linear_sum)
+{
+    const double *orders;
+    size_t n = accountant_rdp_default_orders(&orders);
+    accountant_rdp_series series;
+    accountant_rdp_series_init(&series, 0.01, 1.1);
+    size_t linear = 0;
+    for (size_t k = 0; k < n; k++) {
+        double log_a;
+        linear += accountant_rdp_log_a_linear(&series, orders[k], &log_a) == 0;
+    }
+    cr_expect_geq(linear, 140, "%zu of %zu orders", linear, n);
+    accountant_event event = {0.01, 1.1, 1, "dp-sgd"};
+    double curve[151];
+    dpkit_error err;
+    cr_assert_eq(accountant_rdp_curve(&event, 1, orders, n, curve, &err), 0, "%s", err.message);
+    for (size_t k = 0; k < n; k++)
+        cr_expect_eq(curve[k], accountant_rdp_subsampled_gaussian(0.01, 1.1, orders[k]),
+                     "order %g", orders[k]);
+    /* Consecutive events with the same (q, sigma) share one series. */
+    accountant_event events[3] = {{0.01, 1.1, 3, "a"}, {0.01, 1.1, 4, "b"}, {0.02, 1.1, 5, "c"}};
+    double composed[151];
+    cr_assert_eq(accountant_rdp_curve(events, 3, orders, n, composed, &err), 0, "%s",
+                 err.message);
+    for (size_t k = 0; k < n; k++) {
+        double expected = 7.0 * curve[k] +
+                          5.0 * accountant_rdp_subsampled_gaussian(0.02, 1.1, orders[k]);
+        cr_expect_leq(fabs(composed[k] - expected), 1e-15 * expected, "order %g", orders[k]);
     }
 }
 
