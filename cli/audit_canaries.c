@@ -49,7 +49,7 @@ static const config_field schema[] = {
     {"canaries.length", CONFIG_INT, "6", "characters of the secret", NULL, NULL},
     {"canaries.insertions", CONFIG_STRING, "0 1 2 4 8 16 32", "insertion counts (0: a control canary, never inserted)", NULL, NULL},
     {"canaries.repeats", CONFIG_INT, "1", "canaries per insertion count", NULL, NULL},
-    {"privacy.delta", CONFIG_DOUBLE, "1e-6", "delta of the private models", NULL, NULL},
+    {"privacy.delta", CONFIG_DOUBLE, "1e-7", "delta of the private models (below 1 / windows)", NULL, NULL},
     {"privacy.max_grad_norm", CONFIG_DOUBLE, "1", "clip norm C of each window's gradient", NULL, NULL},
     {"privacy.accountant", CONFIG_ENUM, "rdp", "privacy accountant", "rdp|pld", NULL},
     {"training.epochs", CONFIG_INT, "2", "epochs (floor(N/B) steps each)", NULL, NULL},
@@ -829,7 +829,7 @@ static int write_report(const experiment *x, dpkit_error *err)
     return status;
 }
 
-/* Mean exposure over the repeats of each insertion count; the exact one when enumerated. */
+/* The exposure a canary is reported with: exact when enumerated, else interpolated. */
 static double canary_exposure(const experiment *x, const canary_result *c)
 {
     return x->enumerate ? c->exposure_exact : c->exposure_interpolated;

@@ -440,3 +440,25 @@ Test(audit_canaries, end_to_end_command_on_a_small_corpus)
     cr_assert(png && size > 8 && memcmp(png, "\x89PNG", 4) == 0);
     free(png);
 }
+
+Test(audit_canaries, bad_configs_name_the_key)
+{
+    const char *dir = test_temp_dir();
+    static const char *const cases[][2] = {
+        {"kind: membership\n", "kind: expected one of canaries"},
+        {"kind: canaries\ncanaries: {insertions: \"1 x 2\"}\n", "canaries.insertions"},
+        {"kind: canaries\ncanaries: {alphabet: \"7\"}\ndata: {corpus: /nonexistent}\n",
+         "data.corpus"},
+        {"kind: canaries\nruns: [{label: a, private: true}]\n", "runs[0] (a)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[1024], args[2048];
+        snprintf(path, sizeof path, "%s/bad%zu.yaml", dir, i);
+        cr_assert_eq(test_write_file(path, cases[i][0], strlen(cases[i][0])), 0);
+        snprintf(args, sizeof args, "audit-canaries %s --output %s/out%zu", path, dir, i);
+        char *out;
+        cr_assert_eq(test_run_dpkit(args, &out), 1, "case %zu: %s", i, out);
+        cr_assert(strstr(out, cases[i][1]), "case %zu: %s", i, out);
+        free(out);
+    }
+}
