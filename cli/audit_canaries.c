@@ -1009,5 +1009,6 @@ int cli_audit_canaries(int argc, char **argv)
     if (status)
         cli_fail(COMMAND, &err);
     experiment_free(x);
+    free(x);
     return status ? 1 : 0;
 }
