@@ -24,6 +24,9 @@
 #define MAX_SETS 64
 #define MAX_CANARIES 26
 #define MAX_RUNS 8
+/* Stream of the sampling prompts: a caller's id (above RNG_STREAM_TEST), apart from the
+ * references drawn from RNG_STREAM_AUDIT. */
+#define PROMPT_STREAM (RNG_STREAM_AUDIT + 1000)
 
 static const config_field run_item_schema[] = {
     {"label", CONFIG_STRING, NULL, "name of the model in the report (e.g. no-dp, eps8)", NULL, NULL},
@@ -601,7 +604,7 @@ static int sample_extraction(experiment *x, size_t run, audit_char_lm *lm,
     }
     /* Prompts: random held-out windows (the same for every model). */
     rng r;
-    rng_init_seed(&r, (uint64_t)s->seed, RNG_STREAM_AUDIT + 1000);
+    rng_init_seed(&r, (uint64_t)s->seed, PROMPT_STREAM);
     for (size_t i = 0; i < s->samples; i++)
         memcpy(prompts + i * k, h + rng_below(&r, hn - k + 1), k * sizeof *prompts);
     rng sampler;
