@@ -7,6 +7,8 @@
 #define DPKIT_AUDIT_AUDIT_H
 
 #include "common/error.h"
+#include "common/rng.h"
+#include "dp/dp.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -263,5 +265,151 @@ int audit_plot_roc(const char *png_path, const audit_roc *curves, const char *co
 int audit_plot_exposure(const char *png_path, const double *insertions, size_t insertion_count,
                         const double *epsilons, size_t epsilon_count, const double *exposure,
                         const char *title, dpkit_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * Character language model for canary audits (audit/char_lm.c): the next character from the
+ * one-hot encoding of the k previous ones, linear -> tanh -> linear, trained by DP-SGD (dp/).
+ * An example is one window (k context characters, the next one as label).
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct audit_char_lm {
+    size_t context;     /* k characters of context */
+    size_t vocabulary;  /* V symbols; input size k * V */
+    size_t hidden;
+    dp_model model;
+    dp_workspace ws;    /* training passes of up to ws.max_batch windows; also the batch size
+                           of the secret-space callback */
+} audit_char_lm;
+
+/* Builds the model (parameters zero: dp_model_init them) and a workspace for max_batch rows. */
+int audit_char_lm_create(size_t context, size_t vocabulary, size_t hidden, size_t max_batch,
+                         audit_char_lm *lm, dpkit_error *err);
+void audit_char_lm_free(audit_char_lm *lm);
+
+/* One-hot encoding of k ids (each < V) into k * V floats. */
+void audit_char_lm_encode(size_t context, size_t vocabulary, const int32_t *ids, float *out);
+
+/* Training windows over a token sequence: window i has context ids[i .. i+k) and label
+ * ids[i+k], for i < count - k. The returned dp_data points into ids and builds the one-hot rows
+ * on demand; `windows` must outlive it. */
+typedef struct audit_char_windows {
+    const int32_t *ids;
+    size_t count;
+    size_t context, vocabulary;
+} audit_char_windows;
+dp_data audit_char_windows_data(const audit_char_windows *windows);
+
+/* Natural-log next-character probabilities (n x V) for n contexts (n x k ids). Computed in
+ * double from the float32 parameters (the one-hot first layer as a sum of k weight columns), in
+ * a fixed order per row: a row's values do not depend on the other rows. */
+int audit_char_lm_log_probs(audit_char_lm *lm, const int32_t *contexts, size_t n,
+                            double *log_prob, dpkit_error *err);
+
+/* Mean cross-entropy in bits per character and next-character accuracy over the windows of a
+ * token sequence (count > k). */
+int audit_char_lm_evaluate(audit_char_lm *lm, const int32_t *ids, size_t count,
+                           double *bits_per_char, double *accuracy, dpkit_error *err);
+
+/* A secret space seen through the model: the secret's symbols are alphabet_ids[s] (vocabulary
+ * ids), preceded by the fixed prefix (prefix_count ids, >= k so every context is known). The
+ * log-probabilities are the model's own (not renormalised over the alphabet), so that
+ * log-perplexities are those of SPEC-MATH 5. The struct must outlive the space. */
+typedef struct audit_char_lm_space {
+    audit_char_lm *lm;
+    const int32_t *prefix;
+    size_t prefix_count;
+    const int32_t *alphabet_ids;
+    size_t alphabet_size;
+    size_t length;
+    int32_t *contexts;   /* internal: lm->ws.max_batch x k */
+    double *log_prob;    /* internal: lm->ws.max_batch x V */
+} audit_char_lm_space;
+
+int audit_char_lm_space_init(audit_char_lm_space *cs, audit_char_lm *lm, const int32_t *prefix,
+                             size_t prefix_count, const int32_t *alphabet_ids,
+                             size_t alphabet_size, size_t length, audit_secret_space *space,
+                             dpkit_error *err);
+void audit_char_lm_space_free(audit_char_lm_space *cs);
+/* Log-perplexities in bits of n secrets (n x length alphabet indices) in batches of the
+ * workspace size; equal to audit_secret_log_perplexity of each (same order of operations). */
+int audit_char_lm_space_log_perplexities(audit_char_lm_space *cs, const int32_t *secrets,
+                                         size_t n, double *out, dpkit_error *err);
+
+/* Samples n continuations of `length` characters after n prompts (n x k ids): temperature T > 0
+ * divides the logits, top_k > 0 keeps only the k most likely characters (0: all). out is
+ * n x length; log_perplexity[i] (may be NULL) is sum -log2 Pr(x_t | context) under the
+ * untempered model, in bits. One uniform from r (stream RNG_STREAM_SAMPLER) per character, sample
+ * after sample. */
+int audit_char_lm_sample(audit_char_lm *lm, const int32_t *prompts, size_t n, size_t length,
+                         double temperature, size_t top_k, rng *r, int32_t *out,
+                         double *log_perplexity, dpkit_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * Canaries (audit/canaries.c): "<prefix with {id}><secret>" lines, the secret drawn uniformly
+ * from alphabet^length, each inserted `insertions` times at random line starts of a text.
+ * ------------------------------------------------------------------------------------------ */
+
+#define AUDIT_CANARY_MAX_LENGTH 32
+#define AUDIT_CANARY_MAX_TEXT 256
+
+typedef struct audit_canary {
+    size_t insertions;
+    char prefix[AUDIT_CANARY_MAX_TEXT];   /* template with {id} replaced */
+    char secret[AUDIT_CANARY_MAX_LENGTH + 1];
+    int32_t symbols[AUDIT_CANARY_MAX_LENGTH]; /* secret as indices into the alphabet */
+} audit_canary;
+
+/* One canary per entry of insertions[count]: canary j's prefix is `template` with "{id}"
+ * replaced by the j-th uppercase letter (or kept as is without "{id}"), its secret `length`
+ * characters drawn with rng_below from `alphabet` (distinct ASCII characters). */
+int audit_canaries_generate(const char *template_text, const char *alphabet, size_t length,
+                            const size_t *insertions, size_t count, rng *r, audit_canary *out,
+                            dpkit_error *err);
+
+/* Copies text (n bytes) into *out (malloc'd, NUL-terminated) with every canary line
+ * "<prefix><secret>\n" inserted insertions times, each at a line start drawn uniformly from r
+ * among the line starts of the original text (ties kept in canary order). positions (may be
+ * NULL) receives the byte offset in *out of each inserted line, canary by canary (sum of
+ * insertions entries). */
+int audit_canaries_insert(const uint8_t *text, size_t n, const audit_canary *canaries,
+                          size_t count, rng *r, uint8_t **out, size_t *out_count,
+                          size_t *positions, dpkit_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * Training-data extraction (Carlini et al. 2021; audit/data_extraction.c).
+ * ------------------------------------------------------------------------------------------ */
+
+/* Every substring of `length` ids of a token sequence, hashed, with its number of occurrences;
+ * lookups compare the ids, so a hit is always a verbatim occurrence. */
+typedef struct audit_ngram_index {
+    const int32_t *ids;
+    size_t count;
+    size_t length;
+    size_t slots;          /* power of two */
+    uint64_t *table;       /* first start position + 1 per slot, 0 = empty */
+    uint32_t *occurrences; /* start positions of the slot's gram in the text */
+} audit_ngram_index;
+
+int audit_ngram_index_build(const int32_t *ids, size_t count, size_t length,
+                            audit_ngram_index *index, dpkit_error *err);
+void audit_ngram_index_free(audit_ngram_index *index);
+/* Position of the first occurrence in the indexed text of seq[0 .. length), or -1. */
+long long audit_ngram_index_find(const audit_ngram_index *index, const int32_t *seq);
+/* Occurrences of seq[0 .. length) in the indexed text (0 if absent). */
+size_t audit_ngram_index_count(const audit_ngram_index *index, const int32_t *seq);
+/* Number of start positions p in seq (count ids) whose length-gram occurs verbatim in the
+ * indexed text; *first (may be NULL) gets the first such p (or -1), *rarest (may be NULL) the
+ * fewest occurrences of any of these grams (0 if none): Carlini et al.'s k-eidetic
+ * memorisation holds for k = *rarest. */
+size_t audit_ngram_index_matches(const audit_ngram_index *index, const int32_t *seq,
+                                 size_t count, long long *first, size_t *rarest);
+
+/* Bytes of the zlib compression (level 9) of the data: the sample's "zlib entropy". */
+int audit_zlib_bytes(const uint8_t *data, size_t n, size_t *compressed, dpkit_error *err);
+
+/* Indices of the n scores in ascending order (ties by index); order has n entries. */
+void audit_rank_ascending(const double *scores, size_t n, size_t *order);
+/* Fraction of the k lowest-scored items (k > n counts n) that are hits; -1 when out of memory. */
+double audit_precision_at_k(const double *scores, const uint8_t *hits, size_t n, size_t k);
 
 #endif

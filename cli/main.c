@@ -16,6 +16,7 @@ static const cli_command commands[] = {
     {"train", "train a classifier with DP-SGD from a config file", cli_train},
     {"eval", "accuracy of a trained model on a dataset split", cli_eval},
     {"curve", "accuracy against epsilon: train a grid of points and plot them", cli_curve},
+    {"audit-canaries", "Secret Sharer audit: canary exposure and extraction on a character model", cli_audit_canaries},
     {NULL, NULL, NULL},
 };
 
@@ -29,8 +30,8 @@ static void print_usage(FILE *out)
             "\n"
             "commands:\n");
     for (const cli_command *c = commands; c->name; c++)
-        fprintf(out, "  %-11s %s\n", c->name, c->summary);
-    fprintf(out, "  %-11s %s\n", "help", "show the help of a command: dpkit help <command>");
+        fprintf(out, "  %-15s %s\n", c->name, c->summary);
+    fprintf(out, "  %-15s %s\n", "help", "show the help of a command: dpkit help <command>");
     fprintf(out,
             "\n"
             "options:\n"

@@ -375,8 +375,8 @@ done:
 static int train_epochs(run *r, const train_job *job, dpkit_error *err)
 {
     dp_train_config *t = &r->rc.train;
-    dp_data train = {r->rf.train.values, r->rf.train.labels, r->rf.train.count};
-    dp_data test = {r->rf.test.values, r->rf.test.labels, r->rf.test.count};
+    dp_data train = {.x = r->rf.train.values, .y = r->rf.train.labels, .count = r->rf.train.count};
+    dp_data test = {.x = r->rf.test.values, .y = r->rf.test.labels, .count = r->rf.test.count};
     dp_epoch_metrics m = {0}, *last = NULL;
     int done_now = 0;
     while (r->state.epoch < t->epochs && !r->state.budget_exhausted) {

@@ -22,7 +22,7 @@ typedef struct dataset_split {
 } dataset_split;
 
 typedef struct dataset {
-    char name[64];
+    char name[1024]; /* "hdf5:PATH" holds a whole path */
     int class_count;
     char **class_names; /* class_count strings */
     dataset_split train, test;

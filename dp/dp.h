@@ -196,6 +196,11 @@ typedef struct dp_data {
     const float *x;   /* (count, input size) */
     const int32_t *y; /* (count) */
     size_t count;
+    /* Optional, training data only: rows made on demand instead of read from x (x may then be
+     * NULL), for inputs too large to hold, e.g. one-hot text windows. Writes row `index`
+     * (input size floats) to out; called from several threads at once. */
+    void (*row)(const void *user, size_t index, float *out);
+    const void *row_user;
 } dp_data;
 
 /* White-box audit canaries (Steinke, Nasr & Jagielski 2023; SPEC-MATH 6b): `count` fixed

@@ -104,7 +104,10 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
 #pragma omp parallel for schedule(static)
             for (size_t i = 0; i < m; i++) {
                 size_t row = indices[first + i];
-                memcpy(batch_x + i * D, train->x + row * D, D * sizeof *batch_x);
+                if (train->row)
+                    train->row(train->row_user, row, batch_x + i * D);
+                else
+                    memcpy(batch_x + i * D, train->x + row * D, D * sizeof *batch_x);
                 batch_y[i] = train->y[row];
             }
             if (dp_model_clipped_gradient(model, ws, batch_x, batch_y, m, clip, grad, NULL,

@@ -250,8 +250,8 @@ static void make_toy(toy *t, size_t train_count)
         t->train_x[j] = a[j] / 255.0f;
     for (size_t j = 0; j < 300 * t->D; j++)
         t->test_x[j] = b[j] / 255.0f;
-    t->train = (dp_data){t->train_x, t->set.train.labels, train_count};
-    t->test = (dp_data){t->test_x, t->set.test.labels, 300};
+    t->train = (dp_data){.x = t->train_x, .y = t->set.train.labels, .count = train_count};
+    t->test = (dp_data){.x = t->test_x, .y = t->set.test.labels, .count = 300};
 }
 
 static void free_toy(toy *t)
