@@ -286,7 +286,7 @@ int features_cached(const features_extractor_config *config, const dataset *data
     features_extractor_shape(probe, &want.channels, &want.height, &want.width);
     features_extractor_free(probe);
 
-    char description[512], key[1024], checksum[65];
+    char description[512], key[2048], checksum[65];
     features_extractor_describe(config, split->channels, description, sizeof description);
     snprintf(key, sizeof key, "dataset=%s;split=%s;%s", data->name, split_name, description);
     split_checksum(split, checksum);
@@ -309,8 +309,8 @@ int features_cached(const features_extractor_config *config, const dataset *data
         }
         log_warn("feature cache: %s is not valid for this run (%s); rebuilding", info->path, why);
     }
-    char label[96];
-    snprintf(label, sizeof label, "%s %s %s", data->name, split_name,
+    char label[96]; /* progress label: a long dataset name is cut to its first 60 bytes */
+    snprintf(label, sizeof label, "%.60s %s %s", data->name, split_name,
              features_extractor_kind_name(config->kind));
     if (build(config, split, info->path, &want, label, err))
         return -1;
