@@ -62,6 +62,11 @@ double rng_gaussian(rng *r);
 double rng_gaussian_secure(rng *r);
 /* out[i] = std * rng_gaussian_secure(r) for i < n (float32 for parameter-sized noise). */
 void rng_fill_gaussian_secure(rng *r, float *out, size_t n, double std);
+/* Keystream bytes each rng_gaussian_secure value consumes. */
+#define RNG_GAUSSIAN_SECURE_BYTES 32
+/* out[i] += std * rng_gaussian_secure(r) for i < n: the same values, in the same order, as n
+ * sequential calls (and the generator ends at the same position), computed in parallel. */
+void rng_add_gaussian_secure(rng *r, float *out, size_t n, double std);
 /* Fisher-Yates shuffle of a permutation of size n. */
 void rng_shuffle_indices(rng *r, size_t *indices, size_t n);
 

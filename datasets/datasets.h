@@ -22,7 +22,7 @@ typedef struct dataset_split {
 } dataset_split;
 
 typedef struct dataset {
-    char name[1024]; /* "hdf5:PATH" holds a whole path */
+    char name[1024]; /* "hdf5:PATH" names hold a whole path */
     int class_count;
     char **class_names; /* class_count strings */
     dataset_split train, test;
@@ -79,7 +79,7 @@ void datasets_class_histogram(const dataset_split *split, int class_count, size_
 /* ---- Text corpora (for canary/extraction audits of language models). ---- */
 
 typedef struct dataset_text {
-    char name[64];
+    char name[1024]; /* "hdf5:PATH" names hold a whole path */
     size_t document_count;
     char **document_names;  /* file names without ".txt", sorted */
     size_t *document_starts; /* document_count + 1 byte offsets into bytes */

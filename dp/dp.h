@@ -120,6 +120,10 @@ typedef struct dp_workspace {
     size_t scratch_size;
     double *squared_norms;
     float *factors;
+    /* single linear layer models: per-thread row blocks and gradient sums */
+    float *rows_scratch;
+    size_t rows_stride;
+    int rows_threads;
 } dp_workspace;
 
 int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *ws,
@@ -144,6 +148,29 @@ void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, s
 int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const float *x,
                               const int32_t *y, size_t n, double clip_norm, float *grad,
                               double *norms, dp_batch_stats *stats, dpkit_error *err);
+
+typedef struct dp_data {
+    const float *x;   /* (count, input size) */
+    const int32_t *y; /* (count) */
+    size_t count;
+    /* Optional, training data only: rows made on demand instead of read from x (x may then be
+     * NULL), for inputs too large to hold, e.g. one-hot text windows. Writes row `index`
+     * (input size floats) to out; called from several threads at once. */
+    void (*row)(const void *user, size_t index, float *out);
+    const void *row_user;
+} dp_data;
+
+/* 1 when the model is one linear layer (a linear softmax classifier on the features). */
+int dp_model_is_single_linear(const dp_model *model);
+
+/* For a single linear layer model: the same clipped sum as dp_model_clipped_gradient over the
+ * n rows data->x[indices[i]] (grad += sum_i min(1, C / norm_i) g_i, C = clip_norm; no clipping
+ * when clip_norm <= 0), without copying the batch: every thread takes blocks of rows that stay
+ * in cache, so each row is read from memory once. Any n; memory does not grow with n. */
+int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
+                                    const dp_data *data, const size_t *indices, size_t n,
+                                    double clip_norm, float *grad, dp_batch_stats *stats,
+                                    dpkit_error *err);
 
 /* Accuracy and mean loss over a whole split, in batches of ws->max_batch. */
 int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, const int32_t *y,
@@ -192,16 +219,6 @@ void dp_optimizer_step(dp_optimizer *opt, float *params, const float *grad);
  * Training
  * ------------------------------------------------------------------------------------------ */
 
-typedef struct dp_data {
-    const float *x;   /* (count, input size) */
-    const int32_t *y; /* (count) */
-    size_t count;
-    /* Optional, training data only: rows made on demand instead of read from x (x may then be
-     * NULL), for inputs too large to hold, e.g. one-hot text windows. Writes row `index`
-     * (input size floats) to out; called from several threads at once. */
-    void (*row)(const void *user, size_t index, float *out);
-    const void *row_user;
-} dp_data;
 
 /* White-box audit canaries (Steinke, Nasr & Jagielski 2023; SPEC-MATH 6b): `count` fixed
  * directions in parameter space (count x param_count, each of norm clip_norm). An included

@@ -1,11 +1,15 @@
 /* Models as a list of layers: construction, initialisation, workspaces, forward passes, the
  * clipped gradient sum (SPEC-MATH 4.4-4.5) and evaluation. */
 #include "dp/dp.h"
+#include "dp/layers.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 size_t dp_shape_size(dp_shape shape)
 {
@@ -218,6 +222,18 @@ int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *w
         ws->scratch = malloc(ws->scratch_size * sizeof(float));
         ok = ws->scratch != NULL;
     }
+    if (ok && dp_model_is_single_linear(model)) {
+        /* per-thread blocks and gradient sums of dp_linear_rows_clipped_gradient */
+#ifdef _OPENMP
+        ws->rows_threads = omp_get_max_threads();
+#else
+        ws->rows_threads = 1;
+#endif
+        ws->rows_stride = dp_linear_rows_floats_per_thread(model);
+        ws->rows_scratch = aligned_alloc(64, (size_t)ws->rows_threads * ws->rows_stride *
+                                                 sizeof(float));
+        ok = ws->rows_scratch != NULL;
+    }
     if (!ok) {
         dp_workspace_free(ws);
         return error_set(err, "workspace for batches of %zu: out of memory", max_batch);
@@ -234,6 +250,7 @@ void dp_workspace_free(dp_workspace *ws)
     free(ws->activations);
     free(ws->gradients);
     free(ws->scratch);
+    free(ws->rows_scratch);
     free(ws->squared_norms);
     free(ws->factors);
     memset(ws, 0, sizeof *ws);
@@ -250,6 +267,24 @@ void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, s
     }
 }
 
+int dp_softmax_cross_entropy_row(const float *z, int32_t label, size_t K, float *grad,
+                                 double *loss)
+{
+    size_t best = 0;
+    for (size_t k = 1; k < K; k++)
+        if (z[k] > z[best])
+            best = k;
+    double m = z[best], total = 0;
+    for (size_t k = 0; k < K; k++)
+        total += exp((double)z[k] - m);
+    double log_total = log(total);
+    *loss += log_total + m - (double)z[label];
+    if (grad) /* may alias z: z is not read after this */
+        for (size_t k = 0; k < K; k++)
+            grad[k] = (float)(exp((double)z[k] - m - log_total) - (k == (size_t)label));
+    return best == (size_t)label;
+}
+
 /* Softmax cross-entropy per row of logits (n, K): adds the losses, counts correct argmaxes, and
  * writes dL_i/dlogits = softmax - onehot into grad (may be NULL). */
 static void softmax_cross_entropy(const float *logits, const int32_t *y, size_t n, size_t K,
@@ -258,22 +293,9 @@ static void softmax_cross_entropy(const float *logits, const int32_t *y, size_t 
     double loss = 0;
     size_t right = 0;
 #pragma omp parallel for reduction(+ : loss, right) schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        const float *z = logits + i * K;
-        size_t best = 0;
-        for (size_t k = 1; k < K; k++)
-            if (z[k] > z[best])
-                best = k;
-        double m = z[best], total = 0;
-        for (size_t k = 0; k < K; k++)
-            total += exp((double)z[k] - m);
-        double log_total = log(total);
-        loss += log_total + m - (double)z[y[i]];
-        right += best == (size_t)y[i];
-        if (grad)
-            for (size_t k = 0; k < K; k++)
-                grad[i * K + k] = (float)(exp((double)z[k] - m - log_total) - (k == (size_t)y[i]));
-    }
+    for (size_t i = 0; i < n; i++)
+        right += (size_t)dp_softmax_cross_entropy_row(logits + i * K, y[i], K,
+                                                      grad ? grad + i * K : NULL, &loss);
     *loss_sum += loss;
     *correct += right;
 }

@@ -15,12 +15,5 @@ void dp_add_noise(rng *noise, float *grad, size_t n, double noise_multiplier, do
     double std = noise_multiplier * clip_norm;
     if (std <= 0)
         return; /* sigma = 0 adds nothing (SPEC-MATH 4.6) */
-    enum { CHUNK = 4096 };
-    float buffer[CHUNK];
-    for (size_t first = 0; first < n; first += CHUNK) {
-        size_t m = n - first < CHUNK ? n - first : CHUNK;
-        rng_fill_gaussian_secure(noise, buffer, m, std);
-        for (size_t j = 0; j < m; j++)
-            grad[first + j] += buffer[j];
-    }
+    rng_add_gaussian_secure(noise, grad, n, std);
 }

@@ -90,6 +90,7 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     snprintf(label, sizeof label, "epoch %d", state->epoch + 1);
     progress_start(&bar, label, (size_t)steps, "steps");
     double clip = config->private_mode ? config->clip_norm : 0.0;
+    int linear = dp_model_is_single_linear(model) && ws->rows_scratch && !train->row;
     for (long long s = 0; s < steps; s++) {
         if (s >= allowed) {
             state->budget_exhausted = 1;
@@ -99,7 +100,14 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
         }
         size_t n = dp_poisson_sample(&state->sampler, N, rate, indices);
         memset(grad, 0, P * sizeof *grad);
-        for (size_t first = 0; first < n; first += ws->max_batch) {
+        /* A linear model reads its rows in place, in cache-sized blocks; layered models copy
+         * physical batches of ws->max_batch rows. Same sum either way. */
+        if (linear && dp_linear_rows_clipped_gradient(model, ws, train, indices, n, clip, grad,
+                                                      &stats, err)) {
+            status = -1;
+            goto done;
+        }
+        for (size_t first = 0; !linear && first < n; first += ws->max_batch) {
             size_t m = n - first < ws->max_batch ? n - first : ws->max_batch;
 #pragma omp parallel for schedule(static)
             for (size_t i = 0; i < m; i++) {

@@ -309,8 +309,8 @@ int features_cached(const features_extractor_config *config, const dataset *data
         }
         log_warn("feature cache: %s is not valid for this run (%s); rebuilding", info->path, why);
     }
-    char label[96];
-    snprintf(label, sizeof label, "%.48s %s %s", data->name, split_name,
+    char label[96]; /* progress label: a long dataset name is cut to its first 60 bytes */
+    snprintf(label, sizeof label, "%.60s %s %s", data->name, split_name,
              features_extractor_kind_name(config->kind));
     if (build(config, split, info->path, &want, label, err))
         return -1;

@@ -120,7 +120,8 @@ int features_private_bn_statistics(const float *features, size_t count, size_t c
                                    double noise_multiplier, rng *noise,
                                    accountant_ledger *ledger, features_bn_statistics *stats,
                                    dpkit_error *err);
-/* In place: x = (x - mean[c]) / sqrt(variance[c] + epsilon). */
+/* In place: x = (x - mean[c]) / sqrt(variance[c] + epsilon), and x = 0 for a channel whose
+ * variance is 0. */
 int features_bn_apply(const features_bn_statistics *stats, float *features, size_t count,
                       size_t channels, size_t spatial, double epsilon, dpkit_error *err);
 void features_bn_statistics_free(features_bn_statistics *stats);

@@ -234,13 +234,20 @@ int features_private_bn_statistics(const float *features, size_t count, size_t c
     double std = noise_multiplier * clip_threshold;
     for (size_t i = 0; i < 2 * channels; i++)
         sums[i] += std * rng_gaussian_secure(noise);
+    size_t dropped = 0;
     for (size_t c = 0; c < channels; c++) {
         double mean = sums[c] / (double)count;
         double mean_square = sums[channels + c] / (double)count;
         stats->mean[c] = mean;
         stats->variance[c] = fmax(mean_square - mean * mean, 0.0);
+        dropped += stats->variance[c] == 0;
     }
     free(sums);
+    /* Post-processing of the released values: costs no privacy. */
+    if (dropped)
+        log_info("private-bn: %zu of %zu channels have a released variance of 0 and are set to 0 "
+                 "(noise std %.3g on each mean of squares)", dropped, channels,
+                 std / (double)count);
 
     if (accountant_ledger_record(ledger, 1.0, noise_multiplier, 1, "private-bn-mean", err) < 0 ||
         accountant_ledger_record(ledger, 1.0, noise_multiplier, 1, "private-bn-meansq", err) < 0) {
@@ -269,7 +276,13 @@ int features_bn_apply(const features_bn_statistics *stats, float *features, size
         float *x = features + e * channels * spatial;
         for (size_t c = 0; c < channels; c++) {
             double mean = stats->mean[c];
-            double scale = 1.0 / sqrt(stats->variance[c] + epsilon);
+            /* A released variance of 0 (the noisy mean of squares fell below the squared mean)
+             * says nothing about the channel's scale: 1/sqrt(epsilon) would blow the channel up
+             * by a data-independent factor (316 for epsilon = 1e-5) and let it dominate every
+             * example's norm, hence its clipped gradient. Such a channel is set to 0, as
+             * Tramer & Boneh's standardize() does. Exact statistics give 0 only for a constant
+             * channel, where x - mean is 0 on the training set anyway. */
+            double scale = stats->variance[c] > 0 ? 1.0 / sqrt(stats->variance[c] + epsilon) : 0;
             for (size_t s = 0; s < spatial; s++)
                 x[c * spatial + s] = (float)(((double)x[c * spatial + s] - mean) * scale);
         }

@@ -65,6 +65,20 @@ static void check_clipped(h5io_file *f, dp_model *model, dp_workspace *ws, const
     /* 1e-5: float32 accumulation over 32 examples of 20 features against float64 */
     cr_assert_lt(relative_error(grad, w, P - 10), 1e-5, "%s weight", group);
     cr_assert_lt(relative_error(grad + P - 10, b, 10), 1e-5, "%s bias", group);
+    /* The in-place row path of single linear models gives the same sums, rows in any order. */
+    size_t indices[64];
+    for (size_t i = 0; i < n; i++)
+        indices[i] = n - 1 - i;
+    dp_data data = {.x = x, .y = y, .count = n};
+    dp_batch_stats row_stats = {0};
+    memset(grad, 0, P * sizeof *grad);
+    cr_assert_eq(dp_linear_rows_clipped_gradient(model, ws, &data, indices, n, clip, grad,
+                                                 &row_stats, &err), 0, "%s", err.message);
+    cr_assert_lt(relative_error(grad, w, P - 10), 1e-5, "%s weight (rows)", group);
+    cr_assert_lt(relative_error(grad + P - 10, b, 10), 1e-5, "%s bias (rows)", group);
+    cr_assert_eq(row_stats.clipped, stats.clipped);
+    cr_assert_eq(row_stats.correct, stats.correct);
+    cr_assert_float_eq(row_stats.loss_sum, stats.loss_sum, 1e-9 * stats.loss_sum);
     free(w);
     free(b);
     free(grad);
@@ -184,6 +198,91 @@ Test(dp, physical_batches_are_transparent)
     dp_workspace_free(&whole);
     dp_workspace_free(&part);
     dp_model_free(&model);
+}
+
+/* The row path of a linear model equals the generic path over many blocks and threads, and
+ * refuses bad labels and layered models. */
+Test(dp, linear_rows_equal_the_generic_clipped_sum)
+{
+    dpkit_error err;
+    const size_t D = 300, K = 7, count = 500, n = 333;
+    dp_layer_spec spec = {.kind = DP_LAYER_LINEAR, .units = K};
+    dp_model model;
+    cr_assert_eq(dp_model_create((dp_shape){D, 1, 1}, K, &spec, 1, &model, &err), 0);
+    rng r;
+    rng_init_seed(&r, 8, RNG_STREAM_TEST);
+    dp_model_init(&model, &r, 0);
+    float *x = malloc(count * D * sizeof *x), *batch = malloc(n * D * sizeof *batch);
+    int32_t *y = malloc(count * sizeof *y), *batch_y = malloc(n * sizeof *batch_y);
+    size_t *indices = malloc(n * sizeof *indices);
+    for (size_t j = 0; j < count * D; j++)
+        x[j] = (float)(0.2 * rng_gaussian(&r));
+    for (size_t i = 0; i < count; i++)
+        y[i] = (int32_t)rng_below(&r, K);
+    for (size_t i = 0; i < n; i++) {
+        indices[i] = (size_t)rng_below(&r, count); /* repeats allowed */
+        memcpy(batch + i * D, x + indices[i] * D, D * sizeof *batch);
+        batch_y[i] = y[indices[i]];
+    }
+    dp_workspace ws;
+    cr_assert_eq(dp_workspace_create(&model, n, &ws, &err), 0);
+    cr_assert_not_null(ws.rows_scratch);
+    dp_data data = {.x = x, .y = y, .count = count};
+    /* clip between the norms of two examples (some are clipped, none sits on the edge); then
+     * no clipping */
+    double *norms = malloc(n * sizeof *norms);
+    float *g0 = calloc(model.param_count, sizeof(float));
+    dp_batch_stats s0 = {0};
+    cr_assert_eq(dp_model_clipped_gradient(&model, &ws, batch, batch_y, n, 0.0, g0, norms, &s0,
+                                           &err), 0);
+    double clips[] = {0.5 * (norms[0] + norms[1]), 0.0};
+    free(norms), free(g0);
+    for (int c = 0; c < 2; c++) {
+        float *g1 = calloc(model.param_count, sizeof(float));
+        float *g2 = calloc(model.param_count, sizeof(float));
+        dp_batch_stats s1 = {0}, s2 = {0};
+        cr_assert_eq(dp_model_clipped_gradient(&model, &ws, batch, batch_y, n, clips[c], g1,
+                                               NULL, &s1, &err), 0, "%s", err.message);
+        cr_assert_eq(dp_linear_rows_clipped_gradient(&model, &ws, &data, indices, n, clips[c],
+                                                     g2, &s2, &err), 0, "%s", err.message);
+        double scale = 0;
+        for (size_t j = 0; j < model.param_count; j++)
+            scale = fmax(scale, fabs(g1[j]));
+        for (size_t j = 0; j < model.param_count; j++)
+            cr_assert_leq(fabs(g1[j] - g2[j]), 1e-5 * scale, "clip %g, parameter %zu: %g vs %g",
+                          clips[c], j, g1[j], g2[j]);
+        cr_assert_eq(s1.clipped, s2.clipped);
+        cr_assert_eq(s1.correct, s2.correct);
+        if (c == 0)
+            cr_assert(s1.clipped > 0 && s1.clipped < n, "%zu clipped", s1.clipped);
+        free(g1), free(g2);
+    }
+    /* An empty batch adds nothing; a bad label is an error naming the example. */
+    float *g = calloc(model.param_count, sizeof(float));
+    dp_batch_stats s = {0};
+    cr_assert_eq(dp_linear_rows_clipped_gradient(&model, &ws, &data, indices, 0, 0.5, g, &s,
+                                                 &err), 0);
+    for (size_t j = 0; j < model.param_count; j++)
+        cr_assert_eq(g[j], 0.0f);
+    y[indices[100]] = (int32_t)K;
+    cr_assert_eq(dp_linear_rows_clipped_gradient(&model, &ws, &data, indices, n, 0.5, g, &s,
+                                                 &err), -1);
+    cr_assert(strstr(err.message, "outside 0..6"), "%s", err.message);
+    free(g);
+    dp_workspace_free(&ws);
+    dp_model_free(&model);
+    /* Layered models keep the generic path. */
+    dp_layer_spec specs[] = {{.kind = DP_LAYER_LINEAR, .units = 5},
+                             {.kind = DP_LAYER_TANH},
+                             {.kind = DP_LAYER_LINEAR, .units = K}};
+    cr_assert_eq(dp_model_create((dp_shape){D, 1, 1}, K, specs, 3, &model, &err), 0);
+    cr_assert_eq(dp_workspace_create(&model, 8, &ws, &err), 0);
+    cr_assert_null(ws.rows_scratch);
+    cr_assert_eq(dp_linear_rows_clipped_gradient(&model, &ws, &data, indices, 4, 0.5, NULL, &s,
+                                                 &err), -1);
+    dp_workspace_free(&ws);
+    dp_model_free(&model);
+    free(x), free(batch), free(y), free(batch_y), free(indices);
 }
 
 Test(dp, noise_has_standard_deviation_sigma_times_clip)

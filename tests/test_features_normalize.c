@@ -387,6 +387,58 @@ Test(features_normalize, normalizer_applies_statistics_to_any_split)
     free(test_copy);
 }
 
+/* Noise can push a channel's mean of squares below its squared mean; the released variance is
+ * then 0 and the channel is set to 0 instead of being scaled by 1/sqrt(epsilon). */
+Test(features_normalize, zero_released_variance_drops_the_channel)
+{
+    const size_t count = 5, channels = 3, spatial = 4;
+    float *x = make_features(count, channels, spatial, 1.0, 80);
+    float *copy = malloc(count * channels * spatial * sizeof *copy);
+    memcpy(copy, x, count * channels * spatial * sizeof *copy);
+    double mean[3] = {0.5, -1.0, 2.0}, variance[3] = {4.0, 0.0, 0.25};
+    features_bn_statistics stats = {.channels = channels, .mean = mean, .variance = variance};
+    dpkit_error err;
+    cr_assert_eq(features_bn_apply(&stats, x, count, channels, spatial, 1e-5, &err), 0, "%s",
+                 err.message);
+    for (size_t e = 0; e < count; e++)
+        for (size_t c = 0; c < channels; c++)
+            for (size_t s = 0; s < spatial; s++) {
+                size_t k = (e * channels + c) * spatial + s;
+                double expected =
+                    variance[c] > 0 ? (copy[k] - mean[c]) / sqrt(variance[c] + 1e-5) : 0.0;
+                cr_assert_leq(fabs(x[k] - expected), 1e-6 * fmax(1, fabs(expected)),
+                              "example %zu channel %zu: %g, expected %g", e, c, x[k], expected);
+            }
+    /* With strong noise on few examples some released variances are 0: those channels come out
+     * as 0, the others not. */
+    accountant_ledger ledger;
+    accountant_ledger_init(&ledger);
+    rng noise;
+    rng_init_seed(&noise, 9, RNG_STREAM_NORM_NOISE);
+    const size_t wide = 64;
+    float *y = make_features(count, wide, spatial, 0.01, 81);
+    features_bn_statistics released;
+    cr_assert_eq(features_private_bn_statistics(y, count, wide, spatial, 1.0, 8.0, &noise,
+                                                &ledger, &released, &err), 0, "%s", err.message);
+    cr_assert_eq(features_bn_apply(&released, y, count, wide, spatial, 1e-5, &err), 0);
+    size_t zero = 0, nonzero = 0;
+    for (size_t c = 0; c < wide; c++) {
+        int all_zero = 1;
+        for (size_t e = 0; e < count; e++)
+            for (size_t s = 0; s < spatial; s++)
+                all_zero &= y[(e * wide + c) * spatial + s] == 0.0f;
+        cr_assert_eq(all_zero, released.variance[c] == 0, "channel %zu", c);
+        zero += released.variance[c] == 0;
+        nonzero += released.variance[c] > 0;
+    }
+    cr_assert(zero > 0 && nonzero > 0, "%zu channels dropped, %zu kept", zero, nonzero);
+    features_bn_statistics_free(&released);
+    accountant_ledger_free(&ledger);
+    free(x);
+    free(y);
+    free(copy);
+}
+
 Test(features_normalize, private_bn_rejects_bad_input)
 {
     const size_t count = 10, channels = 2, spatial = 3;

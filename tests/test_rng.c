@@ -151,6 +151,28 @@ Test(rng, fill_gaussian_scales_by_std)
     free(x);
 }
 
+/* The parallel in-place fill gives the values of sequential calls, added, and leaves the
+ * generator where the sequential calls would. */
+Test(rng, add_gaussian_secure_equals_sequential_draws)
+{
+    enum { N = 20011 };
+    rng a, b;
+    rng_init_seed(&a, 4, RNG_STREAM_NOISE);
+    rng_init_seed(&b, 4, RNG_STREAM_NOISE);
+    (void)rng_uniform(&a), (void)rng_uniform(&b); /* start off a block boundary */
+    float *x = malloc(N * sizeof *x);
+    for (int i = 0; i < N; i++)
+        x[i] = (float)i;
+    rng_add_gaussian_secure(&a, x, N, 0.5);
+    for (int i = 0; i < N; i++) {
+        float expected = (float)i + (float)(0.5 * rng_gaussian_secure(&b));
+        cr_assert_eq(x[i], expected, "value %d: %.9g vs %.9g", i, x[i], expected);
+    }
+    cr_assert_eq(rng_tell(&a), rng_tell(&b));
+    cr_assert_eq(rng_uint64(&a), rng_uint64(&b));
+    free(x);
+}
+
 Test(rng, shuffle_is_a_permutation)
 {
     size_t idx[1000];
