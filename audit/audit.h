@@ -386,8 +386,15 @@ typedef enum {
     AUDIT_CANARY_INPUT     /* black-box: mislabelled training example, score = -loss */
 } audit_canary_kind;
 
+/* Where gradient canaries go: m random parameters, or the m that moved least in a pilot
+ * training of the same config without noise and canaries (one extra training; the pilot never
+ * sees the inclusion bits, so the bounds stay valid, and the data's drift hides the canaries
+ * less). */
+typedef enum { AUDIT_CANARY_PILOT, AUDIT_CANARY_RANDOM } audit_canary_placement;
+
 typedef struct audit_canary_options {
     audit_canary_kind canary;
+    audit_canary_placement placement; /* gradient canaries */
     size_t canaries;       /* one-run: m canaries */
     size_t runs;           /* multi-run: runs with and runs without the canary (each) */
     double confidence;     /* e.g. 0.95 */

@@ -112,8 +112,60 @@ static int parameter_count(const audit_trainer *t, size_t *P, dpkit_error *err)
     return 0;
 }
 
+/* Model number of the pilot training (far from the audited runs' numbers). */
+#define PILOT_MODEL_INDEX (UINT64_C(1) << 40)
+
+typedef struct drift_entry {
+    double drift;
+    size_t coordinate;
+} drift_entry;
+
+static int compare_drift(const void *a, const void *b)
+{
+    const drift_entry *x = a, *y = b;
+    if (x->drift != y->drift)
+        return x->drift < y->drift ? -1 : 1;
+    return x->coordinate < y->coordinate ? -1 : x->coordinate > y->coordinate;
+}
+
+/* The `count` parameters that moved least in a pilot training without noise and without
+ * canaries: there the data's own updates hide a canary's least. The pilot depends on the data
+ * only, never on the inclusion bits, so the one-run and multi-run guarantees are unchanged. */
+static int pilot_coordinates(const audit_trainer *t, const dp_data *train, size_t count,
+                             size_t *coordinate, dpkit_error *err)
+{
+    size_t D = dp_shape_size(t->input), N = train->count;
+    float *x = malloc(N * D * sizeof *x);
+    if (!x)
+        return error_set(err, "pilot training: out of memory for %zu x %zu features", N, D);
+    memcpy(x, train->x, N * D * sizeof *x);
+    audit_trainer quiet = *t;
+    quiet.fault = AUDIT_FAULT_NO_NOISE;
+    audit_trained m;
+    int status = audit_train_model(&quiet, x, train->y, N, NULL, PILOT_MODEL_INDEX, &m, err);
+    free(x);
+    if (status)
+        return error_prefix(err, "pilot training");
+    size_t P = m.model.param_count;
+    drift_entry *d = malloc(P * sizeof *d);
+    if (!d) {
+        audit_trained_free(&m);
+        return error_set(err, "pilot training: out of memory");
+    }
+    for (size_t k = 0; k < P; k++)
+        d[k] = (drift_entry){fabs((double)m.model.params[k] - (double)m.initial_params[k]), k};
+    log_info("pilot training (no noise, no canaries): %lld steps, %.1f s", m.steps, m.seconds);
+    audit_trained_free(&m);
+    qsort(d, P, sizeof *d, compare_drift);
+    for (size_t i = 0; i < count; i++)
+        coordinate[i] = d[i].coordinate;
+    free(d);
+    return 0;
+}
+
 static int pool_create(const audit_trainer *t, const dp_data *train, audit_canary_kind kind,
-                       size_t count, rng *choices, canary_pool *c, dpkit_error *err)
+                       size_t count, audit_canary_placement placement, rng *choices,
+                       canary_pool *c, dpkit_error *err)
 {
     memset(c, 0, sizeof *c);
     c->kind = kind;
@@ -131,6 +183,16 @@ static int pool_create(const audit_trainer *t, const dp_data *train, audit_canar
         c->directions = calloc(count * P, sizeof *c->directions);
         if (!c->coordinate || !c->directions)
             return error_set(err, "canaries: out of memory for %zu x %zu directions", count, P);
+        if (placement == AUDIT_CANARY_PILOT) {
+            if (pilot_coordinates(t, train, count, c->coordinate, err))
+                return -1;
+            /* which canary gets which of the chosen coordinates stays random */
+            for (size_t i = count; i > 1; i--) {
+                size_t j = (size_t)rng_below(choices, i), tmp = c->coordinate[i - 1];
+                c->coordinate[i - 1] = c->coordinate[j];
+                c->coordinate[j] = tmp;
+            }
+        }
         for (size_t i = 0; i < count; i++)
             c->directions[i * P + c->coordinate[i]] = c->magnitude;
         return 0;
@@ -256,7 +318,7 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
         error_set(err, "audit: out of memory for %zu canaries", m);
         goto done;
     }
-    if (pool_create(trainer, train, options->canary, m, &choices, &pool, err))
+    if (pool_create(trainer, train, options->canary, m, options->placement, &choices, &pool, err))
         goto done;
     for (size_t i = 0; i < m; i++)
         result->included += included[i] = rng_uniform(&choices) < 0.5;
@@ -302,7 +364,7 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
         error_set(err, "audit: out of memory for %zu runs", R);
         goto done;
     }
-    if (pool_create(trainer, train, options->canary, 1, &choices, &pool, err))
+    if (pool_create(trainer, train, options->canary, 1, options->placement, &choices, &pool, err))
         goto done;
     result->delta = trainer->train.private_mode ? trainer->train.delta : 0;
     double accuracy_sum = 0;

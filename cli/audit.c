@@ -30,6 +30,7 @@ static const config_field audit_schema[] = {
     {"membership.shadows", CONFIG_INT, "16", "membership: shadow models (each on a random half)", NULL, NULL},
     {"membership.global_variance", CONFIG_BOOL, "false", "membership: one LiRA std for all examples", NULL, NULL},
     {"canary.kind", CONFIG_ENUM, "gradient", "one-run, multi-run: white-box gradient or black-box input canaries", "gradient|input", NULL},
+    {"canary.placement", CONFIG_ENUM, "pilot", "gradient canaries: on the parameters that moved least in a pilot training without noise (one more training), or random", "pilot|random", NULL},
     {"canary.count", CONFIG_INT, "1000", "one-run: canaries m (each included with probability 1/2)", NULL, NULL},
     {"runs", CONFIG_INT, "32", "multi-run: trainings with the canary and as many without", NULL, NULL},
     {"inject_fault", CONFIG_ENUM, "none", "none, or no-noise: train without noise while the accountant is told the calibrated sigma (checks the audit itself)", "none|no-noise", NULL},
@@ -269,8 +270,8 @@ static void attack_json(json_writer *w, const char *key, const audit_attack_metr
     json_key(w, key);
     json_begin_object(w);
     json_field_double(w, "auc", m->auc);
-    json_field_double(w, "tpr_at_fpr_0.1%", m->tpr_at_fpr_0_1);
-    json_field_double(w, "tpr_at_fpr_1%", m->tpr_at_fpr_1);
+    json_field_double(w, "tpr_at_fpr_0_1pct", m->tpr_at_fpr_0_1);
+    json_field_double(w, "tpr_at_fpr_1pct", m->tpr_at_fpr_1);
     json_field_double(w, "balanced_accuracy", m->balanced_accuracy);
     json_end_object(w);
 }
@@ -352,6 +353,8 @@ static int run_canaries(audit_run *a, int multi, verdict *v, dpkit_error *err)
     audit_canary_options o = {
         .canary = strcmp(config_get_string(a->cfg, "canary.kind"), "input") == 0
                       ? AUDIT_CANARY_INPUT : AUDIT_CANARY_GRADIENT,
+        .placement = strcmp(config_get_string(a->cfg, "canary.placement"), "random") == 0
+                         ? AUDIT_CANARY_RANDOM : AUDIT_CANARY_PILOT,
         .canaries = (size_t)positive(a->cfg, "canary.count", 2, 1 << 24, err, &bad),
         .runs = (size_t)positive(a->cfg, "runs", 2, 100000, err, &bad),
         .confidence = a->confidence};
@@ -373,6 +376,9 @@ static int run_canaries(audit_run *a, int multi, verdict *v, dpkit_error *err)
     json_begin_object(&w);
     report_head(&w, a, v, r.noise_multiplier, r.steps, r.test_accuracy, r.train_seconds);
     json_field_string(&w, "canary", kind);
+    if (o.canary == AUDIT_CANARY_GRADIENT)
+        json_field_string(&w, "canary_placement",
+                          o.placement == AUDIT_CANARY_RANDOM ? "random" : "pilot");
     json_field_double(&w, "canary_auc", r.auc);
     if (multi) {
         json_field_int(&w, "runs", (long long)o.runs);
