@@ -152,6 +152,14 @@ Test(cli_audit, white_box_one_run_catches_training_without_noise, .timeout = 120
     cr_assert_float_eq(number(&broken, "canary_auc"), 1.0, 1e-12);
     cr_assert_eq(flag(&broken, "dp_violation"), 1);
     config_node_free(broken.root);
+
+    /* Random placement (no pilot) sees the broken training just as well. */
+    cr_assert_eq(run_audit(&out, "wb", "--set inject_fault=no-noise --set canary.placement=random"),
+                 3, "%s", out);
+    free(out);
+    report random = read_report("wb");
+    cr_assert_gt(number(&random, "epsilon_lb"), 3.0);
+    config_node_free(random.root);
 }
 
 Test(cli_audit, black_box_one_run_with_mislabelled_canaries, .timeout = 120)
