@@ -1,14 +1,17 @@
-/* Privacy audits of trained models, model-independent part: canary exposure (interpolation,
+/* Privacy audits of trained models. Model-independent part: canary exposure (interpolation,
  * skew-normal extrapolation, exact rank by enumeration), secret extraction by shortest-path
  * search, epsilon lower bounds (Clopper-Pearson, one-run audit), LiRA statistics, ROC metrics
- * and plots. The model enters only through callbacks. Maths: SPEC-MATH.md sections 5 and 6;
- * docs/audit.md says what each function returns. */
+ * and plots, where the model enters only through callbacks. Last section: audits of DP-SGD
+ * classifiers that train their own models with the dp/ engine (membership inference with
+ * shadow models, one-run and multi-run epsilon lower bounds). Maths: SPEC-MATH.md sections 5
+ * and 6; docs/audit.md says what each function returns. */
 #ifndef DPKIT_AUDIT_AUDIT_H
 #define DPKIT_AUDIT_AUDIT_H
 
 #include "common/error.h"
 #include "common/rng.h"
 #include "dp/dp.h"
+#include "features/features.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -411,5 +414,169 @@ int audit_zlib_bytes(const uint8_t *data, size_t n, size_t *compressed, dpkit_er
 void audit_rank_ascending(const double *scores, size_t n, size_t *order);
 /* Fraction of the k lowest-scored items (k > n counts n) that are hits; -1 when out of memory. */
 double audit_precision_at_k(const double *scores, const uint8_t *hits, size_t n, size_t k);
+
+/* ------------------------------------------------------------------------------------------
+ * Audits of DP-SGD classifiers (audit/trainer.c, membership.c, canary_audit.c): the models are
+ * trained here by the dp/ engine exactly as `dpkit train` trains them (normaliser fitted on the
+ * model's own training rows, sigma calibrated to the target epsilon for that training set).
+ * Features are the raw (unnormalised) feature rows of the training split.
+ * ------------------------------------------------------------------------------------------ */
+
+/* Deliberate faults, only for checking that the audits catch a broken training. */
+typedef enum {
+    AUDIT_FAULT_NONE,
+    AUDIT_FAULT_NO_NOISE /* DP-SGD runs without noise; the accountant is told the calibrated sigma */
+} audit_fault;
+
+/* How one model is trained (the base training config). */
+typedef struct audit_trainer {
+    dp_shape input;                /* feature shape (C, H, W) */
+    size_t class_count;
+    const dp_layer_spec *layers;   /* NULL: linear model (one dense layer) */
+    size_t layer_count;
+    int zero_init;                 /* last linear layer starts at zero */
+    features_normalize_config normalize;
+    dp_train_config train;         /* noise_multiplier 0: calibrated to train.target_epsilon */
+    dp_optimizer_config optimizer;
+    uint64_t seed;                 /* key of every stream; model i uses its own stream ids */
+    audit_fault fault;
+} audit_trainer;
+
+/* A model trained by audit_train_model. */
+typedef struct audit_trained {
+    dp_model model;
+    features_normalizer normalizer;
+    float *initial_params;     /* parameters before the first step (param_count) */
+    double noise_multiplier;   /* sigma the accountant was told */
+    double epsilon;            /* the accountant's epsilon at train.delta (INFINITY: no DP) */
+    long long steps;
+    double seconds;
+} audit_trained;
+
+/* Trains model number `model_index` (its own sampling, noise and init streams) on the rows x
+ * (count x input size, normalised IN PLACE by the fitted normaliser) with labels y. canaries
+ * (may be NULL): white-box gradient canaries passed to the engine. */
+int audit_train_model(const audit_trainer *trainer, float *x, const int32_t *y, size_t count,
+                      const dp_gradient_canaries *canaries, uint64_t model_index,
+                      audit_trained *out, dpkit_error *err);
+void audit_trained_free(audit_trained *trained);
+/* Logits (count x classes) of raw feature rows under the trained model and its normaliser. */
+int audit_trained_logits(const audit_trained *trained, const float *x, size_t count,
+                         float *logits, dpkit_error *err);
+/* Test accuracy of raw feature rows (normalised on the fly). */
+int audit_trained_accuracy(const audit_trained *trained, const float *x, const int32_t *y,
+                           size_t count, double *accuracy, dpkit_error *err);
+
+/* LiRA keep matrix (SPEC-MATH 6c step 1): keep[i * examples + j] = 1 iff example j's rank among
+ * `models` uniforms is below models/2, so each example is IN for exactly floor((models+1)/2)
+ * models (models/2 when even). Draws from r (stream RNG_STREAM_AUDIT). */
+int audit_lira_keep_matrix(rng *r, size_t models, size_t examples, uint8_t *keep,
+                           dpkit_error *err);
+
+/* A sound one-run bound: guess counts r in {m/16, m/8, m/4, m/2, m} (half of them "member" on
+ * the top scores, half "non-member" on the bottom), each at p/5 (Bonferroni), the best of them
+ * reported; a 1 - p confidence bound for the maximum. `grid_epsilon` is ML Privacy Meter's grid
+ * maximum at p (not corrected for the choice, for comparison; NaN above 10000 canaries, where
+ * its m/2 grid points cost too much). */
+typedef struct audit_one_run_bound {
+    double epsilon;
+    uint64_t guesses, correct;
+    double grid_epsilon;
+} audit_one_run_bound;
+
+int audit_one_run_bound_compute(const double *scores, const uint8_t *included, size_t m,
+                                double delta, double p, audit_one_run_bound *bound,
+                                dpkit_error *err);
+
+/* One attack's quality on the target model's examples. */
+typedef struct audit_attack_metrics {
+    double auc;
+    double tpr_at_fpr_0_1; /* TPR at FPR < 0.1% */
+    double tpr_at_fpr_1;   /* TPR at FPR < 1% */
+    double balanced_accuracy;
+    audit_roc roc;
+} audit_attack_metrics;
+
+typedef struct audit_membership_options {
+    size_t shadows;      /* shadow models (>= 2), each on a random half */
+    int global_variance; /* one std for all examples (few shadows) */
+    double confidence;   /* of epsilon_lb */
+} audit_membership_options;
+
+typedef struct audit_membership_result {
+    audit_attack_metrics loss;    /* loss threshold: score -cross-entropy */
+    audit_attack_metrics offline; /* LiRA, OUT shadows only (one-sided, as the paper) */
+    audit_attack_metrics online;  /* LiRA, IN and OUT shadows */
+    size_t examples, members;
+    double epsilon;               /* the target model's accountant epsilon */
+    double noise_multiplier;
+    long long steps;
+    double test_accuracy;         /* target model */
+    double train_seconds;         /* all models */
+    /* The target's random half is a one-run experiment with every training example as a
+     * canary: the bound of audit_one_run_bound_compute on the online LiRA statistic. */
+    audit_one_run_bound bound;
+    double epsilon_lb;
+} audit_membership_result;
+
+/* Trains `shadows` shadow models on the halves of a LiRA keep matrix and one target model on an
+ * independent random half (every example with probability 1/2), scores every training example
+ * with logit-scaled confidence and reports the three attacks against the target's membership.
+ * test (may have count 0) only gives the target's accuracy. */
+int audit_membership(const audit_trainer *trainer, const dp_data *train, const dp_data *test,
+                     const audit_membership_options *options, audit_membership_result *result,
+                     dpkit_error *err);
+void audit_membership_result_free(audit_membership_result *result);
+
+typedef enum {
+    AUDIT_CANARY_GRADIENT, /* white-box: Dirac gradient of norm C, score = update along it */
+    AUDIT_CANARY_INPUT     /* black-box: mislabelled training example, score = -loss */
+} audit_canary_kind;
+
+/* Where gradient canaries go: m random parameters, or the m that moved least in a pilot
+ * training of the same config without noise and canaries (one extra training; the pilot never
+ * sees the inclusion bits, so the bounds stay valid, and the data's drift hides the canaries
+ * less). */
+typedef enum { AUDIT_CANARY_PILOT, AUDIT_CANARY_RANDOM } audit_canary_placement;
+
+typedef struct audit_canary_options {
+    audit_canary_kind canary;
+    audit_canary_placement placement; /* gradient canaries */
+    size_t canaries;       /* one-run: m canaries */
+    size_t runs;           /* multi-run: runs with and runs without the canary (each) */
+    double confidence;     /* e.g. 0.95 */
+} audit_canary_options;
+
+typedef struct audit_canary_result {
+    double epsilon_lb;       /* at the confidence */
+    double epsilon;          /* the accountant's epsilon of the audited training */
+    double delta;
+    double noise_multiplier;
+    long long steps;
+    double test_accuracy;    /* one-run: the trained model; multi-run: mean over runs */
+    double auc;              /* ROC AUC of the scores against inclusion (diagnostic) */
+    double train_seconds;
+    /* one-run */
+    audit_one_run_bound bound;
+    size_t included;         /* canaries included */
+    /* multi-run: threshold chosen on the first half of the runs, counts on the second half */
+    double threshold;
+    uint64_t false_positives, false_negatives, evaluated_without, evaluated_with;
+} audit_canary_result;
+
+/* One-run audit (Steinke, Nasr & Jagielski 2023; SPEC-MATH 6b): m canaries, each included with
+ * probability 1/2, one training, eps_lb from the abstaining guesser (audit_one_run_bound). Input
+ * canaries are m training rows taken out of the always-included data and relabelled to a
+ * random other class. */
+int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_data *test,
+                  const audit_canary_options *options, audit_canary_result *result,
+                  dpkit_error *err);
+
+/* Multi-run audit (SPEC-MATH 6a): `runs` models with the canary and `runs` without, one
+ * canary each; the first half of each side picks the threshold with the best bound, the second
+ * half gives FPR and FNR, whose Clopper-Pearson bounds give eps_lb at the accountant's delta. */
+int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp_data *test,
+                    const audit_canary_options *options, audit_canary_result *result,
+                    dpkit_error *err);
 
 #endif

@@ -15,6 +15,7 @@ static const cli_command commands[] = {
     {"features", "compute and cache the features (ScatterNet, HOG, raw) of a training config", cli_features},
     {"train", "train a classifier with DP-SGD from a config file", cli_train},
     {"eval", "accuracy of a trained model on a dataset split", cli_eval},
+    {"audit", "empirical privacy audits: membership inference, one-run and multi-run epsilon lower bounds", cli_audit},
     {"curve", "accuracy against epsilon: train a grid of points and plot them", cli_curve},
     {"audit-canaries", "Secret Sharer audit: canary exposure and extraction on a character model", cli_audit_canaries},
     {NULL, NULL, NULL},
