@@ -1,6 +1,7 @@
-/* DP-SGD engine: models as a list of layers over one flat float32 parameter vector, per-example
- * gradient norms and clipped gradient sums without materialising per-example gradients,
- * Poisson sampling, Gaussian noise, optimizers, the training loop and its checkpoints.
+/* DP-SGD engine: models as a list of layers over one flat float32 parameter vector, exact
+ * per-example gradient norms and clipped gradient sums without storing every per-example
+ * gradient at once (dense layers: outer products; convolutions: materialised per layer or in
+ * Gram form, dp/layer_conv2d.c), Poisson sampling, Gaussian noise, optimizers, the training loop and its checkpoints.
  * Semantics follow SPEC-MATH.md section 4 (opacus 1.4.0). */
 #ifndef DPKIT_DP_DP_H
 #define DPKIT_DP_DP_H
@@ -25,7 +26,8 @@
  *   - the per-example squared gradient norm is a sum over layers (each layer reports its own
  *     share, computed from its input and output gradient, SPEC-MATH 4.5);
  *   - the parameter gradient is linear in the output gradient, so sum_i f_i g_i is the ordinary
- *     batch gradient of the output gradients scaled row-wise by the clip factors f_i.
+ *     batch gradient of the output gradients scaled row-wise by the clip factors f_i (a layer
+ *     that materialised its per-example gradients for the norms sums them instead).
  * ------------------------------------------------------------------------------------------ */
 
 typedef enum {
@@ -63,13 +65,17 @@ typedef struct dp_layer {
 } dp_layer;
 
 /* Scratch memory a layer may use during one call: `threads` slices of the workspace scratch
- * (slice t for OpenMP thread t), and, for layers that keep their per-example gradients
- * between the norm and the clipped sum, their own (max_batch, param_count) buffer. */
+ * (slice t for OpenMP thread t), and the layer's own per-example buffer `kept`
+ * (max_batch x kept_floats, NULL for layers that keep nothing) that carries values from one
+ * pass of dp_model_clipped_gradient to a later one: a materialising conv keeps its per-example
+ * gradients from the norms to the clipped sum, a Gram-form conv keeps the Gram matrices of
+ * its inputs from the forward pass to the norms. */
 typedef struct dp_scratch {
     float *data;
     size_t threads;
-    float *kept;          /* NULL unless the layer keeps per-example gradients */
-    int kept_valid;       /* kept holds this batch's per-example gradients */
+    float *kept;
+    int training;         /* forward: fill what the layer keeps for its norms */
+    int kept_valid;       /* kept holds this batch's values from the earlier pass */
     const float *factors; /* clip factors of the batch (NULL: all 1) */
 } dp_scratch;
 
@@ -95,7 +101,7 @@ typedef struct dp_layer_ops {
                                size_t n, float *grad, const dp_scratch *scratch);
     /* floats of scratch per OpenMP thread (NULL: none) */
     size_t (*scratch_floats)(const dp_layer *layer);
-    /* floats kept per example between the norms and the clipped sum (NULL: none) */
+    /* floats kept per example between passes (NULL: none; see dp_scratch) */
     size_t (*kept_floats)(const dp_layer *layer);
 } dp_layer_ops;
 

@@ -17,8 +17,10 @@
  * (late layers) take the Gram form. A materialised layer keeps its per-example gradients until
  * the clip factors are known, so its clipped sum is a weighted sum of them (2P per example,
  * P = parameters of the layer) and the batch gradient GEMM is not run again; a Gram-form layer
- * gets its clipped sum from the batch gradient of the rescaled output gradients (Cout*K*T,
- * the GEMM a non-private step runs anyway). */
+ * computes A_i = cols^T cols in the forward pass, where the columns are at hand (so the norms
+ * need no second im2col), and gets its clipped sum from the batch gradient of the rescaled
+ * output gradients (Cout*K*T, the GEMM a non-private step runs anyway). Either way a private
+ * step runs im2col twice per example, as a non-private one does. */
 #include "dp/layers.h"
 
 #include <cblas.h>
@@ -50,37 +52,59 @@ int dp_conv2d_prefers_ghost(const dp_layer *layer)
     return gram < materialise;
 }
 
+/* Output columns ow whose input column ow*s + kj - p falls inside 0..w-1: [*first, *end). */
+static void valid_columns(const conv_dims *d, size_t kj, size_t *first, size_t *end)
+{
+    size_t lo = kj >= d->p ? 0 : (d->p - kj + d->s - 1) / d->s;
+    /* ow*s + kj - p <= w - 1  <=>  ow <= (w - 1 + p - kj) / s */
+    size_t hi = d->w - 1 + d->p >= kj ? (d->w - 1 + d->p - kj) / d->s + 1 : 0;
+    if (hi > d->wo)
+        hi = d->wo;
+    *first = lo < hi ? lo : hi;
+    *end = hi;
+}
+
 /* cols (K, T): row (c, ki, kj), column (oh, ow); zero where the window is in the padding. */
 static void im2col(const conv_dims *d, const float *x, float *cols)
 {
-    for (size_t c = 0; c < d->cin; c++)
-        for (size_t ki = 0; ki < d->k; ki++)
-            for (size_t kj = 0; kj < d->k; kj++) {
+    for (size_t ki = 0; ki < d->k; ki++)
+        for (size_t kj = 0; kj < d->k; kj++) {
+            size_t first, end;
+            valid_columns(d, kj, &first, &end);
+            for (size_t c = 0; c < d->cin; c++) {
                 float *row = cols + ((c * d->k + ki) * d->k + kj) * d->T;
                 for (size_t oh = 0; oh < d->ho; oh++) {
-                    /* ih = oh*s + ki - p, in unsigned arithmetic: out of range wraps high */
-                    size_t ih = oh * d->s + ki - d->p;
                     float *dst = row + oh * d->wo;
-                    if (oh * d->s + ki < d->p || ih >= d->h) {
+                    size_t ih = oh * d->s + ki - d->p; /* wraps high when above the input */
+                    if (oh * d->s + ki < d->p || ih >= d->h || first == end) {
                         memset(dst, 0, d->wo * sizeof *dst);
                         continue;
                     }
+                    /* input column of ow is ow*s + kj - p, >= 0 from `first` on */
                     const float *src = x + (c * d->h + ih) * d->w;
-                    for (size_t ow = 0; ow < d->wo; ow++) {
-                        size_t iw = ow * d->s + kj - d->p;
-                        dst[ow] = (ow * d->s + kj >= d->p && iw < d->w) ? src[iw] : 0.0f;
-                    }
+                    for (size_t ow = 0; ow < first; ow++)
+                        dst[ow] = 0.0f;
+                    if (d->s == 1)
+                        memcpy(dst + first, src + first + kj - d->p, (end - first) * sizeof *dst);
+                    else
+                        for (size_t ow = first; ow < end; ow++)
+                            dst[ow] = src[ow * d->s + kj - d->p];
+                    for (size_t ow = end; ow < d->wo; ow++)
+                        dst[ow] = 0.0f;
                 }
             }
+        }
 }
 
 /* dx (Cin, H, W) = sum of the columns back at their input positions (the adjoint of im2col). */
 static void col2im(const conv_dims *d, const float *cols, float *dx)
 {
     memset(dx, 0, d->in_size * sizeof *dx);
-    for (size_t c = 0; c < d->cin; c++)
-        for (size_t ki = 0; ki < d->k; ki++)
-            for (size_t kj = 0; kj < d->k; kj++) {
+    for (size_t ki = 0; ki < d->k; ki++)
+        for (size_t kj = 0; kj < d->k; kj++) {
+            size_t first, end;
+            valid_columns(d, kj, &first, &end);
+            for (size_t c = 0; c < d->cin; c++) {
                 const float *row = cols + ((c * d->k + ki) * d->k + kj) * d->T;
                 for (size_t oh = 0; oh < d->ho; oh++) {
                     size_t ih = oh * d->s + ki - d->p;
@@ -88,13 +112,11 @@ static void col2im(const conv_dims *d, const float *cols, float *dx)
                         continue;
                     float *dst = dx + (c * d->h + ih) * d->w;
                     const float *src = row + oh * d->wo;
-                    for (size_t ow = 0; ow < d->wo; ow++) {
-                        size_t iw = ow * d->s + kj - d->p;
-                        if (ow * d->s + kj >= d->p && iw < d->w)
-                            dst[iw] += src[ow];
-                    }
+                    for (size_t ow = first; ow < end; ow++)
+                        dst[ow * d->s + kj - d->p] += src[ow];
                 }
             }
+        }
 }
 
 static size_t conv_param_count(const conv_dims *d)
@@ -111,9 +133,17 @@ static size_t conv_scratch_floats(const dp_layer *layer)
     return d.K * d.T + (gram > P ? gram : P);
 }
 
+/* Materialising: the per-example gradient (P); Gram form: A_i (T x T, upper triangle used). */
 static size_t conv_kept_floats(const dp_layer *layer)
 {
-    return layer->ghost_norms ? 0 : layer->param_count;
+    conv_dims d = dims_of(layer);
+    return layer->ghost_norms ? d.T * d.T : layer->param_count;
+}
+
+static void input_gram(const conv_dims *d, const float *cols, float *A)
+{
+    int T = (int)d->T;
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, T, (int)d->K, 1.0f, cols, T, 0.0f, A, T);
 }
 
 static void conv_forward(const dp_layer *layer, const float *params, const float *in, float *out,
@@ -133,6 +163,8 @@ static void conv_forward(const dp_layer *layer, const float *params, const float
                 y[c * d.T + t] = bias[c];
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.cout, (int)d.T, (int)d.K,
                     1.0f, weight, (int)d.K, cols, (int)d.T, 1.0f, y, (int)d.T);
+        if (scratch->training && layer->ghost_norms)
+            input_gram(&d, cols, scratch->kept + i * d.T * d.T);
     }
     dp_blas_serial_end(blas);
 }
@@ -157,12 +189,11 @@ static void conv_backward_input(const dp_layer *layer, const float *params, cons
     dp_blas_serial_end(blas);
 }
 
-/* ||g_i||^2 = sum_{t,s} (A_ts + 1) B_ts with A = cols^T cols, B = D^T D (upper triangles). */
-static double gram_squared_norm(const conv_dims *d, const float *cols, const float *delta,
-                                float *A, float *B)
+/* ||g_i||^2 = sum_{t,s} (A_ts + 1) B_ts with A = cols^T cols (given), B = D^T D (upper
+ * triangles). */
+static double gram_squared_norm(const conv_dims *d, const float *A, const float *delta, float *B)
 {
     int T = (int)d->T;
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, T, (int)d->K, 1.0f, cols, T, 0.0f, A, T);
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, T, (int)d->cout, 1.0f, delta, T, 0.0f, B,
                 T);
     double diagonal = 0, off = 0;
@@ -203,11 +234,17 @@ static void conv_add_squared_norms(const dp_layer *layer, const float *in, const
     for (size_t i = 0; i < n; i++) {
         float *cols = dp_scratch_slice(scratch, per_thread);
         const float *delta = grad_out + i * d.out_size;
-        im2col(&d, in + i * d.in_size, cols);
         if (layer->ghost_norms) {
             float *A = cols + d.K * d.T, *B = A + d.T * d.T;
-            squared_norms[i] += gram_squared_norm(&d, cols, delta, A, B);
+            if (scratch->kept_valid) {
+                A = scratch->kept + i * d.T * d.T; /* from the forward pass */
+            } else {
+                im2col(&d, in + i * d.in_size, cols);
+                input_gram(&d, cols, A);
+            }
+            squared_norms[i] += gram_squared_norm(&d, A, delta, B);
         } else {
+            im2col(&d, in + i * d.in_size, cols);
             squared_norms[i] += materialise(&d, cols, delta, scratch->kept + i * P);
         }
     }
@@ -219,7 +256,7 @@ static void conv_add_param_gradient(const dp_layer *layer, const float *in, cons
 {
     conv_dims d = dims_of(layer);
     size_t P = conv_param_count(&d);
-    if (scratch->kept && scratch->kept_valid) {
+    if (!layer->ghost_norms && scratch->kept_valid) {
         /* grad += kept^T f: the clipped sum of the kept per-example gradients */
         cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, (int)P, 1.0f, scratch->kept, (int)P,
                     scratch->factors, 1, 1.0f, grad, 1);

@@ -274,22 +274,30 @@ void dp_workspace_free(dp_workspace *ws)
 }
 
 /* The scratch a layer sees in one call. */
-static dp_scratch layer_scratch(const dp_workspace *ws, size_t l, int kept_valid)
+static dp_scratch layer_scratch(const dp_workspace *ws, size_t l, int training, int kept_valid)
 {
     return (dp_scratch){.data = ws->scratch, .threads = ws->threads, .kept = ws->kept[l],
+                        .training = training && ws->kept[l],
                         .kept_valid = kept_valid && ws->kept[l], .factors = ws->factors};
 }
 
-void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, size_t n)
+/* training: layers also store what their per-example norms will need (dp_scratch). */
+static void forward_pass(const dp_model *model, dp_workspace *ws, const float *x, size_t n,
+                         int training)
 {
     const float *in = x;
     for (size_t l = 0; l < model->layer_count; l++) {
         const dp_layer *layer = &model->layers[l];
-        dp_scratch scratch = layer_scratch(ws, l, 0);
+        dp_scratch scratch = layer_scratch(ws, l, training, 0);
         dp_layer_ops_of(layer->kind)->forward(layer, model->params + layer->param_offset, in,
                                               ws->activations[l + 1], n, &scratch);
         in = ws->activations[l + 1];
     }
+}
+
+void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, size_t n)
+{
+    forward_pass(model, ws, x, n, 0);
 }
 
 int dp_model_check_input(const dp_model *model, const float *x, size_t n, dpkit_error *err)
@@ -354,12 +362,13 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
     if (check_labels(y, n, model->class_count, err) || dp_model_check_input(model, x, n, err))
         return -1;
     size_t L = model->layer_count;
-    dp_model_forward(model, ws, x, n);
+    int have_norms = clip_norm > 0 || norms;
+    forward_pass(model, ws, x, n, have_norms);
     softmax_cross_entropy(ws->activations[L], y, n, model->class_count, ws->gradients[L],
                           &stats->loss_sum, &stats->correct);
     for (size_t l = L; l-- > 1;) {
         const dp_layer *layer = &model->layers[l];
-        dp_scratch scratch = layer_scratch(ws, l, 0);
+        dp_scratch scratch = layer_scratch(ws, l, 0, 0);
         dp_layer_ops_of(layer->kind)->backward_input(layer, model->params + layer->param_offset,
                                                      ws->activations[l], ws->activations[l + 1],
                                                      ws->gradients[l + 1], ws->gradients[l], n,
@@ -367,12 +376,11 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
     }
     const float *inputs0 = x;
 #define LAYER_INPUT(l) ((l) == 0 ? inputs0 : ws->activations[l])
-    int have_norms = clip_norm > 0 || norms;
     if (have_norms) {
         memset(ws->squared_norms, 0, n * sizeof *ws->squared_norms);
         for (size_t l = 0; l < L; l++) {
             const dp_layer *layer = &model->layers[l];
-            dp_scratch scratch = layer_scratch(ws, l, 0);
+            dp_scratch scratch = layer_scratch(ws, l, 0, 1);
             if (layer->param_count)
                 dp_layer_ops_of(layer->kind)->add_squared_norms(
                     layer, LAYER_INPUT(l), ws->gradients[l + 1], n, ws->squared_norms,
@@ -393,7 +401,7 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
         stats->clipped += clipped;
         for (size_t l = 0; l < L; l++) {
             const dp_layer *layer = &model->layers[l];
-            if (!layer->param_count || ws->kept[l]) /* kept gradients are weighted instead */
+            if (!layer->param_count)
                 continue;
             size_t width = dp_shape_size(layer->output);
             float *g = ws->gradients[l + 1];
@@ -408,7 +416,7 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
             norms[i] = sqrt(ws->squared_norms[i]);
     for (size_t l = 0; l < L; l++) {
         const dp_layer *layer = &model->layers[l];
-        dp_scratch scratch = layer_scratch(ws, l, have_norms);
+        dp_scratch scratch = layer_scratch(ws, l, 0, have_norms);
         if (layer->param_count)
             dp_layer_ops_of(layer->kind)->add_param_gradient(layer, LAYER_INPUT(l),
                                                              ws->gradients[l + 1], n,

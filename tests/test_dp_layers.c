@@ -90,7 +90,8 @@ static void probe_free(probe *p)
 
 static dp_scratch probe_scratch(const probe *p, int kept_valid)
 {
-    return (dp_scratch){p->ws.scratch, p->ws.threads, p->ws.kept[0], kept_valid, p->ws.factors};
+    return (dp_scratch){.data = p->ws.scratch, .threads = p->ws.threads, .kept = p->ws.kept[0],
+                        .kept_valid = kept_valid, .factors = p->ws.factors};
 }
 
 /* sum r . layer(x) over the first m examples, in double */
@@ -595,5 +596,132 @@ Test(dp_layers, tiny_cnn_learns_through_dpkit_train)
     free(summary);
     snprintf(args, sizeof args, "eval %s/run/model.h5", dir);
     cr_assert_eq(test_run_dpkit(args, &out), 0, "%s", out);
+    free(out);
+}
+
+/* Model files keep conv, pool, group-norm, flatten and embedding layers (and the norm modes,
+ * which are derived from the shapes). */
+Test(dp_layers, model_file_round_trip_of_every_kind)
+{
+    dpkit_error err;
+    dp_layer_spec specs[] = {
+        {.kind = DP_LAYER_CONV2D, .units = 3, .kernel = 3, .stride = 2, .padding = 1},
+        {.kind = DP_LAYER_GROUP_NORM, .groups = 3},
+        {.kind = DP_LAYER_RELU},
+        {.kind = DP_LAYER_AVGPOOL, .kernel = 2, .stride = 1},
+        {.kind = DP_LAYER_MAXPOOL, .kernel = 2},
+        {.kind = DP_LAYER_FLATTEN},
+        {.kind = DP_LAYER_LINEAR, .units = 4}};
+    dp_model a, b;
+    cr_assert_eq(dp_model_create((dp_shape){2, 9, 9}, 4, specs, 7, &a, &err), 0, "%s",
+                 err.message);
+    rng r;
+    rng_init_seed(&r, 2, RNG_STREAM_INIT);
+    dp_model_init(&a, &r, 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/cnn.h5", test_temp_dir());
+    h5io_file *f;
+    cr_assert_eq(h5io_create(path, &f, &err), 0);
+    cr_assert_eq(dp_model_save_h5(&a, f, "/model", &err), 0, "%s", err.message);
+    cr_assert_eq(h5io_commit(f, &err), 0);
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0);
+    cr_assert_eq(dp_model_load_h5(&b, f, "/model", &err), 0, "%s", err.message);
+    int rank;
+    size_t dims[H5IO_MAX_RANK];
+    cr_assert_eq(h5io_array_shape(f, "/model/0.conv2d.weight", &rank, dims, &err), 0);
+    cr_assert_eq(rank, 4);
+    cr_assert(dims[0] == 3 && dims[1] == 2 && dims[2] == 3 && dims[3] == 3);
+    h5io_close(f);
+    cr_assert_eq(b.layer_count, a.layer_count);
+    for (size_t l = 0; l < a.layer_count; l++) {
+        cr_assert_eq(b.layers[l].kind, a.layers[l].kind);
+        cr_assert_eq(b.layers[l].kernel, a.layers[l].kernel);
+        cr_assert_eq(b.layers[l].stride, a.layers[l].stride);
+        cr_assert_eq(b.layers[l].ghost_norms, a.layers[l].ghost_norms);
+    }
+    cr_assert_eq(memcmp(a.params, b.params, a.param_count * sizeof(float)), 0);
+    dp_model_free(&a);
+    dp_model_free(&b);
+
+    dp_layer_spec text[] = {{.kind = DP_LAYER_EMBEDDING, .units = 3, .vocab = 7},
+                            {.kind = DP_LAYER_FLATTEN},
+                            {.kind = DP_LAYER_LINEAR, .units = 7}};
+    cr_assert_eq(dp_model_create((dp_shape){4, 1, 1}, 7, text, 3, &a, &err), 0, "%s",
+                 err.message);
+    dp_model_init(&a, &r, 0);
+    cr_assert_eq(h5io_create(path, &f, &err), 0);
+    cr_assert_eq(dp_model_save_h5(&a, f, "/model", &err), 0, "%s", err.message);
+    cr_assert_eq(h5io_commit(f, &err), 0);
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0);
+    cr_assert_eq(dp_model_load_h5(&b, f, "/model", &err), 0, "%s", err.message);
+    cr_assert_eq(h5io_array_shape(f, "/model/0.embedding.weight", &rank, dims, &err), 0);
+    cr_assert(rank == 2 && dims[0] == 7 && dims[1] == 3);
+    h5io_close(f);
+    cr_assert_eq(b.layers[0].vocab, 7);
+    cr_assert_eq(memcmp(a.params, b.params, a.param_count * sizeof(float)), 0);
+    dp_model_free(&a);
+    dp_model_free(&b);
+}
+
+/* A config's model section: presets, mlp restrictions, and layers that do not fit. */
+Test(dp_layers, model_configs_give_clear_errors)
+{
+    const char *dir = test_temp_dir();
+    struct {
+        const char *model;
+        const char *message;
+    } cases[] = {
+        {"{kind: cnn, preset: lenet}", "expected one of mnist-cnn"},
+        {"{kind: cnn, preset: mnist-cnn, layers: [{kind: tanh}]}", "keep one"},
+        {"{kind: linear, preset: mnist-cnn}", "model.kind is linear"},
+        {"{kind: mlp, preset: mnist-cnn}", "needs model.kind cnn"},
+        {"{kind: mlp, layers: [{kind: conv2d, units: 2, kernel: 3}, {kind: linear, units: 10}]}",
+         "not allowed in an mlp"},
+        {"{kind: cnn, layers: [{kind: conv2d, units: 2, kernel: 40}, {kind: linear, units: 10}]}",
+         "larger than the padded input"},
+        {"{kind: cnn, layers: [{kind: linear, units: 10}, {kind: embedding, units: 2, vocab: 3}]}",
+         "first layer"},
+    };
+    char cache[1200];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    setenv("DPKIT_CACHE", cache, 1);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char text[1024], path[1200], args[4096];
+        snprintf(text, sizeof text,
+                 "data: {dataset: synthetic}\nfeatures: {extractor: raw}\nmodel: %s\n"
+                 "privacy: {enabled: false}\ntraining: {epochs: 1, batch_size: 100}\n",
+                 cases[c].model);
+        snprintf(path, sizeof path, "%s/bad%zu.yaml", dir, c);
+        cr_assert_eq(test_write_file(path, text, strlen(text)), 0);
+        snprintf(args, sizeof args, "-q train %s --output %s/bad%zu", path, dir, c);
+        char *out = NULL;
+        cr_assert_eq(test_run_dpkit(args, &out), 1, "%s: %s", cases[c].model, out);
+        cr_assert(strstr(out, cases[c].message) != NULL, "%s: expected '%s' in: %s",
+                  cases[c].model, cases[c].message, out);
+        free(out);
+    }
+}
+
+/* The preset on the paper's MNIST input shape trains and evaluates (synthetic 1x28x28). */
+Test(dp_layers, mnist_cnn_preset_trains_through_dpkit_train)
+{
+    const char *dir = test_temp_dir();
+    char path[1200], args[4096], cache[1200];
+    const char *text = "name: preset\nseed: 1\ndata: {dataset: synthetic}\n"
+                       "features: {extractor: raw}\nmodel: {kind: cnn, preset: mnist-cnn}\n"
+                       "privacy: {epsilon: 8.0, delta: 1e-5, max_grad_norm: 1.0}\n"
+                       "training: {epochs: 2, batch_size: 200, physical_batch: 128,\n"
+                       "           optimizer: {kind: sgd, lr: 1, momentum: 0.9}}\n";
+    snprintf(path, sizeof path, "%s/preset.yaml", dir);
+    cr_assert_eq(test_write_file(path, text, strlen(text)), 0);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    setenv("DPKIT_CACHE", cache, 1);
+    snprintf(args, sizeof args, "train %s --output %s/run", path, dir);
+    char *out = NULL;
+    cr_assert_eq(test_run_dpkit(args, &out), 0, "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "eval %s/run/model.h5", dir);
+    cr_assert_eq(test_run_dpkit(args, &out), 0, "%s", out);
+    cr_assert(strstr(out, "accuracy") != NULL, "%s", out);
     free(out);
 }
