@@ -725,3 +725,34 @@ Test(dp_layers, mnist_cnn_preset_trains_through_dpkit_train)
     cr_assert(strstr(out, "accuracy") != NULL, "%s", out);
     free(out);
 }
+
+/* model.kind mlp: dense layers over the flattened features, trained through the CLI. */
+Test(dp_layers, mlp_from_a_layer_list_trains)
+{
+    const char *dir = test_temp_dir();
+    char path[1200], args[4096], cache[1200];
+    const char *text = "name: mlp\nseed: 2\ndata: {dataset: synthetic}\n"
+                       "features: {extractor: raw}\n"
+                       "model:\n  kind: mlp\n  layers:\n    - {kind: flatten}\n"
+                       "    - {kind: linear, units: 32}\n    - {kind: relu}\n"
+                       "    - {kind: linear, units: 10}\n"
+                       "privacy: {epsilon: 8.0, delta: 1e-5, max_grad_norm: 1.0}\n"
+                       "training: {epochs: 4, batch_size: 100, physical_batch: 64,\n"
+                       "           optimizer: {kind: sgd, lr: 1, momentum: 0.9}}\n";
+    snprintf(path, sizeof path, "%s/mlp.yaml", dir);
+    cr_assert_eq(test_write_file(path, text, strlen(text)), 0);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    setenv("DPKIT_CACHE", cache, 1);
+    snprintf(args, sizeof args, "-q train %s --output %s/run", path, dir);
+    char *out = NULL;
+    cr_assert_eq(test_run_dpkit(args, &out), 0, "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/run/summary.json", dir);
+    char *summary = test_read_file(path, NULL);
+    cr_assert_not_null(summary);
+    const char *at = strstr(summary, "\"test_accuracy\":");
+    cr_assert_not_null(at, "%s", summary);
+    double accuracy = strtod(at + strlen("\"test_accuracy\":"), NULL);
+    cr_assert_gt(accuracy, 0.6, "test accuracy %g\n%s", accuracy, summary);
+    free(summary);
+}
