@@ -55,9 +55,12 @@ $(BUILD)/dpkit: $(CLI_OBJ) $(BUILD)/libdpkit.a
 $(BUILD)/tests/run-tests: $(TEST_OBJ) $(BUILD)/libdpkit.a
 	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs criterion)
 
+# bench/train-cnn times the library's BLAS calls by wrapping them at link time.
+$(BUILD)/bench/train-cnn: BENCH_LDFLAGS = -Wl,--wrap=cblas_sgemm,--wrap=cblas_ssyrk,--wrap=cblas_sgemv
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libdpkit.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libdpkit.a $(LDFLAGS) $(BENCH_LDFLAGS) $(LDLIBS)
 
 deps:
 	@scripts/setup-deps

@@ -9,12 +9,13 @@
 #include <string.h>
 
 static const config_field layer_schema[] = {
-    {"kind", CONFIG_ENUM, NULL, "layer kind", "linear|conv2d|tanh|relu|maxpool|avgpool|group-norm", NULL},
-    {"units", CONFIG_INT, "0", "linear: outputs; conv2d: output channels", NULL, NULL},
+    {"kind", CONFIG_ENUM, NULL, "layer kind", "linear|conv2d|tanh|relu|maxpool|avgpool|group-norm|flatten|embedding", NULL},
+    {"units", CONFIG_INT, "0", "linear: outputs; conv2d: output channels; embedding: vector size", NULL, NULL},
     {"kernel", CONFIG_INT, "0", "conv2d, pools: kernel size", NULL, NULL},
     {"stride", CONFIG_INT, "0", "conv2d: stride (default 1); pools: default the kernel", NULL, NULL},
     {"padding", CONFIG_INT, "0", "conv2d: zero padding", NULL, NULL},
     {"groups", CONFIG_INT, "0", "group-norm: number of groups", NULL, NULL},
+    {"vocab", CONFIG_INT, "0", "embedding: number of token ids", NULL, NULL},
     {0}};
 
 const config_field run_config_schema[] = {
@@ -36,6 +37,7 @@ const config_field run_config_schema[] = {
     {"features.normalize.clip", CONFIG_DOUBLE, "1", "private-bn: L2 bound per example (data-independent)", NULL, NULL},
     {"model.kind", CONFIG_ENUM, "linear", "linear (softmax regression) or a list of layers", "linear|cnn|mlp", NULL},
     {"model.layers", CONFIG_LIST, "[]", "cnn/mlp: layers in order; the last outputs one value per class", NULL, layer_schema},
+    {"model.preset", CONFIG_STRING, "", "cnn: a named architecture instead of layers (mnist-cnn, cifar10-cnn, scatter-cnn-mnist, scatter-cnn-cifar10)", NULL, NULL},
     {"privacy.enabled", CONFIG_BOOL, "true", "false: plain SGD baseline (no clipping, no noise)", NULL, NULL},
     {"privacy.epsilon", CONFIG_DOUBLE, "0", "target epsilon (calibrates the noise; also a hard budget); 0: none", NULL, NULL},
     {"privacy.delta", CONFIG_DOUBLE, "1e-5", "delta", NULL, NULL},
@@ -75,13 +77,46 @@ static int bounded_double(const config *cfg, const char *key, double low, double
     return 0;
 }
 
+/* model.preset: the named architecture's layers. */
+static int read_preset(run_config *rc, const char *name, dpkit_error *err)
+{
+    if (strcmp(rc->model_kind, "cnn") != 0)
+        return error_set(err, "model.preset: '%s' needs model.kind cnn, not %s", name,
+                         rc->model_kind);
+    if (config_list_length(rc->cfg, "model.layers") != 0)
+        return error_set(err, "model.preset: '%s' and model.layers are both set; keep one", name);
+    rc->layers = calloc(DP_PRESET_MAX_LAYERS, sizeof *rc->layers);
+    if (!rc->layers)
+        return error_set(err, "model.preset: out of memory");
+    if (dp_model_preset(name, rc->layers, &rc->layer_count, err))
+        return error_prefix(err, "model.preset");
+    return 0;
+}
+
+/* An mlp is dense layers (and activations, flatten, group norm, an embedding) only. */
+static int check_mlp_layer(const dp_layer_spec *s, size_t i, dpkit_error *err)
+{
+    if (s->kind == DP_LAYER_CONV2D || s->kind == DP_LAYER_MAXPOOL || s->kind == DP_LAYER_AVGPOOL)
+        return error_set(err, "model.layers[%zu].kind: %s is not allowed in an mlp (use "
+                              "model.kind cnn)", i, dp_layer_kind_name(s->kind));
+    return 0;
+}
+
 static int read_layers(run_config *rc, dpkit_error *err)
 {
     size_t n = config_list_length(rc->cfg, "model.layers");
-    if (strcmp(rc->model_kind, "linear") == 0)
+    const char *preset = config_get_string(rc->cfg, "model.preset");
+    if (strcmp(rc->model_kind, "linear") == 0) {
+        if (n || preset[0])
+            return error_set(err, "model.%s: set, but model.kind is linear (expected cnn or mlp)",
+                             n ? "layers" : "preset");
         return 0;
+    }
+    if (preset[0])
+        return read_preset(rc, preset, err);
     if (n == 0)
-        return error_set(err, "model.layers: model.kind %s needs a list of layers", rc->model_kind);
+        return error_set(err, "model.layers: model.kind %s needs a list of layers (or, for "
+                              "cnn, model.preset)", rc->model_kind);
     rc->layers = calloc(n, sizeof *rc->layers);
     if (!rc->layers)
         return error_set(err, "model.layers: out of memory");
@@ -91,15 +126,18 @@ static int read_layers(run_config *rc, dpkit_error *err)
         dp_layer_spec *s = &rc->layers[i];
         if (dp_layer_kind_parse(config_get_string(item, "kind"), &s->kind, err))
             return error_prefix(err, "model.layers[%zu]", i);
-        const char *keys[] = {"units", "kernel", "stride", "padding", "groups"};
-        size_t *fields[] = {&s->units, &s->kernel, &s->stride, &s->padding, &s->groups};
-        for (int k = 0; k < 5; k++) {
+        const char *keys[] = {"units", "kernel", "stride", "padding", "groups", "vocab"};
+        size_t *fields[] = {&s->units, &s->kernel, &s->stride, &s->padding, &s->groups,
+                            &s->vocab};
+        for (int k = 0; k < 6; k++) {
             long v = config_get_int(item, keys[k]);
             if (v < 0 || v > 1000000)
                 return error_set(err, "model.layers[%zu].%s: %ld, expected 0..1000000", i,
                                  keys[k], v);
             *fields[k] = (size_t)v;
         }
+        if (strcmp(rc->model_kind, "mlp") == 0 && check_mlp_layer(s, i, err))
+            return -1;
     }
     return 0;
 }

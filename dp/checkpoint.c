@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { LAYER_FIELDS = 6 }; /* kind, units, kernel, stride, padding, groups */
+/* kind, units, kernel, stride, padding, groups, vocab; files written before embeddings have
+ * the first 6 columns only, and are still read. */
+enum { LAYER_FIELDS = 7, LAYER_FIELDS_V1 = 6 };
 
 static int write_tensor(h5io_file *file, const char *group, size_t l, const char *kind,
                         const char *what, const float *data, int rank, const size_t *dims,
@@ -30,7 +32,7 @@ int dp_model_save_h5(const dp_model *model, h5io_file *file, const char *group, 
         const dp_layer *y = &model->layers[l];
         long long row[LAYER_FIELDS] = {y->kind, (long long)y->units, (long long)y->kernel,
                                        (long long)y->stride, (long long)y->padding,
-                                       (long long)y->groups};
+                                       (long long)y->groups, (long long)y->vocab};
         memcpy(table + l * LAYER_FIELDS, row, sizeof row);
     }
     char path[512];
@@ -49,7 +51,8 @@ int dp_model_save_h5(const dp_model *model, h5io_file *file, const char *group, 
         h5io_write_attr_int64(file, group, "class_count", (long long)model->class_count, err) ||
         h5io_write_attr_string(file, group, "layer_columns",
                                "kind (0 linear, 1 conv2d, 2 tanh, 3 relu, 4 maxpool, 5 avgpool, "
-                               "6 group-norm), units, kernel, stride, padding, groups", err))
+                               "6 group-norm, 7 flatten, 8 embedding), units, kernel, stride, padding, "
+                               "groups, vocab", err))
         return -1;
     char description[4096];
     dp_model_describe(model, description, sizeof description);
@@ -62,6 +65,12 @@ int dp_model_save_h5(const dp_model *model, h5io_file *file, const char *group, 
             continue;
         const float *p = model->params + y->param_offset;
         const char *kind = dp_layer_kind_name(y->kind);
+        if (y->kind == DP_LAYER_EMBEDDING) { /* (vocab, units), no bias */
+            size_t edims[2] = {y->vocab, y->units};
+            if (write_tensor(file, group, l, kind, "weight", p, 2, edims, err))
+                return -1;
+            continue;
+        }
         size_t weights = y->param_count - y->units;
         size_t wdims[4] = {y->units, weights / y->units, y->kernel, y->kernel};
         int rank = 2;
@@ -89,7 +98,8 @@ int dp_model_load_h5(dp_model *model, h5io_file *file, const char *group, dpkit_
     snprintf(path, sizeof path, "%s/layers", group);
     if (h5io_read_array(file, path, H5IO_INT64, &rank, dims, (void **)&table, err))
         goto done;
-    if (rank != 2 || dims[1] != LAYER_FIELDS || dims[0] < 1 || dims[0] > 1000) {
+    if (rank != 2 || (dims[1] != LAYER_FIELDS && dims[1] != LAYER_FIELDS_V1) || dims[0] < 1 ||
+        dims[0] > 1000) {
         error_set(err, "%s: %s must be (layers, %d), layers 1..1000", file->path, path,
                   LAYER_FIELDS);
         goto done;
@@ -109,7 +119,8 @@ int dp_model_load_h5(dp_model *model, h5io_file *file, const char *group, dpkit_
         goto done;
     }
     for (size_t l = 0; l < dims[0]; l++) {
-        const long long *row = table + l * LAYER_FIELDS;
+        long long row[LAYER_FIELDS] = {0};
+        memcpy(row, table + l * dims[1], dims[1] * sizeof *row);
         for (int f = 0; f < LAYER_FIELDS; f++)
             if (row[f] < 0 || row[f] > (1LL << 32)) {
                 error_set(err, "%s: %s/layers row %zu field %d: %lld out of range", file->path,
@@ -122,7 +133,8 @@ int dp_model_load_h5(dp_model *model, h5io_file *file, const char *group, dpkit_
             goto done;
         }
         specs[l] = (dp_layer_spec){(dp_layer_kind)row[0], (size_t)row[1], (size_t)row[2],
-                                   (size_t)row[3], (size_t)row[4], (size_t)row[5]};
+                                   (size_t)row[3], (size_t)row[4], (size_t)row[5],
+                                   (size_t)row[6]};
     }
     dp_shape shape = {(size_t)input[0], (size_t)input[1], (size_t)input[2]};
     if (class_count < 2 || class_count > 1000000) {

@@ -1,6 +1,7 @@
-/* DP-SGD engine: models as a list of layers over one flat float32 parameter vector, per-example
- * gradient norms and clipped gradient sums without materialising per-example gradients,
- * Poisson sampling, Gaussian noise, optimizers, the training loop and its checkpoints.
+/* DP-SGD engine: models as a list of layers over one flat float32 parameter vector, exact
+ * per-example gradient norms and clipped gradient sums without storing every per-example
+ * gradient at once (dense layers: outer products; convolutions: materialised per layer or in
+ * Gram form, dp/layer_conv2d.c), Poisson sampling, Gaussian noise, optimizers, the training loop and its checkpoints.
  * Semantics follow SPEC-MATH.md section 4 (opacus 1.4.0). */
 #ifndef DPKIT_DP_DP_H
 #define DPKIT_DP_DP_H
@@ -25,7 +26,8 @@
  *   - the per-example squared gradient norm is a sum over layers (each layer reports its own
  *     share, computed from its input and output gradient, SPEC-MATH 4.5);
  *   - the parameter gradient is linear in the output gradient, so sum_i f_i g_i is the ordinary
- *     batch gradient of the output gradients scaled row-wise by the clip factors f_i.
+ *     batch gradient of the output gradients scaled row-wise by the clip factors f_i (a layer
+ *     that materialised its per-example gradients for the norms sums them instead).
  * ------------------------------------------------------------------------------------------ */
 
 typedef enum {
@@ -33,10 +35,12 @@ typedef enum {
     DP_LAYER_CONV2D,     /* square kernel, stride, zero padding, bias */
     DP_LAYER_TANH,
     DP_LAYER_RELU,
-    DP_LAYER_MAXPOOL,    /* square window = stride */
-    DP_LAYER_AVGPOOL,    /* square window = stride */
+    DP_LAYER_MAXPOOL,    /* square window, stride (default the window), no padding */
+    DP_LAYER_AVGPOOL,    /* square window, stride (default the window), no padding */
     DP_LAYER_GROUP_NORM, /* per example, no affine parameters, eps 1e-5 */
-    DP_LAYER_KIND_COUNT
+    DP_LAYER_FLATTEN,    /* (C, H, W) -> (C*H*W, 1, 1), values unchanged */
+    DP_LAYER_EMBEDDING,  /* token ids (T, 1, 1) -> vectors (T, 1, units); first layer only */
+    DP_LAYER_KIND_COUNT /* new kinds go last: the numbers are stored in model files */
 } dp_layer_kind;
 
 typedef struct dp_shape {
@@ -54,7 +58,26 @@ typedef struct dp_layer {
     size_t stride;  /* conv, pools */
     size_t padding; /* conv */
     size_t groups;  /* group norm */
+    size_t vocab;   /* embedding: number of token ids */
+    /* conv: per-example norms by the Gram form instead of materialised gradients, chosen at
+     * creation by the cost model of dp/layer_conv2d.c */
+    int ghost_norms;
 } dp_layer;
+
+/* Scratch memory a layer may use during one call: `threads` slices of the workspace scratch
+ * (slice t for OpenMP thread t), and the layer's own per-example buffer `kept`
+ * (max_batch x kept_floats, NULL for layers that keep nothing) that carries values from one
+ * pass of dp_model_clipped_gradient to a later one: a materialising conv keeps its per-example
+ * gradients from the norms to the clipped sum, a Gram-form conv keeps the Gram matrices of
+ * its inputs from the forward pass to the norms. */
+typedef struct dp_scratch {
+    float *data;
+    size_t threads;
+    float *kept;
+    int training;         /* forward: fill what the layer keeps for its norms */
+    int kept_valid;       /* kept holds this batch's values from the earlier pass */
+    const float *factors; /* clip factors of the batch (NULL: all 1) */
+} dp_scratch;
 
 /* What a layer kind does; one table entry per kind (dp/layer_*.c). n = examples in the batch.
  * Workspaces are per model (see dp_workspace) and sized by `scratch_floats`. */
@@ -62,31 +85,49 @@ typedef struct dp_layer_ops {
     const char *name;
     /* out (n, output) from in (n, input) */
     void (*forward)(const dp_layer *layer, const float *params, const float *in, float *out,
-                    size_t n, float *scratch);
-    /* grad_in (n, input) from grad_out (n, output); NULL when the layer is the first one */
+                    size_t n, const dp_scratch *scratch);
+    /* grad_in (n, input) from grad_out (n, output); never called on the first layer */
     void (*backward_input)(const dp_layer *layer, const float *params, const float *in,
                            const float *out, const float *grad_out, float *grad_in, size_t n,
-                           float *scratch);
-    /* Layers with parameters: squared_norms[i] += ||dL_i/dtheta_layer||^2 */
+                           const dp_scratch *scratch);
+    /* Layers with parameters: squared_norms[i] += ||dL_i/dtheta_layer||^2 (and, for layers
+     * that keep them, the per-example gradients into scratch->kept) */
     void (*add_squared_norms)(const dp_layer *layer, const float *in, const float *grad_out,
-                              size_t n, double *squared_norms, float *scratch);
-    /* Layers with parameters: grad[param slice] += sum_i dL_i/dtheta for the given grad_out */
+                              size_t n, double *squared_norms, const dp_scratch *scratch);
+    /* Layers with parameters: grad[param slice] += sum_i dL_i/dtheta for the given grad_out
+     * (already scaled by the clip factors); a layer whose scratch->kept_valid is set may
+     * instead sum its kept gradients weighted by scratch->factors. */
     void (*add_param_gradient)(const dp_layer *layer, const float *in, const float *grad_out,
-                               size_t n, float *grad, float *scratch);
-    /* floats of scratch needed for a batch of n */
-    size_t (*scratch_floats)(const dp_layer *layer, size_t n);
+                               size_t n, float *grad, const dp_scratch *scratch);
+    /* floats of scratch per OpenMP thread (NULL: none) */
+    size_t (*scratch_floats)(const dp_layer *layer);
+    /* floats kept per example between passes (NULL: none; see dp_scratch) */
+    size_t (*kept_floats)(const dp_layer *layer);
 } dp_layer_ops;
 
 const dp_layer_ops *dp_layer_ops_of(dp_layer_kind kind);
-/* "linear", "conv2d", "tanh", "relu", "maxpool", "avgpool", "group-norm"; -1 otherwise. */
+/* "linear", "conv2d", "tanh", "relu", "maxpool", "avgpool", "group-norm", "flatten",
+ * "embedding"; -1 otherwise. */
 int dp_layer_kind_parse(const char *text, dp_layer_kind *kind, dpkit_error *err);
 const char *dp_layer_kind_name(dp_layer_kind kind);
 
 /* What the user asks for; shapes and parameter offsets are worked out by dp_model_create. */
 typedef struct dp_layer_spec {
     dp_layer_kind kind;
-    size_t units, kernel, stride, padding, groups;
+    size_t units, kernel, stride, padding, groups, vocab;
 } dp_layer_spec;
+
+/* Named architectures of Tramer & Boneh (2021), as layer lists for dp_model_create:
+ *   "mnist-cnn"     end-to-end CNN for 1x28x28 (MNIST, Fashion-MNIST)
+ *   "cifar10-cnn"   end-to-end CNN for 3x32x32
+ *   "scatter-cnn-mnist"    CNN on 81x7x7 ScatterNet features
+ *   "scatter-cnn-cifar10"  CNN on 243x8x8 ScatterNet features
+ * The input normalisation of the ScatterNet models is the feature pipeline's
+ * (features.normalize), not a layer. *count is set to the number of layers; specs needs
+ * DP_PRESET_MAX_LAYERS entries. */
+enum { DP_PRESET_MAX_LAYERS = 32 };
+int dp_model_preset(const char *name, dp_layer_spec *specs, size_t *count, dpkit_error *err);
+extern const char *const dp_model_preset_names[]; /* NULL-terminated */
 
 typedef struct dp_model {
     dp_shape input;
@@ -102,8 +143,8 @@ typedef struct dp_model {
 int dp_model_create(dp_shape input, size_t class_count, const dp_layer_spec *specs,
                     size_t spec_count, dp_model *model, dpkit_error *err);
 void dp_model_free(dp_model *model);
-/* PyTorch's default initialisation (uniform in +-1/sqrt(fan_in) for weights and biases), from
- * `r` (stream RNG_STREAM_INIT). zero_last: the last linear layer starts at zero (the usual
+/* PyTorch's default initialisation (uniform in +-1/sqrt(fan_in) for weights and biases;
+ * embeddings N(0, 1)), from `r` (stream RNG_STREAM_INIT). zero_last: the last linear layer starts at zero (the usual
  * choice for the linear model on features). */
 void dp_model_init(dp_model *model, rng *r, int zero_last);
 /* One line per layer ("linear 15552 -> 10, 155530 parameters"). */
@@ -118,6 +159,8 @@ typedef struct dp_workspace {
     float **gradients;   /* layer_count + 1 arrays; gradients[l] = dL/d activations[l] */
     float *scratch;
     size_t scratch_size;
+    size_t threads;      /* OpenMP threads the scratch has slices for */
+    float **kept;        /* layer_count arrays (NULL for layers that keep nothing) */
     double *squared_norms;
     float *factors;
     /* single linear layer models: per-thread row blocks and gradient sums */
@@ -137,14 +180,19 @@ typedef struct dp_batch_stats {
     size_t clipped; /* examples whose norm exceeded the clip norm */
 } dp_batch_stats;
 
-/* Logits (n, class_count) of a batch; n <= ws->max_batch. Written to ws->activations[L]. */
+/* Logits (n, class_count) of a batch; n <= ws->max_batch. Written to ws->activations[L].
+ * A model starting with an embedding needs token ids in 0..vocab-1 (see dp_model_check_input). */
 void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, size_t n);
+/* Checks inputs the first layer cannot take (embedding: ids that are not integers below the
+ * vocabulary size); 0 for other models. */
+int dp_model_check_input(const dp_model *model, const float *x, size_t n, dpkit_error *err);
 
 /* For a physical batch x (n, input) with labels y: cross-entropy per example (natural log), the
  * per-example gradient norms over all parameters (norms, n values, may be NULL), and
  *   grad += sum_i min(1, clip_norm / norm_i) g_i      (clip_norm > 0)
  *   grad += sum_i g_i                                  (clip_norm <= 0: no clipping)
- * grad has param_count floats. Per-example gradients are never formed. */
+ * grad has param_count floats. Per-example gradients are formed only for convolutions whose
+ * cost model prefers it (dp/layer_conv2d.c), one layer's worth per example. */
 int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const float *x,
                               const int32_t *y, size_t n, double clip_norm, float *grad,
                               double *norms, dp_batch_stats *stats, dpkit_error *err);

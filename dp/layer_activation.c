@@ -5,7 +5,7 @@
 #include <math.h>
 
 static void tanh_forward(const dp_layer *layer, const float *params, const float *in, float *out,
-                         size_t n, float *scratch)
+                         size_t n, const dp_scratch *scratch)
 {
     (void)params, (void)scratch;
     size_t total = n * dp_shape_size(layer->input);
@@ -16,7 +16,7 @@ static void tanh_forward(const dp_layer *layer, const float *params, const float
 
 static void tanh_backward_input(const dp_layer *layer, const float *params, const float *in,
                                 const float *out, const float *grad_out, float *grad_in,
-                                size_t n, float *scratch)
+                                size_t n, const dp_scratch *scratch)
 {
     (void)params, (void)in, (void)scratch;
     size_t total = n * dp_shape_size(layer->input);
@@ -26,7 +26,7 @@ static void tanh_backward_input(const dp_layer *layer, const float *params, cons
 }
 
 static void relu_forward(const dp_layer *layer, const float *params, const float *in, float *out,
-                         size_t n, float *scratch)
+                         size_t n, const dp_scratch *scratch)
 {
     (void)params, (void)scratch;
     size_t total = n * dp_shape_size(layer->input);
@@ -37,7 +37,7 @@ static void relu_forward(const dp_layer *layer, const float *params, const float
 
 static void relu_backward_input(const dp_layer *layer, const float *params, const float *in,
                                 const float *out, const float *grad_out, float *grad_in,
-                                size_t n, float *scratch)
+                                size_t n, const dp_scratch *scratch)
 {
     (void)params, (void)in, (void)scratch;
     size_t total = n * dp_shape_size(layer->input);

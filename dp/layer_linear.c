@@ -7,7 +7,7 @@
 #include <cblas.h>
 
 static void linear_forward(const dp_layer *layer, const float *params, const float *in,
-                           float *out, size_t n, float *scratch)
+                           float *out, size_t n, const dp_scratch *scratch)
 {
     (void)scratch;
     size_t D = dp_shape_size(layer->input), K = layer->units;
@@ -22,7 +22,7 @@ static void linear_forward(const dp_layer *layer, const float *params, const flo
 
 static void linear_backward_input(const dp_layer *layer, const float *params, const float *in,
                                   const float *out, const float *grad_out, float *grad_in,
-                                  size_t n, float *scratch)
+                                  size_t n, const dp_scratch *scratch)
 {
     (void)in, (void)out, (void)scratch;
     size_t D = dp_shape_size(layer->input), K = layer->units;
@@ -32,7 +32,7 @@ static void linear_backward_input(const dp_layer *layer, const float *params, co
 
 static void linear_add_squared_norms(const dp_layer *layer, const float *in,
                                      const float *grad_out, size_t n, double *squared_norms,
-                                     float *scratch)
+                                     const dp_scratch *scratch)
 {
     (void)scratch;
     size_t D = dp_shape_size(layer->input), K = layer->units;
@@ -50,7 +50,7 @@ static void linear_add_squared_norms(const dp_layer *layer, const float *in,
 
 static void linear_add_param_gradient(const dp_layer *layer, const float *in,
                                       const float *grad_out, size_t n, float *grad,
-                                      float *scratch)
+                                      const dp_scratch *scratch)
 {
     (void)scratch;
     size_t D = dp_shape_size(layer->input), K = layer->units;

@@ -1,4 +1,5 @@
-/* The table of layer implementations (one dp/layer_<kind>.c file per family). */
+/* The table of layer implementations (one dp/layer_<kind>.c file per family), and helpers they
+ * share. */
 #ifndef DPKIT_DP_LAYERS_H
 #define DPKIT_DP_LAYERS_H
 
@@ -7,6 +8,24 @@
 extern const dp_layer_ops dp_layer_linear_ops;
 extern const dp_layer_ops dp_layer_tanh_ops;
 extern const dp_layer_ops dp_layer_relu_ops;
+extern const dp_layer_ops dp_layer_conv2d_ops;
+extern const dp_layer_ops dp_layer_maxpool_ops;
+extern const dp_layer_ops dp_layer_avgpool_ops;
+extern const dp_layer_ops dp_layer_group_norm_ops;
+extern const dp_layer_ops dp_layer_flatten_ops;
+extern const dp_layer_ops dp_layer_embedding_ops;
+
+/* OpenBLAS runs single-threaded inside OpenMP regions over examples (DESIGN: never
+ * oversubscribe): dp_blas_serial_begin returns the previous thread count for
+ * dp_blas_serial_end. */
+int dp_blas_serial_begin(void);
+void dp_blas_serial_end(int previous);
+
+/* This thread's slice of a layer's scratch (`floats` per thread). */
+float *dp_scratch_slice(const dp_scratch *scratch, size_t floats);
+
+/* Conv cost model (dp/layer_conv2d.c): 1 when the Gram form is cheaper for this shape. */
+int dp_conv2d_prefers_ghost(const dp_layer *layer);
 
 /* Softmax cross-entropy of one row of logits z (K): adds the loss, writes softmax - onehot into
  * grad (may be z itself, or NULL); 1 when the argmax is the label. */

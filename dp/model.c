@@ -3,6 +3,8 @@
 #include "dp/dp.h"
 #include "dp/layers.h"
 
+#include <omp.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,8 @@ size_t dp_shape_size(dp_shape shape)
 }
 
 static const char *const kind_names[DP_LAYER_KIND_COUNT] = {
-    "linear", "conv2d", "tanh", "relu", "maxpool", "avgpool", "group-norm"};
+    "linear", "conv2d", "tanh", "relu", "maxpool", "avgpool", "group-norm", "flatten",
+    "embedding"};
 
 const char *dp_layer_kind_name(dp_layer_kind kind)
 {
@@ -32,7 +35,7 @@ int dp_layer_kind_parse(const char *text, dp_layer_kind *kind, dpkit_error *err)
             return 0;
         }
     return error_set(err, "layer kind '%s': expected one of linear, conv2d, tanh, relu, maxpool, "
-                          "avgpool, group-norm", text);
+                          "avgpool, group-norm, flatten, embedding", text);
 }
 
 /* Output shape and parameter count of one layer on a given input shape. */
@@ -48,6 +51,7 @@ static int plan_layer(const dp_layer_spec *spec, dp_shape in, size_t index, dp_l
     layer->stride = spec->stride ? spec->stride : 1;
     layer->padding = spec->padding;
     layer->groups = spec->groups;
+    layer->vocab = spec->vocab;
     size_t in_size = dp_shape_size(in);
     switch (spec->kind) {
     case DP_LAYER_LINEAR:
@@ -66,6 +70,7 @@ static int plan_layer(const dp_layer_spec *spec, dp_shape in, size_t index, dp_l
         layer->output = (dp_shape){spec->units, (in.height + 2 * p - k) / s + 1,
                                    (in.width + 2 * p - k) / s + 1};
         layer->param_count = spec->units * in.channels * k * k + spec->units;
+        layer->ghost_norms = dp_conv2d_prefers_ghost(layer);
         return 0;
     }
     case DP_LAYER_MAXPOOL:
@@ -83,6 +88,19 @@ static int plan_layer(const dp_layer_spec *spec, dp_shape in, size_t index, dp_l
         if (spec->groups < 1 || in.channels % spec->groups != 0)
             return error_set(err, "layer %zu (group-norm): groups %zu must divide the %zu "
                                   "channels", index, spec->groups, in.channels);
+        return 0;
+    case DP_LAYER_FLATTEN:
+        layer->output = (dp_shape){in_size, 1, 1};
+        return 0;
+    case DP_LAYER_EMBEDDING:
+        if (index != 0)
+            return error_set(err, "layer %zu (embedding): only the first layer can take token ids",
+                             index);
+        if (spec->units < 1 || spec->vocab < 1 || spec->vocab > (1u << 24))
+            return error_set(err, "layer %zu (embedding): units must be >= 1 and vocab 1..2^24 "
+                                  "(got %zu, %zu)", index, spec->units, spec->vocab);
+        layer->output = (dp_shape){in_size, 1, spec->units};
+        layer->param_count = spec->vocab * spec->units;
         return 0;
     case DP_LAYER_TANH:
     case DP_LAYER_RELU:
@@ -157,6 +175,11 @@ void dp_model_init(dp_model *model, rng *r, int zero_last)
             memset(p, 0, layer->param_count * sizeof *p);
             continue;
         }
+        if (layer->kind == DP_LAYER_EMBEDDING) { /* torch.nn.Embedding: N(0, 1) */
+            for (size_t j = 0; j < layer->param_count; j++)
+                p[j] = (float)rng_gaussian(r);
+            continue;
+        }
         /* fan_in = weights per output unit; torch's kaiming_uniform(a=sqrt(5)) and its bias
          * rule both come to U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
         size_t fan_in = (layer->param_count - layer->units) / layer->units;
@@ -198,9 +221,12 @@ int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *w
         free(ws->activations);
         ws->activations = NULL;
     }
+    ws->kept = calloc(L, sizeof *ws->kept);
     ws->squared_norms = malloc(max_batch * sizeof *ws->squared_norms);
     ws->factors = malloc(max_batch * sizeof *ws->factors);
-    int ok = ws->activations && ws->gradients && ws->squared_norms && ws->factors;
+    /* one scratch slice per OpenMP thread; layers run with at most this many threads */
+    ws->threads = (size_t)omp_get_max_threads();
+    int ok = ws->activations && ws->gradients && ws->kept && ws->squared_norms && ws->factors;
     for (size_t l = 0; ok && l <= L; l++) {
         dp_shape s = l == 0 ? model->input : model->layers[l - 1].output;
         size_t floats = max_batch * dp_shape_size(s);
@@ -213,9 +239,14 @@ int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *w
         }
         if (l < L) {
             const dp_layer_ops *ops = dp_layer_ops_of(model->layers[l].kind);
-            size_t need = ops->scratch_floats ? ops->scratch_floats(&model->layers[l], max_batch) : 0;
-            if (need > ws->scratch_size)
-                ws->scratch_size = need;
+            size_t need = ops->scratch_floats ? ops->scratch_floats(&model->layers[l]) : 0;
+            if (need * ws->threads > ws->scratch_size)
+                ws->scratch_size = need * ws->threads;
+            size_t kept = ops->kept_floats ? ops->kept_floats(&model->layers[l]) : 0;
+            if (kept) {
+                ws->kept[l] = malloc(max_batch * kept * sizeof(float));
+                ok = ok && ws->kept[l] != NULL;
+            }
         }
     }
     if (ok && ws->scratch_size) {
@@ -247,6 +278,9 @@ void dp_workspace_free(dp_workspace *ws)
         free(ws->activations[l]);
         free(ws->gradients[l]);
     }
+    for (size_t l = 0; ws->kept && l < ws->layer_count; l++)
+        free(ws->kept[l]);
+    free(ws->kept);
     free(ws->activations);
     free(ws->gradients);
     free(ws->scratch);
@@ -256,13 +290,24 @@ void dp_workspace_free(dp_workspace *ws)
     memset(ws, 0, sizeof *ws);
 }
 
-void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, size_t n)
+/* The scratch a layer sees in one call. */
+static dp_scratch layer_scratch(const dp_workspace *ws, size_t l, int training, int kept_valid)
+{
+    return (dp_scratch){.data = ws->scratch, .threads = ws->threads, .kept = ws->kept[l],
+                        .training = training && ws->kept[l],
+                        .kept_valid = kept_valid && ws->kept[l], .factors = ws->factors};
+}
+
+/* training: layers also store what their per-example norms will need (dp_scratch). */
+static void forward_pass(const dp_model *model, dp_workspace *ws, const float *x, size_t n,
+                         int training)
 {
     const float *in = x;
     for (size_t l = 0; l < model->layer_count; l++) {
         const dp_layer *layer = &model->layers[l];
+        dp_scratch scratch = layer_scratch(ws, l, training, 0);
         dp_layer_ops_of(layer->kind)->forward(layer, model->params + layer->param_offset, in,
-                                              ws->activations[l + 1], n, ws->scratch);
+                                              ws->activations[l + 1], n, &scratch);
         in = ws->activations[l + 1];
     }
 }
@@ -283,6 +328,26 @@ int dp_softmax_cross_entropy_row(const float *z, int32_t label, size_t K, float 
         for (size_t k = 0; k < K; k++)
             grad[k] = (float)(exp((double)z[k] - m - log_total) - (k == (size_t)label));
     return best == (size_t)label;
+}
+
+void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, size_t n)
+{
+    forward_pass(model, ws, x, n, 0);
+}
+
+int dp_model_check_input(const dp_model *model, const float *x, size_t n, dpkit_error *err)
+{
+    const dp_layer *first = &model->layers[0];
+    if (first->kind != DP_LAYER_EMBEDDING)
+        return 0;
+    size_t total = n * dp_shape_size(first->input);
+    for (size_t j = 0; j < total; j++)
+        if (!(x[j] >= 0 && x[j] < (float)first->vocab && x[j] == (float)(size_t)x[j]))
+            return error_set(err, "embedding input: value %g at example %zu position %zu is not "
+                                  "a token id in 0..%zu", (double)x[j],
+                             j / dp_shape_size(first->input), j % dp_shape_size(first->input),
+                             first->vocab - 1);
+    return 0;
 }
 
 /* Softmax cross-entropy per row of logits (n, K): adds the losses, counts correct argmaxes, and
@@ -316,30 +381,35 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
         return error_set(err, "batch of %zu examples, workspace holds %zu", n, ws->max_batch);
     if (n == 0)
         return 0;
-    if (check_labels(y, n, model->class_count, err))
+    if (check_labels(y, n, model->class_count, err) || dp_model_check_input(model, x, n, err))
         return -1;
     size_t L = model->layer_count;
-    dp_model_forward(model, ws, x, n);
+    int have_norms = clip_norm > 0 || norms;
+    forward_pass(model, ws, x, n, have_norms);
     softmax_cross_entropy(ws->activations[L], y, n, model->class_count, ws->gradients[L],
                           &stats->loss_sum, &stats->correct);
     for (size_t l = L; l-- > 1;) {
         const dp_layer *layer = &model->layers[l];
+        dp_scratch scratch = layer_scratch(ws, l, 0, 0);
         dp_layer_ops_of(layer->kind)->backward_input(layer, model->params + layer->param_offset,
                                                      ws->activations[l], ws->activations[l + 1],
                                                      ws->gradients[l + 1], ws->gradients[l], n,
-                                                     ws->scratch);
+                                                     &scratch);
     }
     const float *inputs0 = x;
 #define LAYER_INPUT(l) ((l) == 0 ? inputs0 : ws->activations[l])
-    if (clip_norm > 0 || norms) {
+    if (have_norms) {
         memset(ws->squared_norms, 0, n * sizeof *ws->squared_norms);
         for (size_t l = 0; l < L; l++) {
             const dp_layer *layer = &model->layers[l];
+            dp_scratch scratch = layer_scratch(ws, l, 0, 1);
             if (layer->param_count)
                 dp_layer_ops_of(layer->kind)->add_squared_norms(
                     layer, LAYER_INPUT(l), ws->gradients[l + 1], n, ws->squared_norms,
-                    ws->scratch);
+                    &scratch);
         }
+        for (size_t i = 0; i < n; i++)
+            ws->factors[i] = 1.0f;
     }
     if (clip_norm > 0) {
         /* factor_i = min(1, C / norm_i) (SPEC-MATH 4.5, exact rule), applied to the output
@@ -368,11 +438,12 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
             norms[i] = sqrt(ws->squared_norms[i]);
     for (size_t l = 0; l < L; l++) {
         const dp_layer *layer = &model->layers[l];
+        dp_scratch scratch = layer_scratch(ws, l, 0, have_norms);
         if (layer->param_count)
             dp_layer_ops_of(layer->kind)->add_param_gradient(layer, LAYER_INPUT(l),
                                                              ws->gradients[l + 1], n,
                                                              grad + layer->param_offset,
-                                                             ws->scratch);
+                                                             &scratch);
     }
 #undef LAYER_INPUT
     return 0;
@@ -383,7 +454,8 @@ int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, c
 {
     size_t D = dp_shape_size(model->input), correct = 0;
     double loss = 0;
-    if (check_labels(y, count, model->class_count, err))
+    if (check_labels(y, count, model->class_count, err) ||
+        dp_model_check_input(model, x, count, err))
         return -1;
     for (size_t first = 0; first < count; first += ws->max_batch) {
         size_t n = count - first < ws->max_batch ? count - first : ws->max_batch;

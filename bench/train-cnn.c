@@ -1,0 +1,262 @@
+/* Benchmark of DP-SGD steps on the four CNN presets: examples/s private (per-example norms,
+ * clipping, noise) and non-private (plain SGD, same sampling), their ratio, and the share of
+ * the step spent in BLAS (sgemm, ssyrk, sgemv), measured by wrapping the BLAS calls at link
+ * time (-Wl,--wrap, see the Makefile). Inputs are random with each preset's shape (the cost
+ * does not depend on the values).
+ * usage: bench/train-cnn [--steps S] [--preset NAME] [--physical-batch P] [--private-only]
+ * (--private-only: for profiling the private step alone) */
+#include "common/progress.h"
+#include "common/rng.h"
+#include "dp/dp.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- BLAS time: wall-clock equivalent (calls inside OpenMP regions count 1/threads) -------- */
+
+static double blas_seconds;
+
+static void add_blas_time(double seconds)
+{
+    double share = omp_in_parallel() ? seconds / omp_get_num_threads() : seconds;
+#pragma omp atomic
+    blas_seconds += share;
+}
+
+void __real_cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER order,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint m,
+                        OPENBLAS_CONST blasint n, OPENBLAS_CONST blasint k,
+                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *a,
+                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *b,
+                        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *c,
+                        OPENBLAS_CONST blasint ldc);
+void __wrap_cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER order,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint m,
+                        OPENBLAS_CONST blasint n, OPENBLAS_CONST blasint k,
+                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *a,
+                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *b,
+                        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *c,
+                        OPENBLAS_CONST blasint ldc);
+void __wrap_cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER order,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint m,
+                        OPENBLAS_CONST blasint n, OPENBLAS_CONST blasint k,
+                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *a,
+                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *b,
+                        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *c,
+                        OPENBLAS_CONST blasint ldc)
+{
+    double start = omp_get_wtime();
+    __real_cblas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    add_blas_time(omp_get_wtime() - start);
+}
+
+void __real_cblas_ssyrk(OPENBLAS_CONST enum CBLAS_ORDER order,
+                        OPENBLAS_CONST enum CBLAS_UPLO uplo,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE trans, OPENBLAS_CONST blasint n,
+                        OPENBLAS_CONST blasint k, OPENBLAS_CONST float alpha,
+                        OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda,
+                        OPENBLAS_CONST float beta, float *c, OPENBLAS_CONST blasint ldc);
+void __wrap_cblas_ssyrk(OPENBLAS_CONST enum CBLAS_ORDER order,
+                        OPENBLAS_CONST enum CBLAS_UPLO uplo,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE trans, OPENBLAS_CONST blasint n,
+                        OPENBLAS_CONST blasint k, OPENBLAS_CONST float alpha,
+                        OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda,
+                        OPENBLAS_CONST float beta, float *c, OPENBLAS_CONST blasint ldc);
+void __wrap_cblas_ssyrk(OPENBLAS_CONST enum CBLAS_ORDER order,
+                        OPENBLAS_CONST enum CBLAS_UPLO uplo,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE trans, OPENBLAS_CONST blasint n,
+                        OPENBLAS_CONST blasint k, OPENBLAS_CONST float alpha,
+                        OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda,
+                        OPENBLAS_CONST float beta, float *c, OPENBLAS_CONST blasint ldc)
+{
+    double start = omp_get_wtime();
+    __real_cblas_ssyrk(order, uplo, trans, n, k, alpha, a, lda, beta, c, ldc);
+    add_blas_time(omp_get_wtime() - start);
+}
+
+void __real_cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER order,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE trans, OPENBLAS_CONST blasint m,
+                        OPENBLAS_CONST blasint n, OPENBLAS_CONST float alpha,
+                        OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda,
+                        OPENBLAS_CONST float *x, OPENBLAS_CONST blasint incx,
+                        OPENBLAS_CONST float beta, float *y, OPENBLAS_CONST blasint incy);
+void __wrap_cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER order,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE trans, OPENBLAS_CONST blasint m,
+                        OPENBLAS_CONST blasint n, OPENBLAS_CONST float alpha,
+                        OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda,
+                        OPENBLAS_CONST float *x, OPENBLAS_CONST blasint incx,
+                        OPENBLAS_CONST float beta, float *y, OPENBLAS_CONST blasint incy);
+void __wrap_cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER order,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE trans, OPENBLAS_CONST blasint m,
+                        OPENBLAS_CONST blasint n, OPENBLAS_CONST float alpha,
+                        OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda,
+                        OPENBLAS_CONST float *x, OPENBLAS_CONST blasint incx,
+                        OPENBLAS_CONST float beta, float *y, OPENBLAS_CONST blasint incy)
+{
+    double start = omp_get_wtime();
+    __real_cblas_sgemv(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy);
+    add_blas_time(omp_get_wtime() - start);
+}
+
+/* ---- workloads ---------------------------------------------------------------------------- */
+
+typedef struct workload {
+    const char *preset;
+    dp_shape input;
+    size_t batch_size; /* the paper's expected batch size B */
+} workload;
+
+static const workload workloads[] = {
+    {"mnist-cnn", {1, 28, 28}, 512},
+    {"cifar10-cnn", {3, 32, 32}, 1024},
+    {"scatter-cnn-mnist", {81, 7, 7}, 1024},
+    {"scatter-cnn-cifar10", {243, 8, 8}, 8192},
+};
+
+typedef struct measure {
+    double examples_per_second, examples_per_cpu_second, blas_share;
+} measure;
+
+/* CPU seconds of the whole process (all threads): on a shared machine this moves less than
+ * wall time with the other jobs' load. */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void fail(const dpkit_error *err)
+{
+    fprintf(stderr, "bench/train-cnn: %s\n", err->message);
+    exit(1);
+}
+
+/* `steps` DP-SGD (private) or SGD steps with expected batch B over N = steps * B examples
+ * (one epoch of floor(N/B) = steps steps). */
+static measure run(const workload *w, int private_mode, int steps, size_t physical)
+{
+    dpkit_error err;
+    dp_layer_spec specs[DP_PRESET_MAX_LAYERS];
+    size_t count;
+    dp_model model;
+    dp_workspace ws;
+    if (dp_model_preset(w->preset, specs, &count, &err) ||
+        dp_model_create(w->input, 10, specs, count, &model, &err) ||
+        dp_workspace_create(&model, physical, &ws, &err))
+        fail(&err);
+    rng r;
+    rng_init_seed(&r, 1, RNG_STREAM_INIT);
+    dp_model_init(&model, &r, 0);
+    size_t N = (size_t)steps * w->batch_size, D = dp_shape_size(w->input);
+    float *x = malloc(N * D * sizeof *x);
+    int32_t *y = malloc(N * sizeof *y);
+    if (!x || !y) {
+        fprintf(stderr, "bench/train-cnn: out of memory for %zu x %zu inputs\n", N, D);
+        exit(1);
+    }
+    /* 1024 random examples, repeated (drawing them all would dominate a profile) */
+    size_t distinct = N < 1024 ? N : 1024;
+    for (size_t j = 0; j < distinct * D; j++)
+        x[j] = (float)(2 * rng_uniform(&r) - 1);
+    for (size_t i = distinct; i < N; i++)
+        memcpy(x + i * D, x + (i % distinct) * D, D * sizeof *x);
+    for (size_t i = 0; i < N; i++)
+        y[i] = (int32_t)rng_below(&r, 10);
+
+    dp_train_config c = {.private_mode = private_mode, .clip_norm = 0.1, .noise_multiplier = 1.0,
+                         .batch_size = w->batch_size, .physical_batch = physical, .epochs = 1,
+                         .delta = 1e-5};
+    accountant_options_default(&c.accountant);
+    dp_train_state state;
+    memset(&state, 0, sizeof state);
+    rng_init_seed(&state.sampler, 2, RNG_STREAM_SAMPLING);
+    rng_init_seed(&state.noise, 3, RNG_STREAM_NOISE);
+    accountant_ledger_init(&state.ledger);
+    dp_optimizer_config o;
+    dp_optimizer_config_default(&o);
+    o.lr = 0.5;
+    o.momentum = 0.9;
+    if (dp_optimizer_create(&o, model.param_count, &state.optimizer, &err))
+        fail(&err);
+    dp_data train = {x, y, N};
+    dp_epoch_metrics m;
+    blas_seconds = 0;
+    double start = progress_now(), cpu_start = cpu_now();
+    if (dp_train_epoch(&model, &ws, &c, &state, &train, NULL, &m, &err))
+        fail(&err);
+    double seconds = progress_now() - start, cpu = cpu_now() - cpu_start;
+    measure result = {(double)m.seen / seconds, (double)m.seen / cpu, blas_seconds / seconds};
+    dp_optimizer_free(&state.optimizer);
+    accountant_ledger_free(&state.ledger);
+    dp_workspace_free(&ws);
+    dp_model_free(&model);
+    free(x);
+    free(y);
+    return result;
+}
+
+int main(int argc, char **argv)
+{
+    int steps = 4;
+    size_t physical = 512;
+    const char *only = NULL;
+    int private_only = 0;
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--steps") == 0 && a + 1 < argc)
+            steps = atoi(argv[++a]);
+        else if (strcmp(argv[a], "--preset") == 0 && a + 1 < argc)
+            only = argv[++a];
+        else if (strcmp(argv[a], "--private-only") == 0)
+            private_only = 1;
+        else if (strcmp(argv[a], "--physical-batch") == 0 && a + 1 < argc)
+            physical = (size_t)atoi(argv[++a]);
+        else {
+            fprintf(stderr, "usage: bench/train-cnn [--steps S] [--preset NAME] "
+                            "[--physical-batch P] [--private-only]\n");
+            return 2;
+        }
+    }
+    if (steps < 1 || physical < 1) {
+        fprintf(stderr, "bench/train-cnn: --steps and --physical-batch must be >= 1\n");
+        return 2;
+    }
+    printf("%d OpenMP threads, %d OpenBLAS threads, %d steps per measurement, physical batch "
+           "%zu\n\n", omp_get_max_threads(), openblas_get_num_threads(), steps, physical);
+    printf("| preset | input | B | params | private ex/s | non-private ex/s | ratio | private "
+           "ex/CPU-s | non-private ex/CPU-s | CPU ratio | BLAS share private | BLAS share "
+           "non-private |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (size_t w = 0; w < sizeof workloads / sizeof workloads[0]; w++) {
+        const workload *wl = &workloads[w];
+        if (only && strcmp(only, wl->preset) != 0)
+            continue;
+        dp_layer_spec specs[DP_PRESET_MAX_LAYERS];
+        size_t count;
+        dp_model model;
+        dpkit_error err;
+        if (dp_model_preset(wl->preset, specs, &count, &err) ||
+            dp_model_create(wl->input, 10, specs, count, &model, &err))
+            fail(&err);
+        size_t params = model.param_count;
+        dp_model_free(&model);
+        measure priv = run(wl, 1, steps, physical);
+        measure plain = private_only ? priv : run(wl, 0, steps, physical);
+        printf("| %s | %zux%zux%zu | %zu | %zu | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f | "
+               "%.0f%% | %.0f%% |\n",
+               wl->preset, wl->input.channels, wl->input.height, wl->input.width,
+               wl->batch_size, params, priv.examples_per_second, plain.examples_per_second,
+               plain.examples_per_second / priv.examples_per_second,
+               priv.examples_per_cpu_second, plain.examples_per_cpu_second,
+               plain.examples_per_cpu_second / priv.examples_per_cpu_second,
+               100 * priv.blas_share, 100 * plain.blas_share);
+        fflush(stdout);
+    }
+    return 0;
+}
