@@ -54,6 +54,9 @@ static void print_help(void)
            "                    score = -loss)\n"
            "  kind: multi-run   `runs` trainings with one canary and `runs` without; Clopper-Pearson\n"
            "                    bounds on FPR and FNR\n"
+           "  kind: canaries    the Secret Sharer experiment on a character language model: canary\n"
+           "                    exposure, extraction and training-data extraction (its own keys:\n"
+           "                    dpkit audit-canaries --help)\n"
            "Every audit reports the empirical lower bound eps_lb (at `confidence`, for the\n"
            "accountant's delta) beside the accountant's epsilon of the same training, in\n"
            "OUTPUT/report.json and on stdout. eps_lb above epsilon means the training is not as\n"
@@ -417,12 +420,31 @@ static int run_canaries(audit_run *a, int multi, verdict *v, dpkit_error *err)
     return write_report(a, &w, err);
 }
 
+/* 1 when the config (or a --set kind=... override) says kind: canaries, which has a schema
+ * of its own (cli/audit_canaries.c). An unreadable file is left to the normal path to report. */
+static int is_canary_audit(const audit_job *job)
+{
+    for (size_t i = job->set_count; i-- > 0;) /* the last override wins */
+        if (strncmp(job->sets[i], "kind=", 5) == 0)
+            return strcmp(job->sets[i] + 5, "canaries") == 0;
+    config_node *root = NULL;
+    dpkit_error ignored;
+    if (config_parse_file(job->config_path, &root, &ignored) != 0 || !root)
+        return 0;
+    const config_node *kind = config_node_find(root, "kind");
+    int canaries = kind && kind->value && strcmp(kind->value, "canaries") == 0;
+    config_node_free(root);
+    return canaries;
+}
+
 int cli_audit(int argc, char **argv)
 {
     audit_job job;
     int parsed = parse_args(argc, argv, &job);
     if (parsed)
         return parsed == 1 ? 0 : parsed;
+    if (is_canary_audit(&job))
+        return cli_audit_canaries(argc, argv);
     audit_run a;
     memset(&a, 0, sizeof a);
     dpkit_error err;

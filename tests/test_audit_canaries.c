@@ -1,6 +1,6 @@
 /* Secret Sharer audit: canary generation and insertion, the character model's secret space
  * against brute force, extraction order on a trained tiny model, the verbatim index, zlib and
- * precision at k, and an end-to-end dpkit audit-canaries on a small generated corpus. */
+ * precision at k, and an end-to-end `dpkit audit` of kind canaries on a small generated corpus. */
 #include "audit/audit.h"
 #include "common/config.h"
 #include "datasets/datasets.h"
@@ -389,7 +389,7 @@ Test(audit_canaries, end_to_end_command_on_a_small_corpus)
     snprintf(config_path, sizeof config_path, "%s/canaries.yaml", dir);
     cr_assert_eq(test_write_file(config_path, config, strlen(config)), 0);
     char *out;
-    snprintf(args, sizeof args, "audit-canaries %s", config_path);
+    snprintf(args, sizeof args, "audit %s", config_path); /* dispatched on kind: canaries */
     cr_assert_eq(test_run_dpkit(args, &out), 0, "%s", out);
     cr_assert(strstr(out, "Secret Sharer audit") && strstr(out, "no-dp") && strstr(out, "eps1"),
               "%s", out);
