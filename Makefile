@@ -34,7 +34,7 @@ HEADERS  := $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
 PUBLIC_HEADERS := $(filter-out %internal.h common/config_tree.h,$(wildcard common/*.h)) \
                   $(foreach m,$(filter-out common,$(MODULES)),$(wildcard $(m)/$(m).h))
 
-.PHONY: all test test-asan demo bench data install clean deps reproduce reproduce-linear reproduce-curves
+.PHONY: all test test-asan demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
 
 all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
 
@@ -76,13 +76,18 @@ test: deps
 
 # Table 1's ScatterNet + linear rows (3 datasets x 3 seeds x 2 accountants; about an hour on 2 cores).
 reproduce-linear: deps all
-	@scripts/reproduce-linear
+	@MODEL=scatter-linear scripts/reproduce-table
+
+# Table 1's CNN rows: ScatterNet + CNN and end-to-end CNNs, RDP accountant (many hours on 2
+# cores, CIFAR-10 most of it; DATASETS=... SEEDS=... select a part).
+reproduce-cnn: deps all
+	@for m in scatter-cnn cnn; do MODEL=$$m ACCOUNTANTS=$${ACCOUNTANTS:-rdp} scripts/reproduce-table || exit 1; done
 
 # Accuracy-against-epsilon curves (configs/curves/*.yaml; 15 runs per dataset and line).
 reproduce-curves: deps all
 	@scripts/reproduce-curves
 
-reproduce: reproduce-linear reproduce-curves
+reproduce: reproduce-linear reproduce-cnn reproduce-curves
 
 test-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \
