@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define COMMAND "audit"
-#define MAX_SETS 64
+#define MAX_TRAINING_SETS 64
 
 static const config_field audit_schema[] = {
     {"name", CONFIG_STRING, "audit", "name of the audit (default output directory runs/audits/<name>)", NULL, NULL},
@@ -77,9 +77,7 @@ static void print_help(void)
 
 typedef struct audit_job {
     const char *config_path;
-    const char *sets[MAX_SETS];
-    size_t set_count;
-    const char *output;
+    cli_config_args config;
 } audit_job;
 
 static int parse_args(int argc, char **argv, audit_job *job)
@@ -95,24 +93,12 @@ static int parse_args(int argc, char **argv, audit_job *job)
     while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
         if (cli_common_option(c))
             continue;
-        switch (c) {
-        case 'h':
-            print_help();
-            return 1;
-        case 'p':
-            config_print_schema(stdout, audit_schema);
-            return 1;
-        case 's':
-            if (job->set_count == MAX_SETS)
-                return cli_usage_error(COMMAND, "at most %d --set options", MAX_SETS);
-            job->sets[job->set_count++] = optarg;
-            break;
-        case 'o':
-            job->output = optarg;
-            break;
-        default:
+        int shared = cli_config_option(COMMAND, c, optarg, audit_schema, print_help,
+                                       &job->config);
+        if (shared < 0)
             return cli_usage_error(COMMAND, "unknown option");
-        }
+        if (shared > 0)
+            return shared;
     }
     if (optind != argc - 1)
         return cli_usage_error(COMMAND, "expected one AUDIT config file");
@@ -141,14 +127,14 @@ static void audit_run_free(audit_run *a)
 /* The training config with the audit's overrides (training.set, then privacy.*). */
 static int load_training(audit_run *a, dpkit_error *err)
 {
-    const char *sets[MAX_SETS + 3];
+    const char *sets[MAX_TRAINING_SETS + 3];
     size_t n = 0;
     a->training_sets = strdup(config_get_string(a->cfg, "training.set"));
     if (!a->training_sets)
         return error_set(err, "out of memory");
     for (char *tok = strtok(a->training_sets, " \t"); tok; tok = strtok(NULL, " \t")) {
-        if (n == MAX_SETS)
-            return error_set(err, "training.set: more than %d overrides", MAX_SETS);
+        if (n == MAX_TRAINING_SETS)
+            return error_set(err, "training.set: more than %d overrides", MAX_TRAINING_SETS);
         sets[n++] = tok;
     }
     char epsilon[64];
@@ -170,12 +156,12 @@ static int load_training(audit_run *a, dpkit_error *err)
 
 static int setup(audit_run *a, const audit_job *job, dpkit_error *err)
 {
-    if (config_load_with_overrides(job->config_path, audit_schema, job->sets, job->set_count,
+    if (config_load_with_overrides(job->config_path, audit_schema, job->config.sets, job->config.set_count,
                                    &a->cfg, err))
         return -1;
     snprintf(a->kind, sizeof a->kind, "%s", config_get_string(a->cfg, "kind"));
     snprintf(a->name, sizeof a->name, "%s", config_get_string(a->cfg, "name"));
-    const char *dir = job->output ? job->output : config_get_string(a->cfg, "output.dir");
+    const char *dir = job->config.output ? job->config.output : config_get_string(a->cfg, "output.dir");
     if (strlen(dir) + 1 > sizeof a->dir)
         return error_set(err, "output.dir: longer than %zu characters", sizeof a->dir - 1);
     if (dir[0])
@@ -424,9 +410,9 @@ static int run_canaries(audit_run *a, int multi, verdict *v, dpkit_error *err)
  * of its own (cli/audit_canaries.c). An unreadable file is left to the normal path to report. */
 static int is_canary_audit(const audit_job *job)
 {
-    for (size_t i = job->set_count; i-- > 0;) /* the last override wins */
-        if (strncmp(job->sets[i], "kind=", 5) == 0)
-            return strcmp(job->sets[i] + 5, "canaries") == 0;
+    for (size_t i = job->config.set_count; i-- > 0;) /* the last override wins */
+        if (strncmp(job->config.sets[i], "kind=", 5) == 0)
+            return strcmp(job->config.sets[i] + 5, "canaries") == 0;
     config_node *root = NULL;
     dpkit_error ignored;
     if (config_parse_file(job->config_path, &root, &ignored) != 0 || !root)

@@ -21,7 +21,6 @@
 #include <string.h>
 
 #define COMMAND "audit-canaries"
-#define MAX_SETS 64
 #define MAX_CANARIES 26
 #define MAX_RUNS 8
 /* Stream of the sampling prompts: a caller's id (above RNG_STREAM_TEST), apart from the
@@ -962,32 +961,17 @@ int cli_audit_canaries(int argc, char **argv)
         {"print-config", no_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
         {"quiet", no_argument, NULL, 'q'},       {"verbose", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0}};
-    const char *sets[MAX_SETS];
-    size_t set_count = 0;
-    const char *output = NULL;
+    cli_config_args args = {0};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
         if (cli_common_option(c))
             continue;
-        switch (c) {
-        case 'h':
-            print_help();
-            return 0;
-        case 'p':
-            config_print_schema(stdout, schema);
-            return 0;
-        case 's':
-            if (set_count == MAX_SETS)
-                return cli_usage_error(COMMAND, "at most %d --set options", MAX_SETS);
-            sets[set_count++] = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        default:
+        int shared = cli_config_option(COMMAND, c, optarg, schema, print_help, &args);
+        if (shared < 0)
             return cli_usage_error(COMMAND, "unknown option");
-        }
+        if (shared > 0)
+            return shared == 1 ? 0 : shared;
     }
     if (optind != argc - 1)
         return cli_usage_error(COMMAND, "expected one CONFIG file");
@@ -999,14 +983,14 @@ int cli_audit_canaries(int argc, char **argv)
     }
     dpkit_error err;
     int status = 0;
-    if (config_load_with_overrides(path, schema, sets, set_count, &x->s.cfg, &err) ||
+    if (config_load_with_overrides(path, schema, args.sets, args.set_count, &x->s.cfg, &err) ||
         read_settings(&x->s, &err)) {
         if (x->s.cfg)
             error_prefix(&err, "%s", path);
         status = -1;
     }
-    if (!status && output)
-        snprintf(x->s.output_dir, sizeof x->s.output_dir, "%s", output);
+    if (!status && args.output)
+        snprintf(x->s.output_dir, sizeof x->s.output_dir, "%s", args.output);
     if (!status)
         status = run_experiment(x, &err);
     if (status)

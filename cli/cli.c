@@ -59,3 +59,27 @@ int cli_common_option(int option)
     }
     return 0;
 }
+
+int cli_config_option(const char *command, int option, const char *value,
+                      const config_field *schema, void (*print_help)(void),
+                      cli_config_args *args)
+{
+    switch (option) {
+    case 'h':
+        print_help();
+        return 1;
+    case 'p':
+        config_print_schema(stdout, schema);
+        return 1;
+    case 's':
+        if (args->set_count == CLI_MAX_SETS)
+            return cli_usage_error(command, "at most %d --set options", CLI_MAX_SETS);
+        args->sets[args->set_count++] = value;
+        return 0;
+    case 'o':
+        args->output = value;
+        return 0;
+    default:
+        return -1;
+    }
+}

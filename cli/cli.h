@@ -3,6 +3,7 @@
 #ifndef DPKIT_CLI_CLI_H
 #define DPKIT_CLI_CLI_H
 
+#include "common/config.h"
 #include "common/error.h"
 
 #include <stdio.h>
@@ -39,5 +40,21 @@ int cli_parse_long(const char *command, const char *option, const char *text, lo
 /* Handles the options every command shares: -q/--quiet, -v/--verbose. Returns 1 if `option`
  * (a getopt_long return value) was one of them. */
 int cli_common_option(int option);
+
+/* The options of the config-driven commands (train, audit, ...): --set KEY=VALUE (repeatable,
+ * getopt code 's'), --output DIR ('o'), --print-config ('p') and --help ('h'). */
+#define CLI_MAX_SETS 64
+typedef struct cli_config_args {
+    const char *sets[CLI_MAX_SETS]; /* in command-line order */
+    size_t set_count;
+    const char *output; /* NULL when not given */
+} cli_config_args;
+
+/* Handles `option` (a getopt_long return value) if it is one of the above. Returns -1 when it
+ * is not, 0 when recorded in args, 1 after printing the help or the schema (exit 0), 2 after a
+ * usage error. */
+int cli_config_option(const char *command, int option, const char *value,
+                      const config_field *schema, void (*print_help)(void),
+                      cli_config_args *args);
 
 #endif

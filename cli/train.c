@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 
 #define COMMAND "train"
-#define MAX_SETS 64
 
 static void print_help(void)
 {
@@ -47,10 +46,8 @@ static void print_help(void)
 
 typedef struct train_job {
     const char *config_path;
-    const char *sets[MAX_SETS];
-    size_t set_count;
+    cli_config_args config;
     int resume, force_features, max_epochs;
-    const char *output;
 } train_job;
 
 static int parse_args(int argc, char **argv, train_job *job)
@@ -68,26 +65,18 @@ static int parse_args(int argc, char **argv, train_job *job)
     while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
         if (cli_common_option(c))
             continue;
+        int shared = cli_config_option(COMMAND, c, optarg, run_config_schema, print_help,
+                                       &job->config);
+        if (shared > 0)
+            return shared;
+        if (shared == 0)
+            continue;
         switch (c) {
-        case 'h':
-            print_help();
-            return 1;
-        case 'p':
-            config_print_schema(stdout, run_config_schema);
-            return 1;
-        case 's':
-            if (job->set_count == MAX_SETS)
-                return cli_usage_error(COMMAND, "at most %d --set options", MAX_SETS);
-            job->sets[job->set_count++] = optarg;
-            break;
         case 'r':
             job->resume = 1;
             break;
         case 'f':
             job->force_features = 1;
-            break;
-        case 'o':
-            job->output = optarg;
             break;
         case 'm':
             if (cli_parse_long(COMMAND, "--max-epochs", optarg, &v))
@@ -300,10 +289,10 @@ static int set_paths(run *r, dpkit_error *err)
 static int setup(run *r, const train_job *job, dpkit_error *err)
 {
     run_config *rc = &r->rc;
-    if (run_config_load(job->config_path, job->sets, job->set_count, rc, err))
+    if (run_config_load(job->config_path, job->config.sets, job->config.set_count, rc, err))
         return -1;
-    if (job->output)
-        snprintf(rc->output_dir, sizeof rc->output_dir, "%s", job->output);
+    if (job->config.output)
+        snprintf(rc->output_dir, sizeof rc->output_dir, "%s", job->config.output);
     if (set_paths(r, err))
         return -1;
     h5io_file *checkpoint = NULL;
