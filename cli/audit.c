@@ -280,6 +280,12 @@ static int write_report(const audit_run *a, json_writer *w, dpkit_error *err)
     return status;
 }
 
+/* A feature split as the engine's training data. */
+static dp_data split_data(const features_set *set)
+{
+    return (dp_data){.x = set->values, .y = set->labels, .count = set->count};
+}
+
 static int run_membership(audit_run *a, verdict *v, dpkit_error *err)
 {
     int bad = 0;
@@ -289,10 +295,7 @@ static int run_membership(audit_run *a, verdict *v, dpkit_error *err)
         .confidence = a->confidence};
     if (bad)
         return -1;
-    dp_data train = {.x = a->rf.train.values, .y = a->rf.train.labels,
-                     .count = a->rf.train.count};
-    dp_data test = {.x = a->rf.test.values, .y = a->rf.test.labels,
-                    .count = a->rf.test.count};
+    dp_data train = split_data(&a->rf.train), test = split_data(&a->rf.test);
     audit_membership_result r;
     if (audit_membership(&a->trainer, &train, &test, &o, &r, err))
         return -1;
@@ -351,10 +354,7 @@ static int run_canaries(audit_run *a, int multi, verdict *v, dpkit_error *err)
         .confidence = a->confidence};
     if (bad)
         return -1;
-    dp_data train = {.x = a->rf.train.values, .y = a->rf.train.labels,
-                     .count = a->rf.train.count};
-    dp_data test = {.x = a->rf.test.values, .y = a->rf.test.labels,
-                    .count = a->rf.test.count};
+    dp_data train = split_data(&a->rf.train), test = split_data(&a->rf.test);
     audit_canary_result r;
     if ((multi ? audit_multi_run : audit_one_run)(&a->trainer, &train, &test, &o, &r, err))
         return -1;
