@@ -32,6 +32,7 @@ static const config_field run_item_schema[] = {
     {"config", CONFIG_STRING, NULL, "training config of this line", NULL, NULL},
     {"paper", CONFIG_DOUBLE, "-1", "published accuracy (%) at paper_epsilon; < 0: none", NULL, NULL},
     {"set", CONFIG_STRING, "", "extra overrides for this line: key=value separated by spaces", NULL, NULL},
+    {"seeds", CONFIG_STRING, "", "seeds of this line (default: the curve's seeds)", NULL, NULL},
     {0}};
 
 static const config_field curve_schema[] = {
@@ -128,6 +129,30 @@ static void safe_name(const char *text, char *out, size_t size)
     out[n] = '\0';
 }
 
+/* Parses a list of seeds (integers >= 0) from the string field `key` of `node`. */
+static int parse_seeds(const config *node, const char *key, double *seeds, size_t *count,
+                       dpkit_error *err)
+{
+    if (parse_numbers(key, config_get_string(node, key), seeds, count, err))
+        return -1;
+    for (size_t i = 0; i < *count; i++)
+        if (seeds[i] < 0 || seeds[i] != floor(seeds[i]))
+            return error_set(err, "%s: %g, expected integers >= 0", key, seeds[i]);
+    return 0;
+}
+
+/* The seeds of line l: its own `seeds` when given, else the curve's. */
+static int line_seeds_of(const curve *c, size_t l, double *seeds, size_t *count, dpkit_error *err)
+{
+    const config *line = config_list_item(c->cfg, "runs", l);
+    if (config_get_string(line, "seeds")[0] == '\0') {
+        memcpy(seeds, c->seeds, c->seed_count * sizeof *seeds);
+        *count = c->seed_count;
+        return 0;
+    }
+    return parse_seeds(line, "seeds", seeds, count, err);
+}
+
 static int load_curve(const char *path, const char *const *sets, size_t set_count, curve *c,
                       dpkit_error *err)
 {
@@ -150,15 +175,20 @@ static int load_curve(const char *path, const char *const *sets, size_t set_coun
         return error_set(err, "%s: runs: at least one line is needed", path);
     if (parse_numbers("epsilons", config_get_string(c->cfg, "epsilons"), c->epsilons,
                       &c->epsilon_count, err) ||
-        parse_numbers("seeds", config_get_string(c->cfg, "seeds"), c->seeds, &c->seed_count, err))
+        parse_seeds(c->cfg, "seeds", c->seeds, &c->seed_count, err))
         return error_prefix(err, "%s", path);
     for (size_t i = 0; i < c->epsilon_count; i++)
         if (!(c->epsilons[i] > 0))
             return error_set(err, "%s: epsilons: %g, expected > 0", path, c->epsilons[i]);
-    for (size_t i = 0; i < c->seed_count; i++)
-        if (c->seeds[i] < 0 || c->seeds[i] != floor(c->seeds[i]))
-            return error_set(err, "%s: seeds: %g, expected integers >= 0", path, c->seeds[i]);
-    c->point_count = c->line_count * c->epsilon_count * c->seed_count;
+    /* Each line may run its own seeds (a costly model with fewer); count the points first. */
+    double line_seeds[MAX_VALUES];
+    size_t line_seed_count;
+    c->point_count = 0;
+    for (size_t l = 0; l < c->line_count; l++) {
+        if (line_seeds_of(c, l, line_seeds, &line_seed_count, err))
+            return error_prefix(err, "%s: runs[%zu]", path, l);
+        c->point_count += c->epsilon_count * line_seed_count;
+    }
     c->points = calloc(c->point_count, sizeof *c->points);
     if (!c->points)
         return error_set(err, "out of memory");
@@ -167,12 +197,13 @@ static int load_curve(const char *path, const char *const *sets, size_t set_coun
         char label[128];
         safe_name(config_get_string(config_list_item(c->cfg, "runs", l), "label"), label,
                   sizeof label);
+        line_seeds_of(c, l, line_seeds, &line_seed_count, err);
         for (size_t e = 0; e < c->epsilon_count; e++)
-            for (size_t s = 0; s < c->seed_count; s++, k++) {
+            for (size_t s = 0; s < line_seed_count; s++, k++) {
                 point *p = &c->points[k];
                 p->line = l;
                 p->epsilon = c->epsilons[e];
-                p->seed = (long)c->seeds[s];
+                p->seed = (long)line_seeds[s];
                 snprintf(p->dir, sizeof p->dir, "%s/points/%s/eps%g-seed%ld", c->dir, label,
                          p->epsilon, p->seed);
             }

@@ -29,7 +29,8 @@ Test(cli_curve, sweep_writes_csv_table_png_and_resumes)
              "name: tiny-curve\n"
              "runs:\n"
              "  - {label: linear, config: %s/tiny.yaml, paper: 90}\n"
-             "  - {label: slow, config: %s/tiny.yaml, set: \"training.optimizer.lr=0.5\"}\n"
+             "  - {label: slow, config: %s/tiny.yaml, set: \"training.optimizer.lr=0.5\",\n"
+             "     seeds: \"1\"}\n"
              "epsilons: \"1, 4\"\n"
              "seeds: \"0 1\"\n"
              "output: {dir: %s/out}\n",
@@ -47,8 +48,10 @@ Test(cli_curve, sweep_writes_csv_table_png_and_resumes)
     int rows = 0;
     for (char *c = csv; *c; c++)
         rows += *c == '\n';
-    cr_assert_eq(rows, 1 + 2 * 2 * 2, "%s", csv);
+    /* linear: 2 epsilons x 2 seeds; slow: 2 epsilons x its own single seed */
+    cr_assert_eq(rows, 1 + 2 * 2 + 2, "%s", csv);
     cr_assert(strstr(csv, "synthetic,\"slow\",4,1e-05,1,") != NULL, "%s", csv);
+    cr_assert(strstr(csv, "synthetic,\"slow\",4,1e-05,0,") == NULL, "%s", csv);
     free(csv);
     snprintf(path, sizeof path, "%s/out/curve.md", dir);
     char *table = test_read_file(path, NULL);
@@ -69,7 +72,7 @@ Test(cli_curve, sweep_writes_csv_table_png_and_resumes)
     char *before = test_read_file(path, &size);
     snprintf(args, sizeof args, "-v curve %s/curve.yaml", dir);
     cr_assert_eq(test_run_dpkit(args, &out), 0, "%s", out);
-    cr_assert(strstr(out, "8 points, 8 already done") != NULL, "%s", out);
+    cr_assert(strstr(out, "6 points, 6 already done") != NULL, "%s", out);
     free(out);
     size_t size2;
     char *after = test_read_file(path, &size2);
@@ -81,7 +84,7 @@ Test(cli_curve, sweep_writes_csv_table_png_and_resumes)
     snprintf(path, sizeof path, "%s/out/points/slow/eps4-seed1/summary.json", dir);
     cr_assert_eq(remove(path), 0);
     cr_assert_eq(test_run_dpkit(args, &out), 0, "%s", out);
-    cr_assert(strstr(out, "8 points, 7 already done") != NULL, "%s", out);
+    cr_assert(strstr(out, "6 points, 5 already done") != NULL, "%s", out);
     free(out);
 }
 
@@ -94,6 +97,7 @@ Test(cli_curve, bad_curve_configs_are_rejected)
         {"name: x\nruns: []\n", "runs"},
         {"name: x\nseeds: \"0 1.5\"\nruns: [{label: a, config: b.yaml}]\n", "seeds"},
         {"name: x\nruns: [{label: a}]\n", "config"},
+        {"name: x\nruns: [{label: a, config: b.yaml, seeds: \"-1\"}]\n", "seeds"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(path, sizeof path, "%s/bad%zu.yaml", dir, i);
