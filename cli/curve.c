@@ -379,7 +379,8 @@ static int write_outputs(const curve *c, dpkit_error *err)
         return -1;
     }
     used = (size_t)snprintf(text, size, "# %s: test accuracy (%%) against epsilon (delta = %g)\n\n"
-                                        "Mean +- standard deviation over seeds.\n\n| model |",
+                                        "Mean +- standard deviation over seeds; a value without +- is one seed.\n\n"
+                                        "| model |",
                             c->name, c->delta);
     for (size_t e = 0; e < c->epsilon_count; e++)
         used += (size_t)snprintf(text + used, size - used, " eps = %g |", c->epsilons[e]);
@@ -393,7 +394,12 @@ static int write_outputs(const curve *c, dpkit_error *err)
             double mean, sd;
             size_t n;
             line_stats(c, l, c->epsilons[e], &mean, &sd, &n);
-            used += (size_t)snprintf(text + used, size - used, " %.2f +- %.2f |", mean, sd);
+            if (n > 1)
+                used += (size_t)snprintf(text + used, size - used, " %.2f +- %.2f |", mean, sd);
+            else if (n == 1)
+                used += (size_t)snprintf(text + used, size - used, " %.2f |", mean);
+            else
+                used += (size_t)snprintf(text + used, size - used, " - |");
         }
         double paper = config_get_double(line, "paper");
         if (paper >= 0)

@@ -58,6 +58,12 @@ Test(cli_curve, sweep_writes_csv_table_png_and_resumes)
     cr_assert_not_null(table);
     cr_assert(strstr(table, "| linear |") && strstr(table, "| slow |") &&
               strstr(table, "eps = 4") && strstr(table, " 90.0 |"), "%s", table);
+    /* two seeds: mean +- sd; one seed: the value alone */
+    const char *linear_row = strstr(table, "| linear |"), *slow_row = strstr(table, "| slow |");
+    const char *spread = linear_row ? strstr(linear_row, " +- ") : NULL;
+    cr_assert(spread && spread < strchr(linear_row, '\n'), "%s", table);
+    cr_assert_not_null(slow_row, "%s", table);
+    cr_assert(strstr(slow_row, " +- ") == NULL, "%s", table);
     free(table);
     snprintf(path, sizeof path, "%s/out/curve.png", dir);
     size_t size;
