@@ -469,42 +469,31 @@ int cli_curve(int argc, char **argv)
         {"print-config", no_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
         {"quiet", no_argument, NULL, 'q'},       {"verbose", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0}};
-    const char *sets[64];
-    size_t set_count = 0;
+    cli_config_args args = {0};
     long long jobs = 1;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
         if (cli_common_option(c))
             continue;
-        switch (c) {
-        case 'h':
-            print_help();
-            return 0;
-        case 'p':
-            config_print_schema(stdout, curve_schema);
-            return 0;
-        case 's':
-            if (set_count == 64)
-                return cli_usage_error(COMMAND, "at most 64 --set options");
-            sets[set_count++] = optarg;
-            break;
-        case 'j':
-            if (cli_parse_long(COMMAND, "--jobs", optarg, &jobs))
-                return 2;
-            if (jobs < 1 || jobs > 64)
-                return cli_usage_error(COMMAND, "--jobs must be 1..64, got %lld", jobs);
-            break;
-        default:
+        int shared = cli_config_option(COMMAND, c, optarg, curve_schema, print_help, &args);
+        if (shared > 0)
+            return shared == 1 ? 0 : shared;
+        if (shared == 0)
+            continue;
+        if (c != 'j')
             return cli_usage_error(COMMAND, "unknown option");
-        }
+        if (cli_parse_long(COMMAND, "--jobs", optarg, &jobs))
+            return 2;
+        if (jobs < 1 || jobs > 64)
+            return cli_usage_error(COMMAND, "--jobs must be 1..64, got %lld", jobs);
     }
     if (optind != argc - 1)
         return cli_usage_error(COMMAND, "expected one CURVE config file");
     curve cv;
     memset(&cv, 0, sizeof cv);
     dpkit_error err;
-    int status = load_curve(argv[optind], sets, set_count, &cv, &err) ||
+    int status = load_curve(argv[optind], args.sets, args.set_count, &cv, &err) ||
                  run_make_directory(cv.dir, &err) || run_points(&cv, (int)jobs, &err) ||
                  write_outputs(&cv, &err);
     if (!status)

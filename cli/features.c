@@ -10,7 +10,6 @@
 #include <string.h>
 
 #define COMMAND "features"
-#define MAX_SETS 64
 
 static void print_help(void)
 {
@@ -26,6 +25,7 @@ static void print_help(void)
            "options:\n"
            "  --set KEY=VALUE   override a config key (repeatable)\n"
            "  --force           recompute even when the cache is valid\n"
+           "  --print-config    print every config key with its default and exit\n"
            "  -q, --quiet       only errors\n"
            "  -v, --verbose     more detail\n"
            "  -h, --help        show this help\n"
@@ -47,33 +47,31 @@ static void print_split(const char *name, const features_set *set, const feature
 int cli_features(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"set", required_argument, NULL, 's'}, {"force", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},      {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},   {NULL, 0, NULL, 0}};
-    const char *sets[MAX_SETS];
-    size_t set_count = 0;
+        {"set", required_argument, NULL, 's'},    {"force", no_argument, NULL, 'f'},
+        {"print-config", no_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+        {"quiet", no_argument, NULL, 'q'},        {"verbose", no_argument, NULL, 'v'},
+        {NULL, 0, NULL, 0}};
+    cli_config_args args = {0};
     int force = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
         if (cli_common_option(c))
             continue;
-        if (c == 'h') {
-            print_help();
-            return 0;
-        }
-        if (c == 'f')
-            force = 1;
-        else if (c == 's' && set_count < MAX_SETS)
-            sets[set_count++] = optarg;
-        else
-            return cli_usage_error(COMMAND, c == 's' ? "too many --set options" : "unknown option");
+        int shared = cli_config_option(COMMAND, c, optarg, run_config_schema, print_help, &args);
+        if (shared > 0)
+            return shared == 1 ? 0 : shared;
+        if (shared == 0)
+            continue;
+        if (c != 'f')
+            return cli_usage_error(COMMAND, "unknown option");
+        force = 1;
     }
     if (optind != argc - 1)
         return cli_usage_error(COMMAND, "expected one CONFIG file");
     run_config rc;
     dataset data;
     dpkit_error err;
-    if (run_config_load(argv[optind], sets, set_count, &rc, &err))
+    if (run_config_load(argv[optind], args.sets, args.set_count, &rc, &err))
         return cli_fail(COMMAND, &err);
     int status = run_dataset_load(&rc, &data, &err);
     if (status == 0) {
