@@ -78,7 +78,10 @@ static void check_clipped(h5io_file *f, dp_model *model, dp_workspace *ws, const
     cr_assert_lt(relative_error(grad + P - 10, b, 10), 1e-5, "%s bias (rows)", group);
     cr_assert_eq(row_stats.clipped, stats.clipped);
     cr_assert_eq(row_stats.correct, stats.correct);
-    cr_assert_float_eq(row_stats.loss_sum, stats.loss_sum, 1e-9 * stats.loss_sum);
+    /* Both paths take float32 logits from sgemm, but over different row blocks and orders,
+     * which BLAS kernels may round differently (1.7e-8 relative seen with AVX-512 kernels):
+     * agreement to float32 precision, 1e-6 relative, is what can be asked. */
+    cr_assert_float_eq(row_stats.loss_sum, stats.loss_sum, 1e-6 * stats.loss_sum);
     free(w);
     free(b);
     free(grad);
