@@ -197,7 +197,7 @@ static int load_curve(const char *path, const char *const *sets, size_t set_coun
         char label[128];
         safe_name(config_get_string(config_list_item(c->cfg, "runs", l), "label"), label,
                   sizeof label);
-        line_seeds_of(c, l, line_seeds, &line_seed_count, err);
+        line_seeds_of(c, l, line_seeds, &line_seed_count, err); /* checked above */
         for (size_t e = 0; e < c->epsilon_count; e++)
             for (size_t s = 0; s < line_seed_count; s++, k++) {
                 point *p = &c->points[k];
