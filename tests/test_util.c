@@ -14,7 +14,7 @@ const char *test_data_path(const char *relative)
     static int slot = 0;
     const char *root = getenv("DPKIT_TESTDATA");
     if (!root)
-        root = "../shared/testdata";
+        root = "tests/data";
     slot = (slot + 1) % 4;
     snprintf(path[slot], sizeof path[slot], "%s/%s", root, relative);
     return path[slot];

@@ -5,7 +5,8 @@
 
 #include <stddef.h>
 
-/* Path of a file under the shared reference data (../shared/testdata or $DPKIT_TESTDATA). */
+/* Path of a file under the reference data (tests/data, or $DPKIT_TESTDATA); tests/data/README.md
+ * names the peer library and version behind each file. */
 const char *test_data_path(const char *relative);
 /* The dpkit program under test ($DPKIT_BIN, default build/dpkit). */
 const char *test_dpkit_bin(void);
