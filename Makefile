@@ -34,20 +34,34 @@ HEADERS  := $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
 PUBLIC_HEADERS := $(filter-out %internal.h common/config_tree.h,$(wildcard common/*.h)) \
                   $(foreach m,$(filter-out common,$(MODULES)),$(wildcard $(m)/$(m).h))
 
-.PHONY: all test test-asan demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
+.PHONY: all check-deps test test-asan demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
 
 all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
 
-$(BUILD)/%.o: %.c $(HEADERS)
+# Library objects export nothing unless marked DPKIT_API (dpkit.h): one dpkit_ namespace.
+LIB_CFLAGS := -fvisibility=hidden
+
+$(LIB_OBJ): $(BUILD)/%.o: %.c $(HEADERS) | check-deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.c $(HEADERS) | check-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# Stops with the list of missing Debian packages before any compiler error can.
+check-deps:
+	@scripts/check-deps
 
 $(BUILD)/libdpkit.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 $(BUILD)/libdpkit.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) -shared -Wl,-soname,libdpkit.so.$(SOMAJOR) -o $@.$(VERSION) $^ $(LDFLAGS) $(LDLIBS)
+	ln -sf libdpkit.so.$(VERSION) $(BUILD)/libdpkit.so.$(SOMAJOR)
+	ln -sf libdpkit.so.$(VERSION) $@
 
 $(BUILD)/dpkit: $(CLI_OBJ) $(BUILD)/libdpkit.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS)

@@ -9,6 +9,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/textfile.h"
+#include "common/paths.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -177,7 +178,7 @@ static int setup(audit_run *a, const audit_job *job, dpkit_error *err)
     if (a->rc.seed < 0)
         return error_set(err, "%s: seed -1 (from the OS): an audit records its random choices and "
                          "needs a seed >= 0", config_get_string(a->cfg, "training.config"));
-    if (run_make_directory(a->dir, err) || run_features_load(&a->rc, 0, &a->rf, err))
+    if (paths_make_directory(a->dir, err) || run_features_load(&a->rc, 0, &a->rf, err))
         return -1;
     features_set *tr = &a->rf.train;
     audit_trainer *t = &a->trainer;

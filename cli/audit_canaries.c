@@ -12,6 +12,7 @@
 #include "common/progress.h"
 #include "common/textfile.h"
 #include "datasets/datasets.h"
+#include "common/paths.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -910,7 +911,7 @@ static int write_plot(const experiment *x, dpkit_error *err)
 static int run_experiment(experiment *x, dpkit_error *err)
 {
     double start = progress_now();
-    if (run_make_directory(x->s.output_dir, err))
+    if (paths_make_directory(x->s.output_dir, err))
         return error_prefix(err, "output.dir");
     char path[4200];
     snprintf(path, sizeof path, "%s/config.yaml", x->s.output_dir);

@@ -9,6 +9,7 @@
 #include "common/plot.h"
 #include "common/progress.h"
 #include "common/textfile.h"
+#include "common/paths.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -494,7 +495,7 @@ int cli_curve(int argc, char **argv)
     memset(&cv, 0, sizeof cv);
     dpkit_error err;
     int status = load_curve(argv[optind], args.sets, args.set_count, &cv, &err) ||
-                 run_make_directory(cv.dir, &err) || run_points(&cv, (int)jobs, &err) ||
+                 paths_make_directory(cv.dir, &err) || run_points(&cv, (int)jobs, &err) ||
                  write_outputs(&cv, &err);
     if (!status)
         printf("%s: %zu points; %s/curve.csv, curve.md, curve.png\n", cv.name, cv.point_count,

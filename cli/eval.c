@@ -52,7 +52,7 @@ static int evaluate(eval_state *s, const char *model_path, const char *data_name
     int status = h5io_read_attr_string(f, "/", "config", &config_text, err) ||
                  run_config_from_text(config_text, model_path, &s->rc, err) ||
                  dp_model_load_h5(&s->model, f, "/model", err) ||
-                 run_normalizer_load(&s->normalizer, f, "/normalizer", err);
+                 features_normalizer_load_h5(&s->normalizer, f, "/normalizer", err);
     free(config_text);
     h5io_close(f);
     if (status)

@@ -54,12 +54,4 @@ void run_rng(const run_config *rc, uint64_t stream, rng *r);
 
 
 
-/* The fitted normaliser under `group` of a model or checkpoint file (kind, groups, epsilon and,
- * for private-bn, the released per-channel mean and variance). */
-int run_normalizer_save(const features_normalizer *n, h5io_file *file, const char *group,
-                        dpkit_error *err);
-int run_normalizer_load(features_normalizer *n, h5io_file *file, const char *group,
-                        dpkit_error *err);
-/* mkdir -p */
-int run_make_directory(const char *path, dpkit_error *err);
 #endif

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/progress.h"
 #include "common/textfile.h"
+#include "common/paths.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -164,7 +165,7 @@ static int save_common(const run *r, h5io_file *f, dpkit_error *err)
            h5io_write_attr_string(f, "/", "metrics", r->metrics ? r->metrics : "", err) ||
            h5io_write_attr_string(f, "/", "dpkit_version", DPKIT_VERSION, err) ||
            h5io_write_attr_double(f, "/", "noise_multiplier", r->rc.train.noise_multiplier, err) ||
-           run_normalizer_save(&r->normalizer, f, "/normalizer", err);
+           features_normalizer_save_h5(&r->normalizer, f, "/normalizer", err);
 }
 
 static int write_checkpoint(const run *r, dpkit_error *err)
@@ -233,7 +234,7 @@ static int normalize_features(run *r, h5io_file *checkpoint, dpkit_error *err)
     features_set *tr = &r->rf.train, *te = &r->rf.test;
     size_t spatial = tr->height * tr->width;
     if (checkpoint) {
-        if (run_normalizer_load(&r->normalizer, checkpoint, "/normalizer", err))
+        if (features_normalizer_load_h5(&r->normalizer, checkpoint, "/normalizer", err))
             return -1;
         if (r->normalizer.channels != tr->channels || r->normalizer.spatial != spatial)
             return error_set(err, "%s: normaliser for %zux%zu features, these are %zux%zu",
@@ -276,7 +277,7 @@ static int resolve_noise(run *r, h5io_file *checkpoint, dpkit_error *err)
 static int set_paths(run *r, dpkit_error *err)
 {
     const char *d = r->rc.output_dir;
-    if (run_make_directory(d, err))
+    if (paths_make_directory(d, err))
         return error_prefix(err, "output.dir");
     snprintf(r->path_checkpoint, sizeof r->path_checkpoint, "%s/checkpoint.h5", d);
     snprintf(r->path_model, sizeof r->path_model, "%s/model.h5", d);

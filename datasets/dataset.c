@@ -1,5 +1,6 @@
 /* dataset_load: picks the loader for a dataset name; dataset_free; the data directory. */
 #include "datasets/internal.h"
+#include "common/paths.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,8 +10,7 @@
 
 const char *datasets_data_dir(void)
 {
-    const char *dir = getenv("DPKIT_DATA");
-    return dir && *dir ? dir : "data";
+    return paths_data_dir();
 }
 
 /* The small fixed synthetic set that the name "synthetic" stands for. */

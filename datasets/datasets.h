@@ -28,7 +28,7 @@ typedef struct dataset {
     dataset_split train, test;
 } dataset;
 
-/* The data directory: $DPKIT_DATA if set, else "data". */
+/* The data directory: $DPKIT_DATA, data/ in a checkout, else $XDG_DATA_HOME/dpkit (common/paths.h). */
 const char *datasets_data_dir(void);
 
 /* name: "mnist", "fashion-mnist", "cifar10", "hdf5:PATH", or "synthetic" (a small

@@ -73,7 +73,7 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
                 size_t row = indices[first + i];
                 y[i] = data->y[row];
                 if (y[i] < 0 || (size_t)y[i] >= K) {
-#pragma omp critical(linear_rows_bad_label)
+#pragma omp critical /* unnamed: a named one would be an exported symbol */
                     if (first + i < bad_label)
                         bad_label = first + i;
                     skip = 1;

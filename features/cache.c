@@ -4,6 +4,7 @@
 #include "features/features.h"
 
 #include "common/h5io.h"
+#include "common/paths.h"
 #include "common/log.h"
 #include "common/progress.h"
 
@@ -31,8 +32,7 @@ size_t features_set_dimension(const features_set *set)
 
 const char *features_cache_dir(void)
 {
-    const char *dir = getenv("DPKIT_CACHE");
-    return dir && *dir ? dir : "cache";
+    return paths_cache_dir();
 }
 
 static void to_hex(const unsigned char *bytes, size_t n, char *hex)
@@ -89,16 +89,6 @@ static int cache_path(const char *dataset_name, const char *split_name, const ch
                      extractor, hex);
     if (w < 0 || (size_t)w >= size)
         return error_set(err, "feature cache: path too long under %s", features_cache_dir());
-    return 0;
-}
-
-static int ensure_directory(const char *dir, dpkit_error *err)
-{
-    struct stat st;
-    if (stat(dir, &st) == 0)
-        return S_ISDIR(st.st_mode) ? 0 : error_set(err, "feature cache: %s is not a directory", dir);
-    if (mkdir(dir, 0777) != 0 && stat(dir, &st) != 0)
-        return error_set(err, "feature cache: cannot create directory %s", dir);
     return 0;
 }
 
@@ -292,7 +282,7 @@ int features_cached(const features_extractor_config *config, const dataset *data
     split_checksum(split, checksum);
     want.key = key;
     want.dataset_checksum = checksum;
-    if (ensure_directory(features_cache_dir(), err) ||
+    if (paths_make_directory(features_cache_dir(), err) ||
         cache_path(data->name, split_name, features_extractor_kind_name(config->kind), key,
                    info->path, sizeof info->path, err))
         return -1;

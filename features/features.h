@@ -141,6 +141,13 @@ int features_normalizer_fit(features_normalizer *normalizer,
 int features_normalizer_apply(const features_normalizer *normalizer, float *features,
                               size_t count, size_t channels, size_t spatial, dpkit_error *err);
 void features_normalizer_free(features_normalizer *normalizer);
+/* The fitted normaliser under `group` of a model or checkpoint file (features/normalizer_h5.c).
+ * Loading checks every value (finite statistics, positive sizes) and names file and field. */
+struct h5io_file;
+int features_normalizer_save_h5(const features_normalizer *normalizer, struct h5io_file *file,
+                                const char *group, dpkit_error *err);
+int features_normalizer_load_h5(features_normalizer *normalizer, struct h5io_file *file,
+                                const char *group, dpkit_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Extractors: images of a dataset split -> float32 feature tensor (N, C', H', W'), flat
@@ -202,6 +209,7 @@ void features_set_free(features_set *set);
 /* Example size channels * height * width. */
 size_t features_set_dimension(const features_set *set);
 
+/* $DPKIT_CACHE, cache/ in a checkout, else $XDG_CACHE_HOME/dpkit (common/paths.h). */
 const char *features_cache_dir(void);
 
 typedef struct features_cache_info {

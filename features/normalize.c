@@ -204,7 +204,7 @@ int features_private_bn_statistics(const float *features, size_t count, size_t c
             size_t bad = clipped_sums(features, k * BN_CHUNK, end, channels, spatial,
                                       clip_threshold, example, partial + k * 2 * channels);
             if (bad) {
-#pragma omp critical(private_bn_bad)
+#pragma omp critical /* unnamed: a named one would be an exported symbol */
                 if (bad_example == 0 || bad < bad_example)
                     bad_example = bad;
             }

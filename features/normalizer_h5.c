@@ -1,15 +1,15 @@
-/* Pieces of run directories shared by train and eval: the fitted normaliser in HDF5 files, and
- * creating the run directory. */
-#include "cli/run_config.h"
+/* The fitted normaliser in HDF5 files (models and checkpoints; layout in docs/formats.md):
+ * kind, groups, epsilon and, for private-bn, the released per-channel mean and variance. */
+#include "features/features.h"
+#include "common/h5io.h"
 
-#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-int run_normalizer_save(const features_normalizer *n, h5io_file *file, const char *group,
-                        dpkit_error *err)
+int features_normalizer_save_h5(const features_normalizer *n, h5io_file *file, const char *group,
+                                dpkit_error *err)
 {
     if (h5io_ensure_group(file, group, err) ||
         h5io_write_attr_string(file, group, "kind", features_normalize_kind_name(n->config.kind), err) ||
@@ -31,8 +31,8 @@ int run_normalizer_save(const features_normalizer *n, h5io_file *file, const cha
     return h5io_write_array(file, path, H5IO_FLOAT64, 1, &count, n->statistics.variance, err);
 }
 
-int run_normalizer_load(features_normalizer *n, h5io_file *file, const char *group,
-                        dpkit_error *err)
+int features_normalizer_load_h5(features_normalizer *n, h5io_file *file, const char *group,
+                                dpkit_error *err)
 {
     memset(n, 0, sizeof *n);
     features_normalize_config_default(&n->config);
@@ -69,29 +69,13 @@ int run_normalizer_load(features_normalizer *n, h5io_file *file, const char *gro
             features_normalizer_free(n);
             return error_set(err, "%s: %s must hold %lld values", file->path, path, channels);
         }
+        for (size_t c = 0; c < n->channels; c++)
+            if (!isfinite((*targets[k])[c]) || (k == 1 && (*targets[k])[c] < 0)) {
+                features_normalizer_free(n);
+                return error_set(err, "%s: %s[%zu] is %g: expected a finite%s value", file->path,
+                                 path, c, (*targets[k])[c], k == 1 ? ", non-negative" : "");
+            }
     }
     n->statistics.channels = n->channels;
-    return 0;
-}
-
-int run_make_directory(const char *path, dpkit_error *err)
-{
-    char buffer[4096];
-    if (snprintf(buffer, sizeof buffer, "%s", path) >= (int)sizeof buffer)
-        return error_set(err, "directory name too long: %s", path);
-    for (char *p = buffer + 1;; p++) {
-        char saved = *p;
-        if (saved == '/' || saved == '\0') {
-            *p = '\0';
-            if (mkdir(buffer, 0777) != 0 && errno != EEXIST)
-                return error_set(err, "cannot create directory %s: %s", buffer, strerror(errno));
-            *p = saved;
-        }
-        if (saved == '\0')
-            break;
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return error_set(err, "%s is not a directory", path);
     return 0;
 }
