@@ -29,11 +29,7 @@ TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-HEADERS  := $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
-# Installed: each module's public header plus the common utilities (not *internal*.h).
-PUBLIC_HEADERS := $(filter-out %internal.h common/config_tree.h,$(wildcard common/*.h)) \
-                  $(foreach m,$(filter-out common,$(MODULES)),$(wildcard $(m)/$(m).h))
-
+HEADERS  := dpkit.h $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
 .PHONY: all check-deps test test-asan demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
 
 all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
@@ -120,17 +116,25 @@ bench: all $(BENCH_BIN)
 data: all
 	$(BUILD)/dpkit data fetch all
 
+# Static linking needs the libraries' own static dependencies (Requires.private) and OpenMP.
 dpkit.pc: Makefile
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dpkit\nDescription: differentially private learning on handcrafted features\nVersion: %s\nRequires.private: %s\nCflags: -I$${includedir}/dpkit\nLibs: -L$${libdir} -ldpkit\n' \
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dpkit\nDescription: differentially private learning on handcrafted features\nVersion: %s\nRequires.private: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -ldpkit\nLibs.private: -lfftw3f_omp -lfftw3_omp -fopenmp -lm\n' \
 	  '$(PREFIX)' '$(VERSION)' '$(PKGS)' > $@
 
+# The library (static, shared with its SONAME links), the one public header, the program, the
+# configs (share/dpkit/configs) and the manual page.
 install: all dpkit.pc
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/dpkit
 	install -m 755 $(BUILD)/dpkit $(DESTDIR)$(PREFIX)/bin/dpkit
 	install -m 644 $(BUILD)/libdpkit.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libdpkit.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libdpkit.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libdpkit.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libdpkit.so.$(SOMAJOR)
+	ln -sf libdpkit.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libdpkit.so
 	install -m 644 dpkit.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	for h in $(PUBLIC_HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/dpkit/$$h; done
+	install -m 644 dpkit.h $(DESTDIR)$(PREFIX)/include/dpkit.h
+	install -m 644 docs/dpkit.1 $(DESTDIR)$(PREFIX)/share/man/man1/dpkit.1
+	cp -r configs $(DESTDIR)$(PREFIX)/share/dpkit/
 
 clean:
 	rm -rf $(BUILD) build-asan dpkit.pc

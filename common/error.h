@@ -3,13 +3,9 @@
 #ifndef DPKIT_COMMON_ERROR_H
 #define DPKIT_COMMON_ERROR_H
 
+#include "dpkit.h" /* dpkit_error */
+
 #include <stdarg.h>
-
-#define DPKIT_ERROR_MESSAGE_SIZE 1024
-
-typedef struct dpkit_error {
-    char message[DPKIT_ERROR_MESSAGE_SIZE];
-} dpkit_error;
 
 /* Formats the message into err (err may be NULL) and returns -1, so callers can write
  * `return error_set(err, "...")`. */
