@@ -1,7 +1,7 @@
 /* Privacy accounting for DP-SGD: RDP (Renyi DP) and PLD (privacy loss distribution)
  * accountants for compositions of Poisson-subsampled Gaussian mechanisms, conversion to
  * (epsilon, delta), noise calibration, and the privacy ledger every privacy-consuming step of a
- * run reports to. Maths: SPEC-MATH.md sections 2 and 3. */
+ * run reports to. Maths: docs/maths.md sections 2 and 3. */
 #ifndef DPKIT_ACCOUNTANT_ACCOUNTANT_H
 #define DPKIT_ACCOUNTANT_ACCOUNTANT_H
 
@@ -75,7 +75,7 @@ size_t accountant_rdp_default_orders(const double **orders);
  * An order whose series does not converge gets +infinity (it then never attains epsilon). */
 int accountant_rdp_curve(const accountant_event *events, size_t event_count, const double *orders,
                          size_t order_count, double *rdp, dpkit_error *err);
-/* (epsilon, delta) conversions of an RDP curve (SPEC-MATH.md 2.7). *order (may be NULL) gets the
+/* (epsilon, delta) conversions of an RDP curve (docs/maths.md 2.7). *order (may be NULL) gets the
  * order that attains epsilon. */
 int accountant_rdp_to_epsilon(const double *orders, const double *rdp, size_t order_count,
                               double delta, accountant_conversion conversion, double *epsilon,

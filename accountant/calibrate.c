@@ -1,4 +1,4 @@
-/* Noise calibration (SPEC-MATH.md 4 item 10, with GSL's Brent root finder instead of Opacus's
+/* Noise calibration (docs/maths.md 4 item 10, with GSL's Brent root finder instead of Opacus's
  * bisection) and the largest number of steps a noise multiplier allows. */
 #include "accountant/accountant.h"
 #include "accountant/internal.h"

@@ -1,4 +1,4 @@
-/* Conversion of an RDP curve to (epsilon, delta) (SPEC-MATH.md 2.7): the improved conversion of
+/* Conversion of an RDP curve to (epsilon, delta) (docs/maths.md 2.7): the improved conversion of
  * Balle et al. / Canonne-Kamath-Steinke as TF Privacy v0.8.0 computes it, and Mironov's classic
  * one. */
 #include "accountant/accountant.h"

@@ -11,17 +11,17 @@ int accountant_check_events(const accountant_event *events, size_t event_count, 
 int accountant_events_nonprivate(const accountant_event *events, size_t event_count);
 
 /* PLD accountant (pld.c): epsilon at delta, delta at epsilon, maximised over the add and remove
- * directions (SPEC-MATH.md section 3). Events must already be validated and private. */
+ * directions (docs/maths.md section 3). Events must already be validated and private. */
 int accountant_pld_epsilon(const accountant_event *events, size_t event_count, double delta,
                            double discretization, double *epsilon, dpkit_error *err);
 int accountant_pld_delta(const accountant_event *events, size_t event_count, double epsilon,
                          double discretization, double *delta, dpkit_error *err);
 
-/* RDP series (rdp.c, rdp_series.c; SPEC-MATH.md 2.2-2.4). */
+/* RDP series (rdp.c, rdp_series.c; docs/maths.md 2.2-2.4). */
 
 /* log erfc(x) written as TF Privacy does, log 2 + log Phi(-sqrt(2) x). */
 double accountant_log_erfc(double x);
-/* Quantities of the series that depend on (q, sigma) only, shared by every order (SPEC-MATH.md
+/* Quantities of the series that depend on (q, sigma) only, shared by every order (docs/maths.md
  * 2.4): constants; a table of the erfc factors of the terms of A0, which do not depend on
  * alpha; a memo of those of A1, which depend on j = alpha - i only (orders a whole number apart
  * share them). Filled on first use with exactly what a direct evaluation gives. */

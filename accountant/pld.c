@@ -1,4 +1,4 @@
-/* PLD accountant for compositions of Poisson-subsampled Gaussian mechanisms (SPEC-MATH.md 3):
+/* PLD accountant for compositions of Poisson-subsampled Gaussian mechanisms (docs/maths.md 3):
  * connect-the-dots pessimistic discretisation of each direction of add/remove adjacency, FFT
  * self-composition of each event, composition of the events, read-off. */
 #include "accountant/internal.h"

@@ -1,6 +1,6 @@
 /* Discrete privacy loss distributions: composition by real-input FFTs (FFTW, double), Chernoff
  * windows for self-composition, pessimistic tail truncation, delta/epsilon read-off
- * (SPEC-MATH.md 3.4-3.6). */
+ * (docs/maths.md 3.4-3.6). */
 #include "accountant/pld_pmf.h"
 
 /* complex.h before fftw3.h makes fftw_complex the C99 double complex. */
@@ -130,7 +130,7 @@ static double complex complex_power(double complex z, long long n)
     return result;
 }
 
-/* Chernoff bounds on the index range of the sum of `times` draws from p (SPEC-MATH.md 3.5):
+/* Chernoff bounds on the index range of the sum of `times` draws from p (docs/maths.md 3.5):
  * outside [*lower, *upper] lies at most `tail` of the mass. M(lambda) = sum_i p_i e^{i lambda}
  * with |i lambda| <= 20, so it is summed directly, all 40 orders in one pass. */
 static void chernoff_window(const pld_pmf *in, long long times, double tail, long long *lower,

@@ -1,4 +1,4 @@
-/* Discrete privacy loss distributions on the grid k * d (SPEC-MATH.md 3.4-3.6): composition by
+/* Discrete privacy loss distributions on the grid k * d (docs/maths.md 3.4-3.6): composition by
  * FFT, tail truncation, and reading off delta(epsilon) and epsilon(delta). Internal. */
 #ifndef DPKIT_ACCOUNTANT_PLD_PMF_H
 #define DPKIT_ACCOUNTANT_PLD_PMF_H
@@ -23,14 +23,14 @@ void pld_pmf_free(pld_pmf *pmf);
 void pld_pmf_truncate(pld_pmf *pmf, double tail);
 
 /* `times`-fold self-composition with a Chernoff window of total tail mass `tail`, charged to
- * infinity (SPEC-MATH.md 3.5). *out is a new PMF. */
+ * infinity (docs/maths.md 3.5). *out is a new PMF. */
 int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_pmf *out,
                          dpkit_error *err);
 /* Composition of two PMFs (linear convolution), then truncation with `tail`. */
 int pld_pmf_compose(const pld_pmf *a, const pld_pmf *b, double tail, pld_pmf *out,
                     dpkit_error *err);
 
-/* Hockey-stick divergence at epsilon, and its inverse (SPEC-MATH.md 3.6). */
+/* Hockey-stick divergence at epsilon, and its inverse (docs/maths.md 3.6). */
 double pld_pmf_delta(const pld_pmf *pmf, double discretization, double epsilon);
 double pld_pmf_epsilon(const pld_pmf *pmf, double discretization, double delta);
 

@@ -1,4 +1,4 @@
-/* RDP of the Poisson-subsampled Gaussian mechanism (SPEC-MATH.md 2.1-2.6): the log-space series
+/* RDP of the Poisson-subsampled Gaussian mechanism (docs/maths.md 2.1-2.6): the log-space series
  * for integer and fractional orders (the reference path; rdp_series.c has the fast one), the
  * default order grid and the RDP curve of a composition. */
 #include "accountant/accountant.h"
@@ -7,10 +7,10 @@
 #include <gsl/gsl_sf_erf.h>
 #include <math.h>
 
-/* Terms below e^-30 are negligible once the series has passed its peak (SPEC-MATH.md 2.4). */
+/* Terms below e^-30 are negligible once the series has passed its peak (docs/maths.md 2.4). */
 #define RDP_TERM_THRESHOLD (-30.0)
 /* A fractional series still not converged after this many terms gives +infinity for the order
- * (it then never attains epsilon), as dp_accounting does (SPEC-MATH.md 2.9). */
+ * (it then never attains epsilon), as dp_accounting does (docs/maths.md 2.9). */
 #define RDP_MAX_TERMS 100000
 
 /* log(e^a + e^b) */
@@ -50,13 +50,13 @@ static double log_normal_cdf(double y)
 }
 
 /* log erfc(x) written as TF Privacy does, log 2 + log Phi(-sqrt(2) x), so that the dominant
- * terms round the same way (SPEC-MATH.md 2.2). */
+ * terms round the same way (docs/maths.md 2.2). */
 double accountant_log_erfc(double x)
 {
     return M_LN2 + log_normal_cdf(-x * M_SQRT2);
 }
 
-/* log A_alpha for integer alpha (SPEC-MATH.md 2.3). log(1-q) rather than log1p(-q), and the
+/* log A_alpha for integer alpha (docs/maths.md 2.3). log(1-q) rather than log1p(-q), and the
  * same order of floating-point operations as the reference, because for small q the RDP is the
  * tiny difference of terms near 1 and its last digits depend on these roundings. */
 static double log_a_integer(double q, double sigma, double alpha)
@@ -76,8 +76,8 @@ static double log_a_integer(double q, double sigma, double alpha)
 }
 
 /* log A_alpha for fractional alpha: the two half-line integrals expanded as generalised
- * binomial series with signed terms (SPEC-MATH.md 2.4). Unlike TF Privacy v0.8.0 it stops only
- * once the terms are decreasing as well as below e^-30 (the fix of SPEC-MATH.md 2.9, without
+ * binomial series with signed terms (docs/maths.md 2.4). Unlike TF Privacy v0.8.0 it stops only
+ * once the terms are decreasing as well as below e^-30 (the fix of docs/maths.md 2.9, without
  * dp_accounting's switch to absolute values, which over-estimates); +inf if the series does not
  * settle or loses its precision. Every operation is TF's, in TF's order: where terms are
  * subtracted, log(expm1(a - b)) + b is off by up to ulp(a - b), which for a tiny RDP is far
@@ -130,7 +130,7 @@ double accountant_rdp_log_a_logspace(accountant_rdp_series *series, double alpha
                                  : log_a_fractional(series, alpha);
 }
 
-/* The cases that need no series (SPEC-MATH.md 2.5, in dp_accounting's order); 1 if *rdp is
+/* The cases that need no series (docs/maths.md 2.5, in dp_accounting's order); 1 if *rdp is
  * set. */
 static int rdp_without_series(double q, double sigma, double alpha, double *rdp)
 {

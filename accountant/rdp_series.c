@@ -1,4 +1,4 @@
-/* The per-(q, sigma) part of the RDP series of SPEC-MATH.md 2.3-2.4, shared by all orders
+/* The per-(q, sigma) part of the RDP series of docs/maths.md 2.3-2.4, shared by all orders
  * (constants, tables, memo), and the series summed in linear space: the fast path of rdp.c. */
 #include "accountant/internal.h"
 
@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Terms below e^-30 end the series once they are decreasing (SPEC-MATH.md 2.4, 2.9). */
+/* Terms below e^-30 end the series once they are decreasing (docs/maths.md 2.4, 2.9). */
 #define SERIES_TERM_THRESHOLD (-30.0)
 /* The fractional sum is accepted when the absolute values of its terms (all but the leading
  * one) add up to at most this multiple of the result. Beyond, alternating terms cancel and the
@@ -86,7 +86,7 @@ double accountant_rdp_log_e1(accountant_rdp_series *s, double j)
 }
 
 /* b0_i = rho^i e^{(i^2-i)/(2 sigma^2)} erfc(x0_i)/2: term i of A0 over |binom(alpha, i)|
- * (1-q)^alpha, which does not depend on alpha (SPEC-MATH.md 2.4). */
+ * (1-q)^alpha, which does not depend on alpha (docs/maths.md 2.4). */
 static double b0_at(accountant_rdp_series *s, size_t i)
 {
     if (i < s->log_e0_count)
@@ -142,7 +142,7 @@ static int agrees_with_reference(double log_a, double noise)
     return isfinite(log_a) && 0x1p-52 * noise <= SERIES_REFERENCE_AGREEMENT * fabs(log_a);
 }
 
-/* Fractional alpha (SPEC-MATH.md 2.4): A_alpha = (1-q)^alpha sum_i sign_i |binom(alpha, i)|
+/* Fractional alpha (docs/maths.md 2.4): A_alpha = (1-q)^alpha sum_i sign_i |binom(alpha, i)|
  * (b0_i + b1_i), with |binom| by its recurrence and the stopping rule of rdp.c (terms
  * decreasing and below e^-30). The leading term b0_0 stays apart, log A = alpha log(1-q) +
  * log b0_0 + log1p(rest / b0_0), so that a tiny RDP (A - 1 ~ 1e-9) keeps its relative accuracy.
@@ -218,7 +218,7 @@ static int log_a_fractional(accountant_rdp_series *s, double alpha, double *log_
     return -1;
 }
 
-/* Integer alpha = n (SPEC-MATH.md 2.3): A_alpha = (1-q)^n sum_i binom(n, i) rho^i
+/* Integer alpha = n (docs/maths.md 2.3): A_alpha = (1-q)^n sum_i binom(n, i) rho^i
  * e^{(i^2-i)/(2 sigma^2)}, term i being term i-1 times (n-i+1)/i rho e^{(i-1)/sigma^2}. All
  * terms are positive; log A = n log(1-q) + log1p(rest) keeps the accuracy of a tiny RDP. For
  * very small q, though, log A is a tiny difference, n log(1-q) + log1p(rest), and TF's

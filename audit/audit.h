@@ -3,7 +3,7 @@
  * search, epsilon lower bounds (Clopper-Pearson, one-run audit), LiRA statistics, ROC metrics
  * and plots, where the model enters only through callbacks. Last section: audits of DP-SGD
  * classifiers that train their own models with the dp/ engine (membership inference with
- * shadow models, one-run and multi-run epsilon lower bounds). Maths: SPEC-MATH.md sections 5
+ * shadow models, one-run and multi-run epsilon lower bounds). Maths: docs/maths.md sections 5
  * and 6; docs/audit.md says what each function returns. */
 #ifndef DPKIT_AUDIT_AUDIT_H
 #define DPKIT_AUDIT_AUDIT_H
@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 /* ------------------------------------------------------------------------------------------
- * Exposure (SPEC-MATH 5). Perplexities are any numbers whose order ranks candidates (lower =
+ * Exposure (docs/maths.md 5). Perplexities are any numbers whose order ranks candidates (lower =
  * more likely), e.g. log-perplexities in bits. Exposure = log2|R| - log2(rank).
  * ------------------------------------------------------------------------------------------ */
 
@@ -102,7 +102,7 @@ int audit_exposure_exact(const audit_secret_space *space, const int32_t *secrets
                          audit_search_stats *stats, dpkit_error *err);
 
 /* ------------------------------------------------------------------------------------------
- * Extraction (SPEC-MATH 5): best-first (Dijkstra) search over the prefix tree with edge cost
+ * Extraction (docs/maths.md 5): best-first (Dijkstra) search over the prefix tree with edge cost
  * -log2 Pr(symbol | prefix); complete secrets come out in order of increasing log-perplexity.
  * ------------------------------------------------------------------------------------------ */
 
@@ -127,7 +127,7 @@ int audit_extract(const audit_secret_space *space, const audit_extraction_option
                   audit_extraction_result *result, dpkit_error *err);
 
 /* ------------------------------------------------------------------------------------------
- * Epsilon lower bounds from many runs (SPEC-MATH 6a).
+ * Epsilon lower bounds from many runs (docs/maths.md 6a).
  * ------------------------------------------------------------------------------------------ */
 
 /* Two-sided Clopper-Pearson interval at level alpha (e.g. 0.05 = 95%) for `successes` out of
@@ -156,7 +156,7 @@ int audit_epsilon_from_scores(const double *scores_with, size_t runs_with,
                               double *threshold, dpkit_error *err);
 
 /* ------------------------------------------------------------------------------------------
- * One-run audit (Steinke, Nasr, Jagielski 2023; SPEC-MATH 6b). m canaries, r guesses, v correct.
+ * One-run audit (Steinke, Nasr, Jagielski 2023; docs/maths.md 6b). m canaries, r guesses, v correct.
  * ------------------------------------------------------------------------------------------ */
 
 /* min(1, beta + alpha * 2 m delta): the probability of >= v correct guesses out of r under
@@ -190,7 +190,7 @@ int audit_one_run_best(const double *scores, const uint8_t *included, size_t m, 
                        double p, audit_one_run_result *best, dpkit_error *err);
 
 /* ------------------------------------------------------------------------------------------
- * Membership inference scores (SPEC-MATH 6c). Logits are float32 rows (n x classes).
+ * Membership inference scores (docs/maths.md 6c). Logits are float32 rows (n x classes).
  * ------------------------------------------------------------------------------------------ */
 
 /* phi[i] = log(p/(1-p)) of the true class = logit_y - logsumexp_{y' != y} logit_y' (classes >= 2). */
@@ -316,7 +316,7 @@ int audit_char_lm_evaluate(audit_char_lm *lm, const int32_t *ids, size_t count,
 /* A secret space seen through the model: the secret's symbols are alphabet_ids[s] (vocabulary
  * ids), preceded by the fixed prefix (prefix_count ids, >= k so every context is known). The
  * log-probabilities are the model's own (not renormalised over the alphabet), so that
- * log-perplexities are those of SPEC-MATH 5. The struct must outlive the space. */
+ * log-perplexities are those of docs/maths.md 5. The struct must outlive the space. */
 typedef struct audit_char_lm_space {
     audit_char_lm *lm;
     const int32_t *prefix;
@@ -467,7 +467,7 @@ int audit_trained_logits(const audit_trained *trained, const float *x, size_t co
 int audit_trained_accuracy(const audit_trained *trained, const float *x, const int32_t *y,
                            size_t count, double *accuracy, dpkit_error *err);
 
-/* LiRA keep matrix (SPEC-MATH 6c step 1): keep[i * examples + j] = 1 iff example j's rank among
+/* LiRA keep matrix (docs/maths.md 6c step 1): keep[i * examples + j] = 1 iff example j's rank among
  * `models` uniforms is below models/2, so each example is IN for exactly floor((models+1)/2)
  * models (models/2 when even). Draws from r (stream RNG_STREAM_AUDIT). */
 int audit_lira_keep_matrix(rng *r, size_t models, size_t examples, uint8_t *keep,
@@ -564,7 +564,7 @@ typedef struct audit_canary_result {
     uint64_t false_positives, false_negatives, evaluated_without, evaluated_with;
 } audit_canary_result;
 
-/* One-run audit (Steinke, Nasr & Jagielski 2023; SPEC-MATH 6b): m canaries, each included with
+/* One-run audit (Steinke, Nasr & Jagielski 2023; docs/maths.md 6b): m canaries, each included with
  * probability 1/2, one training, eps_lb from the abstaining guesser (audit_one_run_bound). Input
  * canaries are m training rows taken out of the always-included data and relabelled to a
  * random other class. */
@@ -572,7 +572,7 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
                   const audit_canary_options *options, audit_canary_result *result,
                   dpkit_error *err);
 
-/* Multi-run audit (SPEC-MATH 6a): `runs` models with the canary and `runs` without, one
+/* Multi-run audit (docs/maths.md 6a): `runs` models with the canary and `runs` without, one
  * canary each; the first half of each side picks the threshold with the best bound, the second
  * half gives FPR and FNR, whose Clopper-Pearson bounds give eps_lb at the accountant's delta. */
 int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp_data *test,

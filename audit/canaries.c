@@ -1,4 +1,4 @@
-/* Canaries for the Secret Sharer audit (SPEC-MATH 5): a template line with a uniformly random
+/* Canaries for the Secret Sharer audit (docs/maths.md 5): a template line with a uniformly random
  * secret, inserted a chosen number of times at random line starts of a training text. */
 #include "audit/audit_internal.h"
 

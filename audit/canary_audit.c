@@ -1,4 +1,4 @@
-/* Epsilon lower bounds for DP-SGD training from canaries (SPEC-MATH 6a, 6b): the one-run audit
+/* Epsilon lower bounds for DP-SGD training from canaries (docs/maths.md 6a, 6b): the one-run audit
  * (m canaries in one training) and the multi-run audit (one canary, many trainings), with
  * white-box gradient canaries or black-box mislabelled input canaries. */
 #include "audit/audit.h"

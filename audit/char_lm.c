@@ -1,6 +1,6 @@
 /* Character language model for canary audits: one-hot windows of k characters into
  * linear -> tanh -> linear (dp/), log-probabilities for scoring, a secret space over the model
- * for exposure and extraction (SPEC-MATH 5), evaluation and sampling. */
+ * for exposure and extraction (docs/maths.md 5), evaluation and sampling. */
 #include "audit/audit_internal.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* Epsilon lower bounds from many training runs: Clopper-Pearson intervals on the error rates of
- * a membership test and the (eps, delta)-DP hypothesis-testing inequalities (SPEC-MATH 6a). */
+ * a membership test and the (eps, delta)-DP hypothesis-testing inequalities (docs/maths.md 6a). */
 #include "audit/audit_internal.h"
 
 #include <gsl/gsl_cdf.h>

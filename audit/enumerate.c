@@ -1,5 +1,5 @@
 /* Exact exposure by enumerating a whole secret space through its prefix tree: a depth-first
- * traversal that asks the model once per internal node (SPEC-MATH 5, "With R enumerated
+ * traversal that asks the model once per internal node (docs/maths.md 5, "With R enumerated
  * completely this is the exact exposure"). */
 #include "audit/audit_internal.h"
 

@@ -1,5 +1,5 @@
 /* Canary exposure from perplexities: rank against sampled references (interpolation, as
- * tensorflow_privacy v0.8.0) and from a skew-normal fitted to them (extrapolation). SPEC-MATH 5. */
+ * tensorflow_privacy v0.8.0) and from a skew-normal fitted to them (extrapolation). docs/maths.md 5. */
 #include "audit/audit_internal.h"
 
 #include <math.h>

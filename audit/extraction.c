@@ -1,5 +1,5 @@
 /* Secret extraction by best-first search over the prefix tree of a secret space (Dijkstra with
- * edge cost -log2 Pr(symbol | prefix) >= 0, SPEC-MATH 5): complete secrets are popped in order
+ * edge cost -log2 Pr(symbol | prefix) >= 0, docs/maths.md 5): complete secrets are popped in order
  * of increasing log-perplexity, so the first k popped are the k most likely. */
 #include "audit/audit_internal.h"
 

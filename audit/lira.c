@@ -1,5 +1,5 @@
 /* Membership-inference statistics: logit-scaled confidence, loss score, and LiRA's per-example
- * Gaussian fits with its online and offline tests (Carlini et al. 2022; SPEC-MATH 6c). */
+ * Gaussian fits with its online and offline tests (Carlini et al. 2022; docs/maths.md 6c). */
 #include "audit/audit_internal.h"
 
 #include <gsl/gsl_sf_erf.h>

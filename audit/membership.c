@@ -1,4 +1,4 @@
-/* Membership inference against a DP-SGD classifier (SPEC-MATH 6c): shadow models on the halves
+/* Membership inference against a DP-SGD classifier (docs/maths.md 6c): shadow models on the halves
  * of a LiRA keep matrix, a target model on an independent random half, and three attacks on
  * the target's membership: loss threshold, LiRA offline (OUT shadows) and online (IN and OUT). */
 #include "audit/audit.h"

@@ -1,6 +1,6 @@
 /* One-run privacy audit (Steinke, Nasr, Jagielski 2023): p-value of v correct guesses out of r
  * under (eps, delta)-DP and the resulting epsilon lower bound, as ML Privacy Meter computes
- * them (SPEC-MATH 6b). */
+ * them (docs/maths.md 6b). */
 #include "audit/audit_internal.h"
 
 #include <gsl/gsl_cdf.h>

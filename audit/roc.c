@@ -1,5 +1,5 @@
 /* ROC curve of a membership test, its area, balanced accuracy and TPR at low FPR (as sklearn's
- * roc_curve/auc without dropping collinear points; SPEC-MATH 6c item 6). */
+ * roc_curve/auc without dropping collinear points; docs/maths.md 6c item 6). */
 #include "audit/audit_internal.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* Skew-normal density, CDF and maximum-likelihood fit (the extrapolation model of the Secret
- * Sharer exposure, SPEC-MATH 5). */
+ * Sharer exposure, docs/maths.md 5). */
 #include "audit/audit_internal.h"
 
 #include <gsl/gsl_blas.h>

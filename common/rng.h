@@ -55,7 +55,7 @@ uint64_t rng_below(rng *r, uint64_t n);
 /* Standard normal by Box-Muller (fast; for initialisation and synthetic data, not DP noise). */
 double rng_gaussian(rng *r);
 /* Standard normal for DP noise: (z1 + z2 + z3 + z4) / 2 of four independent Box-Muller
- * normals (SPEC-MATH 4.8). A single Box-Muller output only takes values in a sparse,
+ * normals (docs/maths.md 4.8). A single Box-Muller output only takes values in a sparse,
  * structured set of doubles, so the low bits of value + noise can reveal the value; the sum of
  * four draws fills the floating-point grid densely (Holohan & Braghin 2021), as opacus does in
  * secure mode. Variance is 4/4 = 1. */

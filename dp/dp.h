@@ -2,7 +2,7 @@
  * per-example gradient norms and clipped gradient sums without storing every per-example
  * gradient at once (dense layers: outer products; convolutions: materialised per layer or in
  * Gram form, dp/layer_conv2d.c), Poisson sampling, Gaussian noise, optimizers, the training loop and its checkpoints.
- * Semantics follow SPEC-MATH.md section 4 (opacus 1.4.0). */
+ * Semantics follow docs/maths.md section 4 (opacus 1.4.0). */
 #ifndef DPKIT_DP_DP_H
 #define DPKIT_DP_DP_H
 
@@ -24,7 +24,7 @@
  *
  * The clipped sum uses two facts that hold for every layer here:
  *   - the per-example squared gradient norm is a sum over layers (each layer reports its own
- *     share, computed from its input and output gradient, SPEC-MATH 4.5);
+ *     share, computed from its input and output gradient, docs/maths.md 4.5);
  *   - the parameter gradient is linear in the output gradient, so sum_i f_i g_i is the ordinary
  *     batch gradient of the output gradients scaled row-wise by the clip factors f_i (a layer
  *     that materialised its per-example gradients for the norms sums them instead).
@@ -228,11 +228,11 @@ int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, c
  * Sampling, noise, optimizers
  * ------------------------------------------------------------------------------------------ */
 
-/* Poisson sampling (SPEC-MATH 4.2): one uniform per example, example i taken when u_i < q;
+/* Poisson sampling (docs/maths.md 4.2): one uniform per example, example i taken when u_i < q;
  * indices ascending. Returns the batch size (0 is a valid batch). indices needs count entries. */
 size_t dp_poisson_sample(rng *sampler, size_t count, double rate, size_t *indices);
 
-/* grad[j] += N(0, (noise_multiplier * clip_norm)^2) for j < n, secure sampler (SPEC-MATH 4.8). */
+/* grad[j] += N(0, (noise_multiplier * clip_norm)^2) for j < n, secure sampler (docs/maths.md 4.8). */
 void dp_add_noise(rng *noise, float *grad, size_t n, double noise_multiplier, double clip_norm);
 
 typedef enum { DP_OPTIMIZER_SGD, DP_OPTIMIZER_ADAM } dp_optimizer_kind;
@@ -268,7 +268,7 @@ void dp_optimizer_step(dp_optimizer *opt, float *params, const float *grad);
  * ------------------------------------------------------------------------------------------ */
 
 
-/* White-box audit canaries (Steinke, Nasr & Jagielski 2023; SPEC-MATH 6b): `count` fixed
+/* White-box audit canaries (Steinke, Nasr & Jagielski 2023; docs/maths.md 6b): `count` fixed
  * directions in parameter space (count x param_count, each of norm clip_norm). An included
  * canary is Poisson-sampled like an example (rate q, drawn from the sampling stream after the
  * examples) and, when sampled, its direction is added to the clipped sum before the noise, as a

@@ -1,6 +1,6 @@
 /* Dense layer y = x W^T + b, W (units, D) row-major then b (units): the per-example gradient is
  * the outer product delta_i [x_i, 1]^T, so its squared norm is (||x_i||^2 + 1) ||delta_i||^2 and
- * sums of per-example gradients are single GEMMs (SPEC-MATH 4.4-4.5; DESIGN "DP-SGD
+ * sums of per-example gradients are single GEMMs (docs/maths.md 4.4-4.5; DESIGN "DP-SGD
  * must-haves"). */
 #include "dp/layers.h"
 

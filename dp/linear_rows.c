@@ -1,6 +1,6 @@
 /* DP-SGD step gradient of a model that is one linear softmax layer, read straight from the
  * training matrix by row index: the batch is never copied whole, each sampled row is read from
- * memory once (SPEC-MATH 4.4-4.5 with the outer-product norm of the linear layer). */
+ * memory once (docs/maths.md 4.4-4.5 with the outer-product norm of the linear layer). */
 #include "dp/dp.h"
 #include "dp/layers.h"
 

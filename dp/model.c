@@ -1,5 +1,5 @@
 /* Models as a list of layers: construction, initialisation, workspaces, forward passes, the
- * clipped gradient sum (SPEC-MATH 4.4-4.5) and evaluation. */
+ * clipped gradient sum (docs/maths.md 4.4-4.5) and evaluation. */
 #include "dp/dp.h"
 #include "dp/layers.h"
 
@@ -412,7 +412,7 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
             ws->factors[i] = 1.0f;
     }
     if (clip_norm > 0) {
-        /* factor_i = min(1, C / norm_i) (SPEC-MATH 4.5, exact rule), applied to the output
+        /* factor_i = min(1, C / norm_i) (docs/maths.md 4.5, exact rule), applied to the output
          * gradient of every parameterised layer: sum_i f_i g_i is then the batch gradient. */
         size_t clipped = 0;
         for (size_t i = 0; i < n; i++) {

@@ -1,4 +1,4 @@
-/* Poisson sampling of batches and Gaussian noise on clipped sums (SPEC-MATH 4.2, 4.6, 4.8). */
+/* Poisson sampling of batches and Gaussian noise on clipped sums (docs/maths.md 4.2, 4.6, 4.8). */
 #include "dp/dp.h"
 
 size_t dp_poisson_sample(rng *sampler, size_t count, double rate, size_t *indices)
@@ -14,6 +14,6 @@ void dp_add_noise(rng *noise, float *grad, size_t n, double noise_multiplier, do
 {
     double std = noise_multiplier * clip_norm;
     if (std <= 0)
-        return; /* sigma = 0 adds nothing (SPEC-MATH 4.6) */
+        return; /* sigma = 0 adds nothing (docs/maths.md 4.6) */
     rng_add_gaussian_secure(noise, grad, n, std);
 }

@@ -1,4 +1,4 @@
-/* One epoch of DP-SGD (SPEC-MATH 4): Poisson batches, physical sub-batches, clipped sum, noise
+/* One epoch of DP-SGD (docs/maths.md 4): Poisson batches, physical sub-batches, clipped sum, noise
  * on the sum, division by the expected batch size, optimizer step, one ledger record per step. */
 #include "dp/dp.h"
 
@@ -69,7 +69,7 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     double start = progress_now();
     size_t N = train->count, D = dp_shape_size(model->input), P = model->param_count;
     double rate = (double)config->batch_size / (double)N;
-    double expected_batch = (double)config->batch_size; /* q N (SPEC-MATH 4.7) */
+    double expected_batch = (double)config->batch_size; /* q N (docs/maths.md 4.7) */
     long long steps = dp_steps_per_epoch(N, config->batch_size), allowed;
     if (allowed_steps(config, state, rate, steps, &allowed, err))
         return -1;

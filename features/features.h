@@ -1,6 +1,6 @@
 /* Feature pipeline: handcrafted feature extractors (HOG here; raw and scattering beside it),
  * normalisation of feature tensors (group norm, private batch-norm statistics), and the HDF5
- * feature cache. Sections below, one per part; maths in SPEC-MATH.md (HOG: section 8). */
+ * feature cache. Sections below, one per part; maths in docs/maths.md (HOG: section 8). */
 #ifndef DPKIT_FEATURES_FEATURES_H
 #define DPKIT_FEATURES_FEATURES_H
 
@@ -13,7 +13,7 @@
 
 /* ---------------------------------------------------------------------------------------------
  * HOG: histograms of oriented gradients, bit for bit scikit-image 0.19.3 skimage.feature.hog
- * (feature_vector=True, transform_sqrt=False) as specified in SPEC-MATH.md section 8.
+ * (feature_vector=True, transform_sqrt=False) as specified in docs/maths.md section 8.
  * ------------------------------------------------------------------------------------------ */
 
 typedef enum {
@@ -38,7 +38,7 @@ int features_hog_block_norm_parse(const char *text, features_hog_block_norm *nor
 const char *features_hog_block_norm_name(features_hog_block_norm norm);
 
 /* Checks the parameters against an image size and returns the feature length
- * n_blocks_r * n_blocks_c * block_rows * block_cols * orientations (SPEC-MATH 8.1).
+ * n_blocks_r * n_blocks_c * block_rows * block_cols * orientations (docs/maths.md 8.1).
  * An image too small for one block is an error (skimage 0.19.3 returns an empty vector). */
 int features_hog_output_size(const features_hog_params *params, size_t height, size_t width,
                              size_t *size, dpkit_error *err);
@@ -46,8 +46,8 @@ int features_hog_output_size(const features_hog_params *params, size_t height, s
 /* HOG of `count` images (count, channels, height, width) row-major into out (count, size),
  * OpenMP across images. float32 pixels are widened exactly to double, so the result is
  * skimage's hog() of the float64 array holding the same values, rounded to float32.
- * channels = 1: greyscale, exactly SPEC-MATH 8. channels > 1 (e.g. CIFAR-10 RGB): skimage's
- * channel_axis rule, which SPEC-MATH 8 does not cover: at every pixel the gradient (g_r, g_c)
+ * channels = 1: greyscale, exactly docs/maths.md 8. channels > 1 (e.g. CIFAR-10 RGB): skimage's
+ * channel_axis rule, which docs/maths.md 8 does not cover: at every pixel the gradient (g_r, g_c)
  * of the channel with the largest magnitude hypot(g_r, g_c) is used (the first such channel on
  * ties), then the greyscale algorithm continues; no averaging over channels. */
 int features_hog(const features_hog_params *params, const float *images, size_t count,
@@ -55,7 +55,7 @@ int features_hog(const features_hog_params *params, const float *images, size_t 
 /* Same for float64 images (e.g. the reference inputs); output float32. */
 int features_hog_f64(const features_hog_params *params, const double *images, size_t count,
                      size_t channels, size_t height, size_t width, float *out, dpkit_error *err);
-/* Same with float64 output: equal to skimage's float64 output bit for bit (SPEC-MATH 8.9). */
+/* Same with float64 output: equal to skimage's float64 output bit for bit (docs/maths.md 8.9). */
 int features_hog_f64_exact(const features_hog_params *params, const double *images,
                            size_t count, size_t channels, size_t height, size_t width,
                            double *out, dpkit_error *err);

@@ -1,4 +1,4 @@
-/* HOG features, bit for bit scikit-image 0.19.3 skimage.feature.hog (SPEC-MATH.md section 8):
+/* HOG features, bit for bit scikit-image 0.19.3 skimage.feature.hog (docs/maths.md section 8):
  * centred gradients, hard orientation bins, float32 cell means, pairwise-summed block norms. */
 #include "features/features.h"
 
@@ -9,20 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The reference rounds every product before summing (SPEC-MATH 8.6); a fused multiply-add
+/* The reference rounds every product before summing (docs/maths.md 8.6); a fused multiply-add
  * would change the last bit. gcc in ISO C mode already contracts nothing; clang needs this. */
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-/* Double 180/pi as numpy's rad2deg multiplies by it (SPEC-MATH 8.3). */
+/* Double 180/pi as numpy's rad2deg multiplies by it (docs/maths.md 8.3). */
 #define HOG_DEGREES_PER_RADIAN 57.29577951308232
 #define HOG_EPS 1e-5
 
 /* The geometry of one HOG computation, derived once from the parameters and the image size. */
 typedef struct hog_geometry {
     size_t channels, height, width;
-    size_t cells_r, cells_c;   /* n_cells (SPEC-MATH 8.1) */
+    size_t cells_r, cells_c;   /* n_cells (docs/maths.md 8.1) */
     size_t blocks_r, blocks_c; /* n_blocks */
     size_t block_length;       /* K = b_r * b_c * n */
     size_t size;               /* feature length */
@@ -76,7 +76,7 @@ static int hog_geometry_make(const features_hog_params *p, size_t channels, size
                          (int)p->block_norm);
     if (channels < 1)
         return error_set(err, "HOG: image has 0 channels: expected at least 1");
-    /* Cell areas are divided in float (SPEC-MATH 8.5) and pixel counts must fit an int. */
+    /* Cell areas are divided in float (docs/maths.md 8.5) and pixel counts must fit an int. */
     if ((long long)p->cell_rows * p->cell_cols > (1LL << 24))
         return error_set(err, "HOG pixels_per_cell = %d x %d: more than 2^24 pixels per cell",
                          p->cell_rows, p->cell_cols);
@@ -117,7 +117,7 @@ int features_hog_output_size(const features_hog_params *params, size_t height, s
 }
 
 /* Centred differences without the 1/2, each component zero on its own image border
- * (SPEC-MATH 8.2). For several channels, the gradient of the channel with the largest
+ * (docs/maths.md 8.2). For several channels, the gradient of the channel with the largest
  * magnitude (first on ties, as numpy's argmax). */
 static void hog_gradient(const double *image, const hog_geometry *g, size_t r, size_t c,
                          double *grad_r, double *grad_c)
@@ -150,7 +150,7 @@ static void hog_gradient(const double *image, const hog_geometry *g, size_t r, s
 }
 
 /* The bin of an unsigned orientation in degrees, compared against the very doubles
- * B_i = (180/n) * i skimage compares with; n (no bin) for o outside [B_0, B_n) (SPEC-MATH 8.4:
+ * B_i = (180/n) * i skimage compares with; n (no bin) for o outside [B_0, B_n) (docs/maths.md 8.4:
  * o = 180.0 exactly is dropped, and B_i may miss 45/90/135 by an ulp for some n). */
 static int hog_bin(double o, int n)
 {
@@ -164,7 +164,7 @@ static int hog_bin(double o, int n)
     return i;
 }
 
-/* Cell histograms H (cells_r, cells_c, n) as float32 means (SPEC-MATH 8.5). Visiting pixels in
+/* Cell histograms H (cells_r, cells_c, n) as float32 means (docs/maths.md 8.5). Visiting pixels in
  * row-major order adds to each (cell, bin) accumulator in exactly the order of skimage's
  * per-bin loops, rows outer and columns inner. */
 static void hog_cell_histograms(const double *image, const hog_geometry *g,
@@ -201,7 +201,7 @@ static void hog_cell_histograms(const double *image, const hog_geometry *g,
         hist[k] = hist[k] / area;
 }
 
-/* numpy's pairwise summation of a contiguous double array (SPEC-MATH 8.6), which np.sum uses;
+/* numpy's pairwise summation of a contiguous double array (docs/maths.md 8.6), which np.sum uses;
  * it differs from a left-to-right sum in the last bit. */
 static double pairwise_sum(const double *a, size_t n)
 {
@@ -242,7 +242,7 @@ static inline double nan_aware_min(double x, double y)
     return isnan(x) ? x : (x < y ? x : y);
 }
 
-/* Normalises one block in place (SPEC-MATH 8.6); v holds K float32-valued doubles >= 0. */
+/* Normalises one block in place (docs/maths.md 8.6); v holds K float32-valued doubles >= 0. */
 static void hog_normalize_block(double *v, double *scratch, size_t n,
                                 features_hog_block_norm norm)
 {
@@ -274,7 +274,7 @@ static void hog_normalize_block(double *v, double *scratch, size_t n,
     }
 }
 
-/* The feature vector of one double image into out (g->size doubles), layout SPEC-MATH 8.7.
+/* The feature vector of one double image into out (g->size doubles), layout docs/maths.md 8.7.
  * hist: cells_r * cells_c * n floats; block, scratch: K doubles each. */
 static void hog_image(const double *image, const hog_geometry *g, const features_hog_params *p,
                       float *hist, double *block, double *scratch, double *out)

@@ -229,7 +229,7 @@ int features_private_bn_statistics(const float *features, size_t count, size_t c
     free(partial);
 
     /* Gaussian mechanism on each clipped sum (sensitivity clip_threshold); secure sampling so
-     * the low bits of the noisy sums do not reveal the sums (SPEC-MATH 4.8). The number of
+     * the low bits of the noisy sums do not reveal the sums (docs/maths.md 4.8). The number of
      * examples is treated as public, as DP-SGD's expected batch size is. */
     double std = noise_multiplier * clip_threshold;
     for (size_t i = 0; i < 2 * channels; i++)

@@ -1,5 +1,5 @@
 /* Geometry of the scattering transform: Kymatio's padded size and its output channel order
- * (SPEC-MATH.md 1.2 and 1.8). */
+ * (docs/maths.md 1.2 and 1.8). */
 #include "scatter/scatter.h"
 
 size_t scatter_padded_size(size_t size, int J)

@@ -1,4 +1,4 @@
-/* The scattering traversal for one image and its batched, threaded driver (SPEC-MATH.md 1.6-1.8).
+/* The scattering traversal for one image and its batched, threaded driver (docs/maths.md 1.6-1.8).
  * Hot loop: no allocation; FFTW's new-array execute functions on per-thread buffers. */
 #include "scatter/plan_internal.h"
 
@@ -38,7 +38,7 @@ static void expand_half(const fftwf_complex *half, size_t m, size_t n, fftwf_com
 }
 
 /* Product with a real filter followed by Sub_k, the Fourier-domain subsampling of
- * SPEC-MATH.md 1.6: out[u,v] = sum over the k x k aliases of in .* w (the 1/k^2 is inside w).
+ * docs/maths.md 1.6: out[u,v] = sum over the k x k aliases of in .* w (the 1/k^2 is inside w).
  * in and w are m x n (w stores each value twice, matching re/im); out has m/k rows of
  * out_cols <= n/k complex values (out_cols < n/k gives the first columns only). */
 static void fold_product(const float *restrict in, const float *restrict w, size_t m, size_t n,
@@ -122,7 +122,7 @@ static void inverse(const scatter_plan *p, scatter_workspace *ws, int r, fftwf_c
 
 /* Low-pass, subsample to level J, drop the one-sample border: one output channel from the full
  * spectrum v of a signal at level r. The spectrum is Hermitian and phi even, so only half of
- * the folded spectrum is formed and a c2r transform inverts it (SPEC-MATH.md 1.7, 1.8). */
+ * the folded spectrum is formed and a c2r transform inverts it (docs/maths.md 1.7, 1.8). */
 static void low_pass(const scatter_plan *p, scatter_workspace *ws, const fftwf_complex *v, int r,
                      float *out)
 {

@@ -1,5 +1,5 @@
 /* The Morlet/Gabor filter bank of the scattering transform in the Fourier domain
- * (SPEC-MATH.md 1.3-1.5): built in double precision, stored as float32 like Kymatio. */
+ * (docs/maths.md 1.3-1.5): built in double precision, stored as float32 like Kymatio. */
 #include "scatter/scatter.h"
 
 #include <complex.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Spatial Gabor filter, periodised over a 5 x 5 block of tiles (SPEC-MATH.md 1.3). u runs
+/* Spatial Gabor filter, periodised over a 5 x 5 block of tiles (docs/maths.md 1.3). u runs
  * along rows. The rotation entries are rounded to float32 as Kymatio does; the rest is double,
  * including Kymatio's normalisation constant 3.1415 (not pi). */
 static void gabor(size_t M, size_t N, double sigma, double theta, double xi, double slant,
@@ -54,7 +54,7 @@ static void morlet(size_t M, size_t N, double sigma, double theta, double xi, do
 }
 
 /* Level-r version: the (M/2^r) x (N/2^r) crop keeping the lowest positive and negative
- * frequencies of each axis (SPEC-MATH.md 1.5; equal to Kymatio's mask + fold). */
+ * frequencies of each axis (docs/maths.md 1.5; equal to Kymatio's mask + fold). */
 static void crop(const float *full, size_t M, size_t N, int r, float *out)
 {
     size_t m = M >> r, n = N >> r;
@@ -108,7 +108,7 @@ static int build(scatter_filter_bank *bank, dpkit_error *err)
         goto done;
     }
     double slant = 4.0 / L;
-    /* trunc(L - L/2 - 1) with real division, as Kymatio (SPEC-MATH.md 1.4). */
+    /* trunc(L - L/2 - 1) with real division, as Kymatio (docs/maths.md 1.4). */
     int theta_offset = (int)(L - L / 2.0 - 1);
     for (int j = 0; j < J; j++)
         for (int t = 0; t < L; t++) {
@@ -121,7 +121,7 @@ static int build(scatter_filter_bank *bank, dpkit_error *err)
                              err))
                 goto done;
         }
-    /* phi uses 2^(J-1), not 2^J (SPEC-MATH.md 1.4). */
+    /* phi uses 2^(J-1), not 2^J (docs/maths.md 1.4). */
     gabor(M, N, 0.8 * ldexp(1, J - 1), 0, 0, 1, spatial);
     if (store_levels(spatial, fft, spectrum, M, N, J, &bank->phi, err))
         goto done;

@@ -1,5 +1,5 @@
 /* Scattering plans: validation, reflect-padding maps, per-resolution filter weights, FFTW plans
- * and per-thread work areas, all made once (SPEC-MATH.md 1.1, 1.2, 1.5). */
+ * and per-thread work areas, all made once (docs/maths.md 1.1, 1.2, 1.5). */
 #include "scatter/plan_internal.h"
 
 #include <math.h>
@@ -16,7 +16,7 @@ scatter_options scatter_default_options(void)
 }
 
 /* NumPy 'reflect' padding (mirror without repeating the edge), periodic in 2(size-1), which is
- * also right when a side's padding reaches the image size (SPEC-MATH.md 1.2). */
+ * also right when a side's padding reaches the image size (docs/maths.md 1.2). */
 static void reflect_map(size_t size, size_t padded, size_t *source)
 {
     size_t before = (padded - size) / 2; /* the odd pixel goes after */
@@ -57,7 +57,7 @@ static int make_weights(scatter_plan *p, dpkit_error *err)
         p->phi_weight[r] = weights(p->bank->phi[r], count, scale);
         if (!p->phi_weight[r])
             return error_set(err, "scatter plan: out of memory");
-        /* Order 1 uses psi^(0); order 2 uses psi_{j2}^(j1) with j1 < j2 (SPEC-MATH.md 1.5). */
+        /* Order 1 uses psi^(0); order 2 uses psi_{j2}^(j1) with j1 < j2 (docs/maths.md 1.5). */
         for (int n = 0; n < J * L; n++) {
             int j = n / L;
             if (r > 0 && (p->max_order < 2 || r >= j))

@@ -1,4 +1,4 @@
-/* The 2D scattering transform (Kymatio 0.3.0 Scattering2D compatible, SPEC-MATH.md section 1)
+/* The 2D scattering transform (Kymatio 0.3.0 Scattering2D compatible, docs/maths.md section 1)
  * on FFTW: create a plan once for (J, L, max_order, height, width), execute it on batches. */
 #ifndef DPKIT_SCATTER_SCATTER_H
 #define DPKIT_SCATTER_SCATTER_H

@@ -119,7 +119,7 @@ Test(accountant, rdp_special_cases)
     cr_expect(isnan(accountant_rdp_subsampled_gaussian(1.5, 1.0, 2.0)));
     cr_expect(isnan(accountant_rdp_subsampled_gaussian(0.5, -1.0, 2.0)));
     cr_expect(isnan(accountant_rdp_subsampled_gaussian(0.5, 1.0, 1.0)));
-    /* SPEC-MATH.md 2.10: log A for q = 0.01, sigma = 1.1 at integer orders. */
+    /* docs/maths.md 2.10: log A for q = 0.01, sigma = 1.1 at integer orders. */
     const double orders[] = {2, 10, 32};
     const double log_a[] = {1.2851008160514807e-4, 0.007268239557198529, 262.5519094439537};
     for (int i = 0; i < 3; i++) {
@@ -187,7 +187,7 @@ static void random_rdp_parameters(rng *r, double *q, double *sigma, double *alph
         *alpha = 1.5;
 }
 
-/* log A for fractional alpha evaluated independently in long double (SPEC-MATH.md 2.4): each
+/* log A for fractional alpha evaluated independently in long double (docs/maths.md 2.4): each
  * term from lgammal's log|binom(alpha, i)| and sign and from erfcl, in log space, then summed
  * in linear space with the leading term apart; the stopping rule of rdp.c. It takes the inputs
  * that dpkit rounds as TF Privacy does: log q, log(1-q), z0 and the log of the leading erfc

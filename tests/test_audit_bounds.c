@@ -1,6 +1,6 @@
 /* Audit: epsilon lower bounds. Clopper-Pearson ends checked through the binomial CDF they
- * invert, the worked example of SPEC-MATH 6a, and the one-run audit against ML Privacy Meter's
- * values (SPEC-MATH 6b) and closed forms. */
+ * invert, the worked example of docs/maths.md 6a, and the one-run audit against ML Privacy Meter's
+ * values (docs/maths.md 6b) and closed forms. */
 #include "audit/audit.h"
 
 #include <criterion/criterion.h>
@@ -40,7 +40,7 @@ Test(audit, clopper_pearson_ends_invert_binomial_tails)
     cr_assert_float_eq(lo, pow(0.025, 1.0 / 20), 1e-13);
 }
 
-/* SPEC-MATH 6a worked example: 1000 runs each; 900 poisoned above the threshold (100 false
+/* docs/maths.md 6a worked example: 1000 runs each; 900 poisoned above the threshold (100 false
  * negatives), 50 clean above (false positives). */
 Test(audit, epsilon_from_counts_matches_worked_example)
 {
@@ -117,7 +117,7 @@ Test(audit, epsilon_bounds_reject_bad_input)
     cr_assert_eq(audit_epsilon_from_scores(s, 0, s, 1, 0, 1, 0.05, &eps, NULL, &err), -1);
 }
 
-/* SPEC-MATH 6b table: independent re-implementation == ML Privacy Meter. The bisection yields
+/* docs/maths.md 6b table: independent re-implementation == ML Privacy Meter. The bisection yields
  * dyadic numbers, so equality is exact unless a p-value lands within rounding of p. */
 Test(audit, one_run_epsilon_matches_ml_privacy_meter)
 {

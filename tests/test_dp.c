@@ -429,7 +429,7 @@ Test(dp, training_learns_and_the_ledger_sees_every_step)
 }
 
 /* A rate so small that most batches are empty: steps still run, add noise, move the
- * parameters and are recorded (SPEC-MATH 4.3). */
+ * parameters and are recorded (docs/maths.md 4.3). */
 Test(dp, empty_batches_are_steps)
 {
     toy t;

@@ -1,5 +1,5 @@
 /* HOG features: every case of the scikit-image reference (testdata/hog/hog_ref.h5) bit for bit,
- * the traps of SPEC-MATH 8.4 on hand-built images, properties of the block norms, channels,
+ * the traps of docs/maths.md 8.4 on hand-built images, properties of the block norms, channels,
  * batching, and bad parameters. */
 #include "features/features.h"
 
@@ -65,7 +65,7 @@ static void check_reference_case(h5io_file *f, const char *group)
     cr_assert_eq(size, out_dims[1], "%s: feature length %zu, reference %zu", group, size,
                  out_dims[1]);
 
-    /* SPEC-MATH 8.9: an implementation of 8.1-8.7 reproduces hog() bit for bit on these cases
+    /* docs/maths.md 8.9: an implementation of 8.1-8.7 reproduces hog() bit for bit on these cases
      * (max abs difference 0.0), so the tolerance is zero: exact equality in double, and the
      * float32 output is the reference rounded to float32. */
     double *exact = malloc(count * size * sizeof *exact);
@@ -117,7 +117,7 @@ static void one_cell_hog(const double image[9], int orientations, double *out)
 Test(features_hog, orientation_180_is_dropped)
 {
     /* Centre: g_r = 0.3 - (0.1 + 0.2) = -5.55e-17, g_c = 1, so o = 180.0 exactly, which lies in
-     * no bin (SPEC-MATH 8.3, 8.4); every other pixel has zero gradient. */
+     * no bin (docs/maths.md 8.3, 8.4); every other pixel has zero gradient. */
     double image[9] = {0, 0.1 + 0.2, 0, 0, 0, 1, 0, 0.3, 0};
     double out[9];
     one_cell_hog(image, 9, out);

@@ -204,7 +204,7 @@ static float *transform(int J, int L, int order, size_t H, size_t W, size_t coun
 }
 
 /* A constant image has no oscillation: wavelet (order >= 1) coefficients vanish. Order 0 is the
- * constant times phi's DC gain pi / 3.1415 (SPEC-MATH.md 1.4). */
+ * constant times phi's DC gain pi / 3.1415 (docs/maths.md 1.4). */
 Test(scatter, constant_image_has_zero_higher_orders)
 {
     const size_t shapes[][2] = {{28, 28}, {17, 23}, {8, 8}};
@@ -281,7 +281,7 @@ Test(scatter, batch_equals_one_by_one)
     free(images);
 }
 
-/* Padded and output sizes for shapes that are not multiples of 2^J (SPEC-MATH.md 1.2, 1.8). */
+/* Padded and output sizes for shapes that are not multiples of 2^J (docs/maths.md 1.2, 1.8). */
 Test(scatter, padded_and_output_sizes)
 {
     dpkit_error err;
@@ -458,7 +458,7 @@ Test(scatter, cli_bad_input)
     unlink(ints);
 }
 
-/* ---- an independent, slow double-precision transcription of SPEC-MATH.md 1.2-1.8 (naive DFTs),
+/* ---- an independent, slow double-precision transcription of docs/maths.md 1.2-1.8 (naive DFTs),
  * for shapes and parameters beyond the reference file (J >= 3 with order 2, J = 2^J-sized
  * images, odd sizes). It shares only the filter bank, which is checked against Kymatio above. */
 
@@ -480,7 +480,7 @@ static void naive_dft2(double complex *x, size_t m, size_t n, int sign, double c
         }
 }
 
-/* y (a/k x b/k) = Sub_k(spectrum .* filter), SPEC-MATH.md 1.6. */
+/* y (a/k x b/k) = Sub_k(spectrum .* filter), docs/maths.md 1.6. */
 static void naive_sub(const double complex *s, const float *filter, size_t a, size_t b, size_t k,
                       double complex *y)
 {
