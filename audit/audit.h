@@ -438,7 +438,9 @@ typedef struct audit_trainer {
     features_normalize_config normalize;
     dp_train_config train;         /* noise_multiplier 0: calibrated to train.target_epsilon */
     dp_optimizer_config optimizer;
-    uint64_t seed;                 /* key of every stream; model i uses its own stream ids */
+    uint64_t seed;                 /* key of the public streams (init, audit choices) */
+    int reproducible_noise;        /* 1: sampling/noise/normalisation streams from the seed too;
+                                    * 0: a fresh OS key per model and stream (secret) */
     audit_fault fault;
 } audit_trainer;
 

@@ -12,9 +12,17 @@
 
 /* Every model of an audit has its own key, read from the audit stream (RNG_STREAM_AUDIT) far
  * beyond anything the audit's random choices use (which start at position 0); under that key the
- * streams keep their usual ids (the private-bn release insists on its own). */
+ * streams keep their usual ids (the private-bn release insists on its own). The private streams
+ * (sampling, noise, normalisation) take a fresh OS key instead unless the audit asks for
+ * reproducible noise: an audit must measure the training as released, whose noise is secret. */
 static void model_rng(const audit_trainer *t, uint64_t model_index, uint64_t stream, rng *r)
 {
+    if (rng_stream_is_private(stream) && !t->reproducible_noise) {
+        uint8_t secret[RNG_KEY_BYTES];
+        rng_key_from_os(secret);
+        rng_init(r, secret, stream);
+        return;
+    }
     rng keys;
     rng_init_seed(&keys, t->seed, RNG_STREAM_AUDIT);
     rng_seek(&keys, (UINT64_C(1) << 60) + model_index * RNG_KEY_BYTES);

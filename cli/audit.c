@@ -27,6 +27,7 @@ static const config_field audit_schema[] = {
     {"training.set", CONFIG_STRING, "", "overrides of the training config: key=value separated by spaces", NULL, NULL},
     {"privacy.epsilon", CONFIG_DOUBLE, "0", "target epsilon of the audited training (sigma calibrated); 0: the training config's", NULL, NULL},
     {"privacy.enabled", CONFIG_BOOL, "true", "false: audit the non-private baseline", NULL, NULL},
+    {"privacy.reproducible_noise", CONFIG_BOOL, "false", "true: the audited trainings key their noise and batches from the seed (the audit repeats exactly; sets it in the training config); false: as the training config says (default: secret OS keys, as in a release)", NULL, NULL},
     {"confidence", CONFIG_DOUBLE, "0.95", "confidence of the lower bound", NULL, NULL},
     {"membership.shadows", CONFIG_INT, "16", "membership: shadow models (each on a random half)", NULL, NULL},
     {"membership.global_variance", CONFIG_BOOL, "false", "membership: one LiRA std for all examples", NULL, NULL},
@@ -128,7 +129,7 @@ static void audit_run_free(audit_run *a)
 /* The training config with the audit's overrides (training.set, then privacy.*). */
 static int load_training(audit_run *a, dpkit_error *err)
 {
-    const char *sets[MAX_TRAINING_SETS + 3];
+    const char *sets[MAX_TRAINING_SETS + 4];
     size_t n = 0;
     a->training_sets = strdup(config_get_string(a->cfg, "training.set"));
     if (!a->training_sets)
@@ -149,6 +150,8 @@ static int load_training(audit_run *a, dpkit_error *err)
     }
     if (!config_get_bool(a->cfg, "privacy.enabled"))
         sets[n++] = "privacy.enabled=false";
+    if (config_get_bool(a->cfg, "privacy.reproducible_noise"))
+        sets[n++] = "privacy.reproducible_noise=true";
     const char *path = config_get_string(a->cfg, "training.config");
     if (run_config_load(path, sets, n, &a->rc, err))
         return error_prefix(err, "training.config");
@@ -175,9 +178,6 @@ static int setup(audit_run *a, const audit_job *job, dpkit_error *err)
                          job->config_path, a->confidence);
     if (load_training(a, err))
         return error_prefix(err, "%s", job->config_path);
-    if (a->rc.seed < 0)
-        return error_set(err, "%s: seed -1 (from the OS): an audit records its random choices and "
-                         "needs a seed >= 0", config_get_string(a->cfg, "training.config"));
     if (paths_make_directory(a->dir, err) || run_features_load(&a->rc, 0, &a->rf, err))
         return -1;
     features_set *tr = &a->rf.train;
@@ -192,6 +192,7 @@ static int setup(audit_run *a, const audit_job *job, dpkit_error *err)
     t->train = a->rc.train;
     t->optimizer = a->rc.optimizer;
     t->seed = (uint64_t)a->rc.seed;
+    t->reproducible_noise = a->rc.reproducible_noise;
     t->fault = strcmp(config_get_string(a->cfg, "inject_fault"), "no-noise") == 0
                    ? AUDIT_FAULT_NO_NOISE : AUDIT_FAULT_NONE;
     if (t->train.batch_size > tr->count)
@@ -226,6 +227,8 @@ static void report_head(json_writer *w, const audit_run *a, const verdict *v, do
     json_field_string(w, "dataset", a->rc.dataset);
     json_field_bool(w, "private", a->rc.train.private_mode);
     json_field_string(w, "inject_fault", config_get_string(a->cfg, "inject_fault"));
+    json_field_bool(w, "reproducible_noise", a->rc.reproducible_noise);
+    json_field_string(w, "noise_key", rng_noise_key_description(a->rc.reproducible_noise));
     json_field_double(w, "epsilon", v->epsilon);
     json_field_double(w, "delta", v->delta);
     json_field_double(w, "epsilon_lb", v->epsilon_lb);
@@ -243,6 +246,7 @@ static void print_head(const audit_run *a, const verdict *v, double sigma, long 
                        double accuracy)
 {
     printf("%-28s %s\n", "training", config_get_string(a->cfg, "training.config"));
+    printf("%-28s %s\n", "noise key", rng_noise_key_description(a->rc.reproducible_noise));
     if (a->rc.train.private_mode)
         printf("%-28s %.4g (delta %g, sigma %.4g, %lld steps)\n", "accountant epsilon",
                v->epsilon, v->delta, sigma, steps);

@@ -40,7 +40,8 @@ static const config_field run_item_schema[] = {
 static const config_field schema[] = {
     {"kind", CONFIG_ENUM, NULL, "audit kind", "canaries", NULL},
     {"name", CONFIG_STRING, "audit-canaries", "name of the experiment", NULL, NULL},
-    {"seed", CONFIG_INT, "0", "seed of every random stream (>= 0)", NULL, NULL},
+    {"seed", CONFIG_INT, "0", "seed of the public randomness: canaries, initialisation, references, prompts, sampling of text (>= 0)", NULL, NULL},
+    {"privacy.reproducible_noise", CONFIG_BOOL, "false", "true: the batches and the DP noise are keyed from the seed too (the experiment repeats exactly); false: a secret key from the OS", NULL, NULL},
     {"data.corpus", CONFIG_STRING, "sotu", "sotu, a directory of *.txt files or a text file", NULL, NULL},
     {"data.offset", CONFIG_INT, "0", "first byte of the training slice in the concatenated corpus", NULL, NULL},
     {"data.bytes", CONFIG_INT, "1048576", "bytes of training text (before the canaries)", NULL, NULL},
@@ -106,6 +107,7 @@ static void print_help(void)
 typedef struct settings {
     config *cfg;
     long long seed;
+    int reproducible_noise;
     size_t offset, bytes, holdout_bytes, context, hidden, length, repeats;
     size_t insertions[MAX_CANARIES], canary_count;
     const char *template_text, *alphabet;
@@ -141,8 +143,8 @@ static int read_settings(settings *s, dpkit_error *err)
     config *c = s->cfg;
     s->seed = config_get_int(c, "seed");
     if (s->seed < 0)
-        return error_set(err, "seed: %lld, expected >= 0 (the audit must be reproducible)",
-                         s->seed);
+        return error_set(err, "seed: %lld, expected 0..9223372036854775807", s->seed);
+    s->reproducible_noise = config_get_bool(c, "privacy.reproducible_noise");
     if (get_count(c, "data.offset", 0, 1L << 40, &s->offset, err) ||
         get_count(c, "data.bytes", 64, 1L << 32, &s->bytes, err) ||
         get_count(c, "data.holdout_bytes", 64, 1L << 32, &s->holdout_bytes, err) ||
@@ -474,8 +476,11 @@ static int train_model(experiment *x, size_t run, audit_char_lm *lm, dpkit_error
     rng init;
     rng_init_seed(&init, (uint64_t)s->seed, RNG_STREAM_INIT);
     dp_model_init(&lm->model, &init, 0);
-    rng_init_seed(&state.sampler, (uint64_t)s->seed, RNG_STREAM_SAMPLING);
-    rng_init_seed(&state.noise, (uint64_t)s->seed, RNG_STREAM_NOISE);
+    /* The batches and the noise are secret unless the config asks for reproducible noise. */
+    uint8_t key[RNG_KEY_BYTES];
+    rng_private_key(s->reproducible_noise, (uint64_t)s->seed, key);
+    rng_init(&state.sampler, key, RNG_STREAM_SAMPLING);
+    rng_init(&state.noise, key, RNG_STREAM_NOISE);
     if (t.private_mode)
         log_info("%s: DP-SGD, sigma %.4g, q %.3g, %lld steps, C %g", s->runs[run].label,
                  t.noise_multiplier, q, steps, t.clip_norm);
@@ -727,6 +732,8 @@ static int write_report(const experiment *x, dpkit_error *err)
     json_field_double(&w, "log2_space", x->log2_space);
     json_field_bool(&w, "enumerated", x->enumerate);
     json_field_double(&w, "seconds", x->seconds);
+    json_field_bool(&w, "reproducible_noise", s->reproducible_noise);
+    json_field_string(&w, "noise_key", rng_noise_key_description(s->reproducible_noise));
     json_key(&w, "canaries");
     json_begin_array(&w);
     for (size_t j = 0; j < s->canary_count; j++) {
@@ -843,6 +850,7 @@ static void print_table(const experiment *x)
     const settings *s = &x->s;
     printf("Secret Sharer audit: %zu training bytes, |R| = 2^%.2f, exposure in bits (%s)\n",
            x->train_bytes, x->log2_space, x->enumerate ? "exact rank" : "interpolated");
+    printf("noise key: %s\n", rng_noise_key_description(s->reproducible_noise));
     printf("%-6s", "r");
     for (size_t run = 0; run < s->run_count; run++)
         printf("  %-22s", s->runs[run].label);

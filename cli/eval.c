@@ -46,13 +46,18 @@ static int evaluate(eval_state *s, const char *model_path, const char *data_name
                     const char *split, dpkit_error *err)
 {
     h5io_file *f;
-    char *config_text = NULL;
+    char *config_text = NULL, *noise_key = NULL;
     if (h5io_open_read(model_path, &f, err))
         return -1;
     int status = h5io_read_attr_string(f, "/", "config", &config_text, err) ||
                  run_config_from_text(config_text, model_path, &s->rc, err) ||
                  dp_model_load_h5(&s->model, f, "/model", err) ||
-                 features_normalizer_load_h5(&s->normalizer, f, "/normalizer", err);
+                 features_normalizer_load_h5(&s->normalizer, f, "/normalizer", err) ||
+                 (h5io_has_attr(f, "/", "noise_key") &&
+                  h5io_read_attr_string(f, "/", "noise_key", &noise_key, err));
+    if (!status)
+        printf("noise key: %s\n", noise_key ? noise_key : "not recorded (an older model file)");
+    free(noise_key);
     free(config_text);
     h5io_close(f);
     if (status)

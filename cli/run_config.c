@@ -20,7 +20,7 @@ static const config_field layer_schema[] = {
 
 const config_field run_config_schema[] = {
     {"name", CONFIG_STRING, "run", "name of the experiment", NULL, NULL},
-    {"seed", CONFIG_INT, "0", "seed of every random stream; -1: from the OS (not reproducible)", NULL, NULL},
+    {"seed", CONFIG_INT, "0", "seed (0..2^63-1) of the public randomness: initialisation, canaries, splits, evaluation order; never of the noise or the batches", NULL, NULL},
     {"data.dataset", CONFIG_STRING, NULL, "mnist | fashion-mnist | cifar10 | hdf5:PATH | synthetic", NULL, NULL},
     {"features.extractor", CONFIG_ENUM, "scatter", "feature extractor", "raw|scatter|hog", NULL},
     {"features.image_norm", CONFIG_ENUM, "auto", "pixel standardisation (auto: imagenet for RGB)", "auto|none|imagenet", NULL},
@@ -43,6 +43,7 @@ const config_field run_config_schema[] = {
     {"privacy.delta", CONFIG_DOUBLE, "1e-5", "delta", NULL, NULL},
     {"privacy.noise_multiplier", CONFIG_DOUBLE, "0", "sigma; 0: calibrated from privacy.epsilon", NULL, NULL},
     {"privacy.max_grad_norm", CONFIG_DOUBLE, "0.1", "clip norm C of each example's gradient", NULL, NULL},
+    {"privacy.reproducible_noise", CONFIG_BOOL, "false", "true: key the noise, sampling and private-normalisation streams from the seed (reproducible, NOT private against anyone holding the config); false: a secret key from the OS", NULL, NULL},
     {"privacy.accountant", CONFIG_ENUM, "rdp", "privacy accountant", "rdp|pld", NULL},
     {"privacy.conversion", CONFIG_ENUM, "improved", "RDP to (epsilon, delta) conversion", "improved|classic", NULL},
     {"training.epochs", CONFIG_INT, "40", "epochs (floor(N/B) steps each)", NULL, NULL},
@@ -148,6 +149,13 @@ static int translate(run_config *rc, dpkit_error *err)
     long v;
     snprintf(rc->name, sizeof rc->name, "%s", config_get_string(c, "name"));
     rc->seed = config_get_int(c, "seed");
+    /* A negative seed once meant "keys from the OS"; the private streams now always take an OS
+     * key (unless privacy.reproducible_noise), so the seed only names public randomness. */
+    if (rc->seed < 0)
+        return error_set(err, "seed: %lld, expected 0..9223372036854775807 (it drives only "
+                              "public randomness; the noise and batch keys come from the OS "
+                              "unless privacy.reproducible_noise is true)", rc->seed);
+    rc->reproducible_noise = config_get_bool(c, "privacy.reproducible_noise");
     snprintf(rc->dataset, sizeof rc->dataset, "%s", config_get_string(c, "data.dataset"));
     if (!rc->dataset[0])
         return error_set(err, "data.dataset: empty, expected a dataset name");
@@ -342,11 +350,20 @@ void run_features_free(run_features *rf)
 
 void run_rng(const run_config *rc, uint64_t stream, rng *r)
 {
-    if (rc->seed >= 0) {
-        rng_init_seed(r, (uint64_t)rc->seed, stream);
-        return;
-    }
-    uint8_t key[RNG_KEY_BYTES];
-    rng_key_from_os(key);
-    rng_init(r, key, stream);
+    rng_init_seed(r, (uint64_t)rc->seed, stream);
+}
+
+void run_private_key(const run_config *rc, uint8_t key[RNG_KEY_BYTES])
+{
+    rng_private_key(rc->reproducible_noise, (uint64_t)rc->seed, key);
+}
+
+void run_warn_reproducible_noise(const run_config *rc)
+{
+    /* Printed even under --quiet: it changes what the privacy claim means. */
+    if (rc->reproducible_noise)
+        fprintf(stderr, "warning: privacy.reproducible_noise is true: the DP noise and the batches "
+                        "are derived from seed %lld, so anyone holding the config (stored in "
+                        "model.h5) can regenerate them; the result is NOT differentially private "
+                        "against them\n", rc->seed);
 }

@@ -12,7 +12,8 @@ extern const config_field run_config_schema[];
 typedef struct run_config {
     config *cfg;
     char name[128];
-    long long seed;   /* < 0: keys from the OS (not reproducible) */
+    long long seed;   /* >= 0: key of the public streams (init, splits, evaluation order) */
+    int reproducible_noise; /* privacy.reproducible_noise: private streams keyed from the seed */
     char dataset[1024];
     features_extractor_config extractor;
     features_normalize_config normalize;
@@ -49,9 +50,21 @@ int run_dataset_load(const run_config *rc, dataset *out, dpkit_error *err);
 int run_features_load(const run_config *rc, int force, run_features *out, dpkit_error *err);
 void run_features_free(run_features *rf);
 
-/* Seeds an RNG for a stream: from the run's seed, or from the OS when seed < 0. */
+/* Seeds an RNG for a public stream (initialisation, canaries, splits, audit choices) from the
+ * run's seed. The private streams (rng_stream_is_private) take run_private_key instead. */
 void run_rng(const run_config *rc, uint64_t stream, rng *r);
+/* The key of the private streams: fresh from the OS, or from the seed when the config sets
+ * privacy.reproducible_noise (then also warns on stderr that the noise is public). */
+void run_private_key(const run_config *rc, uint8_t key[RNG_KEY_BYTES]);
+/* The warning a reproducible-noise run prints at its start and end (stderr); nothing otherwise. */
+void run_warn_reproducible_noise(const run_config *rc);
 
 
 
+/* Like h5io_create, but the temporary file is created with mode 0600 before anything is
+ * written (checkpoints hold the secret stream key). */
+int run_h5_create_private(const char *path, h5io_file **out, dpkit_error *err);
+/* Like h5io_commit, with the data and then the directory entry flushed to disk (fsync) around
+ * the rename: after a crash the target is the old file or the complete new one. Frees f. */
+int run_h5_commit_synced(h5io_file *f, dpkit_error *err);
 #endif

@@ -12,6 +12,7 @@
 
 #include <getopt.h>
 #include <math.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,9 @@ typedef struct run {
     dp_workspace ws;
     dp_train_state state;
     char *config_text;
+    /* Key of the sampling, noise and private-normalisation streams: from the OS unless
+     * privacy.reproducible_noise; saved in checkpoint.h5 only. */
+    uint8_t private_key[RNG_KEY_BYTES];
     char *metrics; /* metrics.jsonl content */
     size_t metrics_size;
     char path_checkpoint[4200], path_model[4200], path_metrics[4200], path_summary[4200],
@@ -122,6 +126,7 @@ static void run_free(run *r)
     run_config_free(&r->rc);
     free(r->config_text);
     free(r->metrics);
+    sodium_memzero(r->private_key, sizeof r->private_key);
 }
 
 static int append_metrics(run *r, const dp_epoch_metrics *m, double sigma, dpkit_error *err)
@@ -158,10 +163,12 @@ static int append_metrics(run *r, const dp_epoch_metrics *m, double sigma, dpkit
     return status;
 }
 
-/* Attributes and groups common to checkpoint.h5 and model.h5. */
+/* Attributes and groups common to checkpoint.h5 and model.h5 (never the stream key). */
 static int save_common(const run *r, h5io_file *f, dpkit_error *err)
 {
     return h5io_write_attr_string(f, "/", "config", r->config_text, err) ||
+           h5io_write_attr_string(f, "/", "noise_key",
+                                  rng_noise_key_description(r->rc.reproducible_noise), err) ||
            h5io_write_attr_string(f, "/", "metrics", r->metrics ? r->metrics : "", err) ||
            h5io_write_attr_string(f, "/", "dpkit_version", DPKIT_VERSION, err) ||
            h5io_write_attr_double(f, "/", "noise_multiplier", r->rc.train.noise_multiplier, err) ||
@@ -171,13 +178,13 @@ static int save_common(const run *r, h5io_file *f, dpkit_error *err)
 static int write_checkpoint(const run *r, dpkit_error *err)
 {
     h5io_file *f;
-    if (h5io_create(r->path_checkpoint, &f, err))
+    if (run_h5_create_private(r->path_checkpoint, &f, err)) /* 0600: it holds the key */
         return -1;
     if (save_common(r, f, err) || dp_train_state_save(&r->model, &r->state, f, "/state", err)) {
         h5io_abort(f);
         return -1;
     }
-    return h5io_commit(f, err);
+    return run_h5_commit_synced(f, err);
 }
 
 static int write_model(const run *r, const dp_epoch_metrics *last, dpkit_error *err)
@@ -193,7 +200,7 @@ static int write_model(const run *r, const dp_epoch_metrics *last, dpkit_error *
         h5io_abort(f);
         return -1;
     }
-    return h5io_commit(f, err);
+    return run_h5_commit_synced(f, err);
 }
 
 static int write_summary(const run *r, const dp_epoch_metrics *last, dpkit_error *err)
@@ -209,6 +216,8 @@ static int write_summary(const run *r, const dp_epoch_metrics *last, dpkit_error
     json_field_double(&w, "delta", r->rc.train.delta);
     json_field_double(&w, "noise_multiplier", r->rc.train.noise_multiplier);
     json_field_string(&w, "accountant", r->rc.train.accountant.kind == ACCOUNTANT_PLD ? "pld" : "rdp");
+    json_field_bool(&w, "reproducible_noise", r->rc.reproducible_noise);
+    json_field_string(&w, "noise_key", rng_noise_key_description(r->rc.reproducible_noise));
     json_field_int(&w, "epochs", r->state.epoch);
     json_field_int(&w, "steps", r->state.step);
     json_field_bool(&w, "budget_exhausted", r->state.budget_exhausted);
@@ -242,7 +251,7 @@ static int normalize_features(run *r, h5io_file *checkpoint, dpkit_error *err)
                              tr->channels, spatial);
     } else {
         rng noise;
-        run_rng(&r->rc, RNG_STREAM_NORM_NOISE, &noise);
+        rng_init(&noise, r->private_key, RNG_STREAM_NORM_NOISE);
         if (features_normalizer_fit(&r->normalizer, &r->rc.normalize, tr->values, tr->count,
                                     tr->channels, spatial, &noise, &r->state.ledger, err))
             return error_prefix(err, "features.normalize");
@@ -294,6 +303,9 @@ static int setup(run *r, const train_job *job, dpkit_error *err)
         return -1;
     if (job->config.output)
         snprintf(rc->output_dir, sizeof rc->output_dir, "%s", job->config.output);
+    run_warn_reproducible_noise(rc);
+    /* A resumed run takes the key back from its checkpoint (dp_train_state_load). */
+    run_private_key(rc, r->private_key);
     if (set_paths(r, err))
         return -1;
     h5io_file *checkpoint = NULL;
@@ -328,8 +340,8 @@ static int setup(run *r, const train_job *job, dpkit_error *err)
     rng init;
     run_rng(rc, RNG_STREAM_INIT, &init);
     dp_model_init(&r->model, &init, rc->zero_init);
-    run_rng(rc, RNG_STREAM_SAMPLING, &r->state.sampler);
-    run_rng(rc, RNG_STREAM_NOISE, &r->state.noise);
+    rng_init(&r->state.sampler, r->private_key, RNG_STREAM_SAMPLING);
+    rng_init(&r->state.noise, r->private_key, RNG_STREAM_NOISE);
 
     char sigma[64];
     snprintf(sigma, sizeof sigma, "%.17g", rc->train.noise_multiplier);
@@ -372,8 +384,15 @@ static int train_epochs(run *r, const train_job *job, dpkit_error *err)
     while (r->state.epoch < t->epochs && !r->state.budget_exhausted) {
         if (job->max_epochs && done_now == job->max_epochs)
             break;
-        if (dp_train_epoch(&r->model, &r->ws, t, &r->state, &train, &test, &m, err) ||
-            append_metrics(r, &m, t->noise_multiplier, err) || write_checkpoint(r, err) ||
+        if (dp_train_epoch(&r->model, &r->ws, t, &r->state, &train, &test, &m, err))
+            return -1;
+        if (r->state.step == 0) /* a model that saw no data must not look like a result */
+            return error_set(err, "no training step was taken: %s; no model written",
+                             r->state.budget_exhausted
+                                 ? "privacy.epsilon is spent before the first step (raise "
+                                   "privacy.epsilon or privacy.noise_multiplier)"
+                                 : "training.epochs and training.batch_size give 0 steps");
+        if (append_metrics(r, &m, t->noise_multiplier, err) || write_checkpoint(r, err) ||
             textfile_write_atomic(r->path_metrics, r->metrics, r->metrics_size, err))
             return -1;
         last = &m;
@@ -419,6 +438,8 @@ int cli_train(int argc, char **argv)
     int status = setup(&r, &job, &err) || train_epochs(&r, &job, &err);
     if (status)
         cli_fail(COMMAND, &err);
+    if (r.rc.cfg)
+        run_warn_reproducible_noise(&r.rc);
     run_free(&r);
     return status ? 1 : 0;
 }

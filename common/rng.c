@@ -34,6 +34,25 @@ void rng_key_from_os(uint8_t key[RNG_KEY_BYTES])
     randombytes_buf(key, RNG_KEY_BYTES);
 }
 
+int rng_stream_is_private(uint64_t stream)
+{
+    return stream == RNG_STREAM_SAMPLING || stream == RNG_STREAM_NOISE ||
+           stream == RNG_STREAM_NORM_NOISE;
+}
+
+void rng_private_key(int reproducible, uint64_t seed, uint8_t key[RNG_KEY_BYTES])
+{
+    if (reproducible)
+        rng_key_from_seed(seed, key);
+    else
+        rng_key_from_os(key);
+}
+
+const char *rng_noise_key_description(int reproducible)
+{
+    return reproducible ? RNG_NOISE_KEY_FROM_SEED : RNG_NOISE_KEY_SECRET;
+}
+
 static void refill(rng *r, uint64_t block_aligned_offset)
 {
     uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];

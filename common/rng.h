@@ -1,7 +1,10 @@
 /* Random numbers for dpkit: a ChaCha20 keystream (libsodium) addressed by (key, stream id,
  * byte position), so any stream can be regenerated from its position and different streams
  * never overlap (the stream id is the ChaCha20 nonce). Keys come from a 64-bit seed
- * (reproducible) or from the OS (not reproducible, which is the point for real releases). */
+ * (reproducible) or from the OS (not reproducible, which is the point for real releases).
+ * The private streams (sampling, noise, private normalisation) take an OS key unless a run
+ * explicitly asks for reproducible noise: whoever can regenerate the noise of a release can
+ * subtract it (docs/train.md, "Privacy of the randomness"). */
 #ifndef DPKIT_COMMON_RNG_H
 #define DPKIT_COMMON_RNG_H
 
@@ -37,6 +40,16 @@ typedef struct rng {
 void rng_key_from_seed(uint64_t seed, uint8_t key[RNG_KEY_BYTES]);
 /* A fresh key from the operating system's CSPRNG. */
 void rng_key_from_os(uint8_t key[RNG_KEY_BYTES]);
+/* 1 for the streams whose key must stay secret for the DP guarantee: RNG_STREAM_SAMPLING,
+ * RNG_STREAM_NOISE and RNG_STREAM_NORM_NOISE. */
+int rng_stream_is_private(uint64_t stream);
+/* The key of a run's private streams: from the OS, or (reproducible != 0) from the seed. */
+void rng_private_key(int reproducible, uint64_t seed, uint8_t key[RNG_KEY_BYTES]);
+/* What model files, summaries and reports record about that key (attribute noise_key). */
+#define RNG_NOISE_KEY_SECRET "secret (OS entropy)"
+#define RNG_NOISE_KEY_FROM_SEED \
+    "derived from seed \u2014 not private against anyone holding the config"
+const char *rng_noise_key_description(int reproducible);
 
 void rng_init(rng *r, const uint8_t key[RNG_KEY_BYTES], uint64_t stream);
 /* Convenience: rng_init with the key of a seed. */

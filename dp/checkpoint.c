@@ -1,8 +1,10 @@
 /* Saving and loading models and training state in HDF5 (layout in docs/formats.md): the model
  * as its layer table plus one dataset per parameter tensor; checkpoints add the optimizer
- * state, the privacy ledger, RNG positions and counters. */
+ * state, the privacy ledger, the key and positions of the sampling and noise streams, and
+ * counters. The key makes a checkpoint secret: it regenerates the batches and the noise. */
 #include "dp/dp.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +182,15 @@ int dp_train_state_save(const dp_model *model, const dp_train_state *state, h5io
     snprintf(path, sizeof path, "%s/optimizer_state2", group);
     if (opt->state2 && h5io_write_array(file, path, H5IO_FLOAT32, 1, &n, opt->state2, err))
         return -1;
+    /* One key serves both streams (their ids keep them apart); a resume needs it to continue
+     * the same secret streams, so it lives in the checkpoint and never in model.h5. */
+    if (memcmp(state->sampler.key, state->noise.key, RNG_KEY_BYTES) != 0)
+        return error_set(err, "%s: the sampling and noise streams have different keys",
+                         file->path);
+    size_t key_bytes = RNG_KEY_BYTES;
+    snprintf(path, sizeof path, "%s/rng/key", group);
+    if (h5io_write_array(file, path, H5IO_UINT8, 1, &key_bytes, state->noise.key, err))
+        return -1;
     snprintf(path, sizeof path, "%s/ledger", group);
     if (accountant_ledger_save_h5(&state->ledger, file, path, err) ||
         h5io_write_attr_int64(file, group, "epoch", state->epoch, err) ||
@@ -209,8 +220,8 @@ static int read_vector(h5io_file *file, const char *path, size_t size, float *ou
     return ok ? 0 : error_set(err, "%s: %s must hold %zu values", file->path, path, size);
 }
 
-/* The state's optimizer must have been created (same config) and its RNGs initialised with the
- * run's keys: loading restores their positions. */
+/* The state's optimizer must have been created (same config): loading restores the streams' key
+ * and positions. */
 int dp_train_state_load(dp_model *model, dp_train_state *state, h5io_file *file,
                         const char *group, dpkit_error *err)
 {
@@ -251,6 +262,23 @@ int dp_train_state_load(dp_model *model, dp_train_state *state, h5io_file *file,
         return -1;
     if (epoch < 0 || step < 0 || steps < 0 || sampler < 0 || noise < 0)
         return error_set(err, "%s: %s: negative counters", file->path, group);
+    int key_rank;
+    size_t key_dims[H5IO_MAX_RANK];
+    uint8_t *key = NULL;
+    snprintf(path, sizeof path, "%s/rng/key", group);
+    if (!h5io_exists(file, path))
+        return error_set(err, "%s: %s missing (a checkpoint without its stream key cannot be "
+                              "resumed; start the run again)", file->path, path);
+    if (h5io_read_array(file, path, H5IO_UINT8, &key_rank, key_dims, (void **)&key, err))
+        return -1;
+    if (key_rank != 1 || key_dims[0] != RNG_KEY_BYTES) {
+        free(key);
+        return error_set(err, "%s: %s must hold %d bytes", file->path, path, RNG_KEY_BYTES);
+    }
+    rng_init(&state->sampler, key, RNG_STREAM_SAMPLING);
+    rng_init(&state->noise, key, RNG_STREAM_NOISE);
+    sodium_memzero(key, RNG_KEY_BYTES);
+    free(key);
     state->epoch = (int)epoch;
     state->step = step;
     opt->steps = steps;

@@ -326,8 +326,9 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
                    dp_train_state *state, const dp_data *train, const dp_data *test,
                    dp_epoch_metrics *metrics, dpkit_error *err);
 
-/* Checkpoint = parameters, optimizer state, ledger, RNG positions, counters, under `group`
- * of an open HDF5 file. Loading checks the model size. */
+/* Checkpoint = parameters, optimizer state, ledger, the sampling/noise key (group/rng/key: one
+ * key for both, so the file is secret) and positions, counters, under `group` of an open HDF5
+ * file. Loading checks the model size and re-keys both streams from the file. */
 int dp_train_state_save(const dp_model *model, const dp_train_state *state, h5io_file *file,
                         const char *group, dpkit_error *err);
 int dp_train_state_load(dp_model *model, dp_train_state *state, h5io_file *file,

@@ -15,7 +15,8 @@
 #include <string.h>
 
 /* 20 epochs of 10 steps at q = 0.1 on the synthetic set (1000 examples, 9x7x7 features, 4420
- * parameters); sigma is calibrated to epsilon 1 (after the private-bn release). */
+ * parameters); sigma is calibrated to epsilon 1 (after the private-bn release). The outcomes
+ * below were measured at this seed, so the noise is keyed from it (reproducible_noise). */
 static const char *train_text =
     "name: tiny\n"
     "seed: 7\n"
@@ -25,7 +26,7 @@ static const char *train_text =
     "  scatter: {J: 2, L: 4, max_order: 1}\n"
     "  normalize: {kind: private-bn, noise_multiplier: 8, clip: 1.0}\n"
     "model: {kind: linear}\n"
-    "privacy: {epsilon: 1.0, delta: 1e-5, max_grad_norm: 1.0}\n"
+    "privacy: {epsilon: 1.0, delta: 1e-5, max_grad_norm: 1.0, reproducible_noise: true}\n"
     "training:\n"
     "  epochs: 20\n"
     "  batch_size: 100\n"

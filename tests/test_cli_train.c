@@ -1,5 +1,6 @@
 /* End-to-end runs of dpkit features, train and eval on the small synthetic dataset: outputs of
- * a run, exact resume, evaluation, and clear errors for bad configs. */
+ * a run, exact resume (reproducible and secret-keyed), the secrecy of the noise key, evaluation,
+ * and clear errors for bad configs. */
 #include "common/h5io.h"
 #include "tests/test_util.h"
 
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *config_text =
     "name: tiny\n"
@@ -125,22 +127,27 @@ Test(cli_train, train_writes_the_run_and_eval_reads_it)
     free(out);
 }
 
+/* With reproducible noise an uninterrupted run and an interrupted one share their keys, so the
+ * resumed run must end with the same bits. */
+#define REPRODUCIBLE "--set privacy.reproducible_noise=true"
+
 Test(cli_train, interrupted_and_resumed_run_equals_an_uninterrupted_one)
 {
     char *out;
-    cr_assert_eq(run(&out, "-q train %s --output %s/full", config_path, dir), 0, "%s", out);
-    free(out);
-    cr_assert_eq(run(&out, "-q train %s --output %s/parts --max-epochs 1", config_path, dir), 0,
+    cr_assert_eq(run(&out, "-q train %s --output %s/full " REPRODUCIBLE, config_path, dir), 0,
                  "%s", out);
+    free(out);
+    cr_assert_eq(run(&out, "-q train %s --output %s/parts --max-epochs 1 " REPRODUCIBLE,
+                     config_path, dir), 0, "%s", out);
     free(out);
     char path[2048];
     snprintf(path, sizeof path, "%s/parts/model.h5", dir);
     cr_assert_null(test_read_file(path, NULL), "no model before the run ends");
-    cr_assert_eq(run(&out, "-q train %s --output %s/parts --resume --max-epochs 1", config_path,
-                     dir), 0, "%s", out);
+    cr_assert_eq(run(&out, "-q train %s --output %s/parts --resume --max-epochs 1 " REPRODUCIBLE,
+                     config_path, dir), 0, "%s", out);
     free(out);
-    cr_assert_eq(run(&out, "-q train %s --output %s/parts --resume", config_path, dir), 0, "%s",
-                 out);
+    cr_assert_eq(run(&out, "-q train %s --output %s/parts --resume " REPRODUCIBLE, config_path,
+                     dir), 0, "%s", out);
     free(out);
     size_t n1, n2;
     snprintf(path, sizeof path, "%s/full/model.h5", dir);
@@ -159,10 +166,184 @@ Test(cli_train, interrupted_and_resumed_run_equals_an_uninterrupted_one)
     cr_assert_eq(strncmp(m1, m2, strstr(m1, "\"seconds\"") - m1), 0, "%s\n%s", m1, m2);
     free(m1), free(m2);
     /* a changed config is refused on resume */
-    cr_assert_eq(run(&out, "-q train %s --output %s/parts --resume --set training.optimizer.lr=3",
-                     config_path, dir), 1);
+    cr_assert_eq(run(&out, "-q train %s --output %s/parts --resume --set training.optimizer.lr=3 "
+                     REPRODUCIBLE, config_path, dir), 1);
     cr_assert(strstr(out, "config differs") != NULL, "%s", out);
     free(out);
+    /* so is switching between secret and reproducible noise */
+    cr_assert_eq(run(&out, "-q train %s --output %s/parts --resume", config_path, dir), 1);
+    cr_assert(strstr(out, "config differs") != NULL, "%s", out);
+    free(out);
+}
+
+static char *read_string_attr(const char *path, const char *name)
+{
+    h5io_file *f;
+    dpkit_error err;
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
+    char *value = NULL;
+    cr_assert_eq(h5io_read_attr_string(f, "/", name, &value, &err), 0, "%s: %s", path, err.message);
+    h5io_close(f);
+    return value;
+}
+
+static size_t count_of(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* The default keys the noise and the batches from the OS: retraining from a released model's
+ * own config and the same data must not reproduce it. Reproducible noise does, and says so. */
+Test(cli_train, noise_is_secret_by_default_and_reproducible_only_on_request)
+{
+    const char *names[4] = {"secret1", "secret2", "seeded1", "seeded2"};
+    float *params[4];
+    size_t counts[4];
+    for (int i = 0; i < 4; i++) {
+        char *out, path[2048];
+        cr_assert_eq(run(&out, "-q train %s --output %s/%s --set training.epochs=1 %s",
+                         config_path, dir, names[i], i < 2 ? "" : REPRODUCIBLE), 0, "%s", out);
+        const char *warning = "privacy.reproducible_noise is true";
+        /* printed at the start and at the end, even under -q */
+        cr_assert_eq(count_of(out, warning), i < 2 ? 0u : 2u, "%s", out);
+        free(out);
+        snprintf(path, sizeof path, "%s/%s/model.h5", dir, names[i]);
+        params[i] = read_params(path, &counts[i]);
+        char *key = read_string_attr(path, "noise_key");
+        cr_assert_str_eq(key, i < 2 ? "secret (OS entropy)"
+                                    : "derived from seed \u2014 not private against anyone "
+                                      "holding the config");
+        free(key);
+        snprintf(path, sizeof path, "%s/%s/summary.json", dir, names[i]);
+        char *summary = test_read_file(path, NULL);
+        cr_assert(strstr(summary, i < 2 ? "\"reproducible_noise\": false"
+                                        : "\"reproducible_noise\": true"), "%s", summary);
+        cr_assert(strstr(summary, i < 2 ? "\"noise_key\": \"secret" : "\"noise_key\": \"derived"),
+                  "%s", summary);
+        free(summary);
+        char *eval;
+        cr_assert_eq(run(&eval, "eval %s/%s/model.h5", dir, names[i]), 0, "%s", eval);
+        cr_assert(strstr(eval, i < 2 ? "noise key: secret" : "noise key: derived from seed"),
+                  "%s", eval);
+        free(eval);
+    }
+    cr_assert_eq(counts[0], counts[1]);
+    cr_assert_neq(memcmp(params[0], params[1], counts[0] * sizeof(float)), 0,
+                  "two secret-keyed trainings must differ");
+    cr_assert_eq(counts[2], counts[3]);
+    cr_assert_eq(memcmp(params[2], params[3], counts[2] * sizeof(float)), 0,
+                 "reproducible noise must give the same bits");
+    for (int i = 0; i < 4; i++)
+        free(params[i]);
+}
+
+static uint8_t *read_key(const char *path)
+{
+    h5io_file *f;
+    dpkit_error err;
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
+    int rank;
+    size_t dims[H5IO_MAX_RANK];
+    uint8_t *key;
+    cr_assert_eq(h5io_read_array(f, "/state/rng/key", H5IO_UINT8, &rank, dims, (void **)&key,
+                                 &err), 0, "%s", err.message);
+    cr_assert(rank == 1 && dims[0] == 32);
+    h5io_close(f);
+    return key;
+}
+
+/* The checkpoint holds the key (so a resume continues the same secret streams) and is created
+ * readable by its owner only; model.h5 holds no copy of it, anywhere in the file. */
+Test(cli_train, the_key_is_in_the_private_checkpoint_and_never_in_the_model)
+{
+    char *out, path[2048];
+    cr_assert_eq(run(&out, "-q train %s --output %s/run --set training.epochs=1", config_path, dir),
+                 0, "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/run/checkpoint.h5", dir);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600, "checkpoint mode %o", (unsigned)(st.st_mode & 0777));
+    uint8_t *key = read_key(path);
+    int zero = 1;
+    for (int i = 0; i < 32; i++)
+        zero &= key[i] == 0;
+    cr_assert(!zero);
+    snprintf(path, sizeof path, "%s/run/model.h5", dir);
+    size_t size;
+    char *model = test_read_file(path, &size);
+    cr_assert_not_null(model);
+    cr_assert_null(memmem(model, size, key, 32), "model.h5 contains the stream key");
+    free(model);
+    h5io_file *f;
+    dpkit_error err;
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
+    cr_assert(!h5io_exists(f, "/state") && !h5io_exists(f, "/rng") &&
+              !h5io_exists(f, "/model/rng"));
+    h5io_close(f);
+    free(key);
+}
+
+/* A secret-keyed run stopped after a checkpoint and resumed continues its own streams: a copy of
+ * the run directory resumed in two steps ends with the same bits as the original resumed in one,
+ * with the key of the first invocation, and the same epsilon as a reproducible uninterrupted
+ * run. */
+Test(cli_train, resumed_secret_run_continues_the_same_secret_streams)
+{
+    char *out, path[2048], command[4096];
+    cr_assert_eq(run(&out, "-q train %s --output %s/a --max-epochs 1", config_path, dir), 0, "%s",
+                 out);
+    free(out);
+    snprintf(path, sizeof path, "%s/a/checkpoint.h5", dir);
+    uint8_t *first = read_key(path);
+    snprintf(command, sizeof command, "cp -rp %s/a %s/b", dir, dir);
+    cr_assert_eq(system(command), 0);
+    cr_assert_eq(run(&out, "-q train %s --output %s/a --resume", config_path, dir), 0, "%s", out);
+    free(out);
+    cr_assert_eq(run(&out, "-q train %s --output %s/b --resume --max-epochs 1", config_path, dir),
+                 0, "%s", out);
+    free(out);
+    uint8_t *second = read_key(path);
+    cr_assert_eq(memcmp(first, second, 32), 0, "the resumed run keeps its key");
+    cr_assert_eq(run(&out, "-q train %s --output %s/b --resume", config_path, dir), 0, "%s", out);
+    free(out);
+    size_t n1, n2;
+    snprintf(path, sizeof path, "%s/a/model.h5", dir);
+    float *a = read_params(path, &n1);
+    snprintf(path, sizeof path, "%s/b/model.h5", dir);
+    float *b = read_params(path, &n2);
+    cr_assert_eq(n1, n2);
+    cr_assert_eq(memcmp(a, b, n1 * sizeof *a), 0);
+    free(a), free(b), free(first), free(second);
+    cr_assert_eq(run(&out, "-q train %s --output %s/full " REPRODUCIBLE, config_path, dir), 0,
+                 "%s", out);
+    free(out);
+    char *s1, *s2;
+    snprintf(path, sizeof path, "%s/a/summary.json", dir);
+    s1 = test_read_file(path, NULL);
+    snprintf(path, sizeof path, "%s/full/summary.json", dir);
+    s2 = test_read_file(path, NULL);
+    const char *e1 = strstr(s1, "\"epsilon\""), *e2 = strstr(s2, "\"epsilon\"");
+    cr_assert(e1 && e2);
+    cr_assert_eq(strncmp(e1, e2, strcspn(e1, ",")), 0, "%s\n%s", s1, s2);
+    free(s1), free(s2);
+}
+
+/* A training that takes no step (the budget is spent by the private-bn release before the first
+ * one) fails and leaves no model that could pass for a result. */
+Test(cli_train, a_training_without_steps_fails_without_a_model)
+{
+    char *out, path[2048];
+    int status = run(&out, "-q train %s --output %s/none --set privacy.noise_multiplier=0.5 "
+                           "--set privacy.epsilon=0.05", config_path, dir);
+    cr_assert_eq(status, 1, "%s", out);
+    cr_assert(strstr(out, "no training step") != NULL, "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/none/model.h5", dir);
+    cr_assert_null(test_read_file(path, NULL));
 }
 
 Test(cli_train, bad_configs_name_the_key)
@@ -180,6 +361,9 @@ Test(cli_train, bad_configs_name_the_key)
         {"--set privacy.epsilon=0", "privacy.noise_multiplier"},
         {"--set data.dataset=nosuchset", "nosuchset"},
         {"--set nosuch.key=1", "nosuch.key"},
+        {"--set seed=-2", "seed: -2, expected 0..9223372036854775807"},
+        {"--set seed=-1", "seed: -1, expected 0..9223372036854775807"},
+        {"--set privacy.reproducible_noise=maybe", "privacy.reproducible_noise"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out;
