@@ -3,7 +3,7 @@
  * bounds. Writes report.json and the plots, prints a table, and fails loudly when the lower
  * bound refutes the accountant's epsilon. */
 #include "cli/cli.h"
-#include "cli/run_config.h"
+#include "dp/run_config.h"
 
 #include "audit/audit.h"
 #include "common/json.h"

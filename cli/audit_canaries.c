@@ -3,7 +3,7 @@
  * measures the canaries' exposure and extraction and Carlini-style training-data extraction;
  * writes canaries.json, report.json and exposure.png into the run directory. */
 #include "cli/cli.h"
-#include "cli/run_config.h"
+#include "dp/run_config.h"
 
 #include "audit/audit.h"
 #include "common/config.h"

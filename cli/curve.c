@@ -2,7 +2,7 @@
  * curve config with `dpkit train` (sigma calibrated per epsilon, features from the cache),
  * skips points already finished, then writes curve.csv, curve.md and curve.png. */
 #include "cli/cli.h"
-#include "cli/run_config.h"
+#include "dp/run_config.h"
 
 #include "common/config.h"
 #include "common/log.h"

@@ -1,7 +1,7 @@
 /* dpkit eval: accuracy of a trained model (model.h5) on a dataset split, through the same
  * features and normalisation it was trained with. */
 #include "cli/cli.h"
-#include "cli/run_config.h"
+#include "dp/run_config.h"
 
 #include "common/log.h"
 

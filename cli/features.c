@@ -1,7 +1,7 @@
 /* dpkit features: computes (or finds in the cache) the train and test features of a training
  * config and prints their shape, size on disk and time. */
 #include "cli/cli.h"
-#include "cli/run_config.h"
+#include "dp/run_config.h"
 
 #include "common/log.h"
 

@@ -1,7 +1,7 @@
 /* The training config shared by `dpkit features`, `train`, `eval` (and the audits and curves
  * built on training): its schema, and its translation into the library's option structs. */
-#ifndef DPKIT_CLI_RUN_CONFIG_H
-#define DPKIT_CLI_RUN_CONFIG_H
+#ifndef DPKIT_DP_RUN_CONFIG_H
+#define DPKIT_DP_RUN_CONFIG_H
 
 #include "common/config.h"
 #include "dp/dp.h"
@@ -67,4 +67,34 @@ int run_h5_create_private(const char *path, h5io_file **out, dpkit_error *err);
 /* Like h5io_commit, with the data and then the directory entry flushed to disk (fsync) around
  * the rename: after a crash the target is the old file or the complete new one. Frees f. */
 int run_h5_commit_synced(h5io_file *f, dpkit_error *err);
+/* ---------------------------------------------------------------------------------------------
+ * The training driver (dp/run.c): what `dpkit train` and dpkit_train run.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct run_options {
+    const char *config_path;
+    const char *const *sets; /* key=value overrides */
+    size_t set_count;
+    const char *output_dir;  /* NULL: the config's output.dir */
+    int resume;              /* continue from the run directory's checkpoint.h5 */
+    int force_features;      /* recompute the features even if cached */
+    int max_epochs;          /* > 0: stop after that many epochs in this call */
+} run_options;
+
+typedef struct run_result {
+    int finished; /* model.h5 written; 0 when max_epochs stopped the run first */
+    char name[128];
+    char model_path[4096];
+    int private_mode;
+    double epsilon, delta, noise_multiplier;
+    accountant_kind accountant;
+    double test_accuracy;
+    long long steps;
+    int epoch;
+    int reproducible_noise;
+} run_result;
+
+/* Loads the config, trains (or resumes) and writes the run directory. */
+int run_train(const run_options *options, run_result *result, dpkit_error *err);
+
 #endif

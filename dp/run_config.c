@@ -1,5 +1,5 @@
 /* Schema and translation of the training config (docs/config.md lists the keys). */
-#include "cli/run_config.h"
+#include "dp/run_config.h"
 
 #include "common/log.h"
 

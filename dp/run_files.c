@@ -1,5 +1,5 @@
 /* Private (0600) and durable (fsync) HDF5 writes of run files. */
-#include "cli/run_config.h"
+#include "dp/run_config.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,389 @@
+/* The training driver behind `dpkit train`, dpkit_train and everything that trains from a
+ * config: features (cached), private normalisation, noise calibration, DP-SGD epochs with a
+ * checkpoint after each, and the run directory (config.yaml, metrics.jsonl, model.h5,
+ * checkpoint.h5, summary.json). */
+#include "dp/run_config.h"
+
+#include "common/json.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "common/progress.h"
+#include "common/textfile.h"
+
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Everything a run holds. */
+typedef struct run {
+    run_config rc;
+    run_features rf;
+    features_normalizer normalizer;
+    dp_model model;
+    dp_workspace ws;
+    dp_train_state state;
+    char *config_text;
+    /* Key of the sampling, noise and private-normalisation streams: from the OS unless
+     * privacy.reproducible_noise; saved in checkpoint.h5 only. */
+    uint8_t private_key[RNG_KEY_BYTES];
+    char *metrics; /* metrics.jsonl content */
+    size_t metrics_size;
+    char path_checkpoint[4096], path_model[4096], path_metrics[4096], path_summary[4096],
+        path_config[4096];
+    int finished;         /* model.h5 written (not stopped by --max-epochs) */
+    double test_accuracy; /* of the final model */
+} run;
+
+static void run_free(run *r)
+{
+    features_normalizer_free(&r->normalizer);
+    dp_optimizer_free(&r->state.optimizer);
+    accountant_ledger_free(&r->state.ledger);
+    dp_workspace_free(&r->ws);
+    dp_model_free(&r->model);
+    run_features_free(&r->rf);
+    run_config_free(&r->rc);
+    free(r->config_text);
+    free(r->metrics);
+    sodium_memzero(r->private_key, sizeof r->private_key);
+}
+
+static int append_metrics(run *r, const dp_epoch_metrics *m, double sigma, dpkit_error *err)
+{
+    json_writer w;
+    if (json_writer_init_string(&w, 0))
+        return error_set(err, "metrics: out of memory");
+    json_begin_object(&w);
+    json_field_int(&w, "epoch", m->epoch);
+    json_field_int(&w, "steps", r->state.step);
+    json_field_double(&w, "train_loss", m->train_loss);
+    json_field_double(&w, "train_accuracy", m->train_accuracy);
+    json_field_double(&w, "test_loss", m->test_loss);
+    json_field_double(&w, "test_accuracy", m->test_accuracy);
+    json_field_double(&w, "epsilon", r->rc.train.private_mode ? m->epsilon : INFINITY);
+    json_field_double(&w, "delta", r->rc.train.delta);
+    json_field_double(&w, "noise_multiplier", sigma);
+    json_field_int(&w, "examples", (long long)m->seen);
+    json_field_int(&w, "clipped", (long long)m->clipped);
+    json_field_double(&w, "seconds", m->seconds);
+    json_end_object(&w);
+    int status = json_writer_finish(&w, err);
+    const char *line = json_writer_string(&w);
+    size_t n = strlen(line);
+    char *grown = status ? NULL : realloc(r->metrics, r->metrics_size + n + 1);
+    if (grown) {
+        memcpy(grown + r->metrics_size, line, n + 1);
+        r->metrics = grown;
+        r->metrics_size += n;
+    } else if (!status) {
+        status = error_set(err, "metrics: out of memory");
+    }
+    json_writer_free(&w);
+    return status;
+}
+
+/* Attributes and groups common to checkpoint.h5 and model.h5 (never the stream key). */
+static int save_common(const run *r, h5io_file *f, dpkit_error *err)
+{
+    return h5io_write_attr_string(f, "/", "config", r->config_text, err) ||
+           h5io_write_attr_string(f, "/", "noise_key",
+                                  rng_noise_key_description(r->rc.reproducible_noise), err) ||
+           h5io_write_attr_string(f, "/", "metrics", r->metrics ? r->metrics : "", err) ||
+           h5io_write_attr_string(f, "/", "dpkit_version", DPKIT_VERSION, err) ||
+           h5io_write_attr_double(f, "/", "noise_multiplier", r->rc.train.noise_multiplier, err) ||
+           features_normalizer_save_h5(&r->normalizer, f, "/normalizer", err);
+}
+
+static int write_checkpoint(const run *r, dpkit_error *err)
+{
+    h5io_file *f;
+    if (run_h5_create_private(r->path_checkpoint, &f, err)) /* 0600: it holds the key */
+        return -1;
+    if (save_common(r, f, err) || dp_train_state_save(&r->model, &r->state, f, "/state", err)) {
+        h5io_abort(f);
+        return -1;
+    }
+    return run_h5_commit_synced(f, err);
+}
+
+static int write_model(const run *r, const dp_epoch_metrics *last, dpkit_error *err)
+{
+    h5io_file *f;
+    if (h5io_create(r->path_model, &f, err))
+        return -1;
+    if (save_common(r, f, err) || dp_model_save_h5(&r->model, f, "/model", err) ||
+        accountant_ledger_save_h5(&r->state.ledger, f, "/ledger", err) ||
+        h5io_write_attr_double(f, "/", "epsilon", r->rc.train.private_mode ? r->state.epsilon : INFINITY, err) ||
+        h5io_write_attr_double(f, "/", "delta", r->rc.train.delta, err) ||
+        h5io_write_attr_double(f, "/", "test_accuracy", last ? last->test_accuracy : NAN, err)) {
+        h5io_abort(f);
+        return -1;
+    }
+    return run_h5_commit_synced(f, err);
+}
+
+static int write_summary(const run *r, const dp_epoch_metrics *last, dpkit_error *err)
+{
+    json_writer w;
+    if (json_writer_init_string(&w, 2))
+        return error_set(err, "summary: out of memory");
+    json_begin_object(&w);
+    json_field_string(&w, "name", r->rc.name);
+    json_field_string(&w, "dataset", r->rc.dataset);
+    json_field_bool(&w, "private", r->rc.train.private_mode);
+    json_field_double(&w, "epsilon", r->rc.train.private_mode ? r->state.epsilon : INFINITY);
+    json_field_double(&w, "delta", r->rc.train.delta);
+    json_field_double(&w, "noise_multiplier", r->rc.train.noise_multiplier);
+    json_field_string(&w, "accountant", r->rc.train.accountant.kind == ACCOUNTANT_PLD ? "pld" : "rdp");
+    json_field_bool(&w, "reproducible_noise", r->rc.reproducible_noise);
+    json_field_string(&w, "noise_key", rng_noise_key_description(r->rc.reproducible_noise));
+    json_field_int(&w, "epochs", r->state.epoch);
+    json_field_int(&w, "steps", r->state.step);
+    json_field_bool(&w, "budget_exhausted", r->state.budget_exhausted);
+    json_field_double(&w, "test_accuracy", last ? last->test_accuracy : NAN);
+    json_field_double(&w, "train_accuracy", last ? last->train_accuracy : NAN);
+    json_field_double(&w, "train_seconds", r->state.seconds);
+    json_field_double(&w, "feature_seconds", r->rf.train_info.seconds + r->rf.test_info.seconds);
+    json_field_int(&w, "parameters", (long long)r->model.param_count);
+    json_end_object(&w);
+    int status = json_writer_finish(&w, err);
+    const char *text = json_writer_string(&w);
+    if (!status)
+        status = textfile_write_atomic(r->path_summary, text, strlen(text), err);
+    json_writer_free(&w);
+    return status;
+}
+
+/* Normalises both splits: a fresh run fits the normaliser (private-bn releases its statistics
+ * into the ledger); a resumed run reuses the released statistics from the checkpoint, so nothing
+ * is released twice. */
+static int normalize_features(run *r, h5io_file *checkpoint, dpkit_error *err)
+{
+    features_set *tr = &r->rf.train, *te = &r->rf.test;
+    size_t spatial = tr->height * tr->width;
+    if (checkpoint) {
+        if (features_normalizer_load_h5(&r->normalizer, checkpoint, "/normalizer", err))
+            return -1;
+        if (r->normalizer.channels != tr->channels || r->normalizer.spatial != spatial)
+            return error_set(err, "%s: normaliser for %zux%zu features, these are %zux%zu",
+                             checkpoint->path, r->normalizer.channels, r->normalizer.spatial,
+                             tr->channels, spatial);
+    } else {
+        rng noise;
+        rng_init(&noise, r->private_key, RNG_STREAM_NORM_NOISE);
+        if (features_normalizer_fit(&r->normalizer, &r->rc.normalize, tr->values, tr->count,
+                                    tr->channels, spatial, &noise, &r->state.ledger, err))
+            return error_prefix(err, "features.normalize");
+    }
+    return features_normalizer_apply(&r->normalizer, tr->values, tr->count, tr->channels,
+                                     spatial, err) ||
+           features_normalizer_apply(&r->normalizer, te->values, te->count, te->channels,
+                                     spatial, err);
+}
+
+/* sigma: given, or calibrated so that the planned steps after the ledger's prior events
+ * (private-bn) spend exactly the target (on the safe side). */
+static int resolve_noise(run *r, h5io_file *checkpoint, dpkit_error *err)
+{
+    dp_train_config *t = &r->rc.train;
+    if (!t->private_mode)
+        return 0;
+    if (checkpoint)
+        return h5io_read_attr_double(checkpoint, "/", "noise_multiplier", &t->noise_multiplier, err);
+    if (t->noise_multiplier > 0)
+        return 0;
+    double q = (double)t->batch_size / (double)r->rf.train.count;
+    long long steps = (long long)t->epochs * dp_steps_per_epoch(r->rf.train.count, t->batch_size);
+    if (accountant_calibrate_noise(r->rc.target_epsilon, t->delta, q, steps, r->state.ledger.events,
+                                   r->state.ledger.count, &t->accountant, &t->noise_multiplier, err))
+        return error_prefix(err, "privacy.epsilon");
+    log_info("noise multiplier %.6g calibrated for epsilon %g, delta %g over %lld steps at q = %.6g",
+             t->noise_multiplier, r->rc.target_epsilon, t->delta, steps, q);
+    return 0;
+}
+
+static int set_paths(run *r, dpkit_error *err)
+{
+    const char *d = r->rc.output_dir;
+    if (paths_make_directory(d, err))
+        return error_prefix(err, "output.dir");
+    snprintf(r->path_checkpoint, sizeof r->path_checkpoint, "%s/checkpoint.h5", d);
+    snprintf(r->path_model, sizeof r->path_model, "%s/model.h5", d);
+    snprintf(r->path_metrics, sizeof r->path_metrics, "%s/metrics.jsonl", d);
+    snprintf(r->path_summary, sizeof r->path_summary, "%s/summary.json", d);
+    snprintf(r->path_config, sizeof r->path_config, "%s/config.yaml", d);
+    return 0;
+}
+
+static int setup(run *r, const run_options *job, dpkit_error *err)
+{
+    run_config *rc = &r->rc;
+    if (run_config_load(job->config_path, job->sets, job->set_count, rc, err))
+        return -1;
+    if (job->output_dir)
+        snprintf(rc->output_dir, sizeof rc->output_dir, "%s", job->output_dir);
+    run_warn_reproducible_noise(rc);
+    /* A resumed run takes the key back from its checkpoint (dp_train_state_load). */
+    run_private_key(rc, r->private_key);
+    if (set_paths(r, err))
+        return -1;
+    h5io_file *checkpoint = NULL;
+    struct stat st;
+    if (job->resume) {
+        if (stat(r->path_checkpoint, &st) != 0)
+            return error_set(err, "--resume: no checkpoint at %s", r->path_checkpoint);
+        if (h5io_open_read(r->path_checkpoint, &checkpoint, err))
+            return -1;
+    } else if (stat(r->path_checkpoint, &st) == 0) {
+        log_warn("%s exists; starting a new run over it (use --resume to continue it)",
+                 r->path_checkpoint);
+    }
+    accountant_ledger_init(&r->state.ledger);
+    dp_shape shape;
+    int status = -1;
+    if (run_features_load(rc, job->force_features, &r->rf, err))
+        goto done;
+    if (rc->train.batch_size > r->rf.train.count) {
+        error_set(err, "training.batch_size: %zu, expected at most the %zu training examples",
+                  rc->train.batch_size, r->rf.train.count);
+        goto done;
+    }
+    if (normalize_features(r, checkpoint, err) || resolve_noise(r, checkpoint, err))
+        goto done;
+    features_set *tr = &r->rf.train;
+    shape = (dp_shape){tr->channels, tr->height, tr->width};
+    if (run_config_model(rc, shape, (size_t)r->rf.data.class_count, &r->model, err) ||
+        dp_workspace_create(&r->model, rc->train.physical_batch, &r->ws, err) ||
+        dp_optimizer_create(&rc->optimizer, r->model.param_count, &r->state.optimizer, err))
+        goto done;
+    rng init;
+    run_rng(rc, RNG_STREAM_INIT, &init);
+    dp_model_init(&r->model, &init, rc->zero_init);
+    rng_init(&r->state.sampler, r->private_key, RNG_STREAM_SAMPLING);
+    rng_init(&r->state.noise, r->private_key, RNG_STREAM_NOISE);
+
+    char sigma[64];
+    snprintf(sigma, sizeof sigma, "%.17g", rc->train.noise_multiplier);
+    if (config_set(rc->cfg, "privacy.noise_multiplier", sigma, err) ||
+        config_write_string(rc->cfg, &r->config_text, err))
+        goto done;
+    if (checkpoint) {
+        char *stored = NULL;
+        if (h5io_read_attr_string(checkpoint, "/", "config", &stored, err))
+            goto done;
+        int same = strcmp(stored, r->config_text) == 0;
+        free(stored);
+        if (!same) {
+            error_set(err, "--resume: the config differs from the one the checkpoint was made "
+                           "with (%s/config.yaml)", rc->output_dir);
+            goto done;
+        }
+        accountant_ledger_free(&r->state.ledger);
+        if (dp_train_state_load(&r->model, &r->state, checkpoint, "/state", err) ||
+            h5io_read_attr_string(checkpoint, "/", "metrics", &r->metrics, err))
+            goto done;
+        r->metrics_size = strlen(r->metrics);
+        log_info("resuming after epoch %d (%lld steps, epsilon %.4g)", r->state.epoch,
+                 r->state.step, r->state.epsilon);
+    }
+    status = config_write_file(rc->cfg, r->path_config, err);
+done:
+    if (checkpoint)
+        h5io_close(checkpoint);
+    return status;
+}
+
+static int train_epochs(run *r, const run_options *job, dpkit_error *err)
+{
+    dp_train_config *t = &r->rc.train;
+    dp_data train = {.x = r->rf.train.values, .y = r->rf.train.labels, .count = r->rf.train.count};
+    dp_data test = {.x = r->rf.test.values, .y = r->rf.test.labels, .count = r->rf.test.count};
+    dp_epoch_metrics m = {0}, *last = NULL;
+    int done_now = 0;
+    while (r->state.epoch < t->epochs && !r->state.budget_exhausted) {
+        if (job->max_epochs && done_now == job->max_epochs)
+            break;
+        if (dp_train_epoch(&r->model, &r->ws, t, &r->state, &train, &test, &m, err))
+            return -1;
+        if (r->state.step == 0) /* a model that saw no data must not look like a result */
+            return error_set(err, "no training step was taken: %s; no model written",
+                             r->state.budget_exhausted
+                                 ? "privacy.epsilon is spent before the first step (raise "
+                                   "privacy.epsilon or privacy.noise_multiplier)"
+                                 : "training.epochs and training.batch_size give 0 steps");
+        if (append_metrics(r, &m, t->noise_multiplier, err) || write_checkpoint(r, err) ||
+            textfile_write_atomic(r->path_metrics, r->metrics, r->metrics_size, err))
+            return -1;
+        last = &m;
+        done_now++;
+        log_info("epoch %d/%d: train loss %.4f acc %.4f, test acc %.4f, epsilon %.4g, %.1f s",
+                 m.epoch, t->epochs, m.train_loss, m.train_accuracy, m.test_accuracy,
+                 t->private_mode ? m.epsilon : INFINITY, m.seconds);
+    }
+    if (r->state.epoch < t->epochs && !r->state.budget_exhausted) {
+        log_info("stopped after epoch %d; continue with --resume", r->state.epoch);
+        return 0;
+    }
+    if (!last) { /* resumed a finished run: evaluate for the summary */
+        m.epoch = r->state.epoch;
+        if (dp_model_evaluate(&r->model, &r->ws, test.x, test.y, test.count, &m.test_accuracy,
+                              &m.test_loss, err))
+            return -1;
+        m.train_accuracy = NAN;
+        last = &m;
+    }
+    if (write_model(r, last, err) || write_summary(r, last, err))
+        return -1;
+    r->finished = 1;
+    r->test_accuracy = last->test_accuracy;
+    return 0;
+}
+
+int run_train(const run_options *options, run_result *result, dpkit_error *err)
+{
+    run r;
+    memset(&r, 0, sizeof r);
+    int status = setup(&r, options, err) || train_epochs(&r, options, err);
+    if (r.rc.cfg)
+        run_warn_reproducible_noise(&r.rc);
+    if (!status && result) {
+        memset(result, 0, sizeof *result);
+        result->finished = r.finished;
+        snprintf(result->name, sizeof result->name, "%s", r.rc.name);
+        snprintf(result->model_path, sizeof result->model_path, "%s", r.path_model);
+        result->private_mode = r.rc.train.private_mode;
+        result->epsilon = r.rc.train.private_mode ? r.state.epsilon : INFINITY;
+        result->delta = r.rc.train.delta;
+        result->noise_multiplier = r.rc.train.noise_multiplier;
+        result->accountant = r.rc.train.accountant.kind;
+        result->test_accuracy = r.test_accuracy;
+        result->steps = r.state.step;
+        result->epoch = r.state.epoch;
+        result->reproducible_noise = r.rc.reproducible_noise;
+    }
+    run_free(&r);
+    return status ? -1 : 0;
+}
+
+DPKIT_API int dpkit_train(const char *config_path, const char *const *overrides,
+                          size_t override_count, dpkit_train_result *result, dpkit_error *err)
+{
+    run_options options = {.config_path = config_path, .sets = overrides,
+                           .set_count = override_count};
+    run_result r;
+    if (run_train(&options, &r, err))
+        return -1;
+    if (result) {
+        memset(result, 0, sizeof *result);
+        snprintf(result->model_path, sizeof result->model_path, "%s", r.model_path);
+        result->epsilon = r.epsilon;
+        result->delta = r.delta;
+        result->test_accuracy = r.test_accuracy;
+        result->steps = r.steps;
+        result->reproducible_noise = r.reproducible_noise;
+    }
+    return 0;
+}
