@@ -30,7 +30,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := dpkit.h $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
-.PHONY: all check-deps test test-asan demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
+.PHONY: dpkit.pc all check-deps test test-asan demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
 
 all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
 
@@ -83,6 +83,7 @@ test: deps
 	@for d in $(TEST_DATA); do $(BUILD)/dpkit -q data fetch $$d || exit 1; done
 	@rm -rf $(BUILD)/test-tmp && mkdir -p $(BUILD)/test-tmp
 	TMPDIR=$(CURDIR)/$(BUILD)/test-tmp DPKIT_BIN=$(BUILD)/dpkit $(BUILD)/tests/run-tests --jobs 2
+	TMPDIR=$(CURDIR)/$(BUILD)/test-tmp BUILD=$(BUILD) scripts/check-library
 
 # Table 1's ScatterNet + linear rows (3 datasets x 3 seeds x 2 accountants; about an hour on 2 cores).
 reproduce-linear: deps all
@@ -116,9 +117,10 @@ bench: all $(BENCH_BIN)
 data: all
 	$(BUILD)/dpkit data fetch all
 
-# Static linking needs the libraries' own static dependencies (Requires.private) and OpenMP.
+# Static linking needs the libraries' own static dependencies (Requires.private), OpenMP, and
+# the szip filter that hdf5.pc omits (libaec, installed with libhdf5-dev).
 dpkit.pc: Makefile
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dpkit\nDescription: differentially private learning on handcrafted features\nVersion: %s\nRequires.private: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -ldpkit\nLibs.private: -lfftw3f_omp -lfftw3_omp -fopenmp -lm\n' \
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dpkit\nDescription: differentially private learning on handcrafted features\nVersion: %s\nRequires.private: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -ldpkit\nLibs.private: -lfftw3f_omp -lfftw3_omp -fopenmp -lhdf5 -lsz -laec -lm\n' \
 	  '$(PREFIX)' '$(VERSION)' '$(PKGS)' > $@
 
 # The library (static, shared with its SONAME links), the one public header, the program, the

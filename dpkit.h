@@ -59,8 +59,9 @@ typedef struct dpkit_train_result {
     int reproducible_noise; /* 1: the noise was keyed from the seed (not private) */
 } dpkit_train_result;
 
-/* Trains the config as `dpkit train CONFIG --set ...` does (a checkpoint in the run directory is
- * resumed), writing model.h5, checkpoint.h5, metrics.csv and summary.json. result may be NULL. */
+/* Trains the config as `dpkit train CONFIG --set ...` does, writing config.yaml, metrics.jsonl,
+ * checkpoint.h5 (secret: it holds the noise key), model.h5 and summary.json to the run
+ * directory. result may be NULL. */
 DPKIT_API int dpkit_train(const char *config_path, const char *const *overrides,
                           size_t override_count, dpkit_train_result *result, dpkit_error *err);
 

@@ -118,7 +118,10 @@ static int write_model(const run *r, const dp_epoch_metrics *last, dpkit_error *
         accountant_ledger_save_h5(&r->state.ledger, f, "/ledger", err) ||
         h5io_write_attr_double(f, "/", "epsilon", r->rc.train.private_mode ? r->state.epsilon : INFINITY, err) ||
         h5io_write_attr_double(f, "/", "delta", r->rc.train.delta, err) ||
-        h5io_write_attr_double(f, "/", "test_accuracy", last ? last->test_accuracy : NAN, err)) {
+        h5io_write_attr_double(f, "/", "test_accuracy", last ? last->test_accuracy : NAN, err) ||
+        h5io_write_attr_int64(f, "/", "image_channels", (long long)r->rf.data.train.channels, err) ||
+        h5io_write_attr_int64(f, "/", "image_height", (long long)r->rf.data.train.height, err) ||
+        h5io_write_attr_int64(f, "/", "image_width", (long long)r->rf.data.train.width, err)) {
         h5io_abort(f);
         return -1;
     }

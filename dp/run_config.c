@@ -367,3 +367,13 @@ void run_warn_reproducible_noise(const run_config *rc)
                         "model.h5) can regenerate them; the result is NOT differentially private "
                         "against them\n", rc->seed);
 }
+
+DPKIT_API int dpkit_check_config(const char *config_path, const char *const *overrides,
+                                 size_t override_count, dpkit_error *err)
+{
+    run_config rc;
+    if (run_config_load(config_path, overrides, override_count, &rc, err))
+        return -1;
+    run_config_free(&rc);
+    return 0;
+}

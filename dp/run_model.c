@@ -1,0 +1,234 @@
+/* A trained model as the public interface sees it (dpkit.h): model.h5 loaded with its config
+ * (for the feature extractor), normaliser and privacy ledger; predictions from features or
+ * images; the ledger re-accounted. */
+#include "dp/run_config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dpkit_model {
+    run_config rc;
+    dp_model model;
+    features_normalizer normalizer;
+    accountant_ledger ledger;
+    size_t image_channels, image_height, image_width; /* 0: not recorded (older files) */
+    int reproducible_noise;
+};
+
+DPKIT_API void dpkit_model_free(dpkit_model *m)
+{
+    if (!m)
+        return;
+    run_config_free(&m->rc);
+    dp_model_free(&m->model);
+    features_normalizer_free(&m->normalizer);
+    accountant_ledger_free(&m->ledger);
+    free(m);
+}
+
+static int read_image_shape(dpkit_model *m, h5io_file *f, dpkit_error *err)
+{
+    const char *names[3] = {"image_channels", "image_height", "image_width"};
+    size_t *targets[3] = {&m->image_channels, &m->image_height, &m->image_width};
+    for (int k = 0; k < 3; k++) {
+        long long v;
+        if (!h5io_has_attr(f, "/", names[k]))
+            return 0;
+        if (h5io_read_attr_int64(f, "/", names[k], &v, err))
+            return -1;
+        if (v < 1 || v > 65536)
+            return error_set(err, "%s: attribute %s is %lld, expected 1..65536", f->path,
+                             names[k], v);
+        *targets[k] = (size_t)v;
+    }
+    return 0;
+}
+
+DPKIT_API dpkit_model *dpkit_model_load(const char *path, dpkit_error *err)
+{
+    dpkit_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        error_set(err, "%s: out of memory", path);
+        return NULL;
+    }
+    accountant_ledger_init(&m->ledger);
+    h5io_file *f;
+    if (h5io_open_read(path, &f, err)) {
+        free(m);
+        return NULL;
+    }
+    char *config_text = NULL;
+    int status = h5io_read_attr_string(f, "/", "config", &config_text, err) ||
+                 run_config_from_text(config_text, path, &m->rc, err) ||
+                 dp_model_load_h5(&m->model, f, "/model", err) ||
+                 features_normalizer_load_h5(&m->normalizer, f, "/normalizer", err) ||
+                 accountant_ledger_load_h5(&m->ledger, f, "/ledger", err) ||
+                 read_image_shape(m, f, err);
+    free(config_text);
+    h5io_close(f);
+    if (!status && m->normalizer.channels * m->normalizer.spatial != dp_shape_size(m->model.input))
+        status = error_set(err, "%s: the normaliser is for %zu x %zu features, the model takes %zu",
+                           path, m->normalizer.channels, m->normalizer.spatial,
+                           dp_shape_size(m->model.input));
+    if (status) {
+        dpkit_model_free(m);
+        return NULL;
+    }
+    m->reproducible_noise = m->rc.reproducible_noise;
+    return m;
+}
+
+DPKIT_API size_t dpkit_model_class_count(const dpkit_model *m)
+{
+    return m->model.class_count;
+}
+
+DPKIT_API size_t dpkit_model_feature_count(const dpkit_model *m)
+{
+    return dp_shape_size(m->model.input);
+}
+
+DPKIT_API void dpkit_model_image_shape(const dpkit_model *m, size_t *channels, size_t *height,
+                                       size_t *width)
+{
+    *channels = m->image_channels;
+    *height = m->image_height;
+    *width = m->image_width;
+}
+
+DPKIT_API int dpkit_model_reproducible_noise(const dpkit_model *m)
+{
+    return m->reproducible_noise;
+}
+
+/* Logits of normalised features x (count rows, overwritten by nothing), then softmax if asked. */
+static int predict_normalized(const dpkit_model *m, const float *x, size_t count, int output,
+                              float *out, dpkit_error *err)
+{
+    size_t K = m->model.class_count, D = dp_shape_size(m->model.input);
+    size_t batch = count < 256 ? (count ? count : 1) : 256;
+    dp_workspace ws;
+    if (dp_workspace_create(&m->model, batch, &ws, err))
+        return -1;
+    int status = 0;
+    for (size_t first = 0; first < count && !status; first += batch) {
+        size_t n = count - first < batch ? count - first : batch;
+        if ((status = dp_model_check_input(&m->model, x + first * D, n, err)))
+            break;
+        dp_model_forward(&m->model, &ws, x + first * D, n);
+        memcpy(out + first * K, ws.activations[ws.layer_count], n * K * sizeof *out);
+    }
+    dp_workspace_free(&ws);
+    if (status || output != DPKIT_PROBABILITIES)
+        return status;
+    for (size_t i = 0; i < count; i++) { /* softmax, shifted by the largest logit */
+        float *row = out + i * K, top = row[0];
+        for (size_t c = 1; c < K; c++)
+            top = row[c] > top ? row[c] : top;
+        double sum = 0;
+        for (size_t c = 0; c < K; c++)
+            sum += exp((double)row[c] - top);
+        for (size_t c = 0; c < K; c++)
+            row[c] = (float)(exp((double)row[c] - top) / sum);
+    }
+    return 0;
+}
+
+static int check_output(int output, dpkit_error *err)
+{
+    if (output != DPKIT_LOGITS && output != DPKIT_PROBABILITIES)
+        return error_set(err, "output: %d, expected DPKIT_LOGITS (0) or DPKIT_PROBABILITIES (1)",
+                         output);
+    return 0;
+}
+
+/* Copies the features, checks they are finite, normalises and predicts. */
+static int predict_features(const dpkit_model *m, const float *features, size_t count,
+                            int output, float *out, dpkit_error *err)
+{
+    size_t D = dp_shape_size(m->model.input);
+    float *x = malloc((count ? count : 1) * D * sizeof *x);
+    if (!x)
+        return error_set(err, "predict: out of memory for %zu x %zu features", count, D);
+    memcpy(x, features, count * D * sizeof *x);
+    int status = 0;
+    for (size_t j = 0; j < count * D; j++)
+        if (!isfinite(x[j])) {
+            status = error_set(err, "predict: feature %zu of example %zu is %g, expected a "
+                                    "finite value", j % D, j / D, x[j]);
+            break;
+        }
+    if (!status)
+        status = features_normalizer_apply(&m->normalizer, x, count, m->normalizer.channels,
+                                           m->normalizer.spatial, err) ||
+                 predict_normalized(m, x, count, output, out, err);
+    free(x);
+    return status ? -1 : 0;
+}
+
+DPKIT_API int dpkit_model_predict(const dpkit_model *m, const float *features, size_t count,
+                                  int output, float *out, dpkit_error *err)
+{
+    if (check_output(output, err))
+        return -1;
+    if (count && (!features || !out))
+        return error_set(err, "predict: features and out must not be NULL");
+    return predict_features(m, features, count, output, out, err);
+}
+
+DPKIT_API int dpkit_model_predict_images(const dpkit_model *m, const float *images,
+                                         size_t count, int output, float *out, dpkit_error *err)
+{
+    if (check_output(output, err))
+        return -1;
+    if (!m->image_channels)
+        return error_set(err, "predict: this model file records no image shape (written by an "
+                              "older dpkit); extract its features and use dpkit_model_predict");
+    if (count && (!images || !out))
+        return error_set(err, "predict: images and out must not be NULL");
+    size_t pixels = m->image_channels * m->image_height * m->image_width;
+    for (size_t j = 0; j < count * pixels; j++)
+        if (!(images[j] >= 0.0f && images[j] <= 1.0f))
+            return error_set(err, "predict: pixel %zu of image %zu is %g, expected a value in "
+                                  "[0, 1]", j % pixels, j / pixels, images[j]);
+    dataset_split split = {.count = count, .channels = m->image_channels,
+                           .height = m->image_height, .width = m->image_width,
+                           .dtype = DATASET_FLOAT32, .images = (void *)images};
+    size_t chunk = count < 256 ? (count ? count : 1) : 256, D = dp_shape_size(m->model.input);
+    features_extractor *ex;
+    if (features_extractor_create(&m->rc.extractor, m->image_channels, m->image_height,
+                                  m->image_width, chunk, &ex, err))
+        return -1;
+    size_t fc, fh, fw;
+    features_extractor_shape(ex, &fc, &fh, &fw);
+    float *features = NULL;
+    int status = 0;
+    if (fc * fh * fw != D)
+        status = error_set(err, "predict: the extractor gives %zu features, the model takes %zu",
+                           fc * fh * fw, D);
+    else if (!(features = malloc(chunk * D * sizeof *features)))
+        status = error_set(err, "predict: out of memory");
+    size_t K = m->model.class_count;
+    for (size_t first = 0; first < count && !status; first += chunk) {
+        size_t n = count - first < chunk ? count - first : chunk;
+        status = features_extractor_run(ex, &split, first, n, features, err) ||
+                 predict_features(m, features, n, output, out + first * K, err);
+    }
+    free(features);
+    features_extractor_free(ex);
+    return status ? -1 : 0;
+}
+
+DPKIT_API int dpkit_model_epsilon(const dpkit_model *m, double delta, const char *accountant,
+                                  double *epsilon, dpkit_error *err)
+{
+    accountant_options options = m->rc.train.accountant;
+    if (accountant && accountant_kind_parse(accountant, &options.kind, err))
+        return -1;
+    if (!m->rc.train.private_mode) {
+        *epsilon = INFINITY;
+        return 0;
+    }
+    return accountant_ledger_epsilon(&m->ledger, delta, &options, epsilon, NULL, err);
+}
