@@ -47,23 +47,6 @@ static int build_model(const audit_trainer *t, dp_model *model, dpkit_error *err
     return dp_model_create(t->input, t->class_count, &linear, 1, model, err);
 }
 
-/* sigma so that the planned steps after the normaliser's events spend the target epsilon. */
-static int calibrate(const dp_train_config *c, size_t count, const accountant_ledger *prior,
-                     double *sigma, dpkit_error *err)
-{
-    *sigma = c->noise_multiplier;
-    if (!c->private_mode || c->noise_multiplier > 0)
-        return 0;
-    if (!(c->target_epsilon > 0))
-        return error_set(err, "privacy: no epsilon to calibrate the noise to and no noise multiplier");
-    double q = (double)c->batch_size / (double)count;
-    long long steps = (long long)c->epochs * dp_steps_per_epoch(count, c->batch_size);
-    if (accountant_calibrate_noise(c->target_epsilon, c->delta, q, steps, prior->events,
-                                   prior->count, &c->accountant, sigma, err))
-        return error_prefix(err, "privacy.epsilon");
-    return 0;
-}
-
 int audit_train_model(const audit_trainer *t, float *x, const int32_t *y, size_t count,
                       const dp_gradient_canaries *canaries, uint64_t model_index,
                       audit_trained *out, dpkit_error *err)
@@ -86,7 +69,7 @@ int audit_train_model(const audit_trainer *t, float *x, const int32_t *y, size_t
     if (features_normalizer_fit(&out->normalizer, &t->normalize, x, count, t->input.channels,
                                 spatial, &norm_noise, &state.ledger, err) ||
         features_normalizer_apply(&out->normalizer, x, count, t->input.channels, spatial, err) ||
-        calibrate(&config, count, &state.ledger, &config.noise_multiplier, err) ||
+        dp_calibrate_noise(&config, count, &state.ledger, err) ||
         accountant_ledger_copy(&state.ledger, &claimed, err))
         goto done;
     out->noise_multiplier = config.private_mode ? config.noise_multiplier : 0;
@@ -114,9 +97,9 @@ int audit_train_model(const audit_trainer *t, float *x, const int32_t *y, size_t
 
     dp_data data = {.x = x, .y = y, .count = count};
     dp_epoch_metrics metrics;
-    while (state.epoch < config.epochs && !state.budget_exhausted)
-        if (dp_train_epoch(&out->model, &ws, &config, &state, &data, NULL, &metrics, err))
-            goto done;
+    if (dp_train_epochs(&out->model, &ws, &config, &state, &data, NULL, 0, NULL, NULL, &metrics,
+                        NULL, err))
+        goto done;
     out->steps = state.step;
     out->epsilon = INFINITY;
     if (config.private_mode) {

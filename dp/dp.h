@@ -326,6 +326,24 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
                    dp_train_state *state, const dp_data *train, const dp_data *test,
                    dp_epoch_metrics *metrics, dpkit_error *err);
 
+/* sigma for config->target_epsilon over the planned epochs on `count` examples after the prior
+ * events (e.g. private normalisation), on the safe side; nothing to do when not private or when
+ * a noise multiplier is given. Sets config->noise_multiplier. */
+int dp_calibrate_noise(dp_train_config *config, size_t count, const accountant_ledger *prior,
+                       dpkit_error *err);
+
+/* Called after each epoch with its metrics (e.g. to write a checkpoint); non-zero stops. */
+typedef int (*dp_epoch_hook)(void *user, const dp_epoch_metrics *metrics, dpkit_error *err);
+
+/* The one epoch loop of dpkit: epochs of dp_train_epoch until config->epochs, the privacy budget
+ * or max_epochs epochs in this call (max_epochs > 0). A run whose first epoch takes no step is
+ * an error (nothing was learnt). last receives the last epoch's metrics; epochs_run (may be
+ * NULL) the epochs run in this call. test may be NULL. */
+int dp_train_epochs(dp_model *model, dp_workspace *ws, const dp_train_config *config,
+                    dp_train_state *state, const dp_data *train, const dp_data *test,
+                    int max_epochs, dp_epoch_hook hook, void *user, dp_epoch_metrics *last,
+                    int *epochs_run, dpkit_error *err);
+
 /* Checkpoint = parameters, optimizer state, ledger, the sampling/noise key (group/rng/key: one
  * key for both, so the file is secret) and positions, counters, under `group` of an open HDF5
  * file. Loading checks the model size and re-keys both streams from the file. */

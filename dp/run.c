@@ -187,8 +187,8 @@ static int normalize_features(run *r, h5io_file *checkpoint, dpkit_error *err)
                                      spatial, err);
 }
 
-/* sigma: given, or calibrated so that the planned steps after the ledger's prior events
- * (private-bn) spend exactly the target (on the safe side). */
+/* sigma: from the checkpoint, given, or calibrated so that the planned steps after the ledger's
+ * prior events (private-bn) spend exactly the target (on the safe side). */
 static int resolve_noise(run *r, h5io_file *checkpoint, dpkit_error *err)
 {
     dp_train_config *t = &r->rc.train;
@@ -196,15 +196,12 @@ static int resolve_noise(run *r, h5io_file *checkpoint, dpkit_error *err)
         return 0;
     if (checkpoint)
         return h5io_read_attr_double(checkpoint, "/", "noise_multiplier", &t->noise_multiplier, err);
-    if (t->noise_multiplier > 0)
-        return 0;
-    double q = (double)t->batch_size / (double)r->rf.train.count;
-    long long steps = (long long)t->epochs * dp_steps_per_epoch(r->rf.train.count, t->batch_size);
-    if (accountant_calibrate_noise(r->rc.target_epsilon, t->delta, q, steps, r->state.ledger.events,
-                                   r->state.ledger.count, &t->accountant, &t->noise_multiplier, err))
-        return error_prefix(err, "privacy.epsilon");
-    log_info("noise multiplier %.6g calibrated for epsilon %g, delta %g over %lld steps at q = %.6g",
-             t->noise_multiplier, r->rc.target_epsilon, t->delta, steps, q);
+    int given = t->noise_multiplier > 0;
+    if (dp_calibrate_noise(t, r->rf.train.count, &r->state.ledger, err))
+        return -1;
+    if (!given)
+        log_info("noise multiplier %.6g calibrated for epsilon %g, delta %g over %d epochs",
+                 t->noise_multiplier, r->rc.target_epsilon, t->delta, t->epochs);
     return 0;
 }
 
@@ -299,33 +296,32 @@ done:
     return status;
 }
 
+/* After each epoch: its metrics line, the checkpoint, metrics.jsonl. */
+static int after_epoch(void *user, const dp_epoch_metrics *m, dpkit_error *err)
+{
+    run *r = user;
+    const dp_train_config *t = &r->rc.train;
+    if (append_metrics(r, m, t->noise_multiplier, err) || write_checkpoint(r, err) ||
+        textfile_write_atomic(r->path_metrics, r->metrics, r->metrics_size, err))
+        return -1;
+    log_info("epoch %d/%d: train loss %.4f acc %.4f, test acc %.4f, epsilon %.4g, %.1f s",
+             m->epoch, t->epochs, m->train_loss, m->train_accuracy, m->test_accuracy,
+             t->private_mode ? m->epsilon : INFINITY, m->seconds);
+    return 0;
+}
+
 static int train_epochs(run *r, const run_options *job, dpkit_error *err)
 {
     dp_train_config *t = &r->rc.train;
     dp_data train = {.x = r->rf.train.values, .y = r->rf.train.labels, .count = r->rf.train.count};
     dp_data test = {.x = r->rf.test.values, .y = r->rf.test.labels, .count = r->rf.test.count};
     dp_epoch_metrics m = {0}, *last = NULL;
-    int done_now = 0;
-    while (r->state.epoch < t->epochs && !r->state.budget_exhausted) {
-        if (job->max_epochs && done_now == job->max_epochs)
-            break;
-        if (dp_train_epoch(&r->model, &r->ws, t, &r->state, &train, &test, &m, err))
-            return -1;
-        if (r->state.step == 0) /* a model that saw no data must not look like a result */
-            return error_set(err, "no training step was taken: %s; no model written",
-                             r->state.budget_exhausted
-                                 ? "privacy.epsilon is spent before the first step (raise "
-                                   "privacy.epsilon or privacy.noise_multiplier)"
-                                 : "training.epochs and training.batch_size give 0 steps");
-        if (append_metrics(r, &m, t->noise_multiplier, err) || write_checkpoint(r, err) ||
-            textfile_write_atomic(r->path_metrics, r->metrics, r->metrics_size, err))
-            return -1;
+    int epochs_run = 0;
+    if (dp_train_epochs(&r->model, &r->ws, t, &r->state, &train, &test, job->max_epochs,
+                        after_epoch, r, &m, &epochs_run, err))
+        return -1;
+    if (epochs_run)
         last = &m;
-        done_now++;
-        log_info("epoch %d/%d: train loss %.4f acc %.4f, test acc %.4f, epsilon %.4g, %.1f s",
-                 m.epoch, t->epochs, m.train_loss, m.train_accuracy, m.test_accuracy,
-                 t->private_mode ? m.epsilon : INFINITY, m.seconds);
-    }
     if (r->state.epoch < t->epochs && !r->state.budget_exhausted) {
         log_info("stopped after epoch %d; continue with --resume", r->state.epoch);
         return 0;

@@ -173,3 +173,51 @@ done:
     free(batch_y);
     return status;
 }
+
+int dp_calibrate_noise(dp_train_config *config, size_t count, const accountant_ledger *prior,
+                       dpkit_error *err)
+{
+    if (!config->private_mode || config->noise_multiplier > 0)
+        return 0;
+    if (!(config->target_epsilon > 0))
+        return error_set(err, "privacy: no epsilon to calibrate the noise to and no noise "
+                              "multiplier");
+    if (count == 0 || config->batch_size == 0)
+        return error_set(err, "privacy: cannot calibrate the noise for %zu examples and batch "
+                              "size %zu", count, config->batch_size);
+    double q = (double)config->batch_size / (double)count;
+    long long steps = (long long)config->epochs * dp_steps_per_epoch(count, config->batch_size);
+    if (accountant_calibrate_noise(config->target_epsilon, config->delta, q, steps,
+                                   prior ? prior->events : NULL, prior ? prior->count : 0,
+                                   &config->accountant, &config->noise_multiplier, err))
+        return error_prefix(err, "privacy.epsilon");
+    log_debug("noise multiplier %.6g calibrated for epsilon %g, delta %g over %lld steps at "
+              "q = %.6g", config->noise_multiplier, config->target_epsilon, config->delta, steps, q);
+    return 0;
+}
+
+int dp_train_epochs(dp_model *model, dp_workspace *ws, const dp_train_config *config,
+                    dp_train_state *state, const dp_data *train, const dp_data *test,
+                    int max_epochs, dp_epoch_hook hook, void *user, dp_epoch_metrics *last,
+                    int *epochs_run, dpkit_error *err)
+{
+    dp_data none = {0};
+    int done = 0;
+    while (state->epoch < config->epochs && !state->budget_exhausted &&
+           !(max_epochs > 0 && done == max_epochs)) {
+        if (dp_train_epoch(model, ws, config, state, train, test ? test : &none, last, err))
+            return -1;
+        if (state->step == 0) /* a model that saw no data must not look like a result */
+            return error_set(err, "no training step was taken: %s; no model written",
+                             state->budget_exhausted
+                                 ? "privacy.epsilon is spent before the first step (raise "
+                                   "privacy.epsilon or privacy.noise_multiplier)"
+                                 : "training.epochs and training.batch_size give 0 steps");
+        done++;
+        if (hook && hook(user, last, err))
+            return -1;
+    }
+    if (epochs_run)
+        *epochs_run = done;
+    return 0;
+}
