@@ -1,6 +1,7 @@
 /* HDF5 array/attribute helpers with atomic writes (see h5io.h). */
 #include "common/h5io.h"
 
+#include "common/durable.h"
 #include "common/memory.h"
 
 #include <stdio.h>
@@ -79,12 +80,13 @@ int h5io_create(const char *path, h5io_file **out, dpkit_error *err)
 int h5io_commit(h5io_file *f, dpkit_error *err)
 {
     int status = 0;
-    if (H5Fclose(f->id) < 0)
+    /* HDF5 does not fsync: the closed file is flushed through a descriptor of our own. */
+    if (H5Fclose(f->id) < 0) {
         status = error_set(err, "%s: failed to close HDF5 file", f->temp_path);
-    else if (rename(f->temp_path, f->path) != 0)
-        status = error_set(err, "%s: cannot rename %s into place", f->path, f->temp_path);
-    if (status != 0)
         unlink(f->temp_path);
+    } else {
+        status = durable_replace(f->temp_path, f->path, err);
+    }
     free(f);
     return status;
 }

@@ -2,6 +2,7 @@
  * writes, sha256 with libsodium, bounded path formatting, class-name arrays. */
 #include "datasets/internal.h"
 
+#include "common/durable.h"
 #include "common/memory.h"
 
 #include <errno.h>
@@ -172,12 +173,7 @@ int datasets_write_file_atomic(const char *path, const void *data, size_t size, 
         unlink(temp);
         return error_set(err, "%s: write failed (disk full?)", temp);
     }
-    if (rename(temp, path) != 0) {
-        int saved = errno;
-        unlink(temp);
-        return error_set(err, "%s: cannot rename into place: %s", path, strerror(saved));
-    }
-    return 0;
+    return durable_replace(temp, path, err);
 }
 
 static void to_hex(const unsigned char digest[crypto_hash_sha256_BYTES], char hex[65])
