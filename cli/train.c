@@ -348,6 +348,8 @@ static int setup(run *r, const train_job *job, dpkit_error *err)
         }
         accountant_ledger_free(&r->state.ledger);
         if (dp_train_state_load(&r->model, &r->state, checkpoint, "/state", err) ||
+            dp_train_state_check(&r->state, &rc->train, tr->count, checkpoint->path, "/state",
+                                 err) ||
             h5io_read_attr_string(checkpoint, "/", "metrics", &r->metrics, err))
             goto done;
         r->metrics_size = strlen(r->metrics);
