@@ -6,6 +6,7 @@
 #include "common/log.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,20 @@ static void print_help(void)
            "  dpkit eval runs/mnist-scatter-linear/model.h5\n");
 }
 
+/* The stored normalisation statistics are applied to every feature: they must be finite (and
+ * the variances not negative), like the parameters dp_model_load_h5 checks. */
+static int check_statistics(const features_normalizer *n, const char *path, dpkit_error *err)
+{
+    const double *arrays[2] = {n->statistics.mean, n->statistics.variance};
+    const char *names[2] = {"/normalizer/mean", "/normalizer/variance"};
+    for (int k = 0; k < 2; k++)
+        for (size_t c = 0; arrays[k] && c < n->statistics.channels; c++)
+            if (!isfinite(arrays[k][c]) || (k == 1 && arrays[k][c] < 0))
+                return error_set(err, "%s: %s value %g at index %zu: expected a finite%s number",
+                                 path, names[k], arrays[k][c], c, k == 1 ? " non-negative" : "");
+    return 0;
+}
+
 typedef struct eval_state {
     run_config rc;
     dataset data;
@@ -52,7 +67,8 @@ static int evaluate(eval_state *s, const char *model_path, const char *data_name
     int status = h5io_read_attr_string(f, "/", "config", &config_text, err) ||
                  run_config_from_text(config_text, model_path, &s->rc, err) ||
                  dp_model_load_h5(&s->model, f, "/model", err) ||
-                 run_normalizer_load(&s->normalizer, f, "/normalizer", err);
+                 run_normalizer_load(&s->normalizer, f, "/normalizer", err) ||
+                 check_statistics(&s->normalizer, model_path, err);
     free(config_text);
     h5io_close(f);
     if (status)

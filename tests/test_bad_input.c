@@ -765,3 +765,82 @@ Test(bad_input, durable_replace_installs_or_leaves_the_target_alone)
     expect_only(dir, (const char *const[]){"target.txt", NULL});
     cr_assert_eq(durable_sync_parent("relative-name", &err), 0, "%s", err.message);
 }
+
+/* ---- dpkit eval --------------------------------------------------------------------------- */
+
+/* Sets element `index` of the float dataset `name` of an HDF5 file (read, change, write). */
+static void set_element(const char *path, const char *name, size_t index, double value)
+{
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert_geq(file, 0);
+    hid_t dset = H5Dopen2(file, name, H5P_DEFAULT);
+    cr_assert_geq(dset, 0, "no dataset %s", name);
+    hid_t space = H5Dget_space(dset);
+    size_t n = (size_t)H5Sget_simple_extent_npoints(space);
+    H5Sclose(space);
+    cr_assert_lt(index, n);
+    double *v = malloc(n * sizeof *v);
+    cr_assert_geq(H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), 0);
+    v[index] = value;
+    cr_assert_geq(H5Dwrite(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), 0);
+    free(v);
+    H5Dclose(dset);
+    H5Fclose(file);
+}
+
+Test(bad_input, eval_refuses_non_finite_parameters_and_statistics, .timeout = 120)
+{
+    static const char *config =
+        "name: tiny\n"
+        "seed: 7\n"
+        "data: {dataset: synthetic}\n"
+        "features:\n"
+        "  extractor: scatter\n"
+        "  scatter: {J: 2, L: 4, max_order: 1}\n"
+        "  normalize: {kind: private-bn, noise_multiplier: 8, clip: 1.0}\n"
+        "model: {kind: linear}\n"
+        "privacy: {epsilon: 4.0, delta: 1e-5, max_grad_norm: 1.0}\n"
+        "training:\n"
+        "  epochs: 1\n"
+        "  batch_size: 100\n"
+        "  physical_batch: 64\n"
+        "  optimizer: {kind: sgd, lr: 2, momentum: 0.9}\n";
+    const char *dir = fresh_dir();
+    char path[512], cache[512], args[2048], model[600], bad[600];
+    snprintf(path, sizeof path, "%s/tiny.yaml", dir);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    setenv("DPKIT_CACHE", cache, 1);
+    cr_assert_eq(test_write_file(path, config, strlen(config)), 0);
+    snprintf(args, sizeof args, "-q train %s --output %s/run", path, dir);
+    char *text = NULL;
+    cr_assert_eq(test_run_dpkit(args, &text), 0, "%s", text);
+    free(text);
+    snprintf(model, sizeof model, "%s/run/model.h5", dir);
+    const struct {
+        const char *dataset;
+        size_t index;
+        double value;
+        const char *needle;
+    } cases[3] = {
+        {"/model/params", 3, NAN, "/model/params value nan at index 3 (tensor "
+                                  "/model/0.linear.weight, element 3) is not finite"},
+        {"/normalizer/mean", 2, INFINITY, "/normalizer/mean value inf at index 2: expected a "
+                                          "finite number"},
+        {"/normalizer/variance", 0, -1.0, "/normalizer/variance value -1 at index 0: expected a "
+                                          "finite non-negative number"},
+    };
+    size_t size;
+    char *pristine = test_read_file(model, &size);
+    for (int k = 0; k < 3; k++) {
+        snprintf(bad, sizeof bad, "%s/bad%d.h5", dir, k);
+        cr_assert_eq(test_write_file(bad, pristine, size), 0);
+        set_element(bad, cases[k].dataset, cases[k].index, cases[k].value);
+        snprintf(args, sizeof args, "eval %s", bad);
+        cr_assert_neq(test_run_dpkit(args, &text), 0, "%s accepted: %s", cases[k].dataset, text);
+        expect_in(text, bad);
+        expect_in(text, cases[k].needle);
+        cr_assert_null(strstr(text, "accuracy"), "evaluated anyway: %s", text);
+        free(text);
+    }
+    free(pristine);
+}
