@@ -75,6 +75,15 @@ static int parse_int_option(const char *option, const char *text, long long low,
     return 0;
 }
 
+/* 1 when both paths exist and are one file (same device and inode: ./ detours, hard links and
+ * symlinks included). */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 typedef struct job {
     int J, L, max_order, threads, chunk;
     scatter_planning planning;
@@ -352,14 +361,16 @@ int cli_scatter(int argc, char **argv)
         return cli_usage_error(COMMAND, "--input FILE.h5:/dataset is required");
     if (!have_output)
         return cli_usage_error(COMMAND, "--output FILE.h5:/dataset is required");
-    /* The output replaces its file only at the end: naming the input there would lose it. Same
-     * device and inode, so ./ paths, hard links and symlinks are caught too. */
-    struct stat in_st, out_st;
-    if (stat(jb.in_file, &in_st) == 0 && stat(jb.out_file, &out_st) == 0 &&
-        in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino)
+    /* The output replaces its file only at the end: naming the input there would lose it. The
+     * wisdom file is replaced too, so it may name neither. */
+    if (same_file(jb.in_file, jb.out_file))
         return cli_usage_error(COMMAND, "--output %s is the input file %s (same device and "
                                "inode): expected a different file, the input is never replaced",
                                jb.out_file, jb.in_file);
+    if (jb.wisdom && (same_file(jb.wisdom, jb.in_file) || same_file(jb.wisdom, jb.out_file)))
+        return cli_usage_error(COMMAND, "--wisdom %s is the %s file (same device and inode): "
+                               "expected a file of its own", jb.wisdom,
+                               same_file(jb.wisdom, jb.in_file) ? "input" : "output");
     dpkit_error err;
     if (run_job(&jb, &err))
         return cli_fail(COMMAND, &err);

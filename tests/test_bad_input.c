@@ -109,6 +109,14 @@ Test(bad_input, scatter_refuses_to_replace_its_input)
         expect_in(output, "expected a different file");
         free(output);
     }
+    /* nor may the FFTW wisdom file, which is replaced as well */
+    char wisdom_args[2048];
+    snprintf(wisdom_args, sizeof wisdom_args, "scatter --J 1 --L 2 --planning estimate --input "
+             "%s --output %s/out.h5:/y --wisdom %s/link.h5", args_in, dir, dir);
+    char *output = NULL;
+    cr_assert_neq(test_run_dpkit(wisdom_args, &output), 0, "--wisdom on the input accepted");
+    expect_in(output, "is the input file (same device and inode)");
+    free(output);
     char *after = test_read_file(in, &size_after);
     cr_assert_eq(size_after, size_before);
     cr_assert_eq(memcmp(before, after, size_before), 0, "the input changed");
