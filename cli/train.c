@@ -437,6 +437,7 @@ int cli_train(int argc, char **argv)
     int status = setup(&r, &job, &err) || train_epochs(&r, &job, &err);
     if (status)
         cli_fail(COMMAND, &err);
+    fflush(stdout); /* the closing warning comes last */
     if (r.rc.cfg)
         run_warn_reproducible_noise(&r.rc);
     run_free(&r);
