@@ -385,12 +385,15 @@ static int train_epochs(run *r, const train_job *job, dpkit_error *err)
             break;
         if (dp_train_epoch(&r->model, &r->ws, t, &r->state, &train, &test, &m, err))
             return -1;
-        if (r->state.step == 0) /* a model that saw no data must not look like a result */
-            return error_set(err, "no training step was taken: %s; no model written",
-                             r->state.budget_exhausted
-                                 ? "privacy.epsilon is spent before the first step (raise "
-                                   "privacy.epsilon or privacy.noise_multiplier)"
-                                 : "training.epochs and training.batch_size give 0 steps");
+        /* A model that saw no data must not look like a result. */
+        if (r->state.step == 0 && r->state.budget_exhausted)
+            return error_set(err, "no training step was taken: privacy.epsilon %g would be "
+                                  "exceeded by the first step (epsilon %.4g is spent before "
+                                  "it); raise privacy.epsilon or privacy.noise_multiplier; no "
+                                  "model written", t->target_epsilon, r->state.epsilon);
+        if (r->state.step == 0)
+            return error_set(err, "no training step was taken: training.epochs and "
+                                  "training.batch_size give 0 steps; no model written");
         if (append_metrics(r, &m, t->noise_multiplier, err) || write_checkpoint(r, err) ||
             textfile_write_atomic(r->path_metrics, r->metrics, r->metrics_size, err))
             return -1;
