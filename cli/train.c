@@ -102,8 +102,10 @@ int cli_train(int argc, char **argv)
         cli_fail(COMMAND, &err);
         return 1;
     }
-    if (!r.finished)
+    if (!r.finished) {
+        run_warn_reproducible_noise(r.reproducible_noise, r.seed);
         return 0;
+    }
     printf("%s: test accuracy %.4f", r.name, r.test_accuracy);
     if (r.private_mode)
         printf(" at epsilon %.4g, delta %g (%s, sigma %.4g, %lld steps)\n", r.epsilon, r.delta,
@@ -111,5 +113,7 @@ int cli_train(int argc, char **argv)
     else
         printf(" without privacy (%lld steps)\n", r.steps);
     printf("model: %s\n", r.model_path);
+    fflush(stdout); /* the closing warning comes last */
+    run_warn_reproducible_noise(r.reproducible_noise, r.seed);
     return 0;
 }

@@ -48,7 +48,7 @@ void rng_private_key(int reproducible, uint64_t seed, uint8_t key[RNG_KEY_BYTES]
 /* What model files, summaries and reports record about that key (attribute noise_key). */
 #define RNG_NOISE_KEY_SECRET "secret (OS entropy)"
 #define RNG_NOISE_KEY_FROM_SEED \
-    "derived from seed \u2014 not private against anyone holding the config"
+    "derived from seed - not private against anyone holding the config"
 const char *rng_noise_key_description(int reproducible);
 
 void rng_init(rng *r, const uint8_t key[RNG_KEY_BYTES], uint64_t stream);

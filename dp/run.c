@@ -225,7 +225,7 @@ static int setup(run *r, const run_options *job, dpkit_error *err)
         return -1;
     if (job->output_dir)
         snprintf(rc->output_dir, sizeof rc->output_dir, "%s", job->output_dir);
-    run_warn_reproducible_noise(rc);
+    run_warn_reproducible_noise(rc->reproducible_noise, rc->seed);
     /* A resumed run takes the key back from its checkpoint (dp_train_state_load). */
     run_private_key(rc, r->private_key);
     if (set_paths(r, err))
@@ -348,8 +348,8 @@ int run_train(const run_options *options, run_result *result, dpkit_error *err)
     run r;
     memset(&r, 0, sizeof r);
     int status = setup(&r, options, err) || train_epochs(&r, options, err);
-    if (r.rc.cfg)
-        run_warn_reproducible_noise(&r.rc);
+    if (status && r.rc.cfg)
+        run_warn_reproducible_noise(r.rc.reproducible_noise, r.rc.seed);
     if (!status && result) {
         memset(result, 0, sizeof *result);
         result->finished = r.finished;
@@ -364,6 +364,7 @@ int run_train(const run_options *options, run_result *result, dpkit_error *err)
         result->steps = r.state.step;
         result->epoch = r.state.epoch;
         result->reproducible_noise = r.rc.reproducible_noise;
+        result->seed = r.rc.seed;
     }
     run_free(&r);
     return status ? -1 : 0;
@@ -377,6 +378,7 @@ DPKIT_API int dpkit_train(const char *config_path, const char *const *overrides,
     run_result r;
     if (run_train(&options, &r, err))
         return -1;
+    run_warn_reproducible_noise(r.reproducible_noise, r.seed);
     if (result) {
         memset(result, 0, sizeof *result);
         snprintf(result->model_path, sizeof result->model_path, "%s", r.model_path);

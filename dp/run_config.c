@@ -358,14 +358,14 @@ void run_private_key(const run_config *rc, uint8_t key[RNG_KEY_BYTES])
     rng_private_key(rc->reproducible_noise, (uint64_t)rc->seed, key);
 }
 
-void run_warn_reproducible_noise(const run_config *rc)
+void run_warn_reproducible_noise(int reproducible_noise, long long seed)
 {
     /* Printed even under --quiet: it changes what the privacy claim means. */
-    if (rc->reproducible_noise)
+    if (reproducible_noise)
         fprintf(stderr, "warning: privacy.reproducible_noise is true: the DP noise and the batches "
                         "are derived from seed %lld, so anyone holding the config (stored in "
                         "model.h5) can regenerate them; the result is NOT differentially private "
-                        "against them\n", rc->seed);
+                        "against them\n", seed);
 }
 
 DPKIT_API int dpkit_check_config(const char *config_path, const char *const *overrides,

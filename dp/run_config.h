@@ -57,7 +57,7 @@ void run_rng(const run_config *rc, uint64_t stream, rng *r);
  * privacy.reproducible_noise (then also warns on stderr that the noise is public). */
 void run_private_key(const run_config *rc, uint8_t key[RNG_KEY_BYTES]);
 /* The warning a reproducible-noise run prints at its start and end (stderr); nothing otherwise. */
-void run_warn_reproducible_noise(const run_config *rc);
+void run_warn_reproducible_noise(int reproducible_noise, long long seed);
 
 
 
@@ -86,9 +86,12 @@ typedef struct run_result {
     long long steps;
     int epoch;
     int reproducible_noise;
+    long long seed;
 } run_result;
 
-/* Loads the config, trains (or resumes) and writes the run directory. */
+/* Loads the config, trains (or resumes) and writes the run directory. A reproducible-noise run
+ * is announced at its start; on success the caller announces it again after its own output
+ * (run_warn_reproducible_noise with the result's fields), on failure run_train does. */
 int run_train(const run_options *options, run_result *result, dpkit_error *err);
 
 #endif

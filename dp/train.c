@@ -207,12 +207,15 @@ int dp_train_epochs(dp_model *model, dp_workspace *ws, const dp_train_config *co
            !(max_epochs > 0 && done == max_epochs)) {
         if (dp_train_epoch(model, ws, config, state, train, test ? test : &none, last, err))
             return -1;
-        if (state->step == 0) /* a model that saw no data must not look like a result */
-            return error_set(err, "no training step was taken: %s; no model written",
-                             state->budget_exhausted
-                                 ? "privacy.epsilon is spent before the first step (raise "
-                                   "privacy.epsilon or privacy.noise_multiplier)"
-                                 : "training.epochs and training.batch_size give 0 steps");
+        /* A model that saw no data must not look like a result. */
+        if (state->step == 0 && state->budget_exhausted)
+            return error_set(err, "no training step was taken: privacy.epsilon %g would be "
+                                  "exceeded by the first step (epsilon %.4g is spent before "
+                                  "it); raise privacy.epsilon or privacy.noise_multiplier; no "
+                                  "model written", config->target_epsilon, state->epsilon);
+        if (state->step == 0)
+            return error_set(err, "no training step was taken: training.epochs and "
+                                  "training.batch_size give 0 steps; no model written");
         done++;
         if (hook && hook(user, last, err))
             return -1;

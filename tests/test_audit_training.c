@@ -152,3 +152,22 @@ Test(audit_training, models_are_reproducible_per_index_and_the_fault_keeps_the_c
     audit_trained_free(&c);
     audit_trained_free(&broken);
 }
+
+/* Without reproducible noise an audit model's sampling and noise are secret: the same model
+ * number trained twice differs, while its public initialisation stays the seed's. */
+Test(audit_training, noise_is_secret_unless_the_audit_asks_for_reproducible_noise)
+{
+    audit_trainer t = small_trainer();
+    t.reproducible_noise = 0;
+    t.zero_init = 0;
+    audit_trained a, b;
+    train(&t, 0, &a);
+    train(&t, 0, &b);
+    size_t P = a.model.param_count;
+    cr_assert_eq(memcmp(a.initial_params, b.initial_params, P * sizeof(float)), 0,
+                 "initialisation comes from the seed");
+    cr_assert_neq(memcmp(a.model.params, b.model.params, P * sizeof(float)), 0,
+                  "secret noise and batches differ between trainings");
+    audit_trained_free(&a);
+    audit_trained_free(&b);
+}

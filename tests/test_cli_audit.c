@@ -139,6 +139,7 @@ Test(cli_audit, white_box_one_run_catches_training_without_noise, .timeout = 120
     free(out);
     report ok = read_report("wb");
     cr_assert_float_eq(number(&ok, "epsilon"), 1.0, 1e-6);
+    cr_assert(flag(&ok, "reproducible_noise"), "the training config asks for it");
     cr_assert_lt(number(&ok, "epsilon_lb"), 0.5);
     cr_assert_eq(flag(&ok, "dp_violation"), 0);
     cr_assert_eq(number(&ok, "canaries"), 500);

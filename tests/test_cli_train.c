@@ -214,7 +214,7 @@ Test(cli_train, noise_is_secret_by_default_and_reproducible_only_on_request)
         params[i] = read_params(path, &counts[i]);
         char *key = read_string_attr(path, "noise_key");
         cr_assert_str_eq(key, i < 2 ? "secret (OS entropy)"
-                                    : "derived from seed \u2014 not private against anyone "
+                                    : "derived from seed - not private against anyone "
                                       "holding the config");
         free(key);
         snprintf(path, sizeof path, "%s/%s/summary.json", dir, names[i]);

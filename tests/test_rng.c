@@ -198,3 +198,25 @@ Test(rng, os_keys_differ)
     rng_key_from_os(b);
     cr_assert(memcmp(a, b, RNG_KEY_BYTES) != 0);
 }
+
+/* The private streams take an OS key unless reproducibility is asked for; the public ones are
+ * never treated as secret. */
+Test(rng, private_keys_are_secret_unless_reproducible)
+{
+    cr_assert(rng_stream_is_private(RNG_STREAM_SAMPLING));
+    cr_assert(rng_stream_is_private(RNG_STREAM_NOISE));
+    cr_assert(rng_stream_is_private(RNG_STREAM_NORM_NOISE));
+    cr_assert(!rng_stream_is_private(RNG_STREAM_INIT));
+    cr_assert(!rng_stream_is_private(RNG_STREAM_CANARY));
+    cr_assert(!rng_stream_is_private(RNG_STREAM_AUDIT));
+    uint8_t a[RNG_KEY_BYTES], b[RNG_KEY_BYTES], seeded[RNG_KEY_BYTES];
+    rng_key_from_seed(0, seeded);
+    rng_private_key(0, 0, a);
+    rng_private_key(0, 0, b);
+    cr_assert(memcmp(a, b, RNG_KEY_BYTES) != 0, "two secret keys of seed 0 must differ");
+    cr_assert(memcmp(a, seeded, RNG_KEY_BYTES) != 0, "a secret key is not the seed's key");
+    rng_private_key(1, 0, a);
+    cr_assert_eq(memcmp(a, seeded, RNG_KEY_BYTES), 0);
+    cr_assert_str_eq(rng_noise_key_description(0), "secret (OS entropy)");
+    cr_assert(strstr(rng_noise_key_description(1), "not private") != NULL);
+}
