@@ -12,6 +12,9 @@
 /* A fractional series still not converged after this many terms gives +infinity for the order
  * (it then never attains epsilon), as dp_accounting does (SPEC-MATH.md 2.9). */
 #define RDP_MAX_TERMS 100000
+/* log A_alpha below this is not rounding of a value >= 0 but a failed series (log A is the sum
+ * of terms of size alpha |log(1-q)| at most, rounded to ~1e-16 relative each). */
+#define RDP_NEGATIVE_LOG_A (-1e-9)
 
 /* log(e^a + e^b) */
 static double log_add(double a, double b)
@@ -140,6 +143,11 @@ static int rdp_without_series(double q, double sigma, double alpha, double *rdp)
         *rdp = 0.0;
     else if (sigma == 0.0 || isinf(alpha))
         *rdp = INFINITY;
+    /* sigma^2 below the normal range (sigma < 1.5e-154): the series' 1/(2 sigma^2) and the
+     * erfc arguments lose all precision or overflow, and the true RDP exceeds alpha 1e307 / 2
+     * minus a few hundred, so +inf is both safe and as informative (docs/maths.md 2.5). */
+    else if (accountant_sigma_negligible(sigma))
+        *rdp = INFINITY;
     else if (isinf(sigma))
         *rdp = 0.0;
     else if (q == 1.0)
@@ -156,7 +164,12 @@ static double rdp_from_series(accountant_rdp_series *series, double alpha)
     double log_a;
     if (accountant_rdp_log_a_linear(series, alpha, &log_a) != 0)
         log_a = accountant_rdp_log_a_logspace(series, alpha);
-    /* A_alpha >= 1 exactly; a tiny negative value is rounding. */
+    /* Fail closed: a NaN (inf - inf, 0/0 in a term) or a clearly negative log A (A_alpha >= 1
+     * exactly, docs/maths.md 2.1) means the series broke down, and the only bound left is +inf;
+     * fmax(NaN, 0) would have said 0, and epsilon 0 with it. */
+    if (isnan(log_a) || log_a < RDP_NEGATIVE_LOG_A)
+        return INFINITY;
+    /* A tiny negative value is rounding. */
     return fmax(log_a / (alpha - 1.0), 0.0);
 }
 
