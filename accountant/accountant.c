@@ -108,7 +108,7 @@ static int default_curve(const accountant_event *events, size_t event_count, dou
                          const double **orders, size_t *order_count, dpkit_error *err)
 {
     *order_count = accountant_rdp_default_orders(orders);
-    return accountant_rdp_curve(events, event_count, *orders, *order_count, rdp, err);
+    return accountant_rdp_curve_bounded(events, event_count, *orders, *order_count, rdp, err);
 }
 
 int accountant_epsilon(const accountant_event *events, size_t event_count, double delta,

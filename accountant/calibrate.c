@@ -53,7 +53,8 @@ static int problem_init(budget_problem *p, double delta, double q, const account
     last->sampling_rate = q;
     strcpy(last->label, "dp-sgd");
     p->order_count = accountant_rdp_default_orders(&p->orders);
-    return accountant_rdp_curve(prior, prior_count, p->orders, p->order_count, p->prior_rdp, err);
+    return accountant_rdp_curve_bounded(prior, prior_count, p->orders, p->order_count,
+                                        p->prior_rdp, err);
 }
 
 /* epsilon with the last event set to (sigma, steps), and for RDP the order attaining it (may be
@@ -69,7 +70,8 @@ static double problem_epsilon_at(budget_problem *p, double sigma, long long step
         status = accountant_epsilon(p->events, p->event_count, p->delta, &p->options, &epsilon,
                                     NULL, p->err);
     } else {
-        status = accountant_rdp_curve(last, 1, p->orders, p->order_count, p->total_rdp, p->err);
+        status = accountant_rdp_curve_bounded(last, 1, p->orders, p->order_count, p->total_rdp,
+                                              p->err);
         for (size_t k = 0; status == 0 && k < p->order_count; k++)
             p->total_rdp[k] += p->prior_rdp[k];
         /* Past the default grid's top where the optimum is there (rdp_orders.c): without it

@@ -31,6 +31,14 @@ int accountant_rdp_delta_extended(const accountant_event *events, size_t event_c
                                   const double *orders, const double *rdp, size_t order_count,
                                   double epsilon, accountant_conversion conversion, double *delta,
                                   dpkit_error *err);
+/* accountant_rdp_curve plus, per step of each subsampled event, a bound on the series'
+ * rounding (log A to ~1e-16 absolute, more at large orders, over alpha - 1): for tiny q the
+ * computed RDP is rounding noise, exactly 0 at some orders, and the KL branch of the conversion
+ * would then read epsilon = 0 at any delta (docs/maths.md 2.7). Elsewhere negligible (1e-9 of
+ * epsilon after 1e5 steps). What epsilon, delta and calibration use. */
+int accountant_rdp_curve_bounded(const accountant_event *events, size_t event_count,
+                                 const double *orders, size_t order_count, double *rdp,
+                                 dpkit_error *err);
 /* 1 if sigma is so small that sigma^2 is not a normal double: no privacy worth computing,
  * epsilon = +inf (docs/maths.md 2.5). */
 int accountant_sigma_negligible(double sigma);

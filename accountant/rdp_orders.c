@@ -49,7 +49,7 @@ typedef struct order_objective {
 static int evaluate(order_objective *o, double alpha, double *value)
 {
     double rdp;
-    if (accountant_rdp_curve(o->events, o->event_count, &alpha, 1, &rdp, o->err) != 0)
+    if (accountant_rdp_curve_bounded(o->events, o->event_count, &alpha, 1, &rdp, o->err) != 0)
         return -1;
     int status = o->want_delta
                      ? accountant_rdp_to_delta(&alpha, &rdp, 1, o->target, o->conversion, value,

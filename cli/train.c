@@ -259,12 +259,37 @@ static int resolve_noise(run *r, h5io_file *checkpoint, dpkit_error *err)
     dp_train_config *t = &r->rc.train;
     if (!t->private_mode)
         return 0;
-    if (checkpoint)
-        return h5io_read_attr_double(checkpoint, "/", "noise_multiplier", &t->noise_multiplier, err);
-    if (t->noise_multiplier > 0)
-        return 0;
     double q = (double)t->batch_size / (double)r->rf.train.count;
     long long steps = (long long)t->epochs * dp_steps_per_epoch(r->rf.train.count, t->batch_size);
+    if (checkpoint || t->noise_multiplier > 0) {
+        const char *field = checkpoint ? "noise_multiplier" : "privacy.noise_multiplier";
+        if (checkpoint &&
+            h5io_read_attr_double(checkpoint, "/", "noise_multiplier", &t->noise_multiplier, err))
+            return -1;
+        if (!(t->noise_multiplier >= 0) || isinf(t->noise_multiplier))
+            return error_set(err, "%s: %s = %g, expected a finite noise multiplier >= 0",
+                             checkpoint ? checkpoint->path : "config", field, t->noise_multiplier);
+        /* Fail closed before any step: a noise multiplier that spends epsilon = inf over the
+         * plan (e.g. 1e-300, whose square underflows) would train without privacy. */
+        size_t prior = r->state.ledger.count;
+        accountant_event *planned = malloc((prior + 1) * sizeof *planned);
+        if (!planned)
+            return error_set(err, "%s: out of memory", field);
+        if (prior)
+            memcpy(planned, r->state.ledger.events, prior * sizeof *planned);
+        planned[prior] = (accountant_event){q, t->noise_multiplier, steps, "dp-sgd"};
+        double planned_epsilon;
+        int failed = accountant_epsilon(planned, prior + 1, t->delta, &t->accountant,
+                                        &planned_epsilon, NULL, err);
+        free(planned);
+        if (failed)
+            return error_prefix(err, "%s", field);
+        if (!isfinite(planned_epsilon))
+            return error_set(err, "%s: noise multiplier %g spends epsilon = inf over the %lld "
+                                  "planned steps (no privacy); refusing to train",
+                             field, t->noise_multiplier, steps);
+        return 0;
+    }
     if (accountant_calibrate_noise(r->rc.target_epsilon, t->delta, q, steps, r->state.ledger.events,
                                    r->state.ledger.count, &t->accountant, &t->noise_multiplier, err))
         return error_prefix(err, "privacy.epsilon");
