@@ -154,7 +154,7 @@ Test(accountant_extremes, rdp_classic_over_extreme_grid, .timeout = 60)
 
 Test(accountant_extremes, pld_over_extreme_grid, .timeout = 120)
 {
-    static const double sigmas[] = {1e-320, 1e-300, 1e-150, 1e-3, 0.8, 3.0, 1e3, 1e6};
+    static const double sigmas[] = {1e-320, 1e-300, 1e-150, 1e-3, 2.0, 5.0, 1e3, 1e6};
     static const double qs[] = {1e-12, 0.01, 1.0};
     static const long long steps[] = {1, 100, 1000000000LL};
     static const double deltas[] = {1e-300, 1e-5, 0.5};
