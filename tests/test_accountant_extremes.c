@@ -511,14 +511,21 @@ Test(accountant_extremes, train_refuses_underflowing_noise, .timeout = 120)
     }
 }
 
-/* Overwrites one value of a dataset of an existing HDF5 file in place. */
+/* Overwrites the first value of a 1-D dataset of an existing HDF5 file in place. */
 static void poke_double(const char *file, const char *dataset, double value)
 {
     hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
     cr_assert_geq(f, 0, "%s", file);
     hid_t set = H5Dopen2(f, dataset, H5P_DEFAULT);
     cr_assert_geq(set, 0, "%s", dataset);
-    cr_assert_geq(H5Dwrite(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value), 0);
+    hid_t space = H5Dget_space(set);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    H5Sclose(space);
+    cr_assert(n >= 1 && n <= 64, "%s has %lld values", dataset, (long long)n);
+    double values[64];
+    cr_assert_geq(H5Dread(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), 0);
+    values[0] = value;
+    cr_assert_geq(H5Dwrite(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), 0);
     H5Dclose(set);
     H5Fclose(f);
 }
@@ -531,7 +538,7 @@ Test(accountant_extremes, resume_with_impossible_ledger, .timeout = 120)
     cr_assert_eq(test_run_dpkit(args, &out), 0, "%s", out);
     free(out);
     snprintf(checkpoint, sizeof checkpoint, "%s/run/checkpoint.h5", dir);
-    /* The ledger's first event is private-bn (q = 1, 2 releases, one row). */
+    /* The ledger's first event is a private-bn release (q = 1). */
     poke_double(checkpoint, "/state/ledger/noise_multiplier", NAN);
     snprintf(args, sizeof args, "-q train %s --output %s/run --resume", config, dir);
     cr_expect_eq(test_run_dpkit(args, &out), 1, "%s", out);
