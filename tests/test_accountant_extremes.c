@@ -142,17 +142,17 @@ static void rdp_grid(accountant_conversion conversion)
     check_grid(&g);
 }
 
-Test(accountant_extremes, rdp_improved_over_extreme_grid, .timeout = 60)
+Test(accountant_extremes, rdp_improved_over_extreme_grid)
 {
     rdp_grid(ACCOUNTANT_CONVERSION_IMPROVED);
 }
 
-Test(accountant_extremes, rdp_classic_over_extreme_grid, .timeout = 60)
+Test(accountant_extremes, rdp_classic_over_extreme_grid)
 {
     rdp_grid(ACCOUNTANT_CONVERSION_CLASSIC);
 }
 
-Test(accountant_extremes, pld_over_extreme_grid, .timeout = 120)
+Test(accountant_extremes, pld_over_extreme_grid)
 {
     static const double sigmas[] = {1e-320, 1e-300, 1e-150, 1e-3, 2.0, 5.0, 1e3, 1e6};
     static const double qs[] = {1e-12, 0.01, 1.0};
@@ -493,7 +493,7 @@ static const char *tiny_setup(char *config, size_t size)
     return dir;
 }
 
-Test(accountant_extremes, train_refuses_underflowing_noise, .timeout = 120)
+Test(accountant_extremes, train_refuses_underflowing_noise)
 {
     char config[1200], args[4096], *out;
     const char *dir = tiny_setup(config, sizeof config);
@@ -530,7 +530,7 @@ static void poke_double(const char *file, const char *dataset, double value)
     H5Fclose(f);
 }
 
-Test(accountant_extremes, resume_with_impossible_ledger, .timeout = 120)
+Test(accountant_extremes, resume_with_impossible_ledger)
 {
     char config[1200], args[4096], checkpoint[1200], *out;
     const char *dir = tiny_setup(config, sizeof config);
