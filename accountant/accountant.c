@@ -3,6 +3,7 @@
 #include "accountant/accountant.h"
 #include "accountant/internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,11 +65,16 @@ static int events_empty(const accountant_event *events, size_t event_count)
     return 1;
 }
 
+int accountant_sigma_negligible(double sigma)
+{
+    return !(sigma * sigma >= DBL_MIN);
+}
+
 int accountant_events_nonprivate(const accountant_event *events, size_t event_count)
 {
     for (size_t i = 0; i < event_count; i++)
         if (events[i].count > 0 && events[i].sampling_rate > 0.0 &&
-            events[i].noise_multiplier == 0.0)
+            accountant_sigma_negligible(events[i].noise_multiplier))
             return 1;
     return 0;
 }
@@ -102,7 +108,7 @@ static int default_curve(const accountant_event *events, size_t event_count, dou
                          const double **orders, size_t *order_count, dpkit_error *err)
 {
     *order_count = accountant_rdp_default_orders(orders);
-    return accountant_rdp_curve(events, event_count, *orders, *order_count, rdp, err);
+    return accountant_rdp_curve_bounded(events, event_count, *orders, *order_count, rdp, err);
 }
 
 int accountant_epsilon(const accountant_event *events, size_t event_count, double delta,
@@ -135,8 +141,8 @@ int accountant_epsilon(const accountant_event *events, size_t event_count, doubl
     size_t order_count;
     if (default_curve(events, event_count, rdp, &orders, &order_count, err) != 0)
         return -1;
-    return accountant_rdp_to_epsilon(orders, rdp, order_count, delta, options->conversion, epsilon,
-                                     order, err);
+    return accountant_rdp_epsilon_extended(events, event_count, orders, rdp, order_count, delta,
+                                           options->conversion, epsilon, order, err);
 }
 
 int accountant_delta(const accountant_event *events, size_t event_count, double epsilon,
@@ -164,6 +170,6 @@ int accountant_delta(const accountant_event *events, size_t event_count, double 
     size_t order_count;
     if (default_curve(events, event_count, rdp, &orders, &order_count, err) != 0)
         return -1;
-    return accountant_rdp_to_delta(orders, rdp, order_count, epsilon, options->conversion, delta,
-                                   err);
+    return accountant_rdp_delta_extended(events, event_count, orders, rdp, order_count, epsilon,
+                                         options->conversion, delta, err);
 }

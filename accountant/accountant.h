@@ -30,6 +30,10 @@ typedef struct accountant_ledger {
 typedef enum { ACCOUNTANT_RDP, ACCOUNTANT_PLD } accountant_kind;
 typedef enum { ACCOUNTANT_CONVERSION_IMPROVED, ACCOUNTANT_CONVERSION_CLASSIC } accountant_conversion;
 
+/* Largest number of loss grid points of one PLD array or FFT (2^23 doubles, 64 MiB; a
+ * composition holds at most four such arrays at once). */
+#define ACCOUNTANT_PLD_MAX_POINTS ((size_t)1 << 23)
+
 typedef struct accountant_options {
     accountant_kind kind;              /* default RDP */
     accountant_conversion conversion;  /* RDP only; default IMPROVED */
@@ -42,7 +46,10 @@ int accountant_kind_parse(const char *text, accountant_kind *kind, dpkit_error *
 int accountant_conversion_parse(const char *text, accountant_conversion *conversion, dpkit_error *err);
 
 /* epsilon of the composition of `events` at `delta`. For RDP, *order receives the order that
- * attains it (NaN for PLD; order may be NULL). A noise multiplier of 0 gives +infinity. */
+ * attains it (NaN for PLD or when epsilon is infinite; order may be NULL). A noise multiplier
+ * of 0, or one whose square is below the normal doubles (< 1.5e-154), gives +infinity; so does
+ * any event whose RDP series breaks down numerically (the accountant fails closed). The PLD
+ * accountant refuses compositions that need more than ACCOUNTANT_PLD_MAX_POINTS grid points. */
 int accountant_epsilon(const accountant_event *events, size_t event_count, double delta,
                        const accountant_options *options, double *epsilon, double *order,
                        dpkit_error *err);
@@ -69,8 +76,14 @@ double accountant_rdp_subsampled_gaussian(double sampling_rate, double noise_mul
                                           double order);
 
 /* The default order grid (Opacus's): 1.1, 1.2, ..., 10.9, then 12, 13, ..., 63 (no 11).
- * Returns the number of orders; *orders points to static storage. */
+ * Returns the number of orders; *orders points to static storage. accountant_epsilon,
+ * accountant_delta and the calibration use it, and where the best order is its top, 63, search
+ * integer and then fractional orders above it, up to ACCOUNTANT_RDP_MAX_ORDER. */
 size_t accountant_rdp_default_orders(const double **orders);
+#define ACCOUNTANT_RDP_MAX_ORDER 1024.0
+/* 1 if `order` (as accountant_epsilon reports it) is the smallest or largest order tried: the
+ * bound might fall further past it, so it may be loose (the PLD accountant is tighter). */
+int accountant_rdp_order_at_edge(double order);
 /* RDP curve of a composition: rdp[k] = sum over events of count * RDP(q, sigma, orders[k]).
  * An order whose series does not converge gets +infinity (it then never attains epsilon). */
 int accountant_rdp_curve(const accountant_event *events, size_t event_count, const double *orders,

@@ -53,11 +53,13 @@ static int problem_init(budget_problem *p, double delta, double q, const account
     last->sampling_rate = q;
     strcpy(last->label, "dp-sgd");
     p->order_count = accountant_rdp_default_orders(&p->orders);
-    return accountant_rdp_curve(prior, prior_count, p->orders, p->order_count, p->prior_rdp, err);
+    return accountant_rdp_curve_bounded(prior, prior_count, p->orders, p->order_count,
+                                        p->prior_rdp, err);
 }
 
-/* epsilon with the last event set to (sigma, steps); +inf on failure (p->failed is set). */
-static double problem_epsilon(budget_problem *p, double sigma, long long steps)
+/* epsilon with the last event set to (sigma, steps), and for RDP the order attaining it (may be
+ * NULL); +inf on failure (p->failed is set). */
+static double problem_epsilon_at(budget_problem *p, double sigma, long long steps, double *order)
 {
     accountant_event *last = &p->events[p->event_count - 1];
     last->noise_multiplier = sigma;
@@ -68,18 +70,29 @@ static double problem_epsilon(budget_problem *p, double sigma, long long steps)
         status = accountant_epsilon(p->events, p->event_count, p->delta, &p->options, &epsilon,
                                     NULL, p->err);
     } else {
-        status = accountant_rdp_curve(last, 1, p->orders, p->order_count, p->total_rdp, p->err);
+        status = accountant_rdp_curve_bounded(last, 1, p->orders, p->order_count, p->total_rdp,
+                                              p->err);
         for (size_t k = 0; status == 0 && k < p->order_count; k++)
             p->total_rdp[k] += p->prior_rdp[k];
+        /* Past the default grid's top where the optimum is there (rdp_orders.c): without it
+         * a small target is met only through the KL branch of the conversion, at ~100 times
+         * the noise needed (docs/maths.md 2.7, 2.8). */
         if (status == 0)
-            status = accountant_rdp_to_epsilon(p->orders, p->total_rdp, p->order_count, p->delta,
-                                               p->options.conversion, &epsilon, NULL, p->err);
+            status = accountant_rdp_epsilon_extended(p->events, p->event_count, p->orders,
+                                                     p->total_rdp, p->order_count, p->delta,
+                                                     p->options.conversion, &epsilon, order,
+                                                     p->err);
     }
     if (status != 0) {
         p->failed = 1;
         return INFINITY;
     }
     return epsilon;
+}
+
+static double problem_epsilon(budget_problem *p, double sigma, long long steps)
+{
+    return problem_epsilon_at(p, sigma, steps, NULL);
 }
 
 typedef struct root_context {
@@ -109,8 +122,10 @@ static int check_budget(double target_epsilon, double delta, double q, dpkit_err
     return 0;
 }
 
-/* Brent's method on [low, high] where epsilon(low) > target >= epsilon(high). */
-static int find_sigma(root_context *c, double low, double high, double *sigma, dpkit_error *err)
+/* Brent's method on [low, high] where epsilon(low) > target >= epsilon(high); *below gets a
+ * noise multiplier just under the answer that exceeds the target. */
+static int find_sigma(root_context *c, double low, double high, double *sigma, double *below,
+                      dpkit_error *err)
 {
     gsl_function f = {epsilon_excess, c};
     gsl_root_fsolver *solver = gsl_root_fsolver_alloc(gsl_root_fsolver_brent);
@@ -134,9 +149,33 @@ static int find_sigma(root_context *c, double low, double high, double *sigma, d
             return c->problem->failed ? -1
                                       : error_set(err, "calibration: no safe noise multiplier "
                                                        "found near %g", high);
+        low = high;
         high *= 1.0 + CALIBRATION_RELATIVE_TOLERANCE;
     }
     *sigma = high;
+    *below = low;
+    return 0;
+}
+
+/* The RDP answer is truthful only if, just below it, the bound was best at an order inside the
+ * searched range: were the best order the largest one, larger orders would lower the bound
+ * further and a smaller noise multiplier would do (or the answer only meets the target through
+ * the KL branch, docs/maths.md 2.7). Refuse then rather than overstate the noise. */
+static int check_rdp_edge(root_context *c, double below, double sigma, dpkit_error *err)
+{
+    budget_problem *p = c->problem;
+    if (p->options.kind != ACCOUNTANT_RDP)
+        return 0;
+    double order = NAN;
+    double epsilon = problem_epsilon_at(p, below, c->steps, &order);
+    if (p->failed)
+        return -1;
+    if (isfinite(epsilon) && order >= ACCOUNTANT_RDP_MAX_ORDER)
+        return error_set(err, "calibration: at epsilon = %g the RDP bound keeps falling past "
+                              "order %g, the largest order searched, so its noise multiplier "
+                              "(%.4g) would overstate the noise needed; use the PLD accountant "
+                              "(--accountant pld, or privacy.accountant: pld)",
+                         c->target, ACCOUNTANT_RDP_MAX_ORDER, sigma);
     return 0;
 }
 
@@ -169,7 +208,11 @@ int accountant_calibrate_noise(double target_epsilon, double delta, double sampl
             high *= 2.0;
             if (high > CALIBRATION_SIGMA_MAX)
                 status = error_set(err, "calibration: even noise multiplier %g spends more than "
-                                        "epsilon = %g", CALIBRATION_SIGMA_MAX, target_epsilon);
+                                        "epsilon = %g%s", CALIBRATION_SIGMA_MAX, target_epsilon,
+                                   problem.options.kind == ACCOUNTANT_RDP
+                                       ? " with the RDP accountant (orders up to 1024); the PLD "
+                                         "accountant (--accountant pld) is tighter"
+                                       : "");
         } while (status == 0 && !problem.failed && epsilon_excess(high, &c) > 0.0);
     } else if (status == 0) {
         while (!problem.failed && epsilon_excess(low, &c) <= 0.0) {
@@ -184,8 +227,11 @@ int accountant_calibrate_noise(double target_epsilon, double delta, double sampl
     }
     if (status == 0 && problem.failed)
         status = -1;
+    double below = low;
     if (status == 0)
-        status = find_sigma(&c, low, high, noise_multiplier, err);
+        status = find_sigma(&c, low, high, noise_multiplier, &below, err);
+    if (status == 0)
+        status = check_rdp_edge(&c, below, *noise_multiplier, err);
     free(problem.events);
     return status;
 }

@@ -7,6 +7,10 @@
 
 /* Checks q in [0, 1], sigma >= 0 and finite, count >= 0 for every event. */
 int accountant_check_events(const accountant_event *events, size_t event_count, dpkit_error *err);
+/* The checks of accountant_check_events on one event's fields, the message naming the ledger
+ * field ("noise_multiplier = nan, expected ..."), for the ledger loaders. */
+int accountant_event_check_fields(double sampling_rate, double noise_multiplier, long long count,
+                                  dpkit_error *err);
 /* 1 if some event with q > 0 and count > 0 has sigma = 0 (no privacy at all). */
 int accountant_events_nonprivate(const accountant_event *events, size_t event_count);
 
@@ -16,6 +20,28 @@ int accountant_pld_epsilon(const accountant_event *events, size_t event_count, d
                            double discretization, double *epsilon, dpkit_error *err);
 int accountant_pld_delta(const accountant_event *events, size_t event_count, double epsilon,
                          double discretization, double *delta, dpkit_error *err);
+
+/* epsilon (delta) of an RDP curve given on the default grid, extended past its top when the
+ * optimum is there (rdp_orders.c); `events` are those of the curve, validated. */
+int accountant_rdp_epsilon_extended(const accountant_event *events, size_t event_count,
+                                    const double *orders, const double *rdp, size_t order_count,
+                                    double delta, accountant_conversion conversion,
+                                    double *epsilon, double *order, dpkit_error *err);
+int accountant_rdp_delta_extended(const accountant_event *events, size_t event_count,
+                                  const double *orders, const double *rdp, size_t order_count,
+                                  double epsilon, accountant_conversion conversion, double *delta,
+                                  dpkit_error *err);
+/* accountant_rdp_curve plus, per step of each subsampled event, a bound on the series'
+ * rounding (log A to ~1e-16 absolute, more at large orders, over alpha - 1): for tiny q the
+ * computed RDP is rounding noise, exactly 0 at some orders, and the KL branch of the conversion
+ * would then read epsilon = 0 at any delta (docs/maths.md 2.7). Elsewhere negligible (1e-9 of
+ * epsilon after 1e5 steps). What epsilon, delta and calibration use. */
+int accountant_rdp_curve_bounded(const accountant_event *events, size_t event_count,
+                                 const double *orders, size_t order_count, double *rdp,
+                                 dpkit_error *err);
+/* 1 if sigma is so small that sigma^2 is not a normal double: no privacy worth computing,
+ * epsilon = +inf (docs/maths.md 2.5). */
+int accountant_sigma_negligible(double sigma);
 
 /* RDP series (rdp.c, rdp_series.c; docs/maths.md 2.2-2.4). */
 

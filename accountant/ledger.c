@@ -42,6 +42,20 @@ static int check_label(const char *label, dpkit_error *err)
     return 0;
 }
 
+int accountant_event_check_fields(double sampling_rate, double noise_multiplier, long long count,
+                                  dpkit_error *err)
+{
+    if (!(sampling_rate >= 0.0 && sampling_rate <= 1.0))
+        return error_set(err, "sampling_rate = %g, expected a sampling rate in [0, 1]",
+                         sampling_rate);
+    if (!(noise_multiplier >= 0.0) || isinf(noise_multiplier))
+        return error_set(err, "noise_multiplier = %g, expected a noise multiplier that is finite "
+                              "and >= 0", noise_multiplier);
+    if (count < 0)
+        return error_set(err, "count = %lld, expected a number of releases >= 0", count);
+    return 0;
+}
+
 int accountant_ledger_record(accountant_ledger *ledger, double sampling_rate,
                              double noise_multiplier, long long count, const char *label,
                              dpkit_error *err)
@@ -254,7 +268,11 @@ int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const 
         char label[LEDGER_LABEL_SIZE];
         memcpy(label, labels + i * LEDGER_LABEL_SIZE, LEDGER_LABEL_SIZE);
         label[LEDGER_LABEL_SIZE - 1] = '\0';
-        status = accountant_ledger_record(ledger, rates[i], sigmas[i], counts[i], label, err);
+        /* Checked field by field first, so that the message names the dataset: an impossible
+         * value is refused, never accounted. */
+        status = accountant_event_check_fields(rates[i], sigmas[i], counts[i], err);
+        if (status == 0)
+            status = accountant_ledger_record(ledger, rates[i], sigmas[i], counts[i], label, err);
         if (status != 0)
             error_prefix(err, "%s: privacy ledger %s, event %zu", file->path, group, i);
     }

@@ -1,6 +1,7 @@
 /* The privacy ledger as JSON (layout in docs/formats/accountant.md): written atomically, read
  * with libyaml (JSON is YAML flow syntax). */
 #include "accountant/accountant.h"
+#include "accountant/internal.h"
 
 #include "common/durable.h"
 
@@ -111,7 +112,8 @@ static int parse_event(yaml_document_t *doc, const yaml_node_t *node, const char
     if (seen != 7)
         return error_set(err, "%s: event %zu: sampling_rate, noise_multiplier and count are "
                               "required", path, index);
-    if (accountant_ledger_record(ledger, rate, sigma, count, label, err) != 0)
+    if (accountant_event_check_fields(rate, sigma, count, err) != 0 ||
+        accountant_ledger_record(ledger, rate, sigma, count, label, err) != 0)
         return error_prefix(err, "%s: event %zu", path, index);
     return 0;
 }

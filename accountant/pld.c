@@ -1,6 +1,7 @@
 /* PLD accountant for compositions of Poisson-subsampled Gaussian mechanisms (docs/maths.md 3):
  * connect-the-dots pessimistic discretisation of each direction of add/remove adjacency, FFT
  * self-composition of each event, composition of the events, read-off. */
+#include "accountant/accountant.h"
 #include "accountant/internal.h"
 #include "accountant/pld_pmf.h"
 
@@ -75,12 +76,19 @@ static int discretize(const pld_mechanism *m, double d, pld_pmf *pmf, dpkit_erro
         x_lo -= 1.0;
     else
         x_hi += 1.0;
-    long long k_hi = (long long)ceil(mechanism_loss(m, x_lo) / d);
-    long long k_lo = (long long)floor(mechanism_loss(m, x_hi) / d);
-    size_t n = (size_t)(k_hi - k_lo + 1);
-    if (n > 100000000)
-        return error_set(err, "PLD: noise multiplier %g needs %zu grid points at "
-                              "discretization %g; use a coarser grid", m->sigma, n, d);
+    /* The grid spans the loss range, about (1/2 + 9.75 sigma) / sigma^2 / d points (3.3): it
+     * grows as 1/(sigma^2 d), e.g. 6e7 points for sigma = 0.01 at d = 1e-4. Counted in double
+     * and checked against the cap before any conversion to an integer or allocation. */
+    double top = ceil(mechanism_loss(m, x_lo) / d), bottom = floor(mechanism_loss(m, x_hi) / d);
+    double points = top - bottom + 1.0;
+    if (!(points <= (double)ACCOUNTANT_PLD_MAX_POINTS))
+        return error_set(err, "PLD: noise multiplier %g needs %.3g loss grid points at "
+                              "discretization %g, more than the %zu (%zu MiB per array) the PLD "
+                              "accountant allows; use the RDP accountant (--accountant rdp) or a "
+                              "coarser discretization", m->sigma, points, d,
+                         ACCOUNTANT_PLD_MAX_POINTS, ACCOUNTANT_PLD_MAX_POINTS * 8 >> 20);
+    long long k_lo = (long long)bottom;
+    size_t n = (size_t)points;
     double *delta = malloc(n * sizeof *delta);
     if (!delta || pld_pmf_alloc(pmf, n, err) != 0) {
         free(delta);
@@ -127,12 +135,18 @@ static int compose_direction(const accountant_event *events, size_t event_count,
         }
         pld_pmf single, composed, next;
         status = discretize(&m, d, &single, err);
-        if (status != 0)
+        if (status != 0) {
+            error_prefix(err, "event %zu (q = %g, %lld steps)", e, event->sampling_rate,
+                         event->count);
             break;
+        }
         status = pld_pmf_self_compose(&single, times, PLD_TAIL_MASS, &composed, err);
         pld_pmf_free(&single);
-        if (status != 0)
+        if (status != 0) {
+            error_prefix(err, "event %zu (q = %g, noise multiplier %g, %lld steps)", e,
+                         event->sampling_rate, event->noise_multiplier, event->count);
             break;
+        }
         if (!have_total) {
             pld_pmf_truncate(&composed, PLD_TAIL_MASS);
             *total = composed;
@@ -141,8 +155,11 @@ static int compose_direction(const accountant_event *events, size_t event_count,
         }
         status = pld_pmf_compose(total, &composed, PLD_TAIL_MASS, &next, err);
         pld_pmf_free(&composed);
-        if (status != 0)
+        if (status != 0) {
+            error_prefix(err, "event %zu (q = %g, noise multiplier %g, %lld steps)", e,
+                         event->sampling_rate, event->noise_multiplier, event->count);
             break;
+        }
         pld_pmf_free(total);
         *total = next;
     }

@@ -3,6 +3,8 @@
  * (docs/maths.md 3.4-3.6). */
 #include "accountant/pld_pmf.h"
 
+#include "accountant/accountant.h"
+
 /* complex.h before fftw3.h makes fftw_complex the C99 double complex. */
 #include <complex.h>
 #include <fftw3.h>
@@ -133,8 +135,8 @@ static double complex complex_power(double complex z, long long n)
 /* Chernoff bounds on the index range of the sum of `times` draws from p (docs/maths.md 3.5):
  * outside [*lower, *upper] lies at most `tail` of the mass. M(lambda) = sum_i p_i e^{i lambda}
  * with |i lambda| <= 20, so it is summed directly, all 40 orders in one pass. */
-static void chernoff_window(const pld_pmf *in, long long times, double tail, long long *lower,
-                            long long *upper)
+static void chernoff_window(const pld_pmf *in, long long times, double tail, double *lower,
+                            double *upper)
 {
     enum { ORDERS = 20 };
     size_t n = in->n;
@@ -167,8 +169,19 @@ static void chernoff_window(const pld_pmf *in, long long times, double tail, lon
     }
     if (low > high)
         low = high = fmin(fmax(low, 0.0), max_index);
-    *lower = (long long)fmax(low, 0.0);
-    *upper = (long long)fmin(high, max_index);
+    /* In double: (n - 1) times can pass 2^63; the caller checks the size before converting. */
+    *lower = fmax(low, 0.0);
+    *upper = fmin(high, max_index);
+}
+
+/* The error for a PMF longer than the cap (docs/maths.md 3.5: its length grows with the number
+ * of compositions and 1/d). */
+static int too_long(double points, const char *what, dpkit_error *err)
+{
+    return error_set(err, "PLD: %s needs %.3g loss grid points, more than the %zu (%zu MiB per "
+                          "array) the PLD accountant allows; use the RDP accountant (--accountant "
+                          "rdp) or a coarser discretization", what, points,
+                     ACCOUNTANT_PLD_MAX_POINTS, ACCOUNTANT_PLD_MAX_POINTS * 8 >> 20);
 }
 
 int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_pmf *out,
@@ -182,10 +195,22 @@ int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_pm
         out->infinity_mass = in->infinity_mass;
         return 0;
     }
-    long long lower, upper;
-    chernoff_window(in, times, tail, &lower, &upper);
-    size_t length = (size_t)(upper - lower + 1);
+    double window_lower, window_upper;
+    chernoff_window(in, times, tail, &window_lower, &window_upper);
+    double points = window_upper - window_lower + 1.0;
+    if (!(points <= (double)ACCOUNTANT_PLD_MAX_POINTS))
+        return too_long(points, "the self-composition", err);
+    long long lower = (long long)window_lower;
+    size_t length = (size_t)points;
+    /* offset * times + lower, the new offset, must fit (checked: signed overflow is undefined). */
+    long long offset;
+    if (__builtin_mul_overflow(in->offset, times, &offset) ||
+        __builtin_add_overflow(offset, lower, &offset))
+        return error_set(err, "PLD: the self-composition's loss offset %lld * %lld overflows",
+                         in->offset, times);
     size_t size = fast_fft_size(length > in->n ? length : in->n);
+    if (size > ACCOUNTANT_PLD_MAX_POINTS)
+        return too_long((double)size, "the self-composition's FFT", err);
     fft_work w;
     if (fft_work_create(&w, size, err) != 0)
         return -1;
@@ -208,7 +233,7 @@ int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_pm
         out->p[j] = v > 0.0 ? v : 0.0;
     }
     fft_work_free(&w);
-    out->offset = in->offset * times + lower;
+    out->offset = offset;
     out->infinity_mass = tail - expm1((double)times * log1p(-in->infinity_mass));
     return 0;
 }
@@ -217,6 +242,13 @@ int pld_pmf_compose(const pld_pmf *a, const pld_pmf *b, double tail, pld_pmf *ou
                     dpkit_error *err)
 {
     size_t length = a->n + b->n - 1;
+    long long offset;
+    if (__builtin_add_overflow(a->offset, b->offset, &offset))
+        return error_set(err, "PLD: the composition's loss offset %lld + %lld overflows",
+                         a->offset, b->offset);
+    if (length > ACCOUNTANT_PLD_MAX_POINTS ||
+        (a->n > 1 && b->n > 1 && fast_fft_size(length) > ACCOUNTANT_PLD_MAX_POINTS))
+        return too_long((double)length, "the composition", err);
     if (pld_pmf_alloc(out, length, err) != 0)
         return -1;
     if (a->n == 1 || b->n == 1) {
@@ -253,7 +285,7 @@ int pld_pmf_compose(const pld_pmf *a, const pld_pmf *b, double tail, pld_pmf *ou
         fftw_free(first);
         fft_work_free(&w);
     }
-    out->offset = a->offset + b->offset;
+    out->offset = offset;
     out->infinity_mass = a->infinity_mass + b->infinity_mass - a->infinity_mass * b->infinity_mass;
     pld_pmf_truncate(out, tail);
     return 0;

@@ -18,7 +18,10 @@ static void print_help(FILE *out)
             "\n"
             "Prints the smallest noise multiplier (to a relative 1e-7, always on the safe side)\n"
             "with which T steps of DP-SGD at sampling rate Q, after the extra Gaussian releases,\n"
-            "spend at most epsilon at the given delta.\n"
+            "spend at most epsilon at the given delta. The RDP accountant searches orders past\n"
+            "the default grid (up to 1024) where the bound keeps falling; where even order 1024\n"
+            "is not enough (very small epsilon) it refuses and names --accountant pld, rather\n"
+            "than overstate the noise.\n"
             "\n"
             "options:\n"
             "  --epsilon E            target epsilon (> 0)\n");

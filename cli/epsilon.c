@@ -25,8 +25,11 @@ static void print_help(FILE *out)
     privacy_args_help(out);
     fprintf(out,
             "\n"
-            "With --json: {\"epsilon\": E, \"delta\": D, \"order\": A, \"accountant\": \"rdp\"}\n"
-            "(order is null for the PLD accountant, epsilon null when infinite).\n"
+            "With --json: {\"epsilon\": E, \"delta\": D, \"order\": A, \"order_at_edge\": B,\n"
+            "\"accountant\": \"rdp\", ...} (order is null for the PLD accountant or an infinite\n"
+            "epsilon, epsilon null when infinite; order_at_edge is true when the best RDP order is\n"
+            "the smallest or largest tried, 1.1 or 1024, where the bound may be loose).\n"
+            "Noise so small that its square underflows (< 1.5e-154) gives epsilon = inf.\n"
             "\n"
             "example (Tramer & Boneh, ScatterNet+linear on CIFAR-10):\n"
             "  dpkit epsilon --batch-size 8192 --dataset-size 50000 --epochs 60 \\\n"
@@ -63,11 +66,15 @@ int cli_epsilon(int argc, char **argv)
     if (accountant_epsilon(events, count, args.delta, &args.options, &epsilon, &order, &err) != 0)
         return cli_fail(command, &err);
     const char *kind = args.options.kind == ACCOUNTANT_PLD ? "pld" : "rdp";
+    /* The bound might fall further past the smallest or largest order tried (1.1, 1024). */
+    int at_edge = isfinite(order) && epsilon > 0.0 && isfinite(epsilon) &&
+                  accountant_rdp_order_at_edge(order);
     if (args.json) {
         printf("{\"epsilon\": ");
         print_json_number(epsilon);
         printf(", \"delta\": %.17g, \"order\": ", args.delta);
         print_json_number(order);
+        printf(", \"order_at_edge\": %s", at_edge ? "true" : "false");
         printf(", \"accountant\": \"%s\", \"conversion\": \"%s\", \"sampling_rate\": %.17g, "
                "\"noise_multiplier\": %.17g, \"steps\": %lld}\n",
                kind,
@@ -75,7 +82,9 @@ int cli_epsilon(int argc, char **argv)
                args.sampling_rate, sigma, args.steps);
         return 0;
     }
-    printf("epsilon = %.6f at delta = %g", epsilon, args.delta);
+    /* Huge values (tiny noise) in %g rather than a 300-digit %f. */
+    printf(epsilon < 1e9 ? "epsilon = %.6f at delta = %g" : "epsilon = %.6g at delta = %g",
+           epsilon, args.delta);
     if (isfinite(order))
         printf(" (RDP order %g)", order);
     printf("\n%s; q = %.6g, noise multiplier %g, %lld steps", privacy_args_describe(&args),
@@ -84,5 +93,9 @@ int cli_epsilon(int argc, char **argv)
         printf(", plus %lld Gaussian releases with noise multiplier %g", args.extra[i].count,
                args.extra[i].noise_multiplier);
     printf("\n");
+    if (at_edge)
+        printf("note: the best RDP order, %g, is the %s order tried: epsilon is a valid bound "
+               "but may be loose (--accountant pld is tighter)\n",
+               order, order >= ACCOUNTANT_RDP_MAX_ORDER ? "largest" : "smallest");
     return 0;
 }

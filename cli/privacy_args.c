@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,9 +173,15 @@ int privacy_args_finish(const char *command, privacy_args *args)
                                             "got %lld", args->dataset_size, args->batch_size);
         if (args->epochs < 0)
             return cli_usage_error(command, "--epochs must be >= 0, got %lld", args->epochs);
-        /* As Tramer & Boneh's code: q = B/N and floor(N/B) steps per epoch. */
+        /* As Tramer & Boneh's code: q = B/N and floor(N/B) steps per epoch; a product past
+         * 2^63 - 1 is refused rather than wrapped (signed overflow is undefined). */
         args->sampling_rate = (double)args->batch_size / (double)args->dataset_size;
-        args->steps = args->dataset_size / args->batch_size * args->epochs;
+        if (__builtin_mul_overflow(args->dataset_size / args->batch_size, args->epochs,
+                                   &args->steps))
+            return cli_usage_error(command, "--dataset-size %lld / --batch-size %lld * --epochs "
+                                            "%lld overflows the step count (at most %lld steps)",
+                                   args->dataset_size, args->batch_size, args->epochs,
+                                   (long long)INT64_MAX);
     }
     if (!(args->sampling_rate > 0.0 && args->sampling_rate <= 1.0))
         return cli_usage_error(command, "--sampling-rate must be in (0, 1], got %g",

@@ -331,6 +331,11 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
  * a noise multiplier is given. Sets config->noise_multiplier. */
 int dp_calibrate_noise(dp_train_config *config, size_t count, const accountant_ledger *prior,
                        dpkit_error *err);
+/* Refuses a given noise multiplier (field names where it came from) that is not finite, or that
+ * would spend epsilon = +inf over the planned epochs after the prior events. dp_calibrate_noise
+ * calls it for a noise multiplier set in the config. */
+int dp_check_noise(const dp_train_config *config, size_t count, const accountant_ledger *prior,
+                   const char *field, dpkit_error *err);
 
 /* Called after each epoch with its metrics (e.g. to write a checkpoint); non-zero stops. */
 typedef int (*dp_epoch_hook)(void *user, const dp_epoch_metrics *metrics, dpkit_error *err);

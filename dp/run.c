@@ -194,8 +194,13 @@ static int resolve_noise(run *r, h5io_file *checkpoint, dpkit_error *err)
     dp_train_config *t = &r->rc.train;
     if (!t->private_mode)
         return 0;
-    if (checkpoint)
-        return h5io_read_attr_double(checkpoint, "/", "noise_multiplier", &t->noise_multiplier, err);
+    if (checkpoint) {
+        char field[4200];
+        snprintf(field, sizeof field, "%s: noise_multiplier", checkpoint->path);
+        return h5io_read_attr_double(checkpoint, "/", "noise_multiplier", &t->noise_multiplier,
+                                     err) ||
+               dp_check_noise(t, r->rf.train.count, &r->state.ledger, field, err);
+    }
     int given = t->noise_multiplier > 0;
     if (dp_calibrate_noise(t, r->rf.train.count, &r->state.ledger, err))
         return -1;

@@ -174,11 +174,48 @@ done:
     return status;
 }
 
+int dp_check_noise(const dp_train_config *config, size_t count, const accountant_ledger *prior,
+                   const char *field, dpkit_error *err)
+{
+    if (!config->private_mode)
+        return 0;
+    if (!(config->noise_multiplier >= 0) || isinf(config->noise_multiplier))
+        return error_set(err, "%s = %g, expected a finite noise multiplier >= 0", field,
+                         config->noise_multiplier);
+    if (count == 0 || config->batch_size == 0)
+        return error_set(err, "%s: no steps to plan for %zu examples and batch size %zu", field,
+                         count, config->batch_size);
+    /* Fail closed before any step: a noise multiplier that spends epsilon = inf over the plan
+     * (e.g. 1e-300, whose square underflows; docs/maths.md 10) would train without privacy. */
+    double q = (double)config->batch_size / (double)count;
+    long long steps = (long long)config->epochs * dp_steps_per_epoch(count, config->batch_size);
+    size_t before = prior ? prior->count : 0;
+    accountant_event *planned = malloc((before + 1) * sizeof *planned);
+    if (!planned)
+        return error_set(err, "%s: out of memory", field);
+    if (before)
+        memcpy(planned, prior->events, before * sizeof *planned);
+    planned[before] = (accountant_event){q, config->noise_multiplier, steps, "dp-sgd"};
+    double planned_epsilon;
+    int failed = accountant_epsilon(planned, before + 1, config->delta, &config->accountant,
+                                    &planned_epsilon, NULL, err);
+    free(planned);
+    if (failed)
+        return error_prefix(err, "%s", field);
+    if (!isfinite(planned_epsilon))
+        return error_set(err, "%s: noise multiplier %g spends epsilon = inf over the %lld "
+                              "planned steps (no privacy); refusing to train",
+                         field, config->noise_multiplier, steps);
+    return 0;
+}
+
 int dp_calibrate_noise(dp_train_config *config, size_t count, const accountant_ledger *prior,
                        dpkit_error *err)
 {
-    if (!config->private_mode || config->noise_multiplier > 0)
+    if (!config->private_mode)
         return 0;
+    if (config->noise_multiplier > 0)
+        return dp_check_noise(config, count, prior, "privacy.noise_multiplier", err);
     if (!(config->target_epsilon > 0))
         return error_set(err, "privacy: no epsilon to calibrate the noise to and no noise "
                               "multiplier");
