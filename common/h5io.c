@@ -259,6 +259,18 @@ int h5io_read_array(h5io_file *f, const char *path, h5io_type type, int *rank,
     if (!buffer)
         return error_set(err, "%s: out of memory reading %s (%zu elements)", f->path, path, count);
     hid_t dset = H5Dopen2(f->id, path, H5P_DEFAULT);
+    /* A corrupt file can declare a numeric element of gigabytes, which HDF5's conversion would
+     * allocate and fill; every number h5io reads is at most 8 bytes. */
+    hid_t stored = dset < 0 ? H5I_INVALID_HID : H5Dget_type(dset);
+    size_t stored_size = stored < 0 ? 0 : H5Tget_size(stored);
+    if (stored >= 0)
+        H5Tclose(stored);
+    if (stored_size == 0 || stored_size > 16) {
+        H5Dclose(dset);
+        free(buffer);
+        return error_set(err, "%s: dataset %s has elements of %zu bytes: expected a number of "
+                              "1..16 bytes", f->path, path, stored_size);
+    }
     herr_t status = count ? H5Dread(dset, h5io_native_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                     buffer)
                           : 0;

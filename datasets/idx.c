@@ -71,6 +71,13 @@ int datasets_load_idx(const char *images_path, const char *labels_path, int clas
                   image_dims[2]);
         goto fail;
     }
+    if (count * pixels > datasets_reader_bound(images) ||
+        count > datasets_reader_bound(labels)) {
+        error_set(err, "%s / %s: truncated: the headers declare %zu images of %u x %u pixels, more "
+                       "than the files hold",
+                  images_path, labels_path, count, image_dims[1], image_dims[2]);
+        goto fail;
+    }
     out->images = datasets_alloc_large(count * pixels);
     out->labels = malloc(count * sizeof *out->labels);
     label_bytes = malloc(count);

@@ -30,6 +30,10 @@ int datasets_reader_open(const char *path, datasets_reader **out, dpkit_error *e
 /* Reads exactly n bytes (one large read); a short read is a "truncated" error naming `what`. */
 int datasets_reader_read(datasets_reader *r, void *buffer, size_t n, const char *what,
                          dpkit_error *err);
+/* An upper bound on the bytes a reader can still deliver, to check a size a header declares
+ * before allocating it: the file size for a raw file, 1032 times it for gzip (deflate's largest
+ * expansion). */
+size_t datasets_reader_bound(datasets_reader *r);
 /* Fails unless the file has no bytes left (trailing data means the header lied). */
 int datasets_reader_expect_end(datasets_reader *r, dpkit_error *err);
 void datasets_reader_close(datasets_reader *r);

@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -78,6 +80,17 @@ int datasets_reader_read(datasets_reader *r, void *buffer, size_t n, const char 
                          r->path, what, n, got, *detail ? "; " : "", detail);
     }
     return 0;
+}
+
+size_t datasets_reader_bound(datasets_reader *r)
+{
+    struct stat st;
+    if (stat(r->path, &st) != 0 || st.st_size < 0)
+        return SIZE_MAX;
+    size_t size = (size_t)st.st_size;
+    if (gzdirect(r->file))
+        return size;
+    return size > SIZE_MAX / 1032 ? SIZE_MAX : size * 1032;
 }
 
 int datasets_reader_expect_end(datasets_reader *r, dpkit_error *err)
