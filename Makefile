@@ -34,7 +34,7 @@ HEADERS  := $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
 PUBLIC_HEADERS := $(filter-out %internal.h common/config_tree.h,$(wildcard common/*.h)) \
                   $(foreach m,$(filter-out common,$(MODULES)),$(wildcard $(m)/$(m).h))
 
-.PHONY: all test test-asan demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
+.PHONY: all test test-asan fuzz demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
 
 all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
 
@@ -91,11 +91,28 @@ reproduce: reproduce-linear reproduce-cnn reproduce-curves
 
 test-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \
-	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+	    -Wno-pass-failed" \
 	  LDFLAGS="-fsanitize=address,undefined" all build-asan/tests/run-tests
 	@rm -rf build-asan/test-tmp && mkdir -p build-asan/test-tmp
 	TMPDIR=$(CURDIR)/build-asan/test-tmp ASAN_OPTIONS=detect_leaks=1 DPKIT_BIN=build-asan/dpkit \
 	  build-asan/tests/run-tests --jobs 2
+
+# libFuzzer harnesses over the file loaders (tests/fuzz/README.md): the library built with clang,
+# ASan and UBSan into build-fuzz/, each harness run FUZZ_SECONDS from its committed corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build-fuzz/tests/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+	    -Wno-pass-failed" \
+	  LDFLAGS="-fsanitize=fuzzer,address,undefined -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign" \
+	  $(FUZZ_BIN)
+	tests/fuzz/run-all $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(BUILD)/cli/run_config.o $(BUILD)/libdpkit.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/cli/run_config.o $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS)
 
 demo: deps all
 	@scripts/demo
@@ -119,4 +136,4 @@ install: all dpkit.pc
 	for h in $(PUBLIC_HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/dpkit/$$h; done
 
 clean:
-	rm -rf $(BUILD) build-asan dpkit.pc
+	rm -rf $(BUILD) build-asan build-fuzz dpkit.pc
