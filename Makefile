@@ -30,7 +30,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := dpkit.h $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
-.PHONY: dpkit.pc all check-deps test test-asan demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
+.PHONY: dpkit.pc all check-deps test test-asan fuzz demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
 
 all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
 
@@ -102,11 +102,28 @@ reproduce: reproduce-linear reproduce-cnn reproduce-curves
 
 test-asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \
-	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+	    -Wno-pass-failed" \
 	  LDFLAGS="-fsanitize=address,undefined" all build-asan/tests/run-tests
 	@rm -rf build-asan/test-tmp && mkdir -p build-asan/test-tmp
 	TMPDIR=$(CURDIR)/build-asan/test-tmp ASAN_OPTIONS=detect_leaks=1 DPKIT_BIN=build-asan/dpkit \
 	  build-asan/tests/run-tests --jobs 2
+
+# libFuzzer harnesses over the file loaders (tests/fuzz/README.md): the library built with clang,
+# ASan and UBSan into build-fuzz/, each harness run FUZZ_SECONDS from its committed corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build-fuzz/tests/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+	    -Wno-pass-failed" \
+	  LDFLAGS="-fsanitize=fuzzer,address,undefined -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign" \
+	  $(FUZZ_BIN)
+	tests/fuzz/run-all $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(BUILD)/libdpkit.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS)
 
 demo: deps all
 	@scripts/demo
@@ -139,4 +156,4 @@ install: all dpkit.pc
 	cp -r configs $(DESTDIR)$(PREFIX)/share/dpkit/
 
 clean:
-	rm -rf $(BUILD) build-asan dpkit.pc
+	rm -rf $(BUILD) build-asan build-fuzz dpkit.pc

@@ -12,6 +12,9 @@
 #define LEDGER_LABEL_SIZE ((int)sizeof(((accountant_event *)0)->label))
 #define LEDGER_FORMAT "dpkit privacy ledger"
 #define LEDGER_VERSION 1
+/* Events are run-length encoded (one per change of sampling rate, noise or label), so a real
+ * ledger has a handful; more than this means a corrupt file. */
+#define LEDGER_MAX_EVENTS (1 << 20)
 
 void accountant_ledger_init(accountant_ledger *ledger)
 {
@@ -230,15 +233,22 @@ static int read_column(h5io_file *file, const char *group, const char *name, h5i
     join_path(path, sizeof path, group, name);
     int rank;
     size_t dims[H5IO_MAX_RANK];
-    if (h5io_read_array(file, path, type, &rank, dims, data, err) != 0)
+    /* The shape first: a corrupt file can declare any size, and reading allocates it. */
+    if (h5io_array_shape(file, path, &rank, dims, err) != 0)
         return -1;
     if (rank != 1)
         return error_set(err, "%s: %s has rank %d, expected 1", file->path, path, rank);
-    if (*count == SIZE_MAX)
-        *count = dims[0];
-    else if (dims[0] != *count)
+    if (dims[0] > LEDGER_MAX_EVENTS)
+        return error_set(err, "%s: %s has %zu entries, expected at most %d", file->path, path,
+                         dims[0], LEDGER_MAX_EVENTS);
+    if (*count != SIZE_MAX && dims[0] != *count)
         return error_set(err, "%s: %s has %zu entries, expected %zu (one per event)", file->path,
                          path, dims[0], *count);
+    if (h5io_read_array(file, path, type, &rank, dims, data, err) != 0)
+        return -1;
+    if (rank != 1 || (*count != SIZE_MAX && dims[0] != *count))
+        return error_set(err, "%s: %s changed shape while being read", file->path, path);
+    *count = dims[0];
     return 0;
 }
 

@@ -366,6 +366,17 @@ int h5io_read_array(h5io_file *f, const char *path, h5io_type type, int *rank,
     hid_t dset = H5Dopen2(f->id, path, H5P_DEFAULT);
     if (dset < 0)
         return error_set(err, "%s: %s is not a dataset", f->path, path);
+    /* A corrupt file can declare a numeric element of gigabytes, which HDF5's conversion would
+     * allocate and fill; every number h5io reads is at most 8 bytes. */
+    hid_t stored = H5Dget_type(dset);
+    size_t stored_size = stored < 0 ? 0 : H5Tget_size(stored);
+    if (stored >= 0)
+        H5Tclose(stored);
+    if (stored_size == 0 || stored_size > 16) {
+        H5Dclose(dset);
+        return error_set(err, "%s: dataset %s has elements of %zu bytes: expected a number of "
+                              "1..16 bytes", f->path, path, stored_size);
+    }
     if (h5io_check_storage(f, dset, path, err) != 0) {
         H5Dclose(dset);
         return -1;

@@ -100,7 +100,10 @@ int dp_model_load_h5(dp_model *model, h5io_file *file, const char *group, dpkit_
     dp_layer_spec *specs = NULL;
     int status = -1;
     snprintf(path, sizeof path, "%s/layers", group);
-    if (h5io_read_array(file, path, H5IO_INT64, &rank, dims, (void **)&table, err))
+    /* Each shape is checked before the read, which allocates whatever the file declares. */
+    if (h5io_array_shape(file, path, &rank, dims, err) ||
+        (rank == 2 && dims[0] <= 1000 && dims[1] <= LAYER_FIELDS &&
+         h5io_read_array(file, path, H5IO_INT64, &rank, dims, (void **)&table, err)))
         goto done;
     if (rank != 2 || (dims[1] != LAYER_FIELDS && dims[1] != LAYER_FIELDS_V1) || dims[0] < 1 ||
         dims[0] > 1000) {
@@ -109,9 +112,11 @@ int dp_model_load_h5(dp_model *model, h5io_file *file, const char *group, dpkit_
         goto done;
     }
     snprintf(path, sizeof path, "%s/input_shape", group);
-    if (h5io_read_array(file, path, H5IO_INT64, &rank, input_dims, (void **)&input, err))
+    if (h5io_array_shape(file, path, &rank, input_dims, err) ||
+        (rank == 1 && input_dims[0] == 3 &&
+         h5io_read_array(file, path, H5IO_INT64, &rank, input_dims, (void **)&input, err)))
         goto done;
-    if (rank != 1 || input_dims[0] != 3 || input[0] < 1 || input[1] < 1 || input[2] < 1) {
+    if (rank != 1 || input_dims[0] != 3 || !input || input[0] < 1 || input[1] < 1 || input[2] < 1) {
         error_set(err, "%s: %s must hold 3 positive sizes (C, H, W)", file->path, path);
         goto done;
     }
@@ -151,9 +156,11 @@ int dp_model_load_h5(dp_model *model, h5io_file *file, const char *group, dpkit_
         goto done;
     }
     snprintf(path, sizeof path, "%s/params", group);
-    if (h5io_read_array(file, path, H5IO_FLOAT32, &rank, param_dims, (void **)&params, err))
+    if (h5io_array_shape(file, path, &rank, param_dims, err) ||
+        (rank == 1 && param_dims[0] == model->param_count &&
+         h5io_read_array(file, path, H5IO_FLOAT32, &rank, param_dims, (void **)&params, err)))
         goto done;
-    if (rank != 1 || param_dims[0] != model->param_count) {
+    if (rank != 1 || param_dims[0] != model->param_count || !params) {
         error_set(err, "%s: %s has %zu values, the layers need %zu", file->path, path,
                   rank == 1 ? param_dims[0] : 0, model->param_count);
         goto done;
@@ -230,9 +237,12 @@ static int read_vector(h5io_file *file, const char *path, size_t size, float *ou
     int rank;
     size_t dims[H5IO_MAX_RANK];
     float *data = NULL;
-    if (h5io_read_array(file, path, H5IO_FLOAT32, &rank, dims, (void **)&data, err))
+    if (h5io_array_shape(file, path, &rank, dims, err))
         return -1;
-    int ok = rank == 1 && dims[0] == size;
+    if (rank == 1 && dims[0] == size &&
+        h5io_read_array(file, path, H5IO_FLOAT32, &rank, dims, (void **)&data, err))
+        return -1;
+    int ok = data && rank == 1 && dims[0] == size;
     if (ok)
         memcpy(out, data, size * sizeof *out);
     free(data);

@@ -147,6 +147,9 @@ static int plan_layer(const dp_layer_spec *spec, dp_shape in, size_t index, dp_l
     }
 }
 
+/* 2^26 float parameters (256 MiB), far beyond the models of docs/maths.md. */
+#define DP_MODEL_MAX_PARAMS ((size_t)1 << 26)
+
 int dp_model_create(dp_shape input, size_t class_count, const dp_layer_spec *specs,
                     size_t spec_count, dp_model *model, dpkit_error *err)
 {
@@ -175,6 +178,12 @@ int dp_model_create(dp_shape input, size_t class_count, const dp_layer_spec *spe
         if (plan_layer(&specs[l], shape, l, &model->layers[l], err)) {
             dp_model_free(model);
             return -1;
+        }
+        /* A corrupt model file can describe any layer sizes; refuse before allocating. */
+        if (model->layers[l].param_count > DP_MODEL_MAX_PARAMS - model->param_count) {
+            dp_model_free(model);
+            return error_set(err, "layer %zu: the model would have more than %zu parameters", l,
+                             DP_MODEL_MAX_PARAMS);
         }
         model->layers[l].param_offset = model->param_count;
         shape = model->layers[l].output;
