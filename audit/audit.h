@@ -204,6 +204,129 @@ void audit_rank_ascending(const double *scores, size_t n, size_t *order);
 double audit_precision_at_k(const double *scores, const uint8_t *hits, size_t n, size_t k);
 
 /* ------------------------------------------------------------------------------------------
+ * The Secret Sharer experiment (audit/canary_experiment.c, audit/canary_report.c; docs/audit.md):
+ * canaries "<template><secret>" inserted into a slice of a text corpus, character language
+ * models trained with and without DP-SGD on it, and for each model every canary's exposure
+ * (exact rank by enumeration, interpolated, extrapolated) and extraction by the best-first
+ * search, then Carlini-style sampling of held-out prompts for verbatim training text.
+ * ------------------------------------------------------------------------------------------ */
+
+#define AUDIT_CANARY_EXPERIMENT_MAX_CANARIES 26
+#define AUDIT_CANARY_EXPERIMENT_MAX_RUNS 8
+
+/* One model of the experiment. */
+typedef struct audit_canary_experiment_run {
+    const char *label;   /* name in the report (e.g. no-dp, eps8), not empty */
+    int private_mode;    /* 0: plain SGD (no clipping, no noise) */
+    double epsilon;      /* > 0: sigma calibrated to it (and training stops at it) */
+    double sigma;        /* noise multiplier when epsilon is 0 */
+    double lr;           /* learning rate (> 0) */
+    size_t epochs;       /* >= 1 */
+} audit_canary_experiment_run;
+
+/* Checked by the caller (the command names each config key in its messages). */
+typedef struct audit_canary_experiment_settings {
+    const char *name;             /* of the experiment, for the report */
+    const char *corpus;           /* "sotu" (fetched when missing), a directory of *.txt or a file */
+    long long seed;               /* >= 0: canaries, init, references, prompts, text sampling */
+    int reproducible_noise;       /* 1: batches and DP noise keyed from the seed too */
+    size_t offset, bytes, holdout_bytes; /* training slice and the held-out bytes after it */
+    size_t context, hidden;       /* model: k characters of context, tanh units */
+    const char *template_text, *alphabet;
+    size_t length;                /* characters of each secret */
+    size_t repeats;               /* canaries per distinct insertion count (consecutive) */
+    size_t canary_count;
+    size_t insertions[AUDIT_CANARY_EXPERIMENT_MAX_CANARIES];
+    double delta, clip;
+    accountant_options accountant;
+    size_t batch_size, physical_batch;
+    dp_optimizer_config optimizer; /* lr of each run replaces optimizer.lr */
+    size_t run_count;
+    audit_canary_experiment_run runs[AUDIT_CANARY_EXPERIMENT_MAX_RUNS];
+    size_t references;            /* random secrets scored for interpolation/extrapolation (>= 3) */
+    size_t enumerate_max;         /* exact rank by enumeration when |R| is at most this */
+    size_t extraction_k, extraction_batch, max_nodes; /* the best-first search */
+    size_t samples, sample_length, top_k; /* continuations sampled per model */
+    double temperature;
+    size_t min_match;             /* L: a sample holding a verbatim training L-gram is memorised */
+    size_t max_occurrences;       /* ... and rare when that gram occurs at most this often */
+    size_t top;                   /* k of precision at k */
+    const char *output_dir;       /* canaries.json is written here once drawn; NULL: not written */
+} audit_canary_experiment_settings;
+
+/* One canary under one model. */
+typedef struct audit_canary_outcome {
+    double log_perplexity;        /* bits */
+    uint64_t rank;                /* exact, 0 when not enumerated */
+    double exposure_exact;        /* NaN when not enumerated */
+    double exposure_interpolated, exposure_extrapolated;
+    audit_search_stats enumeration;
+    audit_extraction_result extraction;
+    int32_t *candidates;          /* extraction_k x length alphabet indices */
+    double *candidate_bits;
+} audit_canary_outcome;
+
+/* One sampled continuation. */
+typedef struct audit_canary_sample {
+    double bits_per_char;
+    size_t zlib_bytes;
+    double zlib_score;            /* bits per char / zlib bytes: low = suspicious */
+    size_t matches;               /* start positions of a verbatim training L-gram */
+    long long first_match;
+    size_t rarest;                /* fewest training occurrences of a matching gram */
+} audit_canary_sample;
+
+typedef struct audit_canary_model {
+    double epsilon;               /* INFINITY without DP */
+    double sigma;                 /* 0 without DP */
+    long long steps;
+    double train_seconds, audit_seconds;
+    double train_loss_bits, holdout_bits, holdout_accuracy; /* after the last epoch */
+    audit_canary_outcome canaries[AUDIT_CANARY_EXPERIMENT_MAX_CANARIES];
+    audit_skewnorm fit[AUDIT_CANARY_EXPERIMENT_MAX_CANARIES];
+    int32_t *samples;             /* samples x sample_length token ids */
+    audit_canary_sample *sample_stats;
+    size_t hits, rare_hits;
+    double hit_rate, precision_perplexity, precision_zlib;
+    double rare_rate, rare_precision_perplexity, rare_precision_zlib;
+} audit_canary_model;
+
+typedef struct audit_canary_experiment_result {
+    dataset_tokens tokens;        /* document 0: training text with canaries; 1: holdout */
+    audit_canary canaries[AUDIT_CANARY_EXPERIMENT_MAX_CANARIES];
+    size_t *positions;            /* byte offset of every inserted copy, canary by canary */
+    size_t train_bytes;           /* with canaries */
+    double log2_space;            /* log2 |R| */
+    int enumerated;               /* exact ranks computed */
+    audit_canary_model models[AUDIT_CANARY_EXPERIMENT_MAX_RUNS];
+    double seconds;
+} audit_canary_experiment_result;
+
+/* Runs the whole experiment (settings->run_count models, one after the other); *out is zeroed
+ * first and must be freed with audit_canary_experiment_result_free, also after a failure. */
+int audit_canary_experiment(const audit_canary_experiment_settings *settings,
+                            audit_canary_experiment_result *out, dpkit_error *err);
+void audit_canary_experiment_result_free(audit_canary_experiment_result *result);
+
+/* The exposure a canary is reported with: exact when enumerated, else interpolated. */
+double audit_canary_experiment_exposure(const audit_canary_experiment_result *result,
+                                        const audit_canary_outcome *canary);
+
+/* Files of the experiment, written atomically: canaries.json (the canaries and the byte offset
+ * of every inserted copy), report.json (everything above), the exposure plot (mean exposure
+ * over the repeats against insertion count, one line per model; nothing to plot without an
+ * inserted canary). */
+int audit_canary_experiment_write_canaries(const audit_canary_experiment_settings *settings,
+                                           const audit_canary_experiment_result *result,
+                                           const char *path, dpkit_error *err);
+int audit_canary_experiment_write_report(const audit_canary_experiment_settings *settings,
+                                         const audit_canary_experiment_result *result,
+                                         const char *path, dpkit_error *err);
+int audit_canary_experiment_plot(const audit_canary_experiment_settings *settings,
+                                 const audit_canary_experiment_result *result, const char *path,
+                                 dpkit_error *err);
+
+/* ------------------------------------------------------------------------------------------
  * Audits of DP-SGD classifiers (audit/trainer.c, membership.c, canary_audit.c): the models are
  * trained here by the dp/ engine exactly as `dpkit train` trains them (normaliser fitted on the
  * model's own training rows, sigma calibrated to the target epsilon for that training set).
