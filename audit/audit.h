@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "dp/dp.h"
+#include "dp/run_config.h"
 #include "features/features.h"
 
 #include <stddef.h>
@@ -355,6 +356,12 @@ typedef struct audit_trainer {
     audit_fault fault;
 } audit_trainer;
 
+/* The trainer of a base training config and its loaded features: the model, normalisation,
+ * DP-SGD settings, optimizer and keys of `dpkit train`. A batch size above the training
+ * examples is refused. */
+int audit_trainer_from_run(const run_config *rc, const run_features *rf, audit_fault fault,
+                           audit_trainer *out, dpkit_error *err);
+
 /* A model trained by audit_train_model. */
 typedef struct audit_trained {
     dp_model model;
@@ -469,5 +476,82 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
 int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp_data *test,
                     const audit_canary_options *options, audit_canary_result *result,
                     dpkit_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * A classifier audit as one call (audit/classifier_audit.c) and its report.json
+ * (audit/classifier_report.c, written atomically; the head is common to the three kinds).
+ * ------------------------------------------------------------------------------------------ */
+
+typedef enum { AUDIT_MEMBERSHIP, AUDIT_ONE_RUN, AUDIT_MULTI_RUN } audit_kind;
+
+/* The audited training, as the report names it. */
+typedef struct audit_report_info {
+    const char *name;             /* of the audit */
+    const char *kind;             /* membership, one-run, multi-run */
+    const char *training_config;  /* path of the base training config */
+    const char *dataset;
+    const char *inject_fault;     /* none, no-noise */
+    int private_mode;
+    int reproducible_noise;
+} audit_report_info;
+
+/* The accountant's epsilon against the empirical lower bound: violated when eps_lb > epsilon,
+ * i.e. the training is not as private as claimed. */
+typedef struct audit_verdict {
+    double epsilon, delta, epsilon_lb, confidence;
+    int violated;
+} audit_verdict;
+
+audit_verdict audit_verdict_of(double epsilon, double delta, double epsilon_lb,
+                               double confidence);
+
+/* What an audit changes in its base training config. */
+typedef struct audit_training_overrides {
+    const char *sets;        /* key=value assignments separated by spaces (at most 64) */
+    double epsilon;          /* > 0: the target epsilon, sigma calibrated to it; 0: the config's */
+    int disable_privacy;     /* 1: the non-private baseline */
+    int reproducible_noise;  /* 1: the private streams keyed from the seed too */
+} audit_training_overrides;
+
+/* The audited training config: the base config at path with the overrides (the assignments
+ * first, then the privacy ones). Messages name the audit config's keys (training.set,
+ * privacy.epsilon, training.config). */
+int audit_training_load(const char *path, const audit_training_overrides *overrides,
+                        run_config *out, dpkit_error *err);
+
+typedef struct audit_classifier_settings {
+    audit_kind kind;
+    const run_config *training;          /* the audited training config */
+    audit_fault fault;
+    audit_membership_options membership; /* kind membership */
+    audit_canary_options canary;         /* kinds one-run and multi-run */
+} audit_classifier_settings;
+
+typedef struct audit_classifier_result {
+    audit_verdict verdict;
+    double noise_multiplier;     /* of the audited training(s) */
+    long long steps;
+    double test_accuracy, train_seconds;
+    audit_membership_result membership; /* kind membership */
+    audit_canary_result canary;         /* kinds one-run and multi-run */
+} audit_classifier_result;
+
+/* Loads the training config's features (from the cache), trains the models of the audit with
+ * the config's engine settings and gives the lower bound beside the accountant's epsilon. Free
+ * *out with audit_classifier_result_free, also after a failure. */
+int audit_classifier(const audit_classifier_settings *settings, audit_classifier_result *out,
+                     dpkit_error *err);
+void audit_classifier_result_free(audit_classifier_result *result);
+
+/* roc_plot: the path of the ROC plot the report points to. */
+int audit_membership_write_report(const char *path, const audit_report_info *info,
+                                  const audit_verdict *verdict,
+                                  const audit_membership_options *options,
+                                  const audit_membership_result *result, const char *roc_plot,
+                                  dpkit_error *err);
+/* multi: a multi-run audit (else one-run). */
+int audit_canary_write_report(const char *path, const audit_report_info *info,
+                              const audit_verdict *verdict, const audit_canary_options *options,
+                              int multi, const audit_canary_result *result, dpkit_error *err);
 
 #endif
