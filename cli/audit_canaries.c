@@ -244,8 +244,9 @@ static void print_table(const audit_canary_experiment_settings *s,
         for (size_t run = 0; run < s->run_count; run++) {
             const audit_canary_outcome *c = &x->models[run].canaries[j];
             char cell[64];
-            snprintf(cell, sizeof cell, "%6.2f (%5.2f/%5.2f)%s", audit_canary_experiment_exposure(x, c),
-                     c->exposure_interpolated, c->exposure_extrapolated,
+            snprintf(cell, sizeof cell, "%6.2f (%5.2f/%5.2f)%s",
+                     audit_canary_experiment_exposure(x, c), c->exposure_interpolated,
+                     c->exposure_extrapolated,
                      c->extraction.true_rank == 1 ? " X" : "");
             printf("  %-22s", cell);
         }
