@@ -1,105 +1,22 @@
-/* Privacy audits of trained models. Model-independent part: canary exposure (interpolation,
- * skew-normal extrapolation, exact rank by enumeration), secret extraction by shortest-path
- * search, epsilon lower bounds (Clopper-Pearson, one-run audit), LiRA statistics, ROC metrics
- * and plots, where the model enters only through callbacks. Last section: audits of DP-SGD
- * classifiers that train their own models with the dp/ engine (membership inference with
- * shadow models, one-run and multi-run epsilon lower bounds). Maths: docs/maths.md sections 5
- * and 6; docs/audit.md says what each function returns. */
+/* Privacy audits of trained models. The statistics live in audit/audit_stats.h (included here);
+ * this header has the parts that touch a model or a file: secret extraction by shortest-path
+ * search, plots, the character language model, canaries, training-data extraction and the
+ * Secret Sharer experiment, and the audits of DP-SGD classifiers that train their own models
+ * with the dp/ engine (membership inference with shadow models, one-run and multi-run epsilon
+ * lower bounds) with their reports. Maths: docs/maths.md sections 5 and 6; docs/audit.md says
+ * what each function returns. */
 #ifndef DPKIT_AUDIT_AUDIT_H
 #define DPKIT_AUDIT_AUDIT_H
 
+#include "audit/audit_stats.h"
 #include "common/error.h"
 #include "common/rng.h"
 #include "dp/dp.h"
+#include "dp/run_config.h"
 #include "features/features.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* ------------------------------------------------------------------------------------------
- * Exposure (docs/maths.md 5). Perplexities are any numbers whose order ranks candidates (lower =
- * more likely), e.g. log-perplexities in bits. Exposure = log2|R| - log2(rank).
- * ------------------------------------------------------------------------------------------ */
-
-/* Rank-based exposure as tensorflow_privacy v0.8.0 computes it: rank(p) = 1 + #{q in reference :
- * q <= p}, exposure = log2(reference_count) - log2(rank). exposure[i] belongs to
- * perplexities[i] (input order; the Python library returns each key's list sorted by ascending
- * perplexity instead). NaN inputs are errors. */
-int audit_exposure_interpolation(const double *perplexities, size_t count,
-                                 const double *reference, size_t reference_count,
-                                 double *exposure, dpkit_error *err);
-
-/* Skew-normal distribution: density (2/scale) phi((x-loc)/scale) Phi(shape (x-loc)/scale). */
-typedef struct audit_skewnorm {
-    double shape;
-    double loc;
-    double scale;
-} audit_skewnorm;
-
-double audit_skewnorm_log_pdf(const audit_skewnorm *d, double x);
-/* CDF by adaptive quadrature of the density (no cancellation in either tail). */
-double audit_skewnorm_cdf(const audit_skewnorm *d, double x);
-/* -sum_i log pdf(x_i). */
-double audit_skewnorm_neg_log_likelihood(const audit_skewnorm *d, const double *x, size_t n);
-/* Maximum-likelihood fit (method-of-moments start, GSL BFGS on (shape, loc, log scale)).
- * Needs n >= 3 finite values that are not all equal. */
-int audit_skewnorm_fit(const double *x, size_t n, audit_skewnorm *fit, dpkit_error *err);
-
-/* exposure[i] = -log2 F(perplexities[i]) with F the skew-normal fitted to the reference
- * perplexities (input order). *fit (may be NULL) receives the fitted parameters. exposure is
- * +inf where F underflows to 0. */
-int audit_exposure_extrapolation(const double *perplexities, size_t count,
-                                 const double *reference, size_t reference_count,
-                                 double *exposure, audit_skewnorm *fit, dpkit_error *err);
-
-/* ------------------------------------------------------------------------------------------
- * Secret spaces: secrets are `length` symbols in 0..alphabet_size-1 filled into a format whose
- * fixed context is known to the model callback.
- * ------------------------------------------------------------------------------------------ */
-
-/* The model: for each of `count` prefixes (row-major count x length symbols; length may be 0,
- * meaning the empty filling), write the natural-log probabilities of the next symbol,
- * log_prob[i * alphabet_size + s] <= 0 (-inf allowed). A row's values must not depend on the
- * other rows of the batch. Returns 0, or -1 with err filled. */
-typedef int (*audit_next_log_prob_fn)(void *user, const int32_t *prefixes, size_t count,
-                                      size_t length, double *log_prob, dpkit_error *err);
-
-typedef struct audit_secret_space {
-    size_t alphabet_size;              /* >= 2 */
-    size_t length;                     /* >= 1 symbols per secret */
-    audit_next_log_prob_fn next_log_prob;
-    void *user;
-} audit_secret_space;
-
-/* Work done by a search or enumeration. */
-typedef struct audit_search_stats {
-    uint64_t nodes_expanded; /* prefixes whose next-symbol distribution the model computed */
-    uint64_t model_calls;    /* callback invocations (batches) */
-    double seconds;          /* wall clock */
-} audit_search_stats;
-
-/* Largest secret space the enumerations accept (|R| = alphabet_size^length). */
-#define AUDIT_ENUMERATION_MAX 10000000ULL
-
-/* Log-perplexity in bits, sum_i -log2 Pr(s_i | s_<i), of one secret (one model call per symbol). */
-int audit_secret_log_perplexity(const audit_secret_space *space, const int32_t *secret,
-                                double *log_perplexity, dpkit_error *err);
-
-/* Log-perplexities (bits) of every member of the space, out[index] with index = the secret read
- * as a base-alphabet_size number (first symbol most significant). Traverses the prefix tree
- * depth first, one model evaluation per internal node (children of a node in one batch).
- * |R| <= AUDIT_ENUMERATION_MAX. stats may be NULL. */
-int audit_secret_space_log_perplexities(const audit_secret_space *space, double *out,
-                                        audit_search_stats *stats, dpkit_error *err);
-
-/* Exact rank and exposure of each of `secret_count` secrets (row-major secret_count x length):
- * rank = 1 + #{other members r' : Px(r') <= Px(secret)}, exposure = log2|R| - log2(rank), with
- * Px(secret) from audit_secret_log_perplexity. Subtrees whose prefix already costs more than
- * every secret are skipped (costs only grow along a path). |R| <= AUDIT_ENUMERATION_MAX.
- * rank, exposure and stats may be NULL. */
-int audit_exposure_exact(const audit_secret_space *space, const int32_t *secrets,
-                         size_t secret_count, uint64_t *rank, double *exposure,
-                         audit_search_stats *stats, dpkit_error *err);
 
 /* ------------------------------------------------------------------------------------------
  * Extraction (docs/maths.md 5): best-first (Dijkstra) search over the prefix tree with edge cost
@@ -125,134 +42,6 @@ typedef struct audit_extraction_result {
 int audit_extract(const audit_secret_space *space, const audit_extraction_options *options,
                   const int32_t *true_secret, int32_t *candidates, double *log_perplexity,
                   audit_extraction_result *result, dpkit_error *err);
-
-/* ------------------------------------------------------------------------------------------
- * Epsilon lower bounds from many runs (docs/maths.md 6a).
- * ------------------------------------------------------------------------------------------ */
-
-/* Two-sided Clopper-Pearson interval at level alpha (e.g. 0.05 = 95%) for `successes` out of
- * `trials` (trials >= 1): lower = BetaInv(alpha/2; c, T-c+1) (0 if c = 0), upper =
- * BetaInv(1-alpha/2; c+1, T-c) (1 if c = T). */
-int audit_clopper_pearson(uint64_t successes, uint64_t trials, double alpha, double *lower,
-                          double *upper, dpkit_error *err);
-
-/* Empirical epsilon lower bound of a membership test run `runs_without` times on models trained
- * without the canaries (false_positives of them said "member") and `runs_with` times with
- * group_size canaries inserted (false_negatives said "non-member"). With FPR, FNR the
- * Clopper-Pearson upper bounds at level alpha: the largest eps refuted by
- * FPR + e^{g eps} FNR >= 1 - g e^{(g-1) eps} delta or the same with FPR and FNR swapped
- * (g = group_size >= 1); 0 if nothing is refuted. */
-int audit_epsilon_from_counts(uint64_t false_positives, uint64_t runs_without,
-                              uint64_t false_negatives, uint64_t runs_with, double delta,
-                              unsigned group_size, double alpha, double *epsilon,
-                              dpkit_error *err);
-
-/* Tries every distinct score as threshold ("member" = score > threshold) and returns the best
- * bound of audit_epsilon_from_counts, and its threshold (may be NULL). Choosing the threshold
- * on the same runs voids the nominal confidence: choose it on separate runs for a real claim. */
-int audit_epsilon_from_scores(const double *scores_with, size_t runs_with,
-                              const double *scores_without, size_t runs_without, double delta,
-                              unsigned group_size, double alpha, double *epsilon,
-                              double *threshold, dpkit_error *err);
-
-/* ------------------------------------------------------------------------------------------
- * One-run audit (Steinke, Nasr, Jagielski 2023; docs/maths.md 6b). m canaries, r guesses, v correct.
- * ------------------------------------------------------------------------------------------ */
-
-/* min(1, beta + alpha * 2 m delta): the probability of >= v correct guesses out of r under
- * (eps, delta)-DP. Arguments must satisfy v <= r <= m, eps >= 0, 0 <= delta <= 1 (else NaN). */
-double audit_one_run_p_value(uint64_t m, uint64_t r, uint64_t v, double epsilon, double delta);
-
-/* Largest eps with p_value(eps) < p (p = 0.05 for 95% confidence), found as ML Privacy Meter
- * does: step the upper end by 1, then <= 30 bisections stopping at width 1e-5. */
-int audit_one_run_epsilon(uint64_t m, uint64_t r, uint64_t v, double delta, double p,
-                          double *epsilon, dpkit_error *err);
-
-/* Abstaining guesser: "member" for the member_guesses highest scores, "non-member" for the
- * nonmember_guesses lowest (ties broken by index); *guesses = r and *correct = v against the
- * inclusion bits (0/1). member_guesses + nonmember_guesses <= m. */
-int audit_one_run_guesses(const double *scores, const uint8_t *included, size_t m,
-                          size_t member_guesses, size_t nonmember_guesses, uint64_t *guesses,
-                          uint64_t *correct, dpkit_error *err);
-
-typedef struct audit_one_run_result {
-    double epsilon;
-    size_t member_guesses;
-    size_t nonmember_guesses;
-    uint64_t guesses;
-    uint64_t correct;
-} audit_one_run_result;
-
-/* Best bound over ML Privacy Meter's grid (step s = floor(sqrt(m)); member guesses m - k_pos,
- * non-member guesses k_neg for k_pos in {0, s, ...} < m, k_neg in {0, s, ...} < k_pos). The
- * maximum over the grid is not corrected for multiple testing. */
-int audit_one_run_best(const double *scores, const uint8_t *included, size_t m, double delta,
-                       double p, audit_one_run_result *best, dpkit_error *err);
-
-/* ------------------------------------------------------------------------------------------
- * Membership inference scores (docs/maths.md 6c). Logits are float32 rows (n x classes).
- * ------------------------------------------------------------------------------------------ */
-
-/* phi[i] = log(p/(1-p)) of the true class = logit_y - logsumexp_{y' != y} logit_y' (classes >= 2). */
-int audit_lira_logit_confidence(const float *logits, size_t n, size_t classes,
-                                const int32_t *labels, double *phi, dpkit_error *err);
-
-/* Loss-threshold attack score: -cross_entropy(logits, label) (higher = member). */
-int audit_loss_attack_score(const float *logits, size_t n, size_t classes, const int32_t *labels,
-                            double *score, dpkit_error *err);
-
-/* Per-example Gaussian fits of shadow-model scores, each of shape examples x queries. */
-typedef struct audit_lira_gaussians {
-    size_t examples;
-    size_t queries;         /* augmentations per example */
-    int has_in;             /* every example is IN for >= 1 shadow model (online possible) */
-    int global_variance;
-    double *mean_in, *std_in, *mean_out, *std_out;
-} audit_lira_gaussians;
-
-/* scores: models x examples x queries (phi of each shadow model), keep: models x examples (0/1).
- * Per example and query, over the first n_in IN models (n_in = least IN count of any example;
- * OUT likewise): mean = median, std = population std. global_variance: one std over all IN
- * scores (and one over all OUT scores) instead, for few shadow models. Every example needs
- * >= 1 OUT model. Free with audit_lira_gaussians_free. */
-int audit_lira_fit(const double *scores, const uint8_t *keep, size_t models, size_t examples,
-                   size_t queries, int global_variance, audit_lira_gaussians *fit,
-                   dpkit_error *err);
-void audit_lira_gaussians_free(audit_lira_gaussians *fit);
-
-/* Online statistic per example (larger = member): mean over queries of
- * log N(phi; mu_in, s_in) - log N(phi; mu_out, s_out) (std + 1e-30; with global variance the IN
- * std serves both, as the reference code does). target: examples x queries. */
-int audit_lira_online(const audit_lira_gaussians *fit, const double *target, double *statistic,
-                      dpkit_error *err);
-
-typedef enum {
-    AUDIT_LIRA_ONE_SIDED,  /* paper: Lambda = Pr[Z <= phi]; reported as mean -log(1 - Lambda) */
-    AUDIT_LIRA_LOG_DENSITY /* reference code: mean -log N(phi; mu_out, s_out) (two-sided) */
-} audit_lira_offline_kind;
-
-/* Offline statistic per example (OUT models only; larger = member). */
-int audit_lira_offline(const audit_lira_gaussians *fit, const double *target,
-                       audit_lira_offline_kind kind, double *statistic, dpkit_error *err);
-
-/* ------------------------------------------------------------------------------------------
- * ROC metrics (as sklearn roc_curve without dropping collinear points).
- * ------------------------------------------------------------------------------------------ */
-
-typedef struct audit_roc {
-    size_t points;          /* (0,0) first, then one per distinct score, descending */
-    double *fpr, *tpr;
-    double *thresholds;     /* thresholds[0] = +inf; "member" = score >= threshold */
-    double auc;             /* trapezoid rule */
-    double balanced_accuracy; /* max over points of 1 - (FPR + FNR)/2 */
-} audit_roc;
-
-/* scores (larger = member) and labels (1 = member) of n examples; both classes present. */
-int audit_roc_compute(const double *scores, const uint8_t *labels, size_t n, audit_roc *roc,
-                      dpkit_error *err);
-void audit_roc_free(audit_roc *roc);
-/* TPR of the last ROC point with FPR strictly below max_fpr (e.g. 0.001, 0.01); 0 if none. */
-double audit_roc_tpr_at_fpr(const audit_roc *roc, double max_fpr);
 
 /* ------------------------------------------------------------------------------------------
  * Plots (gnuplot, an external program: Debian package gnuplot-nox). PNGs written atomically.
@@ -416,6 +205,129 @@ void audit_rank_ascending(const double *scores, size_t n, size_t *order);
 double audit_precision_at_k(const double *scores, const uint8_t *hits, size_t n, size_t k);
 
 /* ------------------------------------------------------------------------------------------
+ * The Secret Sharer experiment (audit/canary_experiment.c, audit/canary_report.c; docs/audit.md):
+ * canaries "<template><secret>" inserted into a slice of a text corpus, character language
+ * models trained with and without DP-SGD on it, and for each model every canary's exposure
+ * (exact rank by enumeration, interpolated, extrapolated) and extraction by the best-first
+ * search, then Carlini-style sampling of held-out prompts for verbatim training text.
+ * ------------------------------------------------------------------------------------------ */
+
+#define AUDIT_CANARY_EXPERIMENT_MAX_CANARIES 26
+#define AUDIT_CANARY_EXPERIMENT_MAX_RUNS 8
+
+/* One model of the experiment. */
+typedef struct audit_canary_experiment_run {
+    const char *label;   /* name in the report (e.g. no-dp, eps8), not empty */
+    int private_mode;    /* 0: plain SGD (no clipping, no noise) */
+    double epsilon;      /* > 0: sigma calibrated to it (and training stops at it) */
+    double sigma;        /* noise multiplier when epsilon is 0 */
+    double lr;           /* learning rate (> 0) */
+    size_t epochs;       /* >= 1 */
+} audit_canary_experiment_run;
+
+/* Checked by the caller (the command names each config key in its messages). */
+typedef struct audit_canary_experiment_settings {
+    const char *name;             /* of the experiment, for the report */
+    const char *corpus;           /* "sotu" (fetched when missing), a directory of *.txt or a file */
+    long long seed;               /* >= 0: canaries, init, references, prompts, text sampling */
+    int reproducible_noise;       /* 1: batches and DP noise keyed from the seed too */
+    size_t offset, bytes, holdout_bytes; /* training slice and the held-out bytes after it */
+    size_t context, hidden;       /* model: k characters of context, tanh units */
+    const char *template_text, *alphabet;
+    size_t length;                /* characters of each secret */
+    size_t repeats;               /* canaries per distinct insertion count (consecutive) */
+    size_t canary_count;
+    size_t insertions[AUDIT_CANARY_EXPERIMENT_MAX_CANARIES];
+    double delta, clip;
+    accountant_options accountant;
+    size_t batch_size, physical_batch;
+    dp_optimizer_config optimizer; /* lr of each run replaces optimizer.lr */
+    size_t run_count;
+    audit_canary_experiment_run runs[AUDIT_CANARY_EXPERIMENT_MAX_RUNS];
+    size_t references;            /* random secrets scored for interpolation/extrapolation (>= 3) */
+    size_t enumerate_max;         /* exact rank by enumeration when |R| is at most this */
+    size_t extraction_k, extraction_batch, max_nodes; /* the best-first search */
+    size_t samples, sample_length, top_k; /* continuations sampled per model */
+    double temperature;
+    size_t min_match;             /* L: a sample holding a verbatim training L-gram is memorised */
+    size_t max_occurrences;       /* ... and rare when that gram occurs at most this often */
+    size_t top;                   /* k of precision at k */
+    const char *output_dir;       /* canaries.json is written here once drawn; NULL: not written */
+} audit_canary_experiment_settings;
+
+/* One canary under one model. */
+typedef struct audit_canary_outcome {
+    double log_perplexity;        /* bits */
+    uint64_t rank;                /* exact, 0 when not enumerated */
+    double exposure_exact;        /* NaN when not enumerated */
+    double exposure_interpolated, exposure_extrapolated;
+    audit_search_stats enumeration;
+    audit_extraction_result extraction;
+    int32_t *candidates;          /* extraction_k x length alphabet indices */
+    double *candidate_bits;
+} audit_canary_outcome;
+
+/* One sampled continuation. */
+typedef struct audit_canary_sample {
+    double bits_per_char;
+    size_t zlib_bytes;
+    double zlib_score;            /* bits per char / zlib bytes: low = suspicious */
+    size_t matches;               /* start positions of a verbatim training L-gram */
+    long long first_match;
+    size_t rarest;                /* fewest training occurrences of a matching gram */
+} audit_canary_sample;
+
+typedef struct audit_canary_model {
+    double epsilon;               /* INFINITY without DP */
+    double sigma;                 /* 0 without DP */
+    long long steps;
+    double train_seconds, audit_seconds;
+    double train_loss_bits, holdout_bits, holdout_accuracy; /* after the last epoch */
+    audit_canary_outcome canaries[AUDIT_CANARY_EXPERIMENT_MAX_CANARIES];
+    audit_skewnorm fit[AUDIT_CANARY_EXPERIMENT_MAX_CANARIES];
+    int32_t *samples;             /* samples x sample_length token ids */
+    audit_canary_sample *sample_stats;
+    size_t hits, rare_hits;
+    double hit_rate, precision_perplexity, precision_zlib;
+    double rare_rate, rare_precision_perplexity, rare_precision_zlib;
+} audit_canary_model;
+
+typedef struct audit_canary_experiment_result {
+    dataset_tokens tokens;        /* document 0: training text with canaries; 1: holdout */
+    audit_canary canaries[AUDIT_CANARY_EXPERIMENT_MAX_CANARIES];
+    size_t *positions;            /* byte offset of every inserted copy, canary by canary */
+    size_t train_bytes;           /* with canaries */
+    double log2_space;            /* log2 |R| */
+    int enumerated;               /* exact ranks computed */
+    audit_canary_model models[AUDIT_CANARY_EXPERIMENT_MAX_RUNS];
+    double seconds;
+} audit_canary_experiment_result;
+
+/* Runs the whole experiment (settings->run_count models, one after the other); *out is zeroed
+ * first and must be freed with audit_canary_experiment_result_free, also after a failure. */
+int audit_canary_experiment(const audit_canary_experiment_settings *settings,
+                            audit_canary_experiment_result *out, dpkit_error *err);
+void audit_canary_experiment_result_free(audit_canary_experiment_result *result);
+
+/* The exposure a canary is reported with: exact when enumerated, else interpolated. */
+double audit_canary_experiment_exposure(const audit_canary_experiment_result *result,
+                                        const audit_canary_outcome *canary);
+
+/* Files of the experiment, written atomically: canaries.json (the canaries and the byte offset
+ * of every inserted copy), report.json (everything above), the exposure plot (mean exposure
+ * over the repeats against insertion count, one line per model; nothing to plot without an
+ * inserted canary). */
+int audit_canary_experiment_write_canaries(const audit_canary_experiment_settings *settings,
+                                           const audit_canary_experiment_result *result,
+                                           const char *path, dpkit_error *err);
+int audit_canary_experiment_write_report(const audit_canary_experiment_settings *settings,
+                                         const audit_canary_experiment_result *result,
+                                         const char *path, dpkit_error *err);
+int audit_canary_experiment_plot(const audit_canary_experiment_settings *settings,
+                                 const audit_canary_experiment_result *result, const char *path,
+                                 dpkit_error *err);
+
+/* ------------------------------------------------------------------------------------------
  * Audits of DP-SGD classifiers (audit/trainer.c, membership.c, canary_audit.c): the models are
  * trained here by the dp/ engine exactly as `dpkit train` trains them (normaliser fitted on the
  * model's own training rows, sigma calibrated to the target epsilon for that training set).
@@ -444,6 +356,12 @@ typedef struct audit_trainer {
     audit_fault fault;
 } audit_trainer;
 
+/* The trainer of a base training config and its loaded features: the model, normalisation,
+ * DP-SGD settings, optimizer and keys of `dpkit train`. A batch size above the training
+ * examples is refused. */
+int audit_trainer_from_run(const run_config *rc, const run_features *rf, audit_fault fault,
+                           audit_trainer *out, dpkit_error *err);
+
 /* A model trained by audit_train_model. */
 typedef struct audit_trained {
     dp_model model;
@@ -468,28 +386,6 @@ int audit_trained_logits(const audit_trained *trained, const float *x, size_t co
 /* Test accuracy of raw feature rows (normalised on the fly). */
 int audit_trained_accuracy(const audit_trained *trained, const float *x, const int32_t *y,
                            size_t count, double *accuracy, dpkit_error *err);
-
-/* LiRA keep matrix (docs/maths.md 6c step 1): keep[i * examples + j] = 1 iff example j's rank among
- * `models` uniforms is below models/2, so each example is IN for exactly floor((models+1)/2)
- * models (models/2 when even). Draws from r (stream RNG_STREAM_AUDIT). */
-int audit_lira_keep_matrix(rng *r, size_t models, size_t examples, uint8_t *keep,
-                           dpkit_error *err);
-
-/* A sound one-run bound: guess counts r in {m/16, m/8, m/4, m/2, m} (half of them "member" on
- * the top scores, half "non-member" on the bottom), each at p/5 (Bonferroni), the best of them
- * reported; a 1 - p confidence bound for the maximum. `grid_epsilon` is ML Privacy Meter's grid
- * maximum at p (not corrected for the choice, for comparison; NaN above 10000 canaries, where
- * its m/2 grid points cost too much). */
-typedef struct audit_one_run_bound {
-    double epsilon;
-    uint64_t guesses, correct;
-    double grid_epsilon;
-} audit_one_run_bound;
-
-int audit_one_run_bound_compute(const double *scores, const uint8_t *included, size_t m,
-                                double delta, double p, audit_one_run_bound *bound,
-                                dpkit_error *err);
-
 /* One attack's quality on the target model's examples. */
 typedef struct audit_attack_metrics {
     double auc;
@@ -580,5 +476,82 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
 int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp_data *test,
                     const audit_canary_options *options, audit_canary_result *result,
                     dpkit_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * A classifier audit as one call (audit/classifier_audit.c) and its report.json
+ * (audit/classifier_report.c, written atomically; the head is common to the three kinds).
+ * ------------------------------------------------------------------------------------------ */
+
+typedef enum { AUDIT_MEMBERSHIP, AUDIT_ONE_RUN, AUDIT_MULTI_RUN } audit_kind;
+
+/* The audited training, as the report names it. */
+typedef struct audit_report_info {
+    const char *name;             /* of the audit */
+    const char *kind;             /* membership, one-run, multi-run */
+    const char *training_config;  /* path of the base training config */
+    const char *dataset;
+    const char *inject_fault;     /* none, no-noise */
+    int private_mode;
+    int reproducible_noise;
+} audit_report_info;
+
+/* The accountant's epsilon against the empirical lower bound: violated when eps_lb > epsilon,
+ * i.e. the training is not as private as claimed. */
+typedef struct audit_verdict {
+    double epsilon, delta, epsilon_lb, confidence;
+    int violated;
+} audit_verdict;
+
+audit_verdict audit_verdict_of(double epsilon, double delta, double epsilon_lb,
+                               double confidence);
+
+/* What an audit changes in its base training config. */
+typedef struct audit_training_overrides {
+    const char *sets;        /* key=value assignments separated by spaces (at most 64) */
+    double epsilon;          /* > 0: the target epsilon, sigma calibrated to it; 0: the config's */
+    int disable_privacy;     /* 1: the non-private baseline */
+    int reproducible_noise;  /* 1: the private streams keyed from the seed too */
+} audit_training_overrides;
+
+/* The audited training config: the base config at path with the overrides (the assignments
+ * first, then the privacy ones). Messages name the audit config's keys (training.set,
+ * privacy.epsilon, training.config). */
+int audit_training_load(const char *path, const audit_training_overrides *overrides,
+                        run_config *out, dpkit_error *err);
+
+typedef struct audit_classifier_settings {
+    audit_kind kind;
+    const run_config *training;          /* the audited training config */
+    audit_fault fault;
+    audit_membership_options membership; /* kind membership */
+    audit_canary_options canary;         /* kinds one-run and multi-run */
+} audit_classifier_settings;
+
+typedef struct audit_classifier_result {
+    audit_verdict verdict;
+    double noise_multiplier;     /* of the audited training(s) */
+    long long steps;
+    double test_accuracy, train_seconds;
+    audit_membership_result membership; /* kind membership */
+    audit_canary_result canary;         /* kinds one-run and multi-run */
+} audit_classifier_result;
+
+/* Loads the training config's features (from the cache), trains the models of the audit with
+ * the config's engine settings and gives the lower bound beside the accountant's epsilon. Free
+ * *out with audit_classifier_result_free, also after a failure. */
+int audit_classifier(const audit_classifier_settings *settings, audit_classifier_result *out,
+                     dpkit_error *err);
+void audit_classifier_result_free(audit_classifier_result *result);
+
+/* roc_plot: the path of the ROC plot the report points to. */
+int audit_membership_write_report(const char *path, const audit_report_info *info,
+                                  const audit_verdict *verdict,
+                                  const audit_membership_options *options,
+                                  const audit_membership_result *result, const char *roc_plot,
+                                  dpkit_error *err);
+/* multi: a multi-run audit (else one-run). */
+int audit_canary_write_report(const char *path, const audit_report_info *info,
+                              const audit_verdict *verdict, const audit_canary_options *options,
+                              int multi, const audit_canary_result *result, dpkit_error *err);
 
 #endif

@@ -31,6 +31,28 @@ static void model_rng(const audit_trainer *t, uint64_t model_index, uint64_t str
     rng_init(r, key, stream);
 }
 
+int audit_trainer_from_run(const run_config *rc, const run_features *rf, audit_fault fault,
+                           audit_trainer *t, dpkit_error *err)
+{
+    const features_set *tr = &rf->train;
+    memset(t, 0, sizeof *t);
+    t->input = (dp_shape){tr->channels, tr->height, tr->width};
+    t->class_count = (size_t)rf->data.class_count;
+    t->layers = rc->layers;
+    t->layer_count = rc->layer_count;
+    t->zero_init = rc->zero_init;
+    t->normalize = rc->normalize;
+    t->train = rc->train;
+    t->optimizer = rc->optimizer;
+    t->seed = (uint64_t)rc->seed;
+    t->reproducible_noise = rc->reproducible_noise;
+    t->fault = fault;
+    if (t->train.batch_size > tr->count)
+        return error_set(err, "training.batch_size: %zu, expected at most the %zu training "
+                         "examples", t->train.batch_size, tr->count);
+    return 0;
+}
+
 void audit_trained_free(audit_trained *trained)
 {
     dp_model_free(&trained->model);

@@ -6,9 +6,7 @@
 #include "dp/run_config.h"
 
 #include "audit/audit.h"
-#include "common/json.h"
 #include "common/log.h"
-#include "common/textfile.h"
 #include "common/paths.h"
 
 #include <getopt.h>
@@ -18,7 +16,6 @@
 #include <string.h>
 
 #define COMMAND "audit"
-#define MAX_TRAINING_SETS 64
 
 static const config_field audit_schema[] = {
     {"name", CONFIG_STRING, "audit", "name of the audit (default output directory runs/audits/<name>)", NULL, NULL},
@@ -113,49 +110,12 @@ typedef struct audit_run {
     char kind[16], name[128], dir[2048];
     double confidence;
     run_config rc;
-    run_features rf;
-    audit_trainer trainer;
-    char *training_sets;
 } audit_run;
 
 static void audit_run_free(audit_run *a)
 {
-    run_features_free(&a->rf);
     run_config_free(&a->rc);
     config_free(a->cfg);
-    free(a->training_sets);
-}
-
-/* The training config with the audit's overrides (training.set, then privacy.*). */
-static int load_training(audit_run *a, dpkit_error *err)
-{
-    const char *sets[MAX_TRAINING_SETS + 4];
-    size_t n = 0;
-    a->training_sets = strdup(config_get_string(a->cfg, "training.set"));
-    if (!a->training_sets)
-        return error_set(err, "out of memory");
-    for (char *tok = strtok(a->training_sets, " \t"); tok; tok = strtok(NULL, " \t")) {
-        if (n == MAX_TRAINING_SETS)
-            return error_set(err, "training.set: more than %d overrides", MAX_TRAINING_SETS);
-        sets[n++] = tok;
-    }
-    char epsilon[64];
-    double target = config_get_double(a->cfg, "privacy.epsilon");
-    if (!(target >= 0 && target <= 1e6))
-        return error_set(err, "privacy.epsilon: %g, expected 0..1e6", target);
-    if (target > 0) {
-        snprintf(epsilon, sizeof epsilon, "privacy.epsilon=%.17g", target);
-        sets[n++] = epsilon;
-        sets[n++] = "privacy.noise_multiplier=0";
-    }
-    if (!config_get_bool(a->cfg, "privacy.enabled"))
-        sets[n++] = "privacy.enabled=false";
-    if (config_get_bool(a->cfg, "privacy.reproducible_noise"))
-        sets[n++] = "privacy.reproducible_noise=true";
-    const char *path = config_get_string(a->cfg, "training.config");
-    if (run_config_load(path, sets, n, &a->rc, err))
-        return error_prefix(err, "training.config");
-    return 0;
 }
 
 static int setup(audit_run *a, const audit_job *job, dpkit_error *err)
@@ -176,29 +136,13 @@ static int setup(audit_run *a, const audit_job *job, dpkit_error *err)
     if (!(a->confidence > 0 && a->confidence < 1))
         return error_set(err, "%s: confidence: %g, expected 0 < confidence < 1",
                          job->config_path, a->confidence);
-    if (load_training(a, err))
+    audit_training_overrides o = {config_get_string(a->cfg, "training.set"),
+                                  config_get_double(a->cfg, "privacy.epsilon"),
+                                  !config_get_bool(a->cfg, "privacy.enabled"),
+                                  config_get_bool(a->cfg, "privacy.reproducible_noise")};
+    if (audit_training_load(config_get_string(a->cfg, "training.config"), &o, &a->rc, err))
         return error_prefix(err, "%s", job->config_path);
-    if (paths_make_directory(a->dir, err) || run_features_load(&a->rc, 0, &a->rf, err))
-        return -1;
-    features_set *tr = &a->rf.train;
-    audit_trainer *t = &a->trainer;
-    memset(t, 0, sizeof *t);
-    t->input = (dp_shape){tr->channels, tr->height, tr->width};
-    t->class_count = (size_t)a->rf.data.class_count;
-    t->layers = a->rc.layers;
-    t->layer_count = a->rc.layer_count;
-    t->zero_init = a->rc.zero_init;
-    t->normalize = a->rc.normalize;
-    t->train = a->rc.train;
-    t->optimizer = a->rc.optimizer;
-    t->seed = (uint64_t)a->rc.seed;
-    t->reproducible_noise = a->rc.reproducible_noise;
-    t->fault = strcmp(config_get_string(a->cfg, "inject_fault"), "no-noise") == 0
-                   ? AUDIT_FAULT_NO_NOISE : AUDIT_FAULT_NONE;
-    if (t->train.batch_size > tr->count)
-        return error_set(err, "training.batch_size: %zu, expected at most the %zu training "
-                         "examples", t->train.batch_size, tr->count);
-    return 0;
+    return paths_make_directory(a->dir, err);
 }
 
 static long positive(const config *cfg, const char *key, long low, long high, dpkit_error *err,
@@ -212,203 +156,114 @@ static long positive(const config *cfg, const char *key, long low, long high, dp
     return v;
 }
 
-/* The common head of report.json and of the table. */
-typedef struct verdict {
-    double epsilon, epsilon_lb, delta, confidence;
-    int violated;
-} verdict;
-
-static void report_head(json_writer *w, const audit_run *a, const verdict *v, double sigma,
-                        long long steps, double accuracy, double seconds)
+static void print_head(const audit_run *a, const audit_classifier_result *r)
 {
-    json_field_string(w, "name", a->name);
-    json_field_string(w, "kind", a->kind);
-    json_field_string(w, "training_config", config_get_string(a->cfg, "training.config"));
-    json_field_string(w, "dataset", a->rc.dataset);
-    json_field_bool(w, "private", a->rc.train.private_mode);
-    json_field_string(w, "inject_fault", config_get_string(a->cfg, "inject_fault"));
-    json_field_bool(w, "reproducible_noise", a->rc.reproducible_noise);
-    json_field_string(w, "noise_key", rng_noise_key_description(a->rc.reproducible_noise));
-    json_field_double(w, "epsilon", v->epsilon);
-    json_field_double(w, "delta", v->delta);
-    json_field_double(w, "epsilon_lb", v->epsilon_lb);
-    json_field_double(w, "confidence", a->confidence);
-    json_field_double(w, "epsilon_lb_over_epsilon", isfinite(v->epsilon) && v->epsilon > 0
-                                                        ? v->epsilon_lb / v->epsilon : NAN);
-    json_field_bool(w, "dp_violation", v->violated);
-    json_field_double(w, "noise_multiplier", sigma);
-    json_field_int(w, "steps", steps);
-    json_field_double(w, "test_accuracy", accuracy);
-    json_field_double(w, "train_seconds", seconds);
-}
-
-static void print_head(const audit_run *a, const verdict *v, double sigma, long long steps,
-                       double accuracy)
-{
+    const audit_verdict *v = &r->verdict;
     printf("%-28s %s\n", "training", config_get_string(a->cfg, "training.config"));
     printf("%-28s %s\n", "noise key", rng_noise_key_description(a->rc.reproducible_noise));
     if (a->rc.train.private_mode)
         printf("%-28s %.4g (delta %g, sigma %.4g, %lld steps)\n", "accountant epsilon",
-               v->epsilon, v->delta, sigma, steps);
+               v->epsilon, v->delta, r->noise_multiplier, r->steps);
     else
-        printf("%-28s inf (non-private, %lld steps)\n", "accountant epsilon", steps);
+        printf("%-28s inf (non-private, %lld steps)\n", "accountant epsilon", r->steps);
     printf("%-28s %.4g (%g%% confidence)\n", "epsilon lower bound", v->epsilon_lb,
            100 * a->confidence);
     if (isfinite(v->epsilon) && v->epsilon > 0)
         printf("%-28s %.3f\n", "eps_lb / epsilon", v->epsilon_lb / v->epsilon);
-    printf("%-28s %.4f\n", "test accuracy", accuracy);
+    printf("%-28s %.4f\n", "test accuracy", r->test_accuracy);
 }
 
-static void attack_json(json_writer *w, const char *key, const audit_attack_metrics *m)
-{
-    json_key(w, key);
-    json_begin_object(w);
-    json_field_double(w, "auc", m->auc);
-    json_field_double(w, "tpr_at_fpr_0_1pct", m->tpr_at_fpr_0_1);
-    json_field_double(w, "tpr_at_fpr_1pct", m->tpr_at_fpr_1);
-    json_field_double(w, "balanced_accuracy", m->balanced_accuracy);
-    json_end_object(w);
-}
+static const char *const attack_names[] = {"loss", "LiRA offline", "LiRA online"};
 
-static int write_report(const audit_run *a, json_writer *w, dpkit_error *err)
+/* Writes the ROC plot (membership) and report.json into the audit directory, with their paths
+ * on stdout. */
+static int write_report(const audit_run *a, const audit_classifier_settings *s,
+                        const audit_classifier_result *r, dpkit_error *err)
 {
-    json_end_object(w);
-    int status = json_writer_finish(w, err);
-    char path[2200];
+    char path[2200], png[2200];
     snprintf(path, sizeof path, "%s/report.json", a->dir);
-    const char *text = json_writer_string(w);
-    if (!status)
-        status = textfile_write_atomic(path, text, strlen(text), err);
-    json_writer_free(w);
-    if (!status)
+    snprintf(png, sizeof png, "%s/roc.png", a->dir);
+    audit_report_info info = {a->name, a->kind, config_get_string(a->cfg, "training.config"),
+                              a->rc.dataset, config_get_string(a->cfg, "inject_fault"),
+                              a->rc.train.private_mode, a->rc.reproducible_noise};
+    const audit_membership_result *m = &r->membership;
+    audit_roc curves[] = {m->loss.roc, m->offline.roc, m->online.roc};
+    if (s->kind == AUDIT_MEMBERSHIP && audit_plot_roc(png, curves, attack_names, 3, a->name, err))
+        return -1;
+    if (s->kind == AUDIT_MEMBERSHIP)
+        printf("%-28s %s\n", "ROC plot", png);
+    int status = s->kind == AUDIT_MEMBERSHIP
+                     ? audit_membership_write_report(path, &info, &r->verdict, &s->membership,
+                                                     &r->membership, png, err)
+                     : audit_canary_write_report(path, &info, &r->verdict, &s->canary,
+                                                 s->kind == AUDIT_MULTI_RUN, &r->canary, err);
+    if (status == 0)
         printf("%-28s %s\n", "report", path);
     return status;
 }
 
-/* A feature split as the engine's training data. */
-static dp_data split_data(const features_set *set)
-{
-    return (dp_data){.x = set->values, .y = set->labels, .count = set->count};
-}
-
-static int run_membership(audit_run *a, verdict *v, dpkit_error *err)
+/* The audit's settings from its config; 0, or -1 with err naming the key. */
+static int audit_settings(const audit_run *a, audit_classifier_settings *s, dpkit_error *err)
 {
     int bad = 0;
-    audit_membership_options o = {
-        .shadows = (size_t)positive(a->cfg, "membership.shadows", 2, 4096, err, &bad),
-        .global_variance = config_get_bool(a->cfg, "membership.global_variance"),
-        .confidence = a->confidence};
-    if (bad)
-        return -1;
-    dp_data train = split_data(&a->rf.train), test = split_data(&a->rf.test);
-    audit_membership_result r;
-    if (audit_membership(&a->trainer, &train, &test, &o, &r, err))
-        return -1;
-    v->epsilon = r.epsilon;
-    v->delta = a->rc.train.private_mode ? a->rc.train.delta : 0;
-    v->epsilon_lb = r.epsilon_lb;
-    v->violated = v->epsilon_lb > v->epsilon;
-    json_writer w;
-    int status = json_writer_init_string(&w, 2) ? error_set(err, "report: out of memory") : 0;
-    char png[2200];
-    snprintf(png, sizeof png, "%s/roc.png", a->dir);
-    if (status == 0) {
-        json_begin_object(&w);
-        report_head(&w, a, v, r.noise_multiplier, r.steps, r.test_accuracy, r.train_seconds);
-        json_field_int(&w, "shadows", (long long)o.shadows);
-        json_field_bool(&w, "global_variance", o.global_variance);
-        json_field_int(&w, "examples", (long long)r.examples);
-        json_field_int(&w, "members", (long long)r.members);
-        json_field_string(&w, "epsilon_lb_attack", "LiRA online, one-run bound over all examples");
-        json_field_int(&w, "epsilon_lb_guesses", (long long)r.bound.guesses);
-        json_field_int(&w, "epsilon_lb_correct", (long long)r.bound.correct);
-        attack_json(&w, "loss", &r.loss);
-        attack_json(&w, "lira_offline", &r.offline);
-        attack_json(&w, "lira_online", &r.online);
-        json_field_string(&w, "roc_plot", png);
-        printf("audit membership: %s (%zu shadow models, %zu examples, %zu members)\n", a->name,
-               o.shadows, r.examples, r.members);
-        print_head(a, v, r.noise_multiplier, r.steps, r.test_accuracy);
-        printf("\n%-14s %8s %10s %10s\n", "attack", "AUC", "TPR@0.1%", "TPR@1%");
-        const char *names[] = {"loss", "LiRA offline", "LiRA online"};
-        const audit_attack_metrics *m[] = {&r.loss, &r.offline, &r.online};
-        for (int i = 0; i < 3; i++)
-            printf("%-14s %8.4f %10.4f %10.4f\n", names[i], m[i]->auc, m[i]->tpr_at_fpr_0_1,
-                   m[i]->tpr_at_fpr_1);
-        printf("%-28s %.1f s\n", "training time", r.train_seconds);
-        audit_roc curves[] = {r.loss.roc, r.offline.roc, r.online.roc};
-        status = audit_plot_roc(png, curves, names, 3, a->name, err);
-        if (status == 0)
-            printf("%-28s %s\n", "ROC plot", png);
-        status = status ? (json_writer_free(&w), -1) : write_report(a, &w, err);
-    }
-    audit_membership_result_free(&r);
-    return status;
-}
-
-static int run_canaries(audit_run *a, int multi, verdict *v, dpkit_error *err)
-{
-    int bad = 0;
-    audit_canary_options o = {
-        .canary = strcmp(config_get_string(a->cfg, "canary.kind"), "input") == 0
-                      ? AUDIT_CANARY_INPUT : AUDIT_CANARY_GRADIENT,
-        .placement = strcmp(config_get_string(a->cfg, "canary.placement"), "random") == 0
-                         ? AUDIT_CANARY_RANDOM : AUDIT_CANARY_PILOT,
-        .canaries = (size_t)positive(a->cfg, "canary.count", 2, 1 << 24, err, &bad),
-        .runs = (size_t)positive(a->cfg, "runs", 2, 100000, err, &bad),
-        .confidence = a->confidence};
-    if (bad)
-        return -1;
-    dp_data train = split_data(&a->rf.train), test = split_data(&a->rf.test);
-    audit_canary_result r;
-    if ((multi ? audit_multi_run : audit_one_run)(&a->trainer, &train, &test, &o, &r, err))
-        return -1;
-    v->epsilon = r.epsilon;
-    v->delta = r.delta;
-    v->epsilon_lb = r.epsilon_lb;
-    v->violated = v->epsilon_lb > v->epsilon;
-    const char *kind = o.canary == AUDIT_CANARY_INPUT ? "input" : "gradient";
-    json_writer w;
-    if (json_writer_init_string(&w, 2))
-        return error_set(err, "report: out of memory");
-    json_begin_object(&w);
-    report_head(&w, a, v, r.noise_multiplier, r.steps, r.test_accuracy, r.train_seconds);
-    json_field_string(&w, "canary", kind);
-    if (o.canary == AUDIT_CANARY_GRADIENT)
-        json_field_string(&w, "canary_placement",
-                          o.placement == AUDIT_CANARY_RANDOM ? "random" : "pilot");
-    json_field_double(&w, "canary_auc", r.auc);
-    if (multi) {
-        json_field_int(&w, "runs", (long long)o.runs);
-        json_field_double(&w, "threshold", r.threshold);
-        json_field_int(&w, "evaluated_with", (long long)r.evaluated_with);
-        json_field_int(&w, "false_negatives", (long long)r.false_negatives);
-        json_field_int(&w, "evaluated_without", (long long)r.evaluated_without);
-        json_field_int(&w, "false_positives", (long long)r.false_positives);
-        printf("audit multi-run: %s (%s canary, %zu runs with and %zu without)\n", a->name, kind,
-               o.runs, o.runs);
+    *s = (audit_classifier_settings){
+        .kind = strcmp(a->kind, "membership") == 0  ? AUDIT_MEMBERSHIP
+                : strcmp(a->kind, "multi-run") == 0 ? AUDIT_MULTI_RUN : AUDIT_ONE_RUN,
+        .training = &a->rc,
+        .fault = strcmp(config_get_string(a->cfg, "inject_fault"), "no-noise") == 0
+                     ? AUDIT_FAULT_NO_NOISE : AUDIT_FAULT_NONE,
+        .membership = {.global_variance = config_get_bool(a->cfg, "membership.global_variance"),
+                       .confidence = a->confidence},
+        .canary = {.canary = strcmp(config_get_string(a->cfg, "canary.kind"), "input") == 0
+                                 ? AUDIT_CANARY_INPUT : AUDIT_CANARY_GRADIENT,
+                   .placement = strcmp(config_get_string(a->cfg, "canary.placement"), "random") == 0
+                                    ? AUDIT_CANARY_RANDOM : AUDIT_CANARY_PILOT,
+                   .confidence = a->confidence}};
+    if (s->kind == AUDIT_MEMBERSHIP) {
+        s->membership.shadows = (size_t)positive(a->cfg, "membership.shadows", 2, 4096, err, &bad);
     } else {
-        json_field_int(&w, "canaries", (long long)o.canaries);
-        json_field_int(&w, "included", (long long)r.included);
-        json_field_int(&w, "guesses", (long long)r.bound.guesses);
-        json_field_int(&w, "correct", (long long)r.bound.correct);
-        json_field_double(&w, "epsilon_lb_grid_uncorrected", r.bound.grid_epsilon);
-        printf("audit one-run: %s (%s canaries, m = %zu, %zu included)\n", a->name, kind,
-               o.canaries, r.included);
+        s->canary.canaries = (size_t)positive(a->cfg, "canary.count", 2, 1 << 24, err, &bad);
+        s->canary.runs = (size_t)positive(a->cfg, "runs", 2, 100000, err, &bad);
     }
-    print_head(a, v, r.noise_multiplier, r.steps, r.test_accuracy);
+    return bad ? -1 : 0;
+}
+
+static void print_membership(const audit_run *a, const audit_membership_options *o,
+                             const audit_classifier_result *res)
+{
+    const audit_membership_result *r = &res->membership;
+    printf("audit membership: %s (%zu shadow models, %zu examples, %zu members)\n", a->name,
+           o->shadows, r->examples, r->members);
+    print_head(a, res);
+    printf("\n%-14s %8s %10s %10s\n", "attack", "AUC", "TPR@0.1%", "TPR@1%");
+    const audit_attack_metrics *m[] = {&r->loss, &r->offline, &r->online};
+    for (int i = 0; i < 3; i++)
+        printf("%-14s %8.4f %10.4f %10.4f\n", attack_names[i], m[i]->auc, m[i]->tpr_at_fpr_0_1,
+               m[i]->tpr_at_fpr_1);
+}
+
+static void print_canaries(const audit_run *a, const audit_canary_options *o, int multi,
+                           const audit_classifier_result *res)
+{
+    const audit_canary_result *r = &res->canary;
+    const char *kind = o->canary == AUDIT_CANARY_INPUT ? "input" : "gradient";
+    if (multi)
+        printf("audit multi-run: %s (%s canary, %zu runs with and %zu without)\n", a->name, kind,
+               o->runs, o->runs);
+    else
+        printf("audit one-run: %s (%s canaries, m = %zu, %zu included)\n", a->name, kind,
+               o->canaries, r->included);
+    print_head(a, res);
     if (multi)
         printf("%-28s FPR %llu/%llu, FNR %llu/%llu (threshold from the other half)\n",
-               "held-out counts", (unsigned long long)r.false_positives,
-               (unsigned long long)r.evaluated_without, (unsigned long long)r.false_negatives,
-               (unsigned long long)r.evaluated_with);
+               "held-out counts", (unsigned long long)r->false_positives,
+               (unsigned long long)r->evaluated_without, (unsigned long long)r->false_negatives,
+               (unsigned long long)r->evaluated_with);
     else
         printf("%-28s %llu of %llu correct (grid maximum, uncorrected: %.4g)\n", "guesses",
-               (unsigned long long)r.bound.correct, (unsigned long long)r.bound.guesses,
-               r.bound.grid_epsilon);
-    printf("%-28s %.4f\n", "canary score AUC", r.auc);
-    printf("%-28s %.1f s\n", "training time", r.train_seconds);
-    return write_report(a, &w, err);
+               (unsigned long long)r->bound.correct, (unsigned long long)r->bound.guesses,
+               r->bound.grid_epsilon);
+    printf("%-28s %.4f\n", "canary score AUC", r->auc);
 }
 
 /* 1 when the config (or a --set kind=... override) says kind: canaries, which has a schema
@@ -439,15 +294,20 @@ int cli_audit(int argc, char **argv)
     audit_run a;
     memset(&a, 0, sizeof a);
     dpkit_error err;
-    verdict v = {0};
-    int status = setup(&a, &job, &err);
-    v.confidence = a.confidence;
+    audit_classifier_settings settings;
+    audit_classifier_result r = {0};
+    int status = setup(&a, &job, &err) || audit_settings(&a, &settings, &err) ||
+                 audit_classifier(&settings, &r, &err);
+    if (status == 0 && settings.kind == AUDIT_MEMBERSHIP)
+        print_membership(&a, &settings.membership, &r);
+    else if (status == 0)
+        print_canaries(&a, &settings.canary, settings.kind == AUDIT_MULTI_RUN, &r);
     if (status == 0) {
-        if (strcmp(a.kind, "membership") == 0)
-            status = run_membership(&a, &v, &err);
-        else
-            status = run_canaries(&a, strcmp(a.kind, "multi-run") == 0, &v, &err);
+        printf("%-28s %.1f s\n", "training time", r.train_seconds);
+        status = write_report(&a, &settings, &r, &err);
     }
+    audit_verdict v = r.verdict;
+    audit_classifier_result_free(&r);
     audit_run_free(&a);
     if (status)
         return cli_fail(COMMAND, &err);

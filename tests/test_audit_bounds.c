@@ -1,7 +1,7 @@
 /* Audit: epsilon lower bounds. Clopper-Pearson ends checked through the binomial CDF they
  * invert, the worked example of docs/maths.md 6a, and the one-run audit against ML Privacy Meter's
  * values (docs/maths.md 6b) and closed forms. */
-#include "audit/audit.h"
+#include "audit/audit_stats.h"
 
 #include <criterion/criterion.h>
 #include <gsl/gsl_cdf.h>

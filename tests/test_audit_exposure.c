@@ -1,6 +1,6 @@
 /* Audit: exposure against tensorflow_privacy v0.8.0 reference outputs (interpolation exactly,
  * skew-normal extrapolation to 1e-3 relative), and the skew-normal pieces. */
-#include "audit/audit.h"
+#include "audit/audit_stats.h"
 #include "common/config.h"
 #include "tests/test_util.h"
 

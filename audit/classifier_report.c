@@ -1,0 +1,117 @@
+/* report.json of the classifier audits (membership, one-run, multi-run): the common head (the
+ * audited training, the accountant's epsilon beside the lower bound) and each kind's counts. */
+#include "audit/audit_internal.h"
+
+#include "common/json.h"
+#include "common/textfile.h"
+
+#include <math.h>
+#include <string.h>
+
+audit_verdict audit_verdict_of(double epsilon, double delta, double epsilon_lb, double confidence)
+{
+    return (audit_verdict){.epsilon = epsilon, .delta = delta, .epsilon_lb = epsilon_lb,
+                           .confidence = confidence, .violated = epsilon_lb > epsilon};
+}
+
+static void report_head(json_writer *w, const audit_report_info *info, const audit_verdict *v,
+                        double sigma, long long steps, double accuracy, double seconds)
+{
+    json_field_string(w, "name", info->name);
+    json_field_string(w, "kind", info->kind);
+    json_field_string(w, "training_config", info->training_config);
+    json_field_string(w, "dataset", info->dataset);
+    json_field_bool(w, "private", info->private_mode);
+    json_field_string(w, "inject_fault", info->inject_fault);
+    json_field_bool(w, "reproducible_noise", info->reproducible_noise);
+    json_field_string(w, "noise_key", rng_noise_key_description(info->reproducible_noise));
+    json_field_double(w, "epsilon", v->epsilon);
+    json_field_double(w, "delta", v->delta);
+    json_field_double(w, "epsilon_lb", v->epsilon_lb);
+    json_field_double(w, "confidence", v->confidence);
+    json_field_double(w, "epsilon_lb_over_epsilon", isfinite(v->epsilon) && v->epsilon > 0
+                                                        ? v->epsilon_lb / v->epsilon : NAN);
+    json_field_bool(w, "dp_violation", v->violated);
+    json_field_double(w, "noise_multiplier", sigma);
+    json_field_int(w, "steps", steps);
+    json_field_double(w, "test_accuracy", accuracy);
+    json_field_double(w, "train_seconds", seconds);
+}
+
+static void attack_json(json_writer *w, const char *key, const audit_attack_metrics *m)
+{
+    json_key(w, key);
+    json_begin_object(w);
+    json_field_double(w, "auc", m->auc);
+    json_field_double(w, "tpr_at_fpr_0_1pct", m->tpr_at_fpr_0_1);
+    json_field_double(w, "tpr_at_fpr_1pct", m->tpr_at_fpr_1);
+    json_field_double(w, "balanced_accuracy", m->balanced_accuracy);
+    json_end_object(w);
+}
+
+/* Closes the top object and writes the text to path. */
+static int finish(json_writer *w, const char *path, dpkit_error *err)
+{
+    json_end_object(w);
+    int status = json_writer_finish(w, err);
+    const char *text = json_writer_string(w);
+    if (!status)
+        status = textfile_write_atomic(path, text, strlen(text), err);
+    json_writer_free(w);
+    return status;
+}
+
+int audit_membership_write_report(const char *path, const audit_report_info *info,
+                                  const audit_verdict *v, const audit_membership_options *o,
+                                  const audit_membership_result *r, const char *roc_plot,
+                                  dpkit_error *err)
+{
+    json_writer w;
+    if (json_writer_init_string(&w, 2))
+        return error_set(err, "report: out of memory");
+    json_begin_object(&w);
+    report_head(&w, info, v, r->noise_multiplier, r->steps, r->test_accuracy, r->train_seconds);
+    json_field_int(&w, "shadows", (long long)o->shadows);
+    json_field_bool(&w, "global_variance", o->global_variance);
+    json_field_int(&w, "examples", (long long)r->examples);
+    json_field_int(&w, "members", (long long)r->members);
+    json_field_string(&w, "epsilon_lb_attack", "LiRA online, one-run bound over all examples");
+    json_field_int(&w, "epsilon_lb_guesses", (long long)r->bound.guesses);
+    json_field_int(&w, "epsilon_lb_correct", (long long)r->bound.correct);
+    attack_json(&w, "loss", &r->loss);
+    attack_json(&w, "lira_offline", &r->offline);
+    attack_json(&w, "lira_online", &r->online);
+    json_field_string(&w, "roc_plot", roc_plot);
+    return finish(&w, path, err);
+}
+
+int audit_canary_write_report(const char *path, const audit_report_info *info,
+                              const audit_verdict *v, const audit_canary_options *o, int multi,
+                              const audit_canary_result *r, dpkit_error *err)
+{
+    json_writer w;
+    if (json_writer_init_string(&w, 2))
+        return error_set(err, "report: out of memory");
+    json_begin_object(&w);
+    report_head(&w, info, v, r->noise_multiplier, r->steps, r->test_accuracy, r->train_seconds);
+    json_field_string(&w, "canary", o->canary == AUDIT_CANARY_INPUT ? "input" : "gradient");
+    if (o->canary == AUDIT_CANARY_GRADIENT)
+        json_field_string(&w, "canary_placement",
+                          o->placement == AUDIT_CANARY_RANDOM ? "random" : "pilot");
+    json_field_double(&w, "canary_auc", r->auc);
+    if (multi) {
+        json_field_int(&w, "runs", (long long)o->runs);
+        json_field_double(&w, "threshold", r->threshold);
+        json_field_int(&w, "evaluated_with", (long long)r->evaluated_with);
+        json_field_int(&w, "false_negatives", (long long)r->false_negatives);
+        json_field_int(&w, "evaluated_without", (long long)r->evaluated_without);
+        json_field_int(&w, "false_positives", (long long)r->false_positives);
+    } else {
+        json_field_int(&w, "canaries", (long long)o->canaries);
+        json_field_int(&w, "included", (long long)r->included);
+        json_field_int(&w, "guesses", (long long)r->bound.guesses);
+        json_field_int(&w, "correct", (long long)r->bound.correct);
+        json_field_double(&w, "epsilon_lb_grid_uncorrected", r->bound.grid_epsilon);
+    }
+    return finish(&w, path, err);
+}
