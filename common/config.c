@@ -31,6 +31,7 @@ struct config {
     size_t count;         /* fields in the schema, values in the same order */
     config_value *values;
     char *source; /* for messages about missing keys */
+    int deferring; /* while reading the file: ranges are checked after the overrides */
 };
 
 /* ---- schema lookups ---- */
@@ -404,18 +405,24 @@ static int set_value(config *cfg, size_t index, const config_node *node, dpkit_e
     const config_field *field = &cfg->schema[index];
     config_value *value = &cfg->values[index];
     switch (field->type) {
-    case CONFIG_INT: {
-        long v;
-        if (config_node_int(node, &v, err) != 0 || check_range(field, node, (double)v, v, err) != 0)
-            return -1;
-        value->int_value = v;
-        return 0;
-    }
+    case CONFIG_INT:
     case CONFIG_DOUBLE: {
-        double v;
-        if (config_node_double(node, &v, err) != 0 || check_range(field, node, v, 0, err) != 0)
+        long i = 0;
+        double d = 0;
+        if ((field->type == CONFIG_INT ? config_node_int(node, &i, err)
+                                       : config_node_double(node, &d, err)) != 0)
             return -1;
-        value->double_value = v;
+        if (field->type == CONFIG_INT)
+            d = (double)i;
+        if (!cfg->deferring && check_range(field, node, d, i, err) != 0)
+            return -1;
+        char *text = strdup(node->value); /* as written, for a later range message */
+        if (!text)
+            return error_set(err, "%s: out of memory", node->source);
+        free(value->text);
+        value->text = text;
+        value->int_value = i;
+        value->double_value = d;
         return 0;
     }
     case CONFIG_BOOL:
@@ -558,6 +565,27 @@ static int fill_from_map(config *cfg, const config_node *map, const char *prefix
     return 0;
 }
 
+/* The ranges of the values read from the file and not overridden since: an override may
+ * replace a file value the range rejects, as it may supply a required key. */
+static int check_file_ranges(const config *cfg, dpkit_error *err)
+{
+    for (size_t i = 0; i < cfg->count; i++) {
+        const config_field *field = &cfg->schema[i];
+        const config_value *value = &cfg->values[i];
+        if (!has_range(field) || !value->explicit || value->origin || !value->text)
+            continue;
+        config_node node = {0};
+        node.kind = CONFIG_NODE_SCALAR;
+        node.value = value->text;
+        node.line = value->line;
+        node.path = (char *)field->path;
+        node.source = cfg->source;
+        if (check_range(field, &node, value->double_value, value->int_value, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* where: the item's node for list items; NULL at the top level. */
 static int check_required(const config *cfg, const config_node *where, dpkit_error *err)
 {
@@ -598,8 +626,11 @@ int config_load_with_overrides(const char *path, const config_field *schema,
         if (root && root->kind != CONFIG_NODE_MAP && !config_node_is_null(root))
             status = config_node_error(root, err, "expected a map of keys at the top, got %s",
                                        kind_name(root));
-        else if (root && root->kind == CONFIG_NODE_MAP)
+        else if (root && root->kind == CONFIG_NODE_MAP) {
+            cfg->deferring = 1;
             status = fill_from_map(cfg, root, "", err);
+            cfg->deferring = 0;
+        }
         config_node_free(root);
         if (status != 0) {
             config_free(cfg);
@@ -611,7 +642,7 @@ int config_load_with_overrides(const char *path, const config_field *schema,
             config_free(cfg);
             return -1;
         }
-    if (check_required(cfg, NULL, err) != 0) {
+    if (check_file_ranges(cfg, err) != 0 || check_required(cfg, NULL, err) != 0) {
         config_free(cfg);
         return -1;
     }

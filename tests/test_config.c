@@ -2,6 +2,7 @@
  * lists of maps, malformed input, and the YAML write/read round trip. */
 #include "common/config.h"
 #include "dp/run_config.h"
+#include "dp/run_curve.h"
 #include "tests/test_util.h"
 
 #include <criterion/criterion.h>
@@ -648,6 +649,16 @@ Test(config, bounds_of_an_override_name_the_override)
     cr_assert_str_eq(err.message,
                      "--set layers=[{units: 0}]: layers[0].units: 0, expected 1..4096");
 
+    /* an override replaces a file value the range rejects, as it may supply a required key */
+    const char *fix[] = {"epochs=100"};
+    cr_assert_eq(load_bounded("epochs: 0\nlr: 11\n", fix, 1, &cfg, &err), -1);
+    char expected[1024];
+    snprintf(expected, sizeof expected, "%s:2: lr: 11, expected <= 10", file_path);
+    cr_assert_str_eq(err.message, expected);
+    cr_assert_eq(load_bounded("epochs: 0\n", fix, 1, &cfg, &err), 0, "%s", err.message);
+    cr_assert_eq(config_get_int(cfg, "epochs"), 100);
+    config_free(cfg);
+
     /* a rejected override keeps the old value */
     cr_assert_eq(load_bounded("epochs: 3\n", NULL, 0, &cfg, &err), 0, "%s", err.message);
     cr_assert_neq(config_set_assignment(cfg, "epochs=0", &err), 0);
@@ -827,6 +838,7 @@ Test(config, library_schemas_are_well_formed)
 {
     dpkit_error err;
     cr_assert_eq(config_check_schema(run_config_schema, &err), 0, "%s", err.message);
+    cr_assert_eq(config_check_schema(run_curve_schema, &err), 0, "%s", err.message);
     /* the fragments are the training config's own keys */
     config *cfg;
     cr_assert_eq(config_load_with_overrides(NULL, run_config_schema, (const char *[]){"data.dataset=x"},
