@@ -200,7 +200,8 @@ static int read_summary(run_curve_point *p, dpkit_error *err)
     p->sigma = number_at(root, "noise_multiplier");
     p->seconds = number_at(root, "train_seconds");
     p->spent = number_at(root, "epsilon");
-    p->epochs = (long)number_at(root, "epochs");
+    double epochs = number_at(root, "epochs");
+    p->epochs = isfinite(epochs) && fabs(epochs) < 1e15 ? (long)epochs : 0;
     const config_node *d = config_node_find(root, "dataset");
     snprintf(p->dataset, sizeof p->dataset, "%s", d && d->value ? d->value : "?");
     config_node_free(root);
@@ -323,7 +324,7 @@ static int finish_point(run_curve *c, size_t k, worker *w, dpkit_error *err)
                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
-/* Waits for one running worker to end; k is set to its point. */
+/* Waits for one running worker to end (its error pipe closes) and collects it. */
 static int wait_one(run_curve *c, worker *workers, size_t *running, dpkit_error *err)
 {
     struct pollfd *fds = calloc(*running, sizeof *fds);
