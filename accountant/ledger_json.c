@@ -2,6 +2,8 @@
  * with libyaml (JSON is YAML flow syntax). */
 #include "accountant/accountant.h"
 
+#include "common/durable.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -37,12 +39,7 @@ int accountant_ledger_save_json(const accountant_ledger *ledger, const char *pat
         remove(temp);
         return error_set(err, "%s: cannot write file (disk full?)", temp);
     }
-    if (rename(temp, path) != 0) {
-        int saved = errno;
-        remove(temp);
-        return error_set(err, "%s: cannot rename %s over it: %s", path, temp, strerror(saved));
-    }
-    return 0;
+    return durable_replace(temp, path, err);
 }
 
 static const char *scalar_text(const yaml_node_t *node)

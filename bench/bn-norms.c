@@ -32,7 +32,7 @@ int main(int argc, char **argv)
 {
     const char *name = argc > 1 ? argv[1] : "cifar10";
     double sigma = argc > 2 ? atof(argv[2]) : 8.0;
-    log_set_level(LOG_WARN);
+    log_set_level(DPKIT_LOG_WARN);
     dpkit_error err;
     dataset data;
     features_extractor_config config;

@@ -83,7 +83,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: train-linear [epochs >= 1] [examples >= 8192] [physical batch >= 1]\n");
         return 2;
     }
-    log_set_level(LOG_WARN);
+    log_set_level(DPKIT_LOG_WARN);
     size_t n = count * DIMENSION;
     float *x = malloc(n * sizeof *x);
     int32_t *y = malloc(count * sizeof *y);

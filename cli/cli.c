@@ -62,11 +62,11 @@ int cli_parse_long(const char *command, const char *option, const char *text, lo
 int cli_common_option(int option)
 {
     if (option == 'q') {
-        log_set_level(LOG_ERROR);
+        log_set_level(DPKIT_LOG_ERROR);
         return 1;
     }
     if (option == 'v') {
-        log_set_level(LOG_DEBUG);
+        log_set_level(DPKIT_LOG_DEBUG);
         return 1;
     }
     return 0;

@@ -65,9 +65,9 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
-            log_set_level(LOG_ERROR);
+            log_set_level(DPKIT_LOG_ERROR);
         else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
-            log_set_level(LOG_DEBUG);
+            log_set_level(DPKIT_LOG_DEBUG);
         else {
             fprintf(stderr, "dpkit: unknown option '%s'\n\n", a);
             print_usage(stderr);

@@ -8,9 +8,11 @@
 #include "scatter/scatter.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define COMMAND "scatter"
 #define CHUNK_BYTES ((size_t)64 << 20)
@@ -73,6 +75,15 @@ static int parse_int_option(const char *option, const char *text, long long low,
     return 0;
 }
 
+/* 1 when both paths exist and are one file (same device and inode: ./ detours, hard links and
+ * symlinks included). */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 typedef struct job {
     int J, L, max_order, threads, chunk;
     scatter_planning planning;
@@ -107,7 +118,12 @@ static hid_t open_input(h5io_file *in, const job *jb, int *rank, hsize_t dims[4]
     } else if (r != 3 && r != 4) {
         error_set(err, "%s: dataset %s has rank %d, expected 3 (N, H, W) or 4 (N, C, H, W)",
                   jb->in_file, jb->in_dataset, r);
-    } else {
+    } else if (dims[0] == 0 || dims[1] == 0 || dims[2] == 0 || (r == 4 && dims[3] == 0)) {
+        error_set(err, "%s: dataset %s is empty (a dimension of its shape is 0): expected at "
+                  "least one image of at least one pixel", jb->in_file, jb->in_dataset);
+    } else if (h5io_check_storage(in, dset, jb->in_dataset, err) == 0) {
+        /* the declared image count is backed by data in the file, so nothing of the size
+         * of a forged header is allocated or written */
         *rank = r;
         return dset;
     }
@@ -189,6 +205,14 @@ static int transform_all(const job *jb, h5io_file *in, hid_t in_set, int rank,
                                first + count - 1, jb->in_dataset);
             goto done;
         }
+        for (size_t j = 0; j < count * in_item; j++)
+            if (!isfinite(b.input[j])) {
+                status = error_set(err, "%s: dataset %s: value %g at image %zu, element %zu "
+                                   "(flat index %zu) is not finite: expected finite pixels",
+                                   in->path, jb->in_dataset, (double)b.input[j],
+                                   first + j / in_item, j % in_item, first * in_item + j);
+                goto done;
+            }
         if (scatter_execute(plan, count * channels, b.input, b.output, err)) {
             status = -1;
             goto done;
@@ -337,6 +361,16 @@ int cli_scatter(int argc, char **argv)
         return cli_usage_error(COMMAND, "--input FILE.h5:/dataset is required");
     if (!have_output)
         return cli_usage_error(COMMAND, "--output FILE.h5:/dataset is required");
+    /* The output replaces its file only at the end: naming the input there would lose it. The
+     * wisdom file is replaced too, so it may name neither. */
+    if (same_file(jb.in_file, jb.out_file))
+        return cli_usage_error(COMMAND, "--output %s is the input file %s (same device and "
+                               "inode): expected a different file, the input is never replaced",
+                               jb.out_file, jb.in_file);
+    if (jb.wisdom && (same_file(jb.wisdom, jb.in_file) || same_file(jb.wisdom, jb.out_file)))
+        return cli_usage_error(COMMAND, "--wisdom %s is the %s file (same device and inode): "
+                               "expected a file of its own", jb.wisdom,
+                               same_file(jb.wisdom, jb.in_file) ? "input" : "output");
     dpkit_error err;
     if (run_job(&jb, &err))
         return cli_fail(COMMAND, &err);

@@ -1,8 +1,12 @@
 /* HDF5 array/attribute helpers with atomic writes (see h5io.h). */
 #include "common/h5io.h"
 
+#include "common/durable.h"
 #include "common/memory.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +62,10 @@ static h5io_file *file_new(const char *path, dpkit_error *err)
     return f;
 }
 
-int h5io_create(const char *path, h5io_file **out, dpkit_error *err)
+/* private: the temporary file is created with mode 0600 before HDF5 writes anything into it
+ * (HDF5 then truncates the file, which keeps its mode), so a secret is never readable by others,
+ * not even briefly. */
+static int create(const char *path, int private_mode, h5io_file **out, dpkit_error *err)
 {
     silence_hdf5();
     *out = NULL;
@@ -66,9 +73,21 @@ int h5io_create(const char *path, h5io_file **out, dpkit_error *err)
     if (!f)
         return -1;
     snprintf(f->temp_path, sizeof f->temp_path, "%s.tmp.%ld", path, (long)getpid());
+    if (private_mode) {
+        unlink(f->temp_path); /* a leftover of an earlier process with this pid */
+        int fd = open(f->temp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            error_set(err, "%s: cannot create: %s", f->temp_path, strerror(errno));
+            free(f);
+            return -1;
+        }
+        close(fd);
+    }
     f->id = H5Fcreate(f->temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f->id < 0) {
         error_set(err, "%s: cannot create HDF5 file (is the directory writable?)", f->temp_path);
+        if (private_mode)
+            unlink(f->temp_path);
         free(f);
         return -1;
     }
@@ -76,15 +95,26 @@ int h5io_create(const char *path, h5io_file **out, dpkit_error *err)
     return 0;
 }
 
+int h5io_create(const char *path, h5io_file **out, dpkit_error *err)
+{
+    return create(path, 0, out, err);
+}
+
+int h5io_create_private(const char *path, h5io_file **out, dpkit_error *err)
+{
+    return create(path, 1, out, err);
+}
+
 int h5io_commit(h5io_file *f, dpkit_error *err)
 {
     int status = 0;
-    if (H5Fclose(f->id) < 0)
+    /* HDF5 does not fsync: the closed file is flushed through a descriptor of our own. */
+    if (H5Fclose(f->id) < 0) {
         status = error_set(err, "%s: failed to close HDF5 file", f->temp_path);
-    else if (rename(f->temp_path, f->path) != 0)
-        status = error_set(err, "%s: cannot rename %s into place", f->path, f->temp_path);
-    if (status != 0)
         unlink(f->temp_path);
+    } else {
+        status = durable_replace(f->temp_path, f->path, err);
+    }
     free(f);
     return status;
 }
@@ -243,6 +273,84 @@ int h5io_array_shape(h5io_file *f, const char *path, int *rank, size_t dims[H5IO
     return status;
 }
 
+int h5io_check_storage(h5io_file *f, hid_t dset, const char *path, dpkit_error *err)
+{
+    hid_t space = H5Dget_space(dset), type = H5Dget_type(dset), plist = H5Dget_create_plist(dset);
+    int status = 0;
+    if (space < 0 || type < 0 || plist < 0) {
+        status = error_set(err, "%s: cannot read the layout of dataset %s", f->path, path);
+        goto done;
+    }
+    int rank = H5Sget_simple_extent_ndims(space);
+    hsize_t dims[H5S_MAX_RANK], chunk[H5S_MAX_RANK];
+    if (rank < 0 || rank > H5S_MAX_RANK) {
+        status = error_set(err, "%s: dataset %s has an unreadable shape", f->path, path);
+        goto done;
+    }
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    size_t type_size = H5Tget_size(type);
+    hsize_t points = 1, bytes, file_size = 0;
+    for (int i = 0; i < rank; i++)
+        if (__builtin_mul_overflow(points, dims[i], &points))
+            points = UINT64_MAX;
+    if (points == 0)
+        goto done;
+    if (__builtin_mul_overflow(points, (hsize_t)type_size, &bytes))
+        bytes = UINT64_MAX;
+    H5Fget_filesize(f->id, &file_size);
+    if (H5Pget_external_count(plist) > 0) {
+        status = error_set(err, "%s: dataset %s keeps its data in external files: expected the "
+                           "data inside the file", f->path, path);
+        goto done;
+    }
+    switch (H5Pget_layout(plist)) {
+    case H5D_COMPACT: /* the data is in the object header: present if the header is */
+        break;
+    case H5D_CONTIGUOUS: {
+        hsize_t stored = H5Dget_storage_size(dset);
+        haddr_t offset = H5Dget_offset(dset);
+        if (stored < bytes || offset == HADDR_UNDEF || offset > file_size ||
+            bytes > file_size - offset)
+            status = error_set(err, "%s: dataset %s declares %llu values (%llu bytes) but the "
+                               "file holds %llu bytes of them: expected the whole array in the "
+                               "file (%llu bytes)", f->path, path, (unsigned long long)points,
+                               (unsigned long long)bytes,
+                               (unsigned long long)(offset == HADDR_UNDEF ? 0 : stored),
+                               (unsigned long long)file_size);
+        break;
+    }
+    case H5D_CHUNKED: {
+        hsize_t expected = 1, allocated = 0;
+        if (H5Pget_chunk(plist, rank, chunk) != rank) {
+            status = error_set(err, "%s: dataset %s has unreadable chunk sizes", f->path, path);
+            break;
+        }
+        for (int i = 0; i < rank; i++) {
+            hsize_t per_axis = chunk[i] ? (dims[i] + chunk[i] - 1) / chunk[i] : 0;
+            if (__builtin_mul_overflow(expected, per_axis, &expected))
+                expected = UINT64_MAX;
+        }
+        if (H5Dget_num_chunks(dset, H5S_ALL, &allocated) < 0 || allocated < expected)
+            status = error_set(err, "%s: dataset %s declares %llu values in %llu chunks but the "
+                               "file (%llu bytes) holds %llu of those chunks: expected every "
+                               "chunk written", f->path, path, (unsigned long long)points,
+                               (unsigned long long)expected, (unsigned long long)file_size,
+                               (unsigned long long)allocated);
+        break;
+    }
+    default:
+        status = error_set(err, "%s: dataset %s has an unsupported storage layout", f->path, path);
+    }
+done:
+    if (plist >= 0)
+        H5Pclose(plist);
+    if (type >= 0)
+        H5Tclose(type);
+    if (space >= 0)
+        H5Sclose(space);
+    return status;
+}
+
 int h5io_read_array(h5io_file *f, const char *path, h5io_type type, int *rank,
                     size_t dims[H5IO_MAX_RANK], void **data, dpkit_error *err)
 {
@@ -255,10 +363,18 @@ int h5io_read_array(h5io_file *f, const char *path, h5io_type type, int *rank,
             return error_set(err, "%s: dataset %s is absurdly large", f->path, path);
         count *= dims[i];
     }
-    void *buffer = memory_alloc_large(count ? count * h5io_type_size(type) : 1);
-    if (!buffer)
-        return error_set(err, "%s: out of memory reading %s (%zu elements)", f->path, path, count);
     hid_t dset = H5Dopen2(f->id, path, H5P_DEFAULT);
+    if (dset < 0)
+        return error_set(err, "%s: %s is not a dataset", f->path, path);
+    if (h5io_check_storage(f, dset, path, err) != 0) {
+        H5Dclose(dset);
+        return -1;
+    }
+    void *buffer = memory_alloc_large(count ? count * h5io_type_size(type) : 1);
+    if (!buffer) {
+        H5Dclose(dset);
+        return error_set(err, "%s: out of memory reading %s (%zu elements)", f->path, path, count);
+    }
     herr_t status = count ? H5Dread(dset, h5io_native_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                     buffer)
                           : 0;

@@ -24,6 +24,8 @@ size_t h5io_type_size(h5io_type type);
 
 /* Creates path + ".tmp.<pid>" for writing. */
 int h5io_create(const char *path, h5io_file **out, dpkit_error *err);
+/* The same for a file that holds a secret (a checkpoint's stream key): mode 0600 from the start. */
+int h5io_create_private(const char *path, h5io_file **out, dpkit_error *err);
 /* Closes and renames the temporary file over the target (atomic on POSIX); frees f. */
 int h5io_commit(h5io_file *f, dpkit_error *err);
 /* Closes and deletes the temporary file; frees f. Safe on NULL. */
@@ -44,6 +46,11 @@ int h5io_write_array(h5io_file *f, const char *path, h5io_type type, int rank, c
 /* Reads a whole dataset converted to `type`; *data is malloc'd (free it), dims filled. */
 int h5io_read_array(h5io_file *f, const char *path, h5io_type type, int *rank,
                     size_t dims[H5IO_MAX_RANK], void **data, dpkit_error *err);
+/* Checks that the file really holds the data of the open dataset `dset` (named `path`) before
+ * anything of its declared size is allocated: a contiguous dataset must have all its bytes
+ * allocated inside the file, a chunked one every chunk written. A dataset whose extent is only
+ * declared (it would read as fill values, however large) is refused, naming file and dataset. */
+int h5io_check_storage(h5io_file *f, hid_t dset, const char *path, dpkit_error *err);
 /* Shape only. */
 int h5io_array_shape(h5io_file *f, const char *path, int *rank, size_t dims[H5IO_MAX_RANK],
                      dpkit_error *err);

@@ -4,7 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static log_level current_level = LOG_INFO;
+static log_level current_level = DPKIT_LOG_INFO;
 
 void log_set_level(log_level level) { current_level = level; }
 log_level log_get_level(void) { return current_level; }

@@ -1,6 +1,8 @@
 /* gnuplot plumbing behind common/plot.h. */
 #include "common/plot.h"
 
+#include "common/durable.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -155,12 +157,7 @@ static int run_gnuplot(plot_scratch *s, const char *script, const char *part,
         unlink(part);
         return -1;
     }
-    if (rename(part, png_path) != 0) {
-        int e = errno;
-        unlink(part);
-        return error_set(err, "plot: cannot write %s: %s", png_path, strerror(e));
-    }
-    return 0;
+    return durable_replace(part, png_path, err);
 }
 
 struct plot {

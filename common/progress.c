@@ -24,7 +24,7 @@ void progress_start(progress *p, const char *label, size_t total, const char *un
     p->start_seconds = progress_now();
     p->last_draw_seconds = p->start_seconds;
     p->is_tty = isatty(fileno(stderr));
-    p->enabled = log_get_level() >= LOG_INFO;
+    p->enabled = log_get_level() >= DPKIT_LOG_INFO;
 }
 
 static void format_duration(double seconds, char *out, size_t size)

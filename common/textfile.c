@@ -1,6 +1,8 @@
 /* Atomic text file writes (see textfile.h). */
 #include "common/textfile.h"
 
+#include "common/durable.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,18 +19,11 @@ int textfile_write_atomic(const char *path, const char *data, size_t size, dpkit
         return error_set(err, "%s: cannot create: %s", temp_path, strerror(errno));
     int ok = fwrite(data, 1, size, f) == size;
     ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
     int saved_errno = errno;
     ok = fclose(f) == 0 && ok;
     if (!ok) {
         unlink(temp_path);
         return error_set(err, "%s: cannot write: %s", temp_path, strerror(saved_errno));
     }
-    if (rename(temp_path, path) != 0) {
-        saved_errno = errno;
-        unlink(temp_path);
-        return error_set(err, "%s: cannot rename %s into place: %s", path, temp_path,
-                         strerror(saved_errno));
-    }
-    return 0;
+    return durable_replace(temp_path, path, err);
 }

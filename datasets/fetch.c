@@ -3,6 +3,7 @@
  * checked against the project's sha256 list, and only then moved into place. */
 #include "datasets/internal.h"
 
+#include "common/durable.h"
 #include "common/log.h"
 #include "common/progress.h"
 
@@ -359,7 +360,7 @@ done:
 static int verify_and_install(const source *s, const char *from, const char *to,
                               dpkit_error *err)
 {
-    char source_path[4200], target_path[4200], hex[65];
+    char source_path[4200], target_path[4200] = "", hex[65];
     for (const datasets_checksum *c = datasets_checksums; c->set; c++) {
         if (strcmp(c->set, s->name) != 0)
             continue;
@@ -379,11 +380,13 @@ static int verify_and_install(const source *s, const char *from, const char *to,
         if (datasets_path(source_path, sizeof source_path, err, "%s/%s", from, c->file) != 0 ||
             datasets_path(target_path, sizeof target_path, err, "%s/%s", to, c->file) != 0)
             return -1;
+        if (durable_sync_file(source_path, err))
+            return -1;
         if (rename(source_path, target_path) != 0)
             return error_set(err, "cannot move %s to %s: %s", source_path, target_path,
                              strerror(errno));
     }
-    return 0;
+    return target_path[0] ? durable_sync_parent(target_path, err) : 0;
 }
 
 int datasets_fetch(const char *name, dpkit_error *err)

@@ -50,7 +50,7 @@ int datasets_load_idx(const char *images_path, const char *labels_path, int clas
 {
     memset(out, 0, sizeof *out);
     datasets_reader *images = NULL, *labels = NULL;
-    uint8_t *label_bytes = NULL;
+    uint8_t *label_bytes = NULL, *pixel_bytes = NULL;
     uint32_t image_dims[3], label_dims[3];
 
     if (datasets_reader_open(images_path, &images, err) != 0 ||
@@ -71,18 +71,19 @@ int datasets_load_idx(const char *images_path, const char *labels_path, int clas
                   image_dims[2]);
         goto fail;
     }
-    out->images = datasets_alloc_large(count * pixels);
+    /* Buffers are sized by what the files really hold, not by what their headers claim. */
+    if (datasets_reader_read_new(labels, count, "the labels", &label_bytes, err) != 0 ||
+        datasets_reader_expect_end(labels, err) != 0 ||
+        datasets_reader_read_new(images, count * pixels, "the pixels", &pixel_bytes, err) != 0)
+        goto fail;
+    out->images = pixel_bytes;
+    if (datasets_reader_expect_end(images, err) != 0)
+        goto fail;
     out->labels = malloc(count * sizeof *out->labels);
-    label_bytes = malloc(count);
-    if (!out->images || !out->labels || !label_bytes) {
-        error_set(err, "out of memory for %zu images of %zu pixels", count, pixels);
+    if (!out->labels) {
+        error_set(err, "out of memory for %zu labels", count);
         goto fail;
     }
-    if (datasets_reader_read(images, out->images, count * pixels, "the pixels", err) != 0 ||
-        datasets_reader_expect_end(images, err) != 0 ||
-        datasets_reader_read(labels, label_bytes, count, "the labels", err) != 0 ||
-        datasets_reader_expect_end(labels, err) != 0)
-        goto fail;
     for (size_t i = 0; i < count; i++) {
         if (label_bytes[i] >= class_count) {
             error_set(err, "%s: label %u of item %zu is out of range: expected 0..%d",

@@ -30,6 +30,12 @@ int datasets_reader_open(const char *path, datasets_reader **out, dpkit_error *e
 /* Reads exactly n bytes (one large read); a short read is a "truncated" error naming `what`. */
 int datasets_reader_read(datasets_reader *r, void *buffer, size_t n, const char *what,
                          dpkit_error *err);
+/* Reads exactly n bytes into a buffer it allocates (*out, free() it), never larger than what the
+ * file can hold: a raw file must have n bytes left before anything is allocated; a gzip file,
+ * whose decompressed size is only known at its end, must be large enough for n bytes at
+ * deflate's largest ratio and is then read in pieces into a buffer that grows with the data. */
+int datasets_reader_read_new(datasets_reader *r, size_t n, const char *what, uint8_t **out,
+                             dpkit_error *err);
 /* Fails unless the file has no bytes left (trailing data means the header lied). */
 int datasets_reader_expect_end(datasets_reader *r, dpkit_error *err);
 void datasets_reader_close(datasets_reader *r);

@@ -2,6 +2,7 @@
  * writes, sha256 with libsodium, bounded path formatting, class-name arrays. */
 #include "datasets/internal.h"
 
+#include "common/durable.h"
 #include "common/memory.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -77,6 +79,68 @@ int datasets_reader_read(datasets_reader *r, void *buffer, size_t n, const char 
         return error_set(err, "%s: truncated file: %s needs %zu bytes, only %zu present%s%s",
                          r->path, what, n, got, *detail ? "; " : "", detail);
     }
+    return 0;
+}
+
+/* Deflate codes a run of 258 bytes in at least 2 bits, so no gzip member decompresses to more
+ * than 1032 times its size (plus the header and trailer). */
+#define GZIP_MAX_RATIO 1032u
+
+int datasets_reader_read_new(datasets_reader *r, size_t n, const char *what, uint8_t **out,
+                             dpkit_error *err)
+{
+    *out = NULL;
+    struct stat st;
+    if (stat(r->path, &st) != 0)
+        return error_set(err, "%s: cannot stat: %s", r->path, strerror(errno));
+    size_t file_size = (size_t)st.st_size;
+    if (gzdirect(r->file)) {
+        z_off_t at = gztell(r->file);
+        size_t left = at >= 0 && (size_t)at <= file_size ? file_size - (size_t)at : 0;
+        if (left < n)
+            return error_set(err, "%s: truncated file: %s needs %zu bytes, only %zu present",
+                             r->path, what, n, left);
+        uint8_t *buffer = datasets_alloc_large(n);
+        if (!buffer)
+            return error_set(err, "%s: out of memory for %s (%zu bytes)", r->path, what, n);
+        if (datasets_reader_read(r, buffer, n, what, err) != 0) {
+            free(buffer);
+            return -1;
+        }
+        *out = buffer;
+        return 0;
+    }
+    if (n / GZIP_MAX_RATIO > file_size)
+        return error_set(err, "%s: truncated file: %s needs %zu bytes, a gzip file of %zu bytes "
+                         "holds at most %zu", r->path, what, n, file_size,
+                         file_size * GZIP_MAX_RATIO);
+    size_t capacity = n < ((size_t)64 << 20) ? n : (size_t)64 << 20, used = 0;
+    uint8_t *buffer = malloc(capacity ? capacity : 1);
+    for (;;) {
+        if (!buffer)
+            return error_set(err, "%s: out of memory for %s (%zu bytes)", r->path, what, capacity);
+        int failed;
+        size_t got = read_some(r, buffer + used, capacity - used, &failed);
+        used += got;
+        if (failed || used < capacity) {
+            free(buffer);
+            if (failed)
+                return error_set(err, "%s: corrupt data while reading %s (%s)", r->path, what,
+                                 gz_message(r));
+            const char *detail = gz_message(r);
+            return error_set(err, "%s: truncated file: %s needs %zu bytes, only %zu present%s%s",
+                             r->path, what, n, used, *detail ? "; " : "", detail);
+        }
+        if (used == n)
+            break;
+        /* the data so far filled the buffer: double it, never past n */
+        capacity = n - capacity < capacity ? n : 2 * capacity;
+        uint8_t *bigger = realloc(buffer, capacity);
+        if (!bigger)
+            free(buffer);
+        buffer = bigger;
+    }
+    *out = buffer;
     return 0;
 }
 
@@ -172,12 +236,7 @@ int datasets_write_file_atomic(const char *path, const void *data, size_t size, 
         unlink(temp);
         return error_set(err, "%s: write failed (disk full?)", temp);
     }
-    if (rename(temp, path) != 0) {
-        int saved = errno;
-        unlink(temp);
-        return error_set(err, "%s: cannot rename into place: %s", path, strerror(saved));
-    }
-    return 0;
+    return durable_replace(temp, path, err);
 }
 
 static void to_hex(const unsigned char digest[crypto_hash_sha256_BYTES], char hex[65])

@@ -4,6 +4,8 @@
  * counters. The key makes a checkpoint secret: it regenerates the batches and the noise. */
 #include "dp/dp.h"
 
+#include <limits.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +158,23 @@ int dp_model_load_h5(dp_model *model, h5io_file *file, const char *group, dpkit_
                   rank == 1 ? param_dims[0] : 0, model->param_count);
         goto done;
     }
+    for (size_t j = 0; j < model->param_count; j++) {
+        if (isfinite(params[j]))
+            continue;
+        /* name the tensor as dp_model_save_h5 writes it a second time for h5py users */
+        size_t l = 0;
+        while (l + 1 < model->layer_count && j >= model->layers[l + 1].param_offset)
+            l++;
+        const dp_layer *y = &model->layers[l];
+        size_t k = j - y->param_offset, weights = y->kind == DP_LAYER_EMBEDDING
+                                                      ? y->param_count
+                                                      : y->param_count - y->units;
+        error_set(err, "%s: %s value %g at index %zu (tensor %s/%zu.%s.%s, element %zu) is not "
+                  "finite: expected finite parameters", file->path, path, (double)params[j], j,
+                  group, l, dp_layer_kind_name(y->kind), k < weights ? "weight" : "bias",
+                  k < weights ? k : k - weights);
+        goto done;
+    }
     memcpy(model->params, params, model->param_count * sizeof *params);
     status = 0;
 done:
@@ -260,8 +279,41 @@ int dp_train_state_load(dp_model *model, dp_train_state *state, h5io_file *file,
         h5io_read_attr_double(file, group, "seconds", &state->seconds, err) ||
         h5io_read_attr_int64(file, group, "budget_exhausted", &exhausted, err))
         return -1;
-    if (epoch < 0 || step < 0 || steps < 0 || sampler < 0 || noise < 0)
-        return error_set(err, "%s: %s: negative counters", file->path, group);
+    /* Bounds that hold for any run (dp/train.c): each step draws the noise of the parameters,
+     * RNG_GAUSSIAN_SECURE_BYTES per parameter (nothing without noise), so the noise stream
+     * can be at most steps x parameters x 32 bytes in; the optimizer steps once per step. The
+     * configured epochs and training set bound the rest (dp_train_state_check). */
+    unsigned long long noise_limit;
+    if (__builtin_mul_overflow((unsigned long long)(step < 0 ? 0 : step),
+                               (unsigned long long)model->param_count * RNG_GAUSSIAN_SECURE_BYTES,
+                               &noise_limit))
+        noise_limit = ULLONG_MAX;
+    const char *where = file->path;
+    if (epoch < 0 || epoch > INT_MAX)
+        return error_set(err, "%s: %s attribute epoch is %lld: expected 0..%d", where, group,
+                         epoch, INT_MAX);
+    if (step < 0 || step > (1LL << 53))
+        return error_set(err, "%s: %s attribute step is %lld: expected 0..2^53", where, group,
+                         step);
+    if (steps < 0 || steps > step)
+        return error_set(err, "%s: %s attribute optimizer_steps is %lld: expected 0..%lld (the "
+                         "steps done)", where, group, steps, step);
+    if (sampler < 0)
+        return error_set(err, "%s: %s attribute sampler_position is %lld: expected >= 0", where,
+                         group, sampler);
+    if (noise < 0 || (unsigned long long)noise > noise_limit)
+        return error_set(err, "%s: %s attribute noise_position is %lld: expected 0..%llu (%lld "
+                         "steps x %zu parameters x %d bytes)", where, group, noise, noise_limit,
+                         step, model->param_count, RNG_GAUSSIAN_SECURE_BYTES);
+    if (exhausted != 0 && exhausted != 1)
+        return error_set(err, "%s: %s attribute budget_exhausted is %lld: expected 0 or 1", where,
+                         group, exhausted);
+    if (!(state->epsilon >= 0)) /* +inf is right: training without privacy */
+        return error_set(err, "%s: %s attribute epsilon is %g: expected >= 0", where, group,
+                         state->epsilon);
+    if (!(state->seconds >= 0) || !isfinite(state->seconds))
+        return error_set(err, "%s: %s attribute seconds is %g: expected a finite number >= 0",
+                         where, group, state->seconds);
     int key_rank;
     size_t key_dims[H5IO_MAX_RANK];
     uint8_t *key = NULL;
@@ -285,5 +337,33 @@ int dp_train_state_load(dp_model *model, dp_train_state *state, h5io_file *file,
     rng_seek(&state->sampler, (uint64_t)sampler);
     rng_seek(&state->noise, (uint64_t)noise);
     state->budget_exhausted = (int)exhausted;
+    return 0;
+}
+
+int dp_train_state_check(const dp_train_state *state, const dp_train_config *config,
+                         size_t train_count, const char *path, const char *group,
+                         dpkit_error *err)
+{
+    if (state->epoch > config->epochs)
+        return error_set(err, "%s: %s attribute epoch is %d: expected 0..%d (training.epochs)",
+                         path, group, state->epoch, config->epochs);
+    /* each epoch takes at most dp_steps_per_epoch steps (fewer once the budget is spent) */
+    long long per_epoch = dp_steps_per_epoch(train_count, config->batch_size), most;
+    if (__builtin_mul_overflow(per_epoch, (long long)state->epoch, &most))
+        most = LLONG_MAX;
+    if (state->step > most)
+        return error_set(err, "%s: %s attribute step is %lld: expected 0..%lld (%d epochs of %lld "
+                         "steps)", path, group, state->step, most, state->epoch, per_epoch);
+    /* each step draws one uniform (8 bytes) per training example and per canary */
+    unsigned long long per_step, limit;
+    size_t canaries = config->canaries ? config->canaries->count : 0;
+    if (__builtin_mul_overflow((unsigned long long)train_count + canaries, 8ULL, &per_step) ||
+        __builtin_mul_overflow(per_step, (unsigned long long)state->step, &limit))
+        limit = ULLONG_MAX;
+    if (rng_tell(&state->sampler) > limit)
+        return error_set(err, "%s: %s attribute sampler_position is %llu: expected 0..%llu (%lld "
+                         "steps x %llu bytes)", path, group,
+                         (unsigned long long)rng_tell(&state->sampler), limit, state->step,
+                         per_step);
     return 0;
 }

@@ -351,6 +351,11 @@ int dp_train_state_save(const dp_model *model, const dp_train_state *state, h5io
                         const char *group, dpkit_error *err);
 int dp_train_state_load(dp_model *model, dp_train_state *state, h5io_file *file,
                         const char *group, dpkit_error *err);
+/* After loading: the epoch, step and sampler position are possible for this configuration and
+ * training set size (errors name the file `path`, the group and the attribute). */
+int dp_train_state_check(const dp_train_state *state, const dp_train_config *config,
+                         size_t train_count, const char *path, const char *group,
+                         dpkit_error *err);
 
 /* Model weights with their layer layout under `group`: one dataset per parameter tensor
  * ("0.linear.weight", ...) plus attributes describing each layer; dp_model_load rebuilds it. */

@@ -32,6 +32,10 @@ int dp_conv2d_prefers_ghost(const dp_layer *layer);
 int dp_softmax_cross_entropy_row(const float *z, int32_t label, size_t K, float *grad,
                                  double *loss);
 
+/* The clip factor min(1, C / norm) in float32, rounded down far enough that the clipped
+ * per-example gradient, as float32 products of it, has norm <= C (dp/model.c). */
+float dp_clip_factor(double norm, double clip_norm);
+
 /* Floats of dp_workspace.rows_scratch per thread for a single linear layer model. */
 size_t dp_linear_rows_floats_per_thread(const dp_model *model);
 

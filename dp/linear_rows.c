@@ -98,7 +98,7 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
                         d2 += (double)d[c] * d[c];
                     double norm = sqrt((x2[i] + 1.0) * d2);
                     if (norm > clip_norm) {
-                        float factor = (float)(clip_norm / norm);
+                        float factor = dp_clip_factor(norm, clip_norm);
                         for (size_t c = 0; c < K; c++)
                             d[c] *= factor;
                         clipped++;

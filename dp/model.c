@@ -38,6 +38,33 @@ int dp_layer_kind_parse(const char *text, dp_layer_kind *kind, dpkit_error *err)
                           "avgpool, group-norm, flatten, embedding", text);
 }
 
+/* Bounds on what a model may declare (a model file is input like any other): 2^31 parameters
+ * (8 GiB of float32) and 2^31 values per example in any layer's input or output. Real models
+ * are far below both; sizes beyond them are a corrupt or hostile file, refused before anything
+ * of that size is allocated. */
+#define DP_MAX_PARAMS ((size_t)1 << 31)
+#define DP_MAX_VALUES ((size_t)1 << 31)
+
+/* a * b into *out unless it overflows or passes limit (then 0 is returned). */
+static int bounded_product(size_t a, size_t b, size_t limit, size_t *out)
+{
+    size_t p;
+    if (__builtin_mul_overflow(a, b, &p) || p > limit)
+        return 0;
+    *out = p;
+    return 1;
+}
+
+/* channels * height * width of a shape, 0 when it passes DP_MAX_VALUES. */
+static size_t bounded_shape_size(dp_shape s)
+{
+    size_t hw, all;
+    if (!bounded_product(s.height, s.width, DP_MAX_VALUES, &hw) ||
+        !bounded_product(s.channels, hw, DP_MAX_VALUES, &all))
+        return 0;
+    return all;
+}
+
 /* Output shape and parameter count of one layer on a given input shape. */
 static int plan_layer(const dp_layer_spec *spec, dp_shape in, size_t index, dp_layer *layer,
                       dpkit_error *err)
@@ -58,18 +85,26 @@ static int plan_layer(const dp_layer_spec *spec, dp_shape in, size_t index, dp_l
         if (spec->units < 1)
             return error_set(err, "layer %zu (linear): units must be >= 1", index);
         layer->output = (dp_shape){spec->units, 1, 1};
-        layer->param_count = spec->units * in_size + spec->units;
+        if (!bounded_product(spec->units, in_size + 1, DP_MAX_PARAMS, &layer->param_count))
+            return error_set(err, "layer %zu (linear): %zu units on %zu inputs need more than "
+                                  "%zu parameters", index, spec->units, in_size, DP_MAX_PARAMS);
         return 0;
     case DP_LAYER_CONV2D: {
-        size_t k = spec->kernel, s = layer->stride, p = spec->padding;
+        size_t k = spec->kernel, s = layer->stride, p = spec->padding, kk, fan_in;
         if (spec->units < 1 || k < 1)
             return error_set(err, "layer %zu (conv2d): units and kernel must be >= 1", index);
+        if (!bounded_product(k, k, DP_MAX_PARAMS, &kk) ||
+            !bounded_product(in.channels, kk, DP_MAX_PARAMS, &fan_in) ||
+            !bounded_product(spec->units, fan_in + 1, DP_MAX_PARAMS, &layer->param_count) ||
+            p > DP_MAX_VALUES)
+            return error_set(err, "layer %zu (conv2d): %zu units of %zu x %zu x %zu (padding %zu) "
+                                  "need more than %zu parameters", index, spec->units, in.channels,
+                             k, k, p, DP_MAX_PARAMS);
         if (in.height + 2 * p < k || in.width + 2 * p < k)
             return error_set(err, "layer %zu (conv2d): kernel %zu larger than the padded input "
                                   "%zux%zu", index, k, in.height + 2 * p, in.width + 2 * p);
         layer->output = (dp_shape){spec->units, (in.height + 2 * p - k) / s + 1,
                                    (in.width + 2 * p - k) / s + 1};
-        layer->param_count = spec->units * in.channels * k * k + spec->units;
         layer->ghost_norms = dp_conv2d_prefers_ghost(layer);
         return 0;
     }
@@ -100,7 +135,9 @@ static int plan_layer(const dp_layer_spec *spec, dp_shape in, size_t index, dp_l
             return error_set(err, "layer %zu (embedding): units must be >= 1 and vocab 1..2^24 "
                                   "(got %zu, %zu)", index, spec->units, spec->vocab);
         layer->output = (dp_shape){in_size, 1, spec->units};
-        layer->param_count = spec->vocab * spec->units;
+        if (!bounded_product(spec->vocab, spec->units, DP_MAX_PARAMS, &layer->param_count))
+            return error_set(err, "layer %zu (embedding): %zu x %zu needs more than %zu "
+                                  "parameters", index, spec->vocab, spec->units, DP_MAX_PARAMS);
         return 0;
     case DP_LAYER_TANH:
     case DP_LAYER_RELU:
@@ -118,6 +155,10 @@ int dp_model_create(dp_shape input, size_t class_count, const dp_layer_spec *spe
         return error_set(err, "model: at least one layer is needed");
     if (class_count < 2)
         return error_set(err, "model: %zu classes, expected at least 2", class_count);
+    if (input.channels < 1 || input.height < 1 || input.width < 1 || !bounded_shape_size(input))
+        return error_set(err, "model: input shape %zu x %zu x %zu, expected positive sizes with at "
+                              "most %zu values", input.channels, input.height, input.width,
+                         DP_MAX_VALUES);
     model->input = input;
     model->class_count = class_count;
     model->layers = calloc(spec_count, sizeof *model->layers);
@@ -136,8 +177,16 @@ int dp_model_create(dp_shape input, size_t class_count, const dp_layer_spec *spe
             return -1;
         }
         model->layers[l].param_offset = model->param_count;
-        model->param_count += model->layers[l].param_count;
         shape = model->layers[l].output;
+        if (model->layers[l].param_count > DP_MAX_PARAMS - model->param_count ||
+            !bounded_shape_size(shape)) {
+            dp_model_free(model);
+            return error_set(err, "layer %zu (%s): the model would have more than %zu parameters "
+                                  "or an output of more than %zu values (%zu x %zu x %zu)",
+                             l, dp_layer_kind_name(specs[l].kind), DP_MAX_PARAMS, DP_MAX_VALUES,
+                             shape.channels, shape.height, shape.width);
+        }
+        model->param_count += model->layers[l].param_count;
     }
     if (dp_shape_size(shape) != class_count) {
         size_t got = dp_shape_size(shape);
@@ -365,6 +414,23 @@ static void softmax_cross_entropy(const float *logits, const int32_t *y, size_t 
     *correct += right;
 }
 
+float dp_clip_factor(double norm, double clip_norm)
+{
+    if (!(norm > clip_norm))
+        return 1.0f;
+    /* C / norm rounded to float32 may land above it, and every entry of the clipped gradient
+     * is then a float32 product (f g_j, or x_j (f d_c) for outer-product layers: two roundings
+     * of at most 2^-24 relative each), so f norm = C could still give a clipped norm up to
+     * (1 + 2^-24)^2 C. Nudging f down until f norm <= C (1 - 4 * 2^-24) leaves room for both
+     * roundings and for the double-precision error of the norm itself; it changes f by a few
+     * float32 ulps, far below the 1e-5 agreement with opacus. */
+    const double bound = clip_norm * (1.0 - 4.0 * 0x1.0p-24);
+    float f = (float)(clip_norm / norm);
+    while (f > 0.0f && (double)f * norm > bound)
+        f = nextafterf(f, 0.0f);
+    return f;
+}
+
 static int check_labels(const int32_t *y, size_t n, size_t K, dpkit_error *err)
 {
     for (size_t i = 0; i < n; i++)
@@ -417,7 +483,7 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
         size_t clipped = 0;
         for (size_t i = 0; i < n; i++) {
             double norm = sqrt(ws->squared_norms[i]);
-            ws->factors[i] = norm > clip_norm ? (float)(clip_norm / norm) : 1.0f;
+            ws->factors[i] = dp_clip_factor(norm, clip_norm);
             clipped += norm > clip_norm;
         }
         stats->clipped += clipped;

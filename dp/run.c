@@ -100,13 +100,13 @@ static int save_common(const run *r, h5io_file *f, dpkit_error *err)
 static int write_checkpoint(const run *r, dpkit_error *err)
 {
     h5io_file *f;
-    if (run_h5_create_private(r->path_checkpoint, &f, err)) /* 0600: it holds the key */
+    if (h5io_create_private(r->path_checkpoint, &f, err)) /* 0600: it holds the key */
         return -1;
     if (save_common(r, f, err) || dp_train_state_save(&r->model, &r->state, f, "/state", err)) {
         h5io_abort(f);
         return -1;
     }
-    return run_h5_commit_synced(f, err);
+    return h5io_commit(f, err);
 }
 
 static int write_model(const run *r, const dp_epoch_metrics *last, dpkit_error *err)
@@ -125,7 +125,7 @@ static int write_model(const run *r, const dp_epoch_metrics *last, dpkit_error *
         h5io_abort(f);
         return -1;
     }
-    return run_h5_commit_synced(f, err);
+    return h5io_commit(f, err);
 }
 
 static int write_summary(const run *r, const dp_epoch_metrics *last, dpkit_error *err)
@@ -283,6 +283,8 @@ static int setup(run *r, const run_options *job, dpkit_error *err)
         }
         accountant_ledger_free(&r->state.ledger);
         if (dp_train_state_load(&r->model, &r->state, checkpoint, "/state", err) ||
+            dp_train_state_check(&r->state, &rc->train, tr->count, checkpoint->path, "/state",
+                                 err) ||
             h5io_read_attr_string(checkpoint, "/", "metrics", &r->metrics, err))
             goto done;
         r->metrics_size = strlen(r->metrics);

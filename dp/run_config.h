@@ -72,12 +72,6 @@ void run_warn_reproducible_noise(const run_config *rc);
 
 
 
-/* Like h5io_create, but the temporary file is created with mode 0600 before anything is
- * written (checkpoints hold the secret stream key). */
-int run_h5_create_private(const char *path, h5io_file **out, dpkit_error *err);
-/* Like h5io_commit, with the data and then the directory entry flushed to disk (fsync) around
- * the rename: after a crash the target is the old file or the complete new one. Frees f. */
-int run_h5_commit_synced(h5io_file *f, dpkit_error *err);
 /* ---------------------------------------------------------------------------------------------
  * The training driver (dp/run.c): what `dpkit train` and dpkit_train run.
  * ------------------------------------------------------------------------------------------ */

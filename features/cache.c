@@ -9,6 +9,7 @@
 #include "common/progress.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,7 @@ static int cache_path(const char *dataset_name, const char *split_name, const ch
 typedef struct expected {
     const char *key, *dataset_checksum;
     size_t count, channels, height, width;
+    int class_count;
 } expected;
 
 static int attribute_matches(h5io_file *f, const char *name, const char *want, char *why,
@@ -111,10 +113,31 @@ static int attribute_matches(h5io_file *f, const char *name, const char *want, c
     return same;
 }
 
+/* The values and labels of a cache whose checksum matches: a matching checksum only says the
+ * file is what was written (or what someone recomputed it for), so non-finite features or
+ * labels outside the classes are refused here, before they reach training or evaluation. */
+static int check_content(const char *path, const float *values, size_t value_count,
+                         const int32_t *labels, size_t count, int class_count, dpkit_error *err)
+{
+    for (size_t j = 0; j < value_count; j++)
+        if (!isfinite(values[j]))
+            return error_set(err, "feature cache %s: /features value %g at index %zu (example "
+                             "%zu, feature %zu) is not finite: expected finite features (delete "
+                             "the file to rebuild it)", path, (double)values[j], j,
+                             j / (value_count / count), j % (value_count / count));
+    for (size_t i = 0; i < count; i++)
+        if (labels[i] < 0 || labels[i] >= class_count)
+            return error_set(err, "feature cache %s: /labels value %d at index %zu: expected a "
+                             "class in 0..%d (delete the file to rebuild it)", path,
+                             (int)labels[i], i, class_count - 1);
+    return 0;
+}
+
 /* Loads a cache file if it is valid for `want`; returns 1 when loaded, 0 when it must be
- * rebuilt (why says what is wrong), never uses a file that does not match. */
+ * rebuilt (why says what is wrong), never uses a file that does not match; -1 (err set) when
+ * a file that matches holds values no run may use. */
 static int try_load(const char *path, const expected *want, features_set *out, char *why,
-                    size_t why_size)
+                    size_t why_size, dpkit_error *fail)
 {
     h5io_file *f;
     dpkit_error err;
@@ -150,6 +173,12 @@ static int try_load(const char *path, const expected *want, features_set *out, c
         ok = attribute_matches(f, "content_checksum", stored, why, why_size);
     }
     h5io_close(f);
+    if (ok && check_content(path, values, want->count * want->channels * want->height * want->width,
+                            labels, want->count, want->class_count, fail)) {
+        free(values);
+        free(labels);
+        return -1;
+    }
     if (!ok) {
         free(values);
         free(labels);
@@ -272,7 +301,7 @@ int features_cached(const features_extractor_config *config, const dataset *data
     if (features_extractor_create(config, split->channels, split->height, split->width, 1,
                                   &probe, err))
         return -1;
-    expected want = {.count = split->count};
+    expected want = {.count = split->count, .class_count = data->class_count};
     features_extractor_shape(probe, &want.channels, &want.height, &want.width);
     features_extractor_free(probe);
 
@@ -290,7 +319,10 @@ int features_cached(const features_extractor_config *config, const dataset *data
     struct stat st;
     char why[1200] = "";
     if (!force && stat(info->path, &st) == 0) {
-        if (try_load(info->path, &want, out, why, sizeof why)) {
+        int loaded = try_load(info->path, &want, out, why, sizeof why, err);
+        if (loaded < 0)
+            return -1;
+        if (loaded) {
             info->hit = 1;
             info->file_bytes = (size_t)st.st_size;
             info->seconds = progress_now() - start;
@@ -304,7 +336,10 @@ int features_cached(const features_extractor_config *config, const dataset *data
              features_extractor_kind_name(config->kind));
     if (build(config, split, info->path, &want, label, err))
         return -1;
-    if (!try_load(info->path, &want, out, why, sizeof why))
+    int loaded = try_load(info->path, &want, out, why, sizeof why, err);
+    if (loaded < 0)
+        return -1;
+    if (!loaded)
         return error_set(err, "feature cache: %s just written does not read back: %s",
                          info->path, why);
     if (stat(info->path, &st) == 0)

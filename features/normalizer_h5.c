@@ -69,12 +69,14 @@ int features_normalizer_load_h5(features_normalizer *n, h5io_file *file, const c
             features_normalizer_free(n);
             return error_set(err, "%s: %s must hold %lld values", file->path, path, channels);
         }
-        for (size_t c = 0; c < n->channels; c++)
-            if (!isfinite((*targets[k])[c]) || (k == 1 && (*targets[k])[c] < 0)) {
+        for (size_t c = 0; c < n->channels; c++) {
+            double v = (*targets[k])[c];
+            if (!isfinite(v) || (k == 1 && v < 0)) {
                 features_normalizer_free(n);
-                return error_set(err, "%s: %s[%zu] is %g: expected a finite%s value", file->path,
-                                 path, c, (*targets[k])[c], k == 1 ? ", non-negative" : "");
+                return error_set(err, "%s: %s value %g at index %zu: expected a finite%s number",
+                                 file->path, path, v, c, k == 1 ? " non-negative" : "");
             }
+        }
     }
     n->statistics.channels = n->channels;
     return 0;

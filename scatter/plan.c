@@ -2,6 +2,8 @@
  * and per-thread work areas, all made once (docs/maths.md 1.1, 1.2, 1.5). */
 #include "scatter/plan_internal.h"
 
+#include "common/durable.h"
+
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -284,9 +286,5 @@ int scatter_wisdom_export(const char *path, dpkit_error *err)
         remove(temp);
         return error_set(err, "scatter: could not write FFTW wisdom to '%s'", path);
     }
-    if (rename(temp, path)) {
-        remove(temp);
-        return error_set(err, "scatter: could not rename '%s' to '%s'", temp, path);
-    }
-    return 0;
+    return durable_replace(temp, path, err);
 }

@@ -19,7 +19,7 @@
 
 static void quiet(void)
 {
-    log_set_level(LOG_ERROR);
+    log_set_level(DPKIT_LOG_ERROR);
 }
 
 TestSuite(datasets, .init = quiet);

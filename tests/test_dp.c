@@ -16,7 +16,7 @@
 
 static void quiet_logs(void)
 {
-    log_set_level(LOG_ERROR);
+    log_set_level(DPKIT_LOG_ERROR);
 }
 
 TestSuite(dp, .init = quiet_logs);

@@ -16,7 +16,7 @@
 /* Noise-free releases warn that they are not private; the tests make them on purpose. */
 static void quiet_logs(void)
 {
-    log_set_level(LOG_ERROR);
+    log_set_level(DPKIT_LOG_ERROR);
 }
 
 TestSuite(features_normalize, .init = quiet_logs);
