@@ -218,7 +218,7 @@ static int read_summary(run_curve_point *p, dpkit_error *err)
 static void train_point(const run_curve *c, const run_curve_point *p,
                         const run_curve_options *options, int fd)
 {
-    log_set_level(LOG_ERROR);
+    log_set_level(DPKIT_LOG_ERROR);
     const config *line = config_list_item(c->cfg, "runs", p->line);
     char seed[64], epsilon[64], delta[64], extra[2048];
     snprintf(seed, sizeof seed, "seed=%ld", p->seed);
