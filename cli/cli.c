@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "common/log.h"
+#include "dp/run_config.h"
 
 #include <errno.h>
 #include <math.h>
@@ -23,6 +24,17 @@ int cli_fail(const char *command, const dpkit_error *err)
 {
     fprintf(stderr, "dpkit %s: error: %s\n", command, err->message);
     return 1;
+}
+
+void cli_print_train_result(const run_result *r)
+{
+    printf("%s: test accuracy %.4f", r->name, r->test_accuracy);
+    if (r->private_mode)
+        printf(" at epsilon %.4g, delta %g (%s, sigma %.4g, %lld steps)\n", r->epsilon, r->delta,
+               r->accountant == ACCOUNTANT_PLD ? "pld" : "rdp", r->noise_multiplier, r->steps);
+    else
+        printf(" without privacy (%lld steps)\n", r->steps);
+    printf("model: %s\n", r->model_path);
 }
 
 int cli_parse_double(const char *command, const char *option, const char *text, double *out)

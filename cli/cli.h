@@ -32,6 +32,10 @@ int cli_usage_error(const char *command, const char *format, ...) __attribute__(
 /* Prints "dpkit COMMAND: error: message"; returns 1. */
 int cli_fail(const char *command, const dpkit_error *err);
 
+/* Prints a finished training as `dpkit train` does: accuracy, privacy, model path. */
+struct run_result;
+void cli_print_train_result(const struct run_result *result);
+
 /* Strict number parsing for option values: the whole text must be a finite number. On failure
  * prints a usage error naming the option and returns 2; returns 0 on success. */
 int cli_parse_double(const char *command, const char *option, const char *text, double *out);

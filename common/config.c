@@ -1,11 +1,15 @@
-/* Typed configs: validation of a parsed YAML tree against a static schema, defaults, --set
- * overrides, getters by dotted path, and writing the resolved config back as YAML. */
+/* Typed configs: validation of a parsed YAML tree against a static schema (fragments, ranges),
+ * defaults, --set overrides, getters by dotted path, and writing the resolved config back as
+ * YAML. */
 #include "common/config.h"
 #include "common/config_tree.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/textfile.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,6 +17,7 @@
 typedef struct config_value {
     int explicit; /* given in the file or by an override */
     int line;     /* where it was given in the file (0 otherwise) */
+    char *origin; /* "--set key=value" when the last value came from an override */
     char *text;   /* strings and enums */
     long int_value;
     double double_value;
@@ -22,20 +27,144 @@ typedef struct config_value {
 } config_value;
 
 struct config {
-    const config_field *schema;
-    size_t count; /* fields in the schema, values in the same order */
+    config_field *schema; /* the schema with its fragments expanded (owned) */
+    size_t count;         /* fields in the schema, values in the same order */
     config_value *values;
     char *source; /* for messages about missing keys */
+    int deferring; /* while reading the file: ranges are checked after the overrides */
 };
 
 /* ---- schema lookups ---- */
 
-static size_t schema_count(const config_field *schema)
+static int in_choices(const char *choices, const char *value);
+
+/* A range "MIN..MAX" read for `type`; an end left out is absent (has_min/has_max 0). */
+typedef struct range {
+    int has_min, has_max;
+    long int_min, int_max;
+    double min, max;
+} range;
+
+static int parse_bound(const char *text, size_t length, config_type type, long *int_value,
+                       double *value)
 {
-    size_t n = 0;
-    while (schema[n].path)
-        n++;
-    return n;
+    char buffer[64];
+    if (length == 0 || length >= sizeof buffer)
+        return -1;
+    memcpy(buffer, text, length);
+    buffer[length] = '\0';
+    char *end;
+    errno = 0;
+    if (type == CONFIG_INT) {
+        *int_value = strtol(buffer, &end, 10);
+        *value = (double)*int_value;
+    } else {
+        *value = strtod(buffer, &end);
+    }
+    return end == buffer || *end != '\0' || errno != 0 || !isfinite(*value) ? -1 : 0;
+}
+
+static int parse_range(const config_field *field, range *r)
+{
+    memset(r, 0, sizeof *r);
+    const char *text = field->choices;
+    const char *dots = text ? strstr(text, "..") : NULL;
+    if (!dots)
+        return -1;
+    size_t left = (size_t)(dots - text), right = strlen(dots + 2);
+    if (left > 0 && parse_bound(text, left, field->type, &r->int_min, &r->min) != 0)
+        return -1;
+    if (right > 0 && parse_bound(dots + 2, right, field->type, &r->int_max, &r->max) != 0)
+        return -1;
+    r->has_min = left > 0;
+    r->has_max = right > 0;
+    if (r->has_min && r->has_max &&
+        (field->type == CONFIG_INT ? r->int_min > r->int_max : r->min > r->max))
+        return -1;
+    return 0;
+}
+
+static int has_range(const config_field *field)
+{
+    return (field->type == CONFIG_INT || field->type == CONFIG_DOUBLE) && field->choices;
+}
+
+/* The fields of a schema with its fragments expanded and CONFIG_DEFAULT rows applied. */
+typedef struct field_list {
+    config_field *fields;
+    size_t count, capacity;
+} field_list;
+
+static int field_list_add(field_list *list, const config_field *field, dpkit_error *err)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (strcmp(list->fields[i].path, field->path) == 0)
+            return error_set(err, "schema error: key '%s' listed twice", field->path);
+    if (has_range(field)) {
+        range r;
+        if (parse_range(field, &r) != 0)
+            return error_set(err, "schema error: %s: range '%s', expected MIN..MAX", field->path,
+                             field->choices);
+    }
+    if (list->count == list->capacity) {
+        size_t capacity = list->capacity ? 2 * list->capacity : 32;
+        config_field *grown = realloc(list->fields, capacity * sizeof *grown);
+        if (!grown)
+            return error_set(err, "schema: out of memory");
+        list->fields = grown;
+        list->capacity = capacity;
+    }
+    list->fields[list->count++] = *field;
+    return 0;
+}
+
+static int flatten(const config_field *schema, field_list *list, int depth, dpkit_error *err)
+{
+    if (depth > 8)
+        return error_set(err, "schema error: fragments included more than 8 deep");
+    for (const config_field *f = schema; f->path; f++) {
+        if (f->type == CONFIG_DEFAULT) {
+            size_t i = 0;
+            while (i < list->count && strcmp(list->fields[i].path, f->path) != 0)
+                i++;
+            if (i == list->count)
+                return error_set(err, "schema error: new default for '%s', which is not listed "
+                                      "above it", f->path);
+            list->fields[i].default_value = f->default_value;
+            if (f->help)
+                list->fields[i].help = f->help;
+            continue;
+        }
+        if (f->type != CONFIG_INCLUDE) {
+            if (field_list_add(list, f, err) != 0)
+                return -1;
+            continue;
+        }
+        if (!f->items)
+            return error_set(err, "schema error: include of '%s' without a fragment", f->path);
+        field_list fragment = {0};
+        int status = flatten(f->items, &fragment, depth + 1, err);
+        int all = strcmp(f->path, "*") == 0;
+        /* every key named must be in the fragment: a typo would silently drop a key */
+        for (const char *c = f->path; status == 0 && !all && *c;) {
+            size_t length = strcspn(c, "|");
+            size_t i = 0;
+            while (i < fragment.count && !(strlen(fragment.fields[i].path) == length &&
+                                           strncmp(fragment.fields[i].path, c, length) == 0))
+                i++;
+            if (i == fragment.count)
+                status = error_set(err, "schema error: included key '%.*s' is not in the "
+                                        "fragment", (int)length, c);
+            c += length + (c[length] == '|');
+        }
+        for (size_t i = 0; status == 0 && i < fragment.count; i++)
+            if (all || in_choices(f->path, fragment.fields[i].path))
+                status = field_list_add(list, &fragment.fields[i], err);
+        free(fragment.fields);
+        if (status != 0)
+            return -1;
+    }
+    return 0;
 }
 
 static long field_index(const config *cfg, const char *path)
@@ -135,19 +264,29 @@ static int unknown_key_error(const config *cfg, const char *where, const char *s
 
 /* ---- values ---- */
 
-static config *config_new(const config_field *schema, const char *source)
+static config *config_new(const config_field *schema, const char *source, dpkit_error *err)
 {
     config *cfg = calloc(1, sizeof *cfg);
-    if (!cfg)
+    if (!cfg) {
+        error_set(err, "%s: out of memory", source);
         return NULL;
-    cfg->schema = schema;
-    cfg->count = schema_count(schema);
+    }
+    field_list list = {0};
+    if (flatten(schema, &list, 0, err) != 0) {
+        free(list.fields);
+        free(cfg);
+        return NULL;
+    }
+    cfg->schema = list.fields;
+    cfg->count = list.count;
     cfg->values = calloc(cfg->count ? cfg->count : 1, sizeof *cfg->values);
     cfg->source = strdup(source);
     if (!cfg->values || !cfg->source) {
         free(cfg->values);
         free(cfg->source);
+        free(cfg->schema);
         free(cfg);
+        error_set(err, "%s: out of memory", source);
         return NULL;
     }
     return cfg;
@@ -166,10 +305,12 @@ void config_free(config *cfg)
         return;
     for (size_t i = 0; i < cfg->count; i++) {
         free(cfg->values[i].text);
+        free(cfg->values[i].origin);
         free_items(cfg->values[i].items, cfg->values[i].item_count);
     }
     free(cfg->values);
     free(cfg->source);
+    free(cfg->schema);
     free(cfg);
 }
 
@@ -218,12 +359,10 @@ static int set_list(config_value *value, const config_field *field, const config
                                      field->items[0].path ? field->items[0].path : "key",
                                      kind_name(child));
         }
-        items[i] = config_new(field->items, node->source);
+        items[i] = config_new(field->items, node->source, err);
         if (!items[i] || apply_defaults(items[i], err) != 0 ||
             fill_from_map(items[i], child, "", err) != 0 ||
             check_required(items[i], child, err) != 0) {
-            if (!items[i])
-                error_set(err, "%s: out of memory", node->source);
             free_items(items, i + 1);
             return -1;
         }
@@ -234,6 +373,32 @@ static int set_list(config_value *value, const config_field *field, const config
     return 0;
 }
 
+/* A number outside the field's range: "where: key: VALUE, expected 1..8" (VALUE as written). */
+static int check_range(const config_field *field, const config_node *node, double value,
+                       long int_value, dpkit_error *err)
+{
+    range r;
+    if (!has_range(field) || parse_range(field, &r) != 0)
+        return 0; /* malformed ranges are rejected when the schema is expanded */
+    int below, above;
+    if (field->type == CONFIG_INT) {
+        below = r.has_min && int_value < r.int_min;
+        above = r.has_max && int_value > r.int_max;
+    } else {
+        below = r.has_min && value < r.min;
+        above = r.has_max && value > r.max;
+    }
+    if (!below && !above)
+        return 0;
+    const char *text = field->choices, *dots = strstr(text, "..");
+    if (r.has_min && r.has_max)
+        return config_node_error(node, err, "%s, expected %s", node->value, text);
+    if (r.has_min)
+        return config_node_error(node, err, "%s, expected >= %.*s", node->value,
+                                 (int)(dots - text), text);
+    return config_node_error(node, err, "%s, expected <= %s", node->value, dots + 2);
+}
+
 /* Converts and stores one value; on error the old value is kept. */
 static int set_value(config *cfg, size_t index, const config_node *node, dpkit_error *err)
 {
@@ -241,9 +406,25 @@ static int set_value(config *cfg, size_t index, const config_node *node, dpkit_e
     config_value *value = &cfg->values[index];
     switch (field->type) {
     case CONFIG_INT:
-        return config_node_int(node, &value->int_value, err);
-    case CONFIG_DOUBLE:
-        return config_node_double(node, &value->double_value, err);
+    case CONFIG_DOUBLE: {
+        long i = 0;
+        double d = 0;
+        if ((field->type == CONFIG_INT ? config_node_int(node, &i, err)
+                                       : config_node_double(node, &d, err)) != 0)
+            return -1;
+        if (field->type == CONFIG_INT)
+            d = (double)i;
+        if (!cfg->deferring && check_range(field, node, d, i, err) != 0)
+            return -1;
+        char *text = strdup(node->value); /* as written, for a later range message */
+        if (!text)
+            return error_set(err, "%s: out of memory", node->source);
+        free(value->text);
+        value->text = text;
+        value->int_value = i;
+        value->double_value = d;
+        return 0;
+    }
     case CONFIG_BOOL:
         return config_node_bool(node, &value->bool_value, err);
     case CONFIG_STRING:
@@ -278,6 +459,9 @@ static int set_value(config *cfg, size_t index, const config_node *node, dpkit_e
     }
     case CONFIG_LIST:
         return set_list(value, field, node, err);
+    case CONFIG_INCLUDE:
+    case CONFIG_DEFAULT:
+        break; /* expanded by flatten */
     }
     return error_set(err, "%s: schema error: unknown type", field->path);
 }
@@ -381,6 +565,27 @@ static int fill_from_map(config *cfg, const config_node *map, const char *prefix
     return 0;
 }
 
+/* The ranges of the values read from the file and not overridden since: an override may
+ * replace a file value the range rejects, as it may supply a required key. */
+static int check_file_ranges(const config *cfg, dpkit_error *err)
+{
+    for (size_t i = 0; i < cfg->count; i++) {
+        const config_field *field = &cfg->schema[i];
+        const config_value *value = &cfg->values[i];
+        if (!has_range(field) || !value->explicit || value->origin || !value->text)
+            continue;
+        config_node node = {0};
+        node.kind = CONFIG_NODE_SCALAR;
+        node.value = value->text;
+        node.line = value->line;
+        node.path = (char *)field->path;
+        node.source = cfg->source;
+        if (check_range(field, &node, value->double_value, value->int_value, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* where: the item's node for list items; NULL at the top level. */
 static int check_required(const config *cfg, const config_node *where, dpkit_error *err)
 {
@@ -404,9 +609,9 @@ int config_load_with_overrides(const char *path, const config_field *schema,
                                config **out, dpkit_error *err)
 {
     *out = NULL;
-    config *cfg = config_new(schema, path ? path : "config");
+    config *cfg = config_new(schema, path ? path : "config", err);
     if (!cfg)
-        return error_set(err, "%s: out of memory", path ? path : "config");
+        return -1;
     if (apply_defaults(cfg, err) != 0) {
         config_free(cfg);
         return -1;
@@ -421,8 +626,11 @@ int config_load_with_overrides(const char *path, const config_field *schema,
         if (root && root->kind != CONFIG_NODE_MAP && !config_node_is_null(root))
             status = config_node_error(root, err, "expected a map of keys at the top, got %s",
                                        kind_name(root));
-        else if (root && root->kind == CONFIG_NODE_MAP)
+        else if (root && root->kind == CONFIG_NODE_MAP) {
+            cfg->deferring = 1;
             status = fill_from_map(cfg, root, "", err);
+            cfg->deferring = 0;
+        }
         config_node_free(root);
         if (status != 0) {
             config_free(cfg);
@@ -434,7 +642,7 @@ int config_load_with_overrides(const char *path, const config_field *schema,
             config_free(cfg);
             return -1;
         }
-    if (check_required(cfg, NULL, err) != 0) {
+    if (check_file_ranges(cfg, err) != 0 || check_required(cfg, NULL, err) != 0) {
         config_free(cfg);
         return -1;
     }
@@ -499,8 +707,14 @@ int config_set(config *cfg, const char *path, const char *value, dpkit_error *er
     free(text);
     if (status != 0)
         return -1;
-    target->values[index].explicit = 1;
-    target->values[index].line = 0;
+    config_value *stored = &target->values[index];
+    char *origin = strdup(source);
+    if (!origin)
+        return error_set(err, "%s: out of memory", source);
+    free(stored->origin);
+    stored->origin = origin;
+    stored->explicit = 1;
+    stored->line = 0;
     return 0;
 }
 
@@ -520,6 +734,35 @@ int config_set_assignment(config *cfg, const char *assignment, dpkit_error *err)
     int status = config_set(cfg, path, equals + 1, err);
     free(path);
     return status;
+}
+
+void config_where(const config *cfg, const char *path, char *out, size_t size)
+{
+    config *target;
+    size_t index;
+    dpkit_error ignored;
+    if (!cfg || resolve(cfg, path, &target, &index, &ignored) != 0) {
+        snprintf(out, size, "%s", cfg ? cfg->source : "config");
+        return;
+    }
+    const config_value *value = &target->values[index];
+    if (value->origin)
+        snprintf(out, size, "%s", value->origin);
+    else if (value->explicit && value->line > 0)
+        snprintf(out, size, "%s:%d", target->source, value->line);
+    else
+        snprintf(out, size, "%s", target->source);
+}
+
+int config_error(const config *cfg, const char *path, dpkit_error *err, const char *format, ...)
+{
+    char message[DPKIT_ERROR_MESSAGE_SIZE], where[1024];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    config_where(cfg, path, where, sizeof where);
+    return error_set(err, "%s: %s: %s", where, path, message);
 }
 
 /* ---- getters ---- */
@@ -678,6 +921,8 @@ static void write_value(FILE *out, const config *cfg, size_t index, int indent, 
         if (value->item_count == 0)
             fputs(" []", out);
         break;
+    case CONFIG_INCLUDE:
+    case CONFIG_DEFAULT: break; /* expanded by flatten */
     }
     if (comments && field->help && field->help[0])
         fprintf(out, "  # %s", field->help);
@@ -753,13 +998,24 @@ int config_write_file(const config *cfg, const char *path, dpkit_error *err)
 
 static void print_fields(FILE *out, const config_field *schema, const char *prefix)
 {
-    static const char *const type_names[] = {"int", "double", "bool", "string", "enum", "list"};
-    for (const config_field *field = schema; field->path; field++) {
+    static const char *const type_names[] = {"int", "double", "bool", "string", "enum", "list",
+                                             "include", "default"};
+    field_list list = {0};
+    dpkit_error err;
+    if (flatten(schema, &list, 0, &err) != 0) {
+        fprintf(out, "  %s%s%s\n", prefix, prefix[0] ? ": " : "", err.message);
+        free(list.fields);
+        return;
+    }
+    for (size_t i = 0; i < list.count; i++) {
+        const config_field *field = &list.fields[i];
         char name[256];
         snprintf(name, sizeof name, "%s%s", prefix, field->path);
         char type[128];
         if (field->type == CONFIG_ENUM)
             snprintf(type, sizeof type, "%s", field->choices ? field->choices : "");
+        else if (has_range(field))
+            snprintf(type, sizeof type, "%s %s", type_names[field->type], field->choices);
         else
             snprintf(type, sizeof type, "%s", type_names[field->type]);
         char default_text[128];
@@ -775,9 +1031,23 @@ static void print_fields(FILE *out, const config_field *schema, const char *pref
             print_fields(out, field->items, item_prefix);
         }
     }
+    free(list.fields);
 }
 
 void config_print_schema(FILE *out, const config_field *schema)
 {
     print_fields(out, schema, "");
+}
+
+int config_check_schema(const config_field *schema, dpkit_error *err)
+{
+    config *cfg = config_new(schema, "schema", err);
+    if (!cfg)
+        return -1;
+    int status = apply_defaults(cfg, err);
+    for (size_t i = 0; status == 0 && i < cfg->count; i++)
+        if (cfg->schema[i].type == CONFIG_LIST && cfg->schema[i].items)
+            status = config_check_schema(cfg->schema[i].items, err);
+    config_free(cfg);
+    return status;
 }

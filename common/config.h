@@ -50,34 +50,55 @@ int config_node_is_null(const config_node *node);
 /* ---- Typed configs described by a schema ---- */
 
 typedef enum {
-    CONFIG_INT,    /* long */
-    CONFIG_DOUBLE, /* double */
-    CONFIG_BOOL,   /* int 0/1 */
-    CONFIG_STRING, /* text */
-    CONFIG_ENUM,   /* text, one of `choices` */
-    CONFIG_LIST,   /* sequence of maps, each validated against `items` */
+    CONFIG_INT,     /* long */
+    CONFIG_DOUBLE,  /* double */
+    CONFIG_BOOL,    /* int 0/1 */
+    CONFIG_STRING,  /* text */
+    CONFIG_ENUM,    /* text, one of `choices` */
+    CONFIG_LIST,    /* sequence of maps, each validated against `items` */
+    CONFIG_INCLUDE, /* not a key: the keys of the fragment `items` (see below) */
+    CONFIG_DEFAULT, /* not a key: a new default (and help) for a key listed above it */
 } config_type;
 
 /* One key of a config kind. A schema is a static array of fields ending with {0}, e.g.
  *   static const config_field layer_schema[] = {
  *       {"kind", CONFIG_ENUM, NULL, "layer type", "conv2d|dense", NULL},
- *       {"out", CONFIG_INT, "0", "output channels", NULL, NULL},
+ *       {"out", CONFIG_INT, "0", "output channels", "0..4096", NULL},
  *       {0}};
  *   static const config_field train_schema[] = {
- *       {"training.epochs", CONFIG_INT, "60", "passes over the data", NULL, NULL},
+ *       {"training.epochs", CONFIG_INT, "60", "passes over the data", "1..100000", NULL},
  *       {"training.optimizer.kind", CONFIG_ENUM, "sgd", "optimizer", "sgd|adam", NULL},
- *       {"privacy.epsilon", CONFIG_DOUBLE, NULL, "target epsilon", NULL, NULL},
+ *       {"privacy.epsilon", CONFIG_DOUBLE, NULL, "target epsilon", "0..", NULL},
  *       {"model.layers", CONFIG_LIST, "[]", "layers of a cnn", NULL, layer_schema},
  *       {0}};
- * Defaults are written as they would appear in the YAML file; NULL means required. */
+ * Defaults are written as they would appear in the YAML file; NULL means required.
+ *
+ * Bounds: for CONFIG_INT and CONFIG_DOUBLE, `choices` is the accepted range "MIN..MAX" (both
+ * ends included; either may be left out: "0..", "..1"; NULL: any value). Integer bounds are read
+ * as integers, so "0..9223372036854775807" is exact. A value outside is rejected where it was
+ * given: "file.yaml:7: training.epochs: 0, expected 1..100000" or "--set training.epochs=0:
+ * training.epochs: 0, expected 1..100000". A default outside its range is a schema error.
+ *
+ * Fragments: keys shared by several kinds are defined once, in an array like any schema, and
+ * included where they belong (the keys keep their place in the written YAML):
+ *       {"*", CONFIG_INCLUDE, NULL, NULL, NULL, run_config_schema_privacy},
+ *       {"privacy.delta|privacy.accountant", CONFIG_INCLUDE, NULL, NULL, NULL,
+ *        run_config_schema_privacy},               (only these keys of the fragment)
+ *       {"privacy.delta", CONFIG_DEFAULT, "1e-7", "delta of the private models", NULL, NULL},
+ * A CONFIG_DEFAULT row changes the default of a key listed above it (help too, unless NULL);
+ * type and bounds stay the fragment's. Naming a key twice, a key the fragment lacks, or a
+ * default for an absent key is a schema error, reported when a config of that kind is loaded. */
 typedef struct config_field {
     const char *path;                  /* dotted path ("training.optimizer.lr"), relative to
-                                          the item for the fields of a list item */
+                                          the item for the fields of a list item; for
+                                          CONFIG_INCLUDE "*" or keys separated by '|' */
     config_type type;
     const char *default_value;         /* NULL: required */
     const char *help;                  /* one line */
-    const char *choices;               /* CONFIG_ENUM: allowed values separated by '|' */
-    const struct config_field *items;  /* CONFIG_LIST: schema of each item */
+    const char *choices;               /* CONFIG_ENUM: allowed values separated by '|';
+                                          CONFIG_INT, CONFIG_DOUBLE: range "MIN..MAX" */
+    const struct config_field *items;  /* CONFIG_LIST: schema of each item;
+                                          CONFIG_INCLUDE: the fragment */
 } config_field;
 
 /* A validated config: one value per schema field, defaults filled in. */
@@ -117,7 +138,18 @@ int config_is_explicit(const config *cfg, const char *path);
 int config_write_string(const config *cfg, char **text, dpkit_error *err);
 int config_write_file(const config *cfg, const char *path, dpkit_error *err); /* atomic */
 
-/* Lists the keys of a schema (type, default, help), e.g. for a command's --help. */
+/* Where the value of `path` comes from, for messages about it: "file.yaml:12" (given in the
+ * file), "--set key=value" (an override), or the file (or "config") when it is the default. */
+void config_where(const config *cfg, const char *path, char *out, size_t size);
+/* Sets err to "WHERE: path: message" (WHERE as config_where) and returns -1: for checks that a
+ * schema cannot express (one key against another). */
+int config_error(const config *cfg, const char *path, dpkit_error *err, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Lists the keys of a schema (type, range or choices, default, help), e.g. for --print-config.
+ * A malformed schema is printed as an error line. */
 void config_print_schema(FILE *out, const config_field *schema);
+/* Checks a schema (fragments, defaults, ranges) without a file: 0, or -1 with the reason. */
+int config_check_schema(const config_field *schema, dpkit_error *err);
 
 #endif

@@ -7,7 +7,18 @@
 #include "dp/dp.h"
 #include "features/features.h"
 
+/* The whole training config: the keys below, then the privacy, training and output
+ * fragments, which other configs (the audits, the curves) include where they take the same
+ * keys (common/config.h, CONFIG_INCLUDE and CONFIG_DEFAULT):
+ *   run_config_schema_privacy   privacy.enabled, epsilon, delta, noise_multiplier,
+ *                               max_grad_norm, reproducible_noise, accountant, conversion
+ *   run_config_schema_training  training.epochs, batch_size, physical_batch, optimizer.*
+ *   run_config_schema_output    output.dir
+ * Each key has its type, default, range and help there, once. */
 extern const config_field run_config_schema[];
+extern const config_field run_config_schema_privacy[];
+extern const config_field run_config_schema_training[];
+extern const config_field run_config_schema_output[];
 
 typedef struct run_config {
     config *cfg;

@@ -2,6 +2,7 @@
 #include "tests/test_util.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,4 +47,32 @@ Test(cli, no_command_is_usage_error)
 Test(cli, help_of_unknown_command)
 {
     cr_assert_eq(test_run_dpkit("help nothing", NULL), 2);
+}
+
+/* A config error names where the value came from: the file and line, or the --set override
+ * (not the file, when the override gave it); --print-config lists the ranges. */
+Test(cli, config_errors_name_the_file_line_or_the_override)
+{
+    const char *dir = test_temp_dir();
+    char path[1024], args[2048], expected[1200];
+    const char *text = "data: {dataset: synthetic}\n"
+                       "training:\n"
+                       "  epochs: 0\n";
+    snprintf(path, sizeof path, "%s/bad.yaml", dir);
+    cr_assert_eq(test_write_file(path, text, strlen(text)), 0);
+    char *out;
+    snprintf(args, sizeof args, "train %s --output %s/run", path, dir);
+    cr_assert_eq(test_run_dpkit(args, &out), 1, "%s", out);
+    snprintf(expected, sizeof expected, "%s:3: training.epochs: 0, expected 1..100000", path);
+    cr_assert(strstr(out, expected) != NULL, "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "train %s --output %s/run --set training.epochs=2 "
+                                "--set privacy.delta=1.5", path, dir);
+    cr_assert_eq(test_run_dpkit(args, &out), 1, "%s", out);
+    cr_assert(strstr(out, "error: --set privacy.delta=1.5: privacy.delta: 1.5, expected 0..1") !=
+              NULL, "%s", out);
+    free(out);
+    cr_assert_eq(test_run_dpkit("train --print-config", &out), 0, "%s", out);
+    cr_assert(strstr(out, "features.scatter.J") && strstr(out, "int 1..8"), "%s", out);
+    free(out);
 }

@@ -116,3 +116,42 @@ Test(cli_curve, bad_curve_configs_are_rejected)
         free(out);
     }
 }
+
+/* Errors name where the value came from: the curve file's line, or the --set override, also
+ * for an override of a line that reaches its trainings. */
+Test(cli_curve, errors_name_the_file_line_or_the_override)
+{
+    const char *dir = test_temp_dir();
+    char path[1024], curve[2048], args[4096], expected[1200];
+    snprintf(path, sizeof path, "%s/tiny.yaml", dir);
+    cr_assert_eq(test_write_file(path, base_config, strlen(base_config)), 0);
+    snprintf(curve, sizeof curve,
+             "name: bad\n"
+             "runs:\n"
+             "  - {label: a, config: %s/tiny.yaml, set: \"training.epochs=0\"}\n"
+             "epsilons: \"1\"\n"
+             "seeds: \"0\"\n"
+             "delta: 2\n"
+             "output: {dir: %s/bad}\n",
+             dir, dir);
+    snprintf(path, sizeof path, "%s/curve.yaml", dir);
+    cr_assert_eq(test_write_file(path, curve, strlen(curve)), 0);
+    char *out;
+    snprintf(args, sizeof args, "curve %s", path);
+    cr_assert_eq(test_run_dpkit(args, &out), 1, "%s", out);
+    snprintf(expected, sizeof expected, "%s:6: delta: 2, expected 0..1", path);
+    cr_assert(strstr(out, expected) != NULL, "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "curve %s --set delta=1e-5 --set seeds=-1", path);
+    cr_assert_eq(test_run_dpkit(args, &out), 1, "%s", out);
+    cr_assert(strstr(out, "--set seeds=-1: seeds: -1, expected integers >= 0") != NULL, "%s", out);
+    free(out);
+    /* the line's override fails in the point's training, and is named as an override */
+    snprintf(args, sizeof args, "curve %s --set delta=1e-5", path);
+    cr_assert_eq(test_run_dpkit(args, &out), 1, "%s", out);
+    snprintf(expected, sizeof expected, "training point %s/bad/points/a/eps1-seed0 failed: "
+                                        "--set training.epochs=0: training.epochs: 0, expected "
+                                        "1..100000", dir);
+    cr_assert(strstr(out, expected) != NULL, "%s", out);
+    free(out);
+}

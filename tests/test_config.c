@@ -1,6 +1,8 @@
 /* Config module: YAML/JSON tree, schema validation with line numbers, defaults, overrides,
  * lists of maps, malformed input, and the YAML write/read round trip. */
 #include "common/config.h"
+#include "dp/run_config.h"
+#include "dp/run_curve.h"
 #include "tests/test_util.h"
 
 #include <criterion/criterion.h>
@@ -370,6 +372,8 @@ static void assert_same_config(const config *a, const config *b)
             }
             break;
         }
+        case CONFIG_INCLUDE:
+        case CONFIG_DEFAULT: cr_assert_fail("%s: not a key", f->path); break;
         }
     }
 }
@@ -565,4 +569,283 @@ Test(config, tree_limits_and_empty_input)
     cr_assert_eq(config_node_find(root, "a")->quoted, 1);
     cr_assert_eq(config_node_find(root, "b")->quoted, 0);
     config_node_free(root);
+}
+
+/* ---- bounds, fragments and the origin of values ---- */
+
+static const config_field fragment[] = {
+    {"privacy.epsilon", CONFIG_DOUBLE, "0", "target epsilon", "0..1e6", NULL},
+    {"privacy.delta", CONFIG_DOUBLE, "1e-5", "delta", "0..1", NULL},
+    {"privacy.clip", CONFIG_DOUBLE, "1", "clip norm", "1e-12..", NULL},
+    {0}};
+
+static const config_field bounded_layer[] = {
+    {"units", CONFIG_INT, "1", "outputs", "1..4096", NULL},
+    {0}};
+
+static const config_field bounded[] = {
+    {"seed", CONFIG_INT, "0", "seed", "0..9223372036854775807", NULL},
+    {"epochs", CONFIG_INT, "10", "epochs", "1..100", NULL},
+    {"lr", CONFIG_DOUBLE, "0.1", "learning rate", "..10", NULL},
+    {"layers", CONFIG_LIST, "[]", "layers", NULL, bounded_layer},
+    {"*", CONFIG_INCLUDE, NULL, NULL, NULL, fragment},
+    {"privacy.delta", CONFIG_DEFAULT, "1e-7", "delta of this kind", NULL, NULL},
+    {0}};
+
+static int load_bounded(const char *text, const char *const *sets, size_t set_count,
+                        config **cfg, dpkit_error *err)
+{
+    error_clear(err);
+    return config_load_with_overrides(write_yaml(text), bounded, sets, set_count, cfg, err);
+}
+
+Test(config, bounds_name_file_line_key_value_and_range)
+{
+    config *cfg = NULL;
+    dpkit_error err;
+    char expected[1024];
+    cr_assert_neq(load_bounded("seed: 1\nepochs: 0\n", NULL, 0, &cfg, &err), 0);
+    cr_assert_null(cfg);
+    snprintf(expected, sizeof expected, "%s:2: epochs: 0, expected 1..100", file_path);
+    cr_assert_str_eq(err.message, expected);
+    cr_assert_neq(load_bounded("lr: 11\n", NULL, 0, &cfg, &err), 0);
+    snprintf(expected, sizeof expected, "%s:1: lr: 11, expected <= 10", file_path);
+    cr_assert_str_eq(err.message, expected);
+    cr_assert_neq(load_bounded("privacy:\n  clip: 0\n", NULL, 0, &cfg, &err), 0);
+    snprintf(expected, sizeof expected, "%s:2: privacy.clip: 0, expected >= 1e-12", file_path);
+    cr_assert_str_eq(err.message, expected);
+    cr_assert_neq(load_bounded("seed: -1\n", NULL, 0, &cfg, &err), 0);
+    snprintf(expected, sizeof expected, "%s:1: seed: -1, expected 0..9223372036854775807",
+             file_path);
+    cr_assert_str_eq(err.message, expected);
+    cr_assert_neq(load_bounded("layers:\n  - units: 2\n  - units: 5000\n", NULL, 0, &cfg, &err), 0);
+    snprintf(expected, sizeof expected, "%s:3: layers[1].units: 5000, expected 1..4096",
+             file_path);
+    cr_assert_str_eq(err.message, expected);
+
+    /* the ends are included; integer bounds are exact */
+    cr_assert_eq(load_bounded("seed: 9223372036854775807\nepochs: 100\nlr: 10\n"
+                              "privacy: {delta: 1, epsilon: 0}\n",
+                              NULL, 0, &cfg, &err),
+                 0, "%s", err.message);
+    cr_assert_eq(config_get_int(cfg, "seed"), 9223372036854775807L);
+    cr_assert_eq(config_get_int(cfg, "epochs"), 100);
+    config_free(cfg);
+}
+
+Test(config, bounds_of_an_override_name_the_override)
+{
+    config *cfg = NULL;
+    dpkit_error err;
+    const char *sets[] = {"epochs=5", "epochs=101"};
+    cr_assert_neq(load_bounded("epochs: 3\n", sets, 2, &cfg, &err), 0);
+    cr_assert_null(cfg);
+    cr_assert_str_eq(err.message, "--set epochs=101: epochs: 101, expected 1..100");
+    const char *set_delta[] = {"privacy.delta=2"};
+    cr_assert_neq(load_bounded("", set_delta, 1, &cfg, &err), 0);
+    cr_assert_str_eq(err.message, "--set privacy.delta=2: privacy.delta: 2, expected 0..1");
+    const char *set_layers[] = {"layers=[{units: 0}]"};
+    cr_assert_neq(load_bounded("", set_layers, 1, &cfg, &err), 0);
+    cr_assert_str_eq(err.message,
+                     "--set layers=[{units: 0}]: layers[0].units: 0, expected 1..4096");
+
+    /* an override replaces a file value the range rejects, as it may supply a required key */
+    const char *fix[] = {"epochs=100"};
+    cr_assert_eq(load_bounded("epochs: 0\nlr: 11\n", fix, 1, &cfg, &err), -1);
+    char expected[1024];
+    snprintf(expected, sizeof expected, "%s:2: lr: 11, expected <= 10", file_path);
+    cr_assert_str_eq(err.message, expected);
+    cr_assert_eq(load_bounded("epochs: 0\n", fix, 1, &cfg, &err), 0, "%s", err.message);
+    cr_assert_eq(config_get_int(cfg, "epochs"), 100);
+    config_free(cfg);
+
+    /* a rejected override keeps the old value */
+    cr_assert_eq(load_bounded("epochs: 3\n", NULL, 0, &cfg, &err), 0, "%s", err.message);
+    cr_assert_neq(config_set_assignment(cfg, "epochs=0", &err), 0);
+    cr_assert_str_eq(err.message, "--set epochs=0: epochs: 0, expected 1..100");
+    cr_assert_eq(config_get_int(cfg, "epochs"), 3);
+    config_free(cfg);
+}
+
+Test(config, where_a_value_came_from)
+{
+    config *cfg;
+    dpkit_error err;
+    const char *sets[] = {"lr=0.5"};
+    cr_assert_eq(load_bounded("seed: 1\n\nepochs: 4\nlayers:\n  - {units: 3}\n", sets, 1, &cfg,
+                              &err),
+                 0, "%s", err.message);
+    char where[1024], expected[1024];
+    config_where(cfg, "epochs", where, sizeof where);
+    snprintf(expected, sizeof expected, "%s:3", file_path);
+    cr_assert_str_eq(where, expected);
+    config_where(cfg, "layers[0].units", where, sizeof where);
+    snprintf(expected, sizeof expected, "%s:5", file_path);
+    cr_assert_str_eq(where, expected);
+    config_where(cfg, "lr", where, sizeof where);
+    cr_assert_str_eq(where, "--set lr=0.5");
+    config_where(cfg, "privacy.delta", where, sizeof where); /* a default */
+    cr_assert_str_eq(where, file_path);
+
+    cr_assert_eq(config_error(cfg, "epochs", &err, "%d is odd", 3), -1);
+    snprintf(expected, sizeof expected, "%s:3: epochs: 3 is odd", file_path);
+    cr_assert_str_eq(err.message, expected);
+    cr_assert_eq(config_set_assignment(cfg, "epochs=7", &err), 0, "%s", err.message);
+    config_error(cfg, "epochs", &err, "too many");
+    cr_assert_str_eq(err.message, "--set epochs=7: epochs: too many");
+    config_free(cfg);
+}
+
+Test(config, fragments_are_included_in_place_with_new_defaults)
+{
+    config *cfg;
+    dpkit_error err;
+    cr_assert_eq(load_bounded("privacy: {epsilon: 2}\n", NULL, 0, &cfg, &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(config_get_double(cfg, "privacy.epsilon"), 2.0);
+    cr_assert_eq(config_get_double(cfg, "privacy.delta"), 1e-7); /* the CONFIG_DEFAULT row */
+    cr_assert_eq(config_get_double(cfg, "privacy.clip"), 1.0);
+    char *text;
+    cr_assert_eq(config_write_string(cfg, &text, &err), 0);
+    const char *layers = strstr(text, "layers:"), *privacy = strstr(text, "privacy:");
+    cr_assert(layers && privacy && layers < privacy, "%s", text);
+    cr_assert(strstr(text, "delta: 1e-07  # delta of this kind"), "%s", text);
+    free(text);
+    config_free(cfg);
+
+    /* a selection of the fragment's keys: the others are unknown */
+    static const config_field some[] = {
+        {"privacy.delta|privacy.clip", CONFIG_INCLUDE, NULL, NULL, NULL, fragment},
+        {0}};
+    cr_assert_eq(config_load(write_yaml("privacy: {clip: 2}\n"), some, &cfg, &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(config_get_double(cfg, "privacy.clip"), 2.0);
+    config_free(cfg);
+    cr_assert_neq(config_load(write_yaml("privacy: {epsilon: 2}\n"), some, &cfg, &err), 0);
+    cr_assert(strstr(err.message, "unknown key 'privacy.epsilon'"), "%s", err.message);
+
+    char *listing;
+    size_t length;
+    FILE *out = open_memstream(&listing, &length);
+    config_print_schema(out, bounded);
+    fclose(out);
+    cr_assert(strstr(listing, "privacy.delta") && strstr(listing, "double 0..1"), "%s", listing);
+    cr_assert(strstr(listing, "= 1e-7") && strstr(listing, "delta of this kind"), "%s", listing);
+    cr_assert(strstr(listing, "layers[].units") && strstr(listing, "int 1..4096"), "%s", listing);
+    free(listing);
+}
+
+Test(config, malformed_schemas_are_reported)
+{
+    static const config_field twice[] = {
+        {"privacy.delta", CONFIG_DOUBLE, "0", "", NULL, NULL},
+        {"*", CONFIG_INCLUDE, NULL, NULL, NULL, fragment},
+        {0}};
+    static const config_field missing[] = {
+        {"privacy.delta|privacy.sigma", CONFIG_INCLUDE, NULL, NULL, NULL, fragment},
+        {0}};
+    static const config_field orphan_default[] = {
+        {"privacy.delta", CONFIG_DEFAULT, "0.5", NULL, NULL, NULL},
+        {"*", CONFIG_INCLUDE, NULL, NULL, NULL, fragment},
+        {0}};
+    static const config_field bad_range[] = {
+        {"epochs", CONFIG_INT, "1", "", "1..2.5", NULL},
+        {0}};
+    static const config_field reversed_range[] = {
+        {"epochs", CONFIG_INT, "1", "", "5..1", NULL},
+        {0}};
+    static const config_field default_outside[] = {
+        {"epochs", CONFIG_INT, "0", "", "1..5", NULL},
+        {0}};
+    struct {
+        const config_field *schema;
+        const char *message;
+    } cases[] = {
+        {twice, "key 'privacy.delta' listed twice"},
+        {missing, "included key 'privacy.sigma' is not in the fragment"},
+        {orphan_default, "new default for 'privacy.delta', which is not listed above it"},
+        {bad_range, "epochs: range '1..2.5', expected MIN..MAX"},
+        {reversed_range, "epochs: range '5..1'"},
+        {default_outside, "schema default: epochs: 0, expected 1..5"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        config *cfg = NULL;
+        dpkit_error err;
+        cr_assert_neq(config_load(NULL, cases[i].schema, &cfg, &err), 0, "case %zu", i);
+        cr_assert_null(cfg);
+        cr_assert(strstr(err.message, cases[i].message), "case %zu: %s", i, err.message);
+        cr_assert_neq(config_check_schema(cases[i].schema, &err), 0, "case %zu", i);
+        cr_assert(strstr(err.message, cases[i].message), "case %zu: %s", i, err.message);
+    }
+    dpkit_error err;
+    cr_assert_eq(config_check_schema(bounded, &err), 0, "%s", err.message);
+    cr_assert_eq(config_check_schema(schema, &err), 0, "%s", err.message);
+}
+
+/* The training config: its bounds and the checks between keys name where the value came
+ * from, the file's line or the override. */
+Test(config, training_config_errors_name_file_line_or_override)
+{
+    const char *text = "data: {dataset: synthetic}\n"
+                       "privacy:\n"
+                       "  epsilon: 2\n"
+                       "  delta: 0\n"
+                       "training: {epochs: 3}\n";
+    const char *path = write_yaml(text);
+    run_config rc;
+    dpkit_error err;
+    char expected[1024];
+    /* a bound of the schema, in the file */
+    cr_assert_neq(run_config_load(write_yaml("data: {dataset: synthetic}\nfeatures:\n"
+                                             "  scatter: {J: 9}\n"),
+                                  NULL, 0, &rc, &err),
+                  0);
+    snprintf(expected, sizeof expected, "%s:3: features.scatter.J: 9, expected 1..8", file_path);
+    cr_assert_str_eq(err.message, expected);
+    /* a check between keys, in the file */
+    path = write_yaml(text);
+    cr_assert_neq(run_config_load(path, NULL, 0, &rc, &err), 0);
+    snprintf(expected, sizeof expected,
+             "%s:4: privacy.delta: 0, expected 0 < delta < 1 (privacy.enabled is true)", path);
+    cr_assert_str_eq(err.message, expected);
+    /* the same from --set: named by the override, not the file */
+    const char *fix_delta[] = {"privacy.delta=1e-5", "training.epochs=0"};
+    cr_assert_neq(run_config_load(path, fix_delta, 2, &rc, &err), 0);
+    cr_assert_str_eq(err.message,
+                     "--set training.epochs=0: training.epochs: 0, expected 1..100000");
+    const char *zero_delta[] = {"privacy.delta=0"};
+    cr_assert_neq(run_config_load(path, zero_delta, 1, &rc, &err), 0);
+    cr_assert_str_eq(err.message, "--set privacy.delta=0: privacy.delta: 0, expected 0 < delta < "
+                                  "1 (privacy.enabled is true)");
+    const char *nesterov[] = {"privacy.delta=1e-5", "training.optimizer.nesterov=true"};
+    cr_assert_neq(run_config_load(path, nesterov, 2, &rc, &err), 0);
+    cr_assert_str_eq(err.message, "--set training.optimizer.nesterov=true: "
+                                  "training.optimizer.nesterov: needs a momentum > 0");
+    const char *seed[] = {"privacy.delta=1e-5", "seed=-1"};
+    cr_assert_neq(run_config_load(path, seed, 2, &rc, &err), 0);
+    cr_assert_str_eq(err.message, "--set seed=-1: seed: -1, expected 0..9223372036854775807");
+    /* accepted as before: the bounds are inclusive */
+    const char *edges[] = {"privacy.delta=1e-5", "training.optimizer.momentum=1",
+                           "features.scatter.J=8", "privacy.noise_multiplier=1e6"};
+    cr_assert_eq(run_config_load(path, edges, 4, &rc, &err), 0, "%s", err.message);
+    cr_assert_eq(rc.optimizer.momentum, 1.0);
+    cr_assert_eq(rc.extractor.scatter_J, 8);
+    cr_assert_eq(rc.train.epochs, 3);
+    run_config_free(&rc);
+}
+
+Test(config, library_schemas_are_well_formed)
+{
+    dpkit_error err;
+    cr_assert_eq(config_check_schema(run_config_schema, &err), 0, "%s", err.message);
+    cr_assert_eq(config_check_schema(run_curve_schema, &err), 0, "%s", err.message);
+    /* the fragments are the training config's own keys */
+    config *cfg;
+    cr_assert_eq(config_load_with_overrides(NULL, run_config_schema, (const char *[]){"data.dataset=x"},
+                                            1, &cfg, &err),
+                 0, "%s", err.message);
+    cr_assert_eq(config_get_double(cfg, "privacy.delta"), 1e-5);
+    cr_assert_eq(config_get_int(cfg, "training.epochs"), 40);
+    cr_assert_str_eq(config_get_string(cfg, "output.dir"), "");
+    config_free(cfg);
 }
