@@ -6,6 +6,7 @@ this package sits in, the system's library search (ctypes.util.find_library), th
 folders of the usual install prefixes (sys.prefix, ~/.local, /usr/local, /usr)."""
 
 import ctypes.util
+import operator
 import os
 import sys
 import threading
@@ -205,7 +206,6 @@ def integer(value, what, minimum=None):
     if isinstance(value, bool):
         raise TypeError(f"{what} must be an integer, not a bool")
     try:
-        import operator
         result = operator.index(value)
     except TypeError:
         try:

@@ -59,6 +59,7 @@ class Ledger:
     def record(self, sample_rate, noise_multiplier, count=1, label="dp-sgd"):
         """Records `count` runs of the Gaussian mechanism with `noise_multiplier` on a Poisson
         sample of rate `sample_rate` (1 = the whole dataset). Equal consecutive events merge."""
+        label = "dp-sgd" if label is None else label
         q = real(sample_rate, "sample_rate")
         sigma = real(noise_multiplier, "noise_multiplier")
         n = integer(count, "count")

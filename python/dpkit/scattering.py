@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from ._lib import DpkitError, check, ffi, integer, lib, new_error
+from ._lib import DpkitError, check, ffi, integer, lib, message, new_error
 
 __all__ = ["Scattering2D"]
 
@@ -44,7 +44,7 @@ class Scattering2D:
         handle = lib().dpkit_scattering_create(self.J, self.L, self.max_order, self.M, self.N,
                                                self.threads, _PLANNING[planning], err)
         if handle == ffi.NULL:
-            raise DpkitError(ffi.string(err.message).decode("utf-8", "replace"))
+            raise DpkitError(message(err))
         self._handle = ffi.gc(handle, lib().dpkit_scattering_free)
         dims = ffi.new("size_t[3]")
         lib().dpkit_scattering_output_shape(self._handle, dims, dims + 1, dims + 2)
