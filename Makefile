@@ -30,7 +30,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := dpkit.h $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
-.PHONY: dpkit.pc all check-deps test test-asan fuzz demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
+.PHONY: dpkit.pc all check-deps test python test-asan fuzz demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
 
 all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
 
@@ -84,6 +84,15 @@ test: deps
 	@rm -rf $(BUILD)/test-tmp && mkdir -p $(BUILD)/test-tmp
 	TMPDIR=$(CURDIR)/$(BUILD)/test-tmp DPKIT_BIN=$(BUILD)/dpkit $(BUILD)/tests/run-tests --jobs 2
 	TMPDIR=$(CURDIR)/$(BUILD)/test-tmp BUILD=$(BUILD) scripts/check-library
+	@$(MAKE) --no-print-directory python
+
+# The Python package (python/, docs/python.md): its tests against this build's library, with
+# the Debian python3-* packages `make deps` installs (hence the system interpreter).
+PYTHON ?= /usr/bin/python3
+python: $(BUILD)/libdpkit.so $(BUILD)/dpkit
+	@mkdir -p $(BUILD)/test-tmp
+	TMPDIR=$(CURDIR)/$(BUILD)/test-tmp DPKIT_LIBRARY=$(CURDIR)/$(BUILD)/libdpkit.so DPKIT_BIN=$(BUILD)/dpkit \
+	  PYTHONPATH=$(CURDIR)/python PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
 
 # Table 1's ScatterNet + linear rows (3 datasets x 3 seeds x 2 accountants; about an hour on 2 cores).
 reproduce-linear: deps all

@@ -100,6 +100,119 @@ DPKIT_API int dpkit_model_epsilon(const dpkit_model *model, double delta, const 
 /* 1 when the model's noise was keyed from its public seed (privacy.reproducible_noise). */
 DPKIT_API int dpkit_model_reproducible_noise(const dpkit_model *model);
 
+/* ---------------------------------------------------------------------------------------------
+ * Privacy ledgers: a list of Poisson-subsampled Gaussian events accounted together.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct dpkit_ledger dpkit_ledger;
+
+/* An empty ledger (NULL when out of memory). Free with dpkit_ledger_free. */
+DPKIT_API dpkit_ledger *dpkit_ledger_create(void);
+DPKIT_API void dpkit_ledger_free(dpkit_ledger *ledger);
+/* Records `count` runs of the Gaussian mechanism with noise multiplier `noise_multiplier` on a
+ * Poisson sample of rate `sample_rate` (1: the whole dataset); label (may be NULL: "dp-sgd")
+ * names what consumed privacy, at most 31 bytes. Equal consecutive events are merged. */
+DPKIT_API int dpkit_ledger_record(dpkit_ledger *ledger, double sample_rate,
+                                  double noise_multiplier, long long count, const char *label,
+                                  dpkit_error *err);
+/* Distinct (run-length encoded) events recorded. */
+DPKIT_API size_t dpkit_ledger_event_count(const dpkit_ledger *ledger);
+/* epsilon at delta of all events recorded so far (an empty ledger spends 0). */
+DPKIT_API int dpkit_ledger_epsilon(const dpkit_ledger *ledger, double delta,
+                                   const char *accountant, double *epsilon, dpkit_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * The 2D scattering transform, Kymatio 0.3's Scattering2D (docs/scatter.md), float32.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct dpkit_scattering dpkit_scattering;
+
+enum { DPKIT_PLAN_ESTIMATE = 0, DPKIT_PLAN_MEASURE = 1, DPKIT_PLAN_PATIENT = 2 };
+
+/* A plan for height x width images: J >= 1, L >= 1, max_order 1 or 2, 2^J <= height and width;
+ * threads 0 = all OpenMP threads; planning one of DPKIT_PLAN_*. Free with
+ * dpkit_scattering_free. */
+DPKIT_API dpkit_scattering *dpkit_scattering_create(int J, int L, int max_order, size_t height,
+                                                    size_t width, int threads, int planning,
+                                                    dpkit_error *err);
+DPKIT_API void dpkit_scattering_free(dpkit_scattering *scattering);
+/* K = 1 + J L (+ L^2 J (J-1) / 2 for max_order 2), and the output size height/2^J x width/2^J. */
+DPKIT_API void dpkit_scattering_output_shape(const dpkit_scattering *scattering,
+                                             size_t *channels, size_t *height, size_t *width);
+/* out (count, K, height/2^J, width/2^J) = the transform of images (count, height, width),
+ * Kymatio's channel order. A plan must not be executed by two callers at the same time. */
+DPKIT_API int dpkit_scattering_execute(dpkit_scattering *scattering, size_t count,
+                                       const float *images, float *out, dpkit_error *err);
+/* What channel k is: order 0, 1 or 2 and (j1, theta1, j2, theta2); unused entries are -1. */
+DPKIT_API int dpkit_scattering_channel(const dpkit_scattering *scattering, size_t k, int *order,
+                                       int *j1, int *theta1, int *j2, int *theta2,
+                                       dpkit_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Audit statistics (docs/audit.md, docs/maths.md 5 and 6). Inclusion and keep flags are 0/1
+ * bytes; scores are larger for "member".
+ * ------------------------------------------------------------------------------------------ */
+
+/* Rank-based exposure (tensorflow_privacy v0.8.0): exposure[i] = log2(reference_count) -
+ * log2(1 + #{reference <= perplexities[i]}). */
+DPKIT_API int dpkit_exposure_interpolation(const double *perplexities, size_t count,
+                                           const double *reference, size_t reference_count,
+                                           double *exposure, dpkit_error *err);
+/* exposure[i] = -log2 F(perplexities[i]), F the skew-normal fitted to the reference;
+ * fit (may be NULL) receives its (shape, loc, scale). */
+DPKIT_API int dpkit_exposure_extrapolation(const double *perplexities, size_t count,
+                                           const double *reference, size_t reference_count,
+                                           double *exposure, double *fit, dpkit_error *err);
+
+/* Two-sided Clopper-Pearson interval at level alpha for successes out of trials. */
+DPKIT_API int dpkit_clopper_pearson(unsigned long long successes, unsigned long long trials,
+                                    double alpha, double *lower, double *upper,
+                                    dpkit_error *err);
+/* Epsilon lower bound of a membership test from false positive / negative counts over runs
+ * without / with group_size canaries, at confidence 1 - alpha (docs/maths.md 6a). */
+DPKIT_API int dpkit_epsilon_lower_bound(unsigned long long false_positives,
+                                        unsigned long long runs_without,
+                                        unsigned long long false_negatives,
+                                        unsigned long long runs_with, double delta,
+                                        unsigned group_size, double alpha, double *epsilon,
+                                        dpkit_error *err);
+/* The best such bound over every threshold of the scores; threshold may be NULL. */
+DPKIT_API int dpkit_epsilon_lower_bound_scores(const double *scores_with, size_t runs_with,
+                                               const double *scores_without,
+                                               size_t runs_without, double delta,
+                                               unsigned group_size, double alpha,
+                                               double *epsilon, double *threshold,
+                                               dpkit_error *err);
+
+/* One-run audit (docs/maths.md 6b): the largest epsilon refuted at p by `correct` correct
+ * guesses out of `guesses` on m canaries. */
+DPKIT_API int dpkit_one_run_epsilon(unsigned long long m, unsigned long long guesses,
+                                    unsigned long long correct, double delta, double p,
+                                    double *epsilon, dpkit_error *err);
+/* The sound one-run bound from the scores and inclusion flags of m canaries (guess counts
+ * m/16 .. m, Bonferroni-corrected); guesses, correct and grid_epsilon (ML Privacy Meter's
+ * uncorrected grid maximum) may be NULL. */
+DPKIT_API int dpkit_one_run_bound(const double *scores, const unsigned char *included, size_t m,
+                                  double delta, double p, double *epsilon,
+                                  unsigned long long *guesses, unsigned long long *correct,
+                                  double *grid_epsilon, dpkit_error *err);
+
+/* LiRA's logit-scaled confidence phi = log(p / (1 - p)) of the true class, logits (n, classes). */
+DPKIT_API int dpkit_lira_logit_confidence(const float *logits, size_t n, size_t classes,
+                                          const int *labels, double *phi, dpkit_error *err);
+/* LiRA statistics (docs/maths.md 6c) of a target's scores (examples, queries) from shadow scores
+ * (models, examples, queries) and keep flags (models, examples); larger = member. online
+ * needs every example IN for some shadow model; offline (OUT models only, one-sided) needs
+ * every example OUT for some. Either output may be NULL. */
+DPKIT_API int dpkit_lira(const double *shadow_scores, const unsigned char *keep, size_t models,
+                         size_t examples, size_t queries, int global_variance,
+                         const double *target_scores, double *online, double *offline,
+                         dpkit_error *err);
+/* ROC of scores against labels (1 = member): AUC, and TPR at FPR < 0.1% and < 1%. */
+DPKIT_API int dpkit_roc(const double *scores, const unsigned char *labels, size_t n,
+                        double *auc, double *tpr_at_fpr_0_1, double *tpr_at_fpr_1,
+                        dpkit_error *err);
+
 #ifdef __cplusplus
 }
 #endif
