@@ -82,4 +82,16 @@ void scatter_plan_profile(const scatter_plan *plan, double *fftw_seconds, double
 int scatter_wisdom_import(const char *path, dpkit_error *err);
 int scatter_wisdom_export(const char *path, dpkit_error *err);
 
+/* One transform of an HDF5 dataset file.h5:/dataset of float images (N, H, W) or (N, C, H, W)
+ * into out_file:/out_dataset (N[, C], K, H', W') float32 (scatter/scatter_file.c). chunk: images
+ * at a time (0: about 64 MiB); wisdom: FFTW wisdom file read if present and updated (NULL: none).
+ * The caller makes sure the output is neither the input nor the wisdom file. */
+typedef struct scatter_file_job {
+    int J, L, max_order, threads, chunk;
+    scatter_planning planning;
+    const char *wisdom;
+    char in_file[4096], in_dataset[1024], out_file[4096], out_dataset[1024];
+} scatter_file_job;
+int scatter_file(const scatter_file_job *job, dpkit_error *err);
+
 #endif
