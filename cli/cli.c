@@ -35,6 +35,8 @@ void cli_print_train_result(const run_result *r)
     else
         printf(" without privacy (%lld steps)\n", r->steps);
     printf("model: %s\n", r->model_path);
+    fflush(stdout); /* the closing reproducible-noise warning comes last */
+    run_warn_reproducible_noise(r->reproducible_noise, r->seed);
 }
 
 int cli_parse_double(const char *command, const char *option, const char *text, double *out)

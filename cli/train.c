@@ -106,14 +106,6 @@ int cli_train(int argc, char **argv)
         run_warn_reproducible_noise(r.reproducible_noise, r.seed);
         return 0;
     }
-    printf("%s: test accuracy %.4f", r.name, r.test_accuracy);
-    if (r.private_mode)
-        printf(" at epsilon %.4g, delta %g (%s, sigma %.4g, %lld steps)\n", r.epsilon, r.delta,
-               r.accountant == ACCOUNTANT_PLD ? "pld" : "rdp", r.noise_multiplier, r.steps);
-    else
-        printf(" without privacy (%lld steps)\n", r.steps);
-    printf("model: %s\n", r.model_path);
-    fflush(stdout); /* the closing warning comes last */
-    run_warn_reproducible_noise(r.reproducible_noise, r.seed);
+    cli_print_train_result(&r);
     return 0;
 }
