@@ -98,7 +98,7 @@ static inline void fuzz_setup(void)
         abort();
     }
     atexit(fuzz_remove_dir);
-    log_set_level(LOG_ERROR);
+    log_set_level(DPKIT_LOG_ERROR);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
