@@ -1,7 +1,7 @@
 /* The accountant's front door: options, validation of events, and epsilon/delta of a
  * composition with the RDP or the PLD accountant. */
 #include "accountant/accountant.h"
-#include "accountant/internal.h"
+#include "accountant/accountant_internal.h"
 
 #include <float.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* Noise calibration (docs/maths.md 4 item 10, with GSL's Brent root finder instead of Opacus's
  * bisection) and the largest number of steps a noise multiplier allows. */
 #include "accountant/accountant.h"
-#include "accountant/internal.h"
+#include "accountant/accountant_internal.h"
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_roots.h>

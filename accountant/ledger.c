@@ -1,7 +1,7 @@
 /* The privacy ledger: the run-length encoded list of privacy events of a run, and its HDF5 form
  * (layout in docs/formats/accountant.md). */
 #include "accountant/accountant.h"
-#include "accountant/internal.h"
+#include "accountant/accountant_internal.h"
 
 #include <math.h>
 #include <stdint.h>

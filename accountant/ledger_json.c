@@ -1,7 +1,7 @@
 /* The privacy ledger as JSON (layout in docs/formats/accountant.md): written atomically, read
  * with libyaml (JSON is YAML flow syntax). */
 #include "accountant/accountant.h"
-#include "accountant/internal.h"
+#include "accountant/accountant_internal.h"
 
 #include "common/durable.h"
 

@@ -2,8 +2,8 @@
  * connect-the-dots pessimistic discretisation of each direction of add/remove adjacency, FFT
  * self-composition of each event, composition of the events, read-off. */
 #include "accountant/accountant.h"
-#include "accountant/internal.h"
-#include "accountant/pld_pmf.h"
+#include "accountant/accountant_internal.h"
+#include "accountant/pld_pmf_internal.h"
 
 #include <gsl/gsl_cdf.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* Discrete privacy loss distributions: composition by real-input FFTs (FFTW, double), Chernoff
  * windows for self-composition, pessimistic tail truncation, delta/epsilon read-off
  * (docs/maths.md 3.4-3.6). */
-#include "accountant/pld_pmf.h"
+#include "accountant/pld_pmf_internal.h"
 
 #include "accountant/accountant.h"
 

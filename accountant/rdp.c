@@ -2,7 +2,7 @@
  * for integer and fractional orders (the reference path; rdp_series.c has the fast one), the
  * default order grid and the RDP curve of a composition. */
 #include "accountant/accountant.h"
-#include "accountant/internal.h"
+#include "accountant/accountant_internal.h"
 
 #include <gsl/gsl_sf_erf.h>
 #include <math.h>

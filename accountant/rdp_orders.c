@@ -5,7 +5,7 @@
  * integer orders up to ACCOUNTANT_RDP_MAX_ORDER and refines between the best rung's neighbours
  * with fractional orders. Every order gives a valid bound (docs/maths.md 2.7), so the minimum
  * over more orders is still one, and never above the default grid's. */
-#include "accountant/internal.h"
+#include "accountant/accountant_internal.h"
 
 #include <math.h>
 

@@ -1,6 +1,6 @@
 /* The per-(q, sigma) part of the RDP series of docs/maths.md 2.3-2.4, shared by all orders
  * (constants, tables, memo), and the series summed in linear space: the fast path of rdp.c. */
-#include "accountant/internal.h"
+#include "accountant/accountant_internal.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@
  * defaults, --set overrides, getters by dotted path, and writing the resolved config back as
  * YAML. */
 #include "common/config.h"
-#include "common/config_tree.h"
+#include "common/config_tree_internal.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/textfile.h"

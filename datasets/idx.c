@@ -1,6 +1,6 @@
 /* IDX files (MNIST, Fashion-MNIST; raw or gzip): a big-endian header (0, 0, type, rank, then
  * rank 32-bit sizes) followed by the array. Only unsigned-byte arrays are accepted. */
-#include "datasets/internal.h"
+#include "datasets/datasets_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* File helpers of the datasets module: reading raw or gzip files with few large reads, atomic
  * writes, sha256 with libsodium, bounded path formatting, class-name arrays. */
-#include "datasets/internal.h"
+#include "datasets/datasets_internal.h"
 
 #include "common/durable.h"
 #include "common/memory.h"

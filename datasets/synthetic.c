@@ -2,7 +2,7 @@
  * (random values on a coarse 4 x 4 grid per channel, blown up to the image size) and an example
  * is its class pattern plus Gaussian pixel noise, so both raw-pixel and scattering classifiers
  * can learn it. */
-#include "datasets/internal.h"
+#include "datasets/datasets_internal.h"
 
 #include "common/rng.h"
 

@@ -1,6 +1,6 @@
 /* Text corpora: documents (one file each) concatenated in memory, split into bytes or UTF-8
  * characters with the vocabulary of the symbols present. */
-#include "datasets/internal.h"
+#include "datasets/datasets_internal.h"
 
 #include <dirent.h>
 #include <stdio.h>

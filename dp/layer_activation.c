@@ -1,6 +1,6 @@
 /* Element-wise activations (tanh, relu): no parameters; the backward pass uses the stored
  * output (tanh' = 1 - y^2, relu' = [y > 0]). */
-#include "dp/layers.h"
+#include "dp/layers_internal.h"
 
 #include <math.h>
 

@@ -21,7 +21,7 @@
  * need no second im2col), and gets its clipped sum from the batch gradient of the rescaled
  * output gradients (Cout*K*T, the GEMM a non-private step runs anyway). Either way a private
  * step runs im2col twice per example, as a non-private one does. */
-#include "dp/layers.h"
+#include "dp/layers_internal.h"
 
 #include <cblas.h>
 #include <omp.h>

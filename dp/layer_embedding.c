@@ -4,7 +4,7 @@
  *     ||g_i||^2 = sum_v ||sum_{t: id_t = v} d_t||^2 = sum_{t,s: id_t = id_s} d_t.d_s,
  * computed over pairs of positions (T is a context length, small) without a vocab-sized
  * buffer. */
-#include "dp/layers.h"
+#include "dp/layers_internal.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* Flatten (C, H, W) -> (C*H*W, 1, 1): the values keep their row-major order (PyTorch's
  * nn.Flatten), so forward and backward are copies. */
-#include "dp/layers.h"
+#include "dp/layers_internal.h"
 
 #include <string.h>
 

@@ -2,7 +2,7 @@
  * per example, the channels split into `groups` consecutive groups, each standardised by its
  * own mean and biased variance. No statistics cross examples, so per-example gradients stay
  * per example (DESIGN: no BatchNorm in training). */
-#include "dp/layers.h"
+#include "dp/layers_internal.h"
 
 #include <math.h>
 

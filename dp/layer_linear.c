@@ -2,7 +2,7 @@
  * the outer product delta_i [x_i, 1]^T, so its squared norm is (||x_i||^2 + 1) ||delta_i||^2 and
  * sums of per-example gradients are single GEMMs (docs/maths.md 4.4-4.5; DESIGN "DP-SGD
  * must-haves"). */
-#include "dp/layers.h"
+#include "dp/layers_internal.h"
 
 #include <cblas.h>
 

@@ -1,7 +1,7 @@
 /* Max and average pooling over square windows (kernel, stride, no padding), per channel. No
  * parameters. Max pooling sends each output gradient to the first maximum of its window in
  * row-major order (PyTorch's choice), accumulating where windows overlap (stride < kernel). */
-#include "dp/layers.h"
+#include "dp/layers_internal.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* Maps a layer kind to its implementation, and the helpers the layers share. */
-#include "dp/layers.h"
+#include "dp/layers_internal.h"
 
 #include <cblas.h>
 #include <omp.h>

@@ -2,7 +2,7 @@
  * training matrix by row index: the batch is never copied whole, each sampled row is read from
  * memory once (docs/maths.md 4.4-4.5 with the outer-product norm of the linear layer). */
 #include "dp/dp.h"
-#include "dp/layers.h"
+#include "dp/layers_internal.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -17,11 +17,6 @@
  * in cache (32 x 15,552 floats = 2 MB for CIFAR-10 ScatterNet), so the forward GEMM, the norms
  * and the gradient GEMM read the rows from cache, not from memory. */
 enum { ROWS_BLOCK = 32 };
-
-int dp_model_is_single_linear(const dp_model *model)
-{
-    return model->layer_count == 1 && model->layers[0].kind == DP_LAYER_LINEAR;
-}
 
 size_t dp_linear_rows_floats_per_thread(const dp_model *model)
 {

@@ -1,7 +1,7 @@
 /* Models as a list of layers: construction, initialisation, workspaces, forward passes, the
  * clipped gradient sum (docs/maths.md 4.4-4.5) and evaluation. */
 #include "dp/dp.h"
-#include "dp/layers.h"
+#include "dp/layers_internal.h"
 
 #include <omp.h>
 
@@ -245,6 +245,12 @@ void dp_model_init(dp_model *model, rng *r, int zero_last)
         for (size_t j = 0; j < layer->param_count; j++)
             p[j] = (float)((2.0 * rng_uniform(r) - 1.0) * bound);
     }
+}
+
+/* The linear fast path (dp/linear_rows.c) applies to exactly one linear softmax layer. */
+int dp_model_is_single_linear(const dp_model *model)
+{
+    return model->layer_count == 1 && model->layers[0].kind == DP_LAYER_LINEAR;
 }
 
 int dp_model_describe(const dp_model *model, char *text, size_t size)

@@ -2,7 +2,7 @@
  * values, conversions, calibration (including the published noise multipliers of Tramer &
  * Boneh), properties, the privacy ledger (HDF5 and JSON) and the epsilon/calibrate commands. */
 #include "accountant/accountant.h"
-#include "accountant/internal.h"
+#include "accountant/accountant_internal.h"
 #include "common/rng.h"
 #include "tests/test_util.h"
 
@@ -294,7 +294,7 @@ Test(accountant, rdp_linear_sum_agrees_with_log_space_sum)
 }
 
 /* For typical DP-SGD parameters nearly every order of the default grid takes the linear sum
- * (the speed of bench/accountant depends on it), and sharing the per-(q, sigma) tables across
+ * (the speed of bench/accounting depends on it), and sharing the per-(q, sigma) tables across
  * orders and events does not change a single bit. */
 Test(accountant, rdp_default_grid_takes_linear_sum)
 {

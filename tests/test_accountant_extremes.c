@@ -4,8 +4,8 @@
  * impossible events and ledgers, overflow-checked step counts, and a training that refuses or
  * stops instead of recording epsilon = 0. */
 #include "accountant/accountant.h"
-#include "accountant/internal.h"
-#include "accountant/pld_pmf.h"
+#include "accountant/accountant_internal.h"
+#include "accountant/pld_pmf_internal.h"
 #include "tests/test_util.h"
 
 #include <criterion/criterion.h>

@@ -1,7 +1,7 @@
 /* The table of layer implementations (one dp/layer_<kind>.c file per family), and helpers they
  * share. */
-#ifndef DPKIT_DP_LAYERS_H
-#define DPKIT_DP_LAYERS_H
+#ifndef DPKIT_DP_LAYERS_INTERNAL_H
+#define DPKIT_DP_LAYERS_INTERNAL_H
 
 #include "dp/dp.h"
 

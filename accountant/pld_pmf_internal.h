@@ -1,7 +1,7 @@
 /* Discrete privacy loss distributions on the grid k * d (docs/maths.md 3.4-3.6): composition by
  * FFT, tail truncation, and reading off delta(epsilon) and epsilon(delta). Internal. */
-#ifndef DPKIT_ACCOUNTANT_PLD_PMF_H
-#define DPKIT_ACCOUNTANT_PLD_PMF_H
+#ifndef DPKIT_ACCOUNTANT_PLD_PMF_INTERNAL_H
+#define DPKIT_ACCOUNTANT_PLD_PMF_INTERNAL_H
 
 #include "common/error.h"
 

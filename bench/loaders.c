@@ -1,7 +1,7 @@
 /* Benchmark: load times of the real datasets from the data directory (MNIST and Fashion-MNIST
  * IDX files, CIFAR-10 binary batches, the SOTU text corpus). Best of several runs, page cache
  * warm; the first load of each set is reported too (it pays the fresh-memory page faults).
- * Usage: build/bench/datasets [repeats] */
+ * Usage: build/bench/loaders [repeats] */
 #include "common/progress.h"
 #include "datasets/datasets.h"
 

@@ -267,7 +267,7 @@ static void print_canaries(const audit_run *a, const audit_canary_options *o, in
 }
 
 /* 1 when the config (or a --set kind=... override) says kind: canaries, which has a schema
- * of its own (cli/audit_canaries.c). An unreadable file is left to the normal path to report. */
+ * of its own (cli/cmd_audit_canaries.c). An unreadable file is left to the normal path to report. */
 static int is_canary_audit(const audit_job *job)
 {
     for (size_t i = job->config.set_count; i-- > 0;) /* the last override wins */

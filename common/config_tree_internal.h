@@ -1,6 +1,6 @@
 /* Internal to the config module: the parser entry shared by config_tree.c and config.c. */
-#ifndef DPKIT_COMMON_CONFIG_TREE_H
-#define DPKIT_COMMON_CONFIG_TREE_H
+#ifndef DPKIT_COMMON_CONFIG_TREE_INTERNAL_H
+#define DPKIT_COMMON_CONFIG_TREE_INTERNAL_H
 
 #include "common/config.h"
 

@@ -2,7 +2,7 @@
  * the MNIST (60,000 x 28x28) and CIFAR-10 (50,000 x 3x32x32) training sets, and the share of
  * the time spent inside FFTW. The images are the real training sets when they have been fetched
  * (dpkit data fetch), random images of the same shapes otherwise (the cost does not depend on
- * pixel values). usage: bench/scatter [--threads N] [--fraction F] [--measure]
+ * pixel values). usage: bench/scattering [--threads N] [--fraction F] [--measure]
  * (F < 1 runs that share of the images; --measure plans with FFTW_MEASURE instead of PATIENT) */
 #include "common/progress.h"
 #include "common/rng.h"
@@ -57,7 +57,7 @@ static double run(scatter_plan *plan, size_t count, size_t plane, const float *i
     for (size_t done = 0; done < count; done += CHUNK) {
         size_t n = count - done < CHUNK ? count - done : CHUNK;
         if (scatter_execute(plan, n, input + done * plane, output, &err)) {
-            fprintf(stderr, "bench/scatter: %s\n", err.message);
+            fprintf(stderr, "bench/scattering: %s\n", err.message);
             exit(1);
         }
     }
@@ -87,7 +87,7 @@ static int bench(const workload *w, int threads, double fraction, scatter_planni
     float *input = load_planes(w, planes, &real);
     float *output = malloc(CHUNK * out_size * sizeof *output);
     if (!input || !output) {
-        fprintf(stderr, "bench/scatter: out of memory\n");
+        fprintf(stderr, "bench/scattering: out of memory\n");
         return 1;
     }
     run(plan, CHUNK < planes ? CHUNK : planes, in_size, input, output); /* warm-up */
@@ -109,7 +109,7 @@ static int bench(const workload *w, int threads, double fraction, scatter_planni
     scatter_plan_free(profiled);
     return 0;
 fail:
-    fprintf(stderr, "bench/scatter: %s\n", err.message);
+    fprintf(stderr, "bench/scattering: %s\n", err.message);
     return 1;
 }
 
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
             bad = 1;
     }
     if (bad || threads < 1 || fraction <= 0 || fraction > 1) {
-        fprintf(stderr, "usage: bench/scatter [--threads N >= 1] [--fraction 0 < F <= 1] "
+        fprintf(stderr, "usage: bench/scattering [--threads N >= 1] [--fraction 0 < F <= 1] "
                         "[--measure]\n");
         return 2;
     }
