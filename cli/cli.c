@@ -5,9 +5,11 @@
 #include "dp/run_config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cli_usage_error(const char *command, const char *format, ...)
 {
@@ -74,26 +76,53 @@ int cli_common_option(int option)
     return 0;
 }
 
-int cli_config_option(const char *command, int option, const char *value,
-                      const config_field *schema, void (*print_help)(void),
-                      cli_config_args *args)
+enum { MAX_OPTIONS = 16 };
+
+int cli_parse_config_command(const char *command, int argc, char **argv,
+                             const struct option *extra, const config_field *schema,
+                             void (*print_help)(void), cli_config_args *args,
+                             int (*handle)(int code, const char *value, void *user), void *user)
 {
-    switch (option) {
-    case 'h':
-        print_help();
-        return 1;
-    case 'p':
-        config_print_schema(stdout, schema);
-        return 1;
-    case 's':
-        if (args->set_count == CLI_MAX_SETS)
-            return cli_usage_error(command, "at most %d --set options", CLI_MAX_SETS);
-        args->sets[args->set_count++] = value;
-        return 0;
-    case 'o':
-        args->output = value;
-        return 0;
-    default:
-        return -1;
+    static const struct option shared[] = {
+        {"set", required_argument, NULL, 's'}, {"print-config", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},      {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'}};
+    struct option options[MAX_OPTIONS + 1] = {{0}};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
+        options[n++] = shared[i];
+    for (size_t i = 0; extra && extra[i].name && n < MAX_OPTIONS; i++)
+        options[n++] = extra[i];
+    memset(args, 0, sizeof *args);
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
+        if (cli_common_option(c))
+            continue;
+        switch (c) {
+        case 'h':
+            print_help();
+            return 1;
+        case 'p':
+            config_print_schema(stdout, schema);
+            return 1;
+        case 's':
+            if (args->set_count == CLI_MAX_SETS)
+                return cli_usage_error(command, "at most %d --set options", CLI_MAX_SETS);
+            args->sets[args->set_count++] = optarg;
+            break;
+        case 'o':
+            args->output = optarg;
+            break;
+        case '?':
+            return cli_usage_error(command, "unknown option");
+        default:
+            if (!handle || handle(c, optarg, user))
+                return 2;
+        }
     }
+    if (optind != argc - 1)
+        return cli_usage_error(command, "expected one CONFIG file");
+    args->config_path = argv[optind];
+    return 0;
 }

@@ -45,20 +45,25 @@ int cli_parse_long(const char *command, const char *option, const char *text, lo
  * (a getopt_long return value) was one of them. */
 int cli_common_option(int option);
 
-/* The options of the config-driven commands (train, audit, ...): --set KEY=VALUE (repeatable,
- * getopt code 's'), --output DIR ('o'), --print-config ('p') and --help ('h'). */
+/* The command line of a config-driven command (train, audit, ...): one CONFIG file and the
+ * shared options --set KEY=VALUE (repeatable), --print-config, --help, -q and -v, plus the
+ * command's own `extra` options (zero-terminated getopt_long table; code 'o' is --output DIR
+ * and is recorded here). Each other extra option goes to handle(code, value, user), which
+ * returns 0 or, after printing a usage error, 2. */
 #define CLI_MAX_SETS 64
 typedef struct cli_config_args {
+    const char *config_path;
     const char *sets[CLI_MAX_SETS]; /* in command-line order */
     size_t set_count;
     const char *output; /* NULL when not given */
 } cli_config_args;
 
-/* Handles `option` (a getopt_long return value) if it is one of the above. Returns -1 when it
- * is not, 0 when recorded in args, 1 after printing the help or the schema (exit 0), 2 after a
- * usage error. */
-int cli_config_option(const char *command, int option, const char *value,
-                      const config_field *schema, void (*print_help)(void),
-                      cli_config_args *args);
+struct option;
+/* Returns 0 when parsed, 1 after printing the help or the schema (exit 0), 2 after a usage
+ * error. */
+int cli_parse_config_command(const char *command, int argc, char **argv,
+                             const struct option *extra, const config_field *schema,
+                             void (*print_help)(void), cli_config_args *args,
+                             int (*handle)(int code, const char *value, void *user), void *user);
 
 #endif

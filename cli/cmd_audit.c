@@ -74,37 +74,6 @@ static void print_help(void)
            "  dpkit audit configs/audit-one-run.yaml --set privacy.epsilon=1\n");
 }
 
-typedef struct audit_job {
-    const char *config_path;
-    cli_config_args config;
-} audit_job;
-
-static int parse_args(int argc, char **argv, audit_job *job)
-{
-    static const struct option options[] = {
-        {"set", required_argument, NULL, 's'},  {"output", required_argument, NULL, 'o'},
-        {"print-config", no_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
-        {"quiet", no_argument, NULL, 'q'},      {"verbose", no_argument, NULL, 'v'},
-        {NULL, 0, NULL, 0}};
-    memset(job, 0, sizeof *job);
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
-        if (cli_common_option(c))
-            continue;
-        int shared = cli_config_option(COMMAND, c, optarg, audit_schema, print_help,
-                                       &job->config);
-        if (shared < 0)
-            return cli_usage_error(COMMAND, "unknown option");
-        if (shared > 0)
-            return shared;
-    }
-    if (optind != argc - 1)
-        return cli_usage_error(COMMAND, "expected one AUDIT config file");
-    job->config_path = argv[optind];
-    return 0;
-}
-
 typedef struct audit_run {
     config *cfg;
     char kind[16], name[128], dir[2048];
@@ -118,14 +87,14 @@ static void audit_run_free(audit_run *a)
     config_free(a->cfg);
 }
 
-static int setup(audit_run *a, const audit_job *job, dpkit_error *err)
+static int setup(audit_run *a, const cli_config_args *job, dpkit_error *err)
 {
-    if (config_load_with_overrides(job->config_path, audit_schema, job->config.sets, job->config.set_count,
+    if (config_load_with_overrides(job->config_path, audit_schema, job->sets, job->set_count,
                                    &a->cfg, err))
         return -1;
     snprintf(a->kind, sizeof a->kind, "%s", config_get_string(a->cfg, "kind"));
     snprintf(a->name, sizeof a->name, "%s", config_get_string(a->cfg, "name"));
-    const char *dir = job->config.output ? job->config.output : config_get_string(a->cfg, "output.dir");
+    const char *dir = job->output ? job->output : config_get_string(a->cfg, "output.dir");
     if (strlen(dir) + 1 > sizeof a->dir)
         return error_set(err, "output.dir: longer than %zu characters", sizeof a->dir - 1);
     if (dir[0])
@@ -268,11 +237,11 @@ static void print_canaries(const audit_run *a, const audit_canary_options *o, in
 
 /* 1 when the config (or a --set kind=... override) says kind: canaries, which has a schema
  * of its own (cli/cmd_audit_canaries.c). An unreadable file is left to the normal path to report. */
-static int is_canary_audit(const audit_job *job)
+static int is_canary_audit(const cli_config_args *job)
 {
-    for (size_t i = job->config.set_count; i-- > 0;) /* the last override wins */
-        if (strncmp(job->config.sets[i], "kind=", 5) == 0)
-            return strcmp(job->config.sets[i] + 5, "canaries") == 0;
+    for (size_t i = job->set_count; i-- > 0;) /* the last override wins */
+        if (strncmp(job->sets[i], "kind=", 5) == 0)
+            return strcmp(job->sets[i] + 5, "canaries") == 0;
     config_node *root = NULL;
     dpkit_error ignored;
     if (config_parse_file(job->config_path, &root, &ignored) != 0 || !root)
@@ -285,8 +254,11 @@ static int is_canary_audit(const audit_job *job)
 
 int cli_audit(int argc, char **argv)
 {
-    audit_job job;
-    int parsed = parse_args(argc, argv, &job);
+    static const struct option extra[] = {{"output", required_argument, NULL, 'o'},
+                                          {NULL, 0, NULL, 0}};
+    cli_config_args job;
+    int parsed = cli_parse_config_command(COMMAND, argc, argv, extra, audit_schema, print_help,
+                                          &job, NULL, NULL);
     if (parsed)
         return parsed == 1 ? 0 : parsed;
     if (is_canary_audit(&job))

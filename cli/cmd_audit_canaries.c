@@ -296,26 +296,14 @@ static int run_experiment(const job *j, audit_canary_experiment_result *r, dpkit
 
 int cli_audit_canaries(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"set", required_argument, NULL, 's'},   {"output", required_argument, NULL, 'o'},
-        {"print-config", no_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
-        {"quiet", no_argument, NULL, 'q'},       {"verbose", no_argument, NULL, 'v'},
-        {NULL, 0, NULL, 0}};
-    cli_config_args args = {0};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
-        if (cli_common_option(c))
-            continue;
-        int shared = cli_config_option(COMMAND, c, optarg, schema, print_help, &args);
-        if (shared < 0)
-            return cli_usage_error(COMMAND, "unknown option");
-        if (shared > 0)
-            return shared == 1 ? 0 : shared;
-    }
-    if (optind != argc - 1)
-        return cli_usage_error(COMMAND, "expected one CONFIG file");
-    const char *path = argv[optind];
+    static const struct option extra[] = {{"output", required_argument, NULL, 'o'},
+                                          {NULL, 0, NULL, 0}};
+    cli_config_args args;
+    int parsed = cli_parse_config_command(COMMAND, argc, argv, extra, schema, print_help, &args,
+                                          NULL, NULL);
+    if (parsed)
+        return parsed == 1 ? 0 : parsed;
+    const char *path = args.config_path;
     job *x = calloc(1, sizeof *x);
     audit_canary_experiment_result *r = calloc(1, sizeof *r);
     if (!x || !r) {

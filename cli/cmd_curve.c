@@ -41,38 +41,31 @@ static void print_point(const run_result *result, void *user)
     cli_print_train_result(result);
 }
 
+static int jobs_option(int code, const char *value, void *user)
+{
+    (void)code; /* only --jobs */
+    long long *jobs = user;
+    if (cli_parse_long(COMMAND, "--jobs", value, jobs))
+        return 2;
+    if (*jobs < 1 || *jobs > 64)
+        return cli_usage_error(COMMAND, "--jobs must be 1..64, got %lld", *jobs);
+    return 0;
+}
+
 int cli_curve(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"set", required_argument, NULL, 's'},   {"jobs", required_argument, NULL, 'j'},
-        {"print-config", no_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
-        {"quiet", no_argument, NULL, 'q'},       {"verbose", no_argument, NULL, 'v'},
-        {NULL, 0, NULL, 0}};
-    cli_config_args args = {0};
+    static const struct option extra[] = {{"jobs", required_argument, NULL, 'j'},
+                                          {NULL, 0, NULL, 0}};
+    cli_config_args args;
     long long jobs = 1;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
-        if (cli_common_option(c))
-            continue;
-        int shared = cli_config_option(COMMAND, c, optarg, run_curve_schema, print_help, &args);
-        if (shared > 0)
-            return shared == 1 ? 0 : shared;
-        if (shared == 0)
-            continue;
-        if (c != 'j')
-            return cli_usage_error(COMMAND, "unknown option");
-        if (cli_parse_long(COMMAND, "--jobs", optarg, &jobs))
-            return 2;
-        if (jobs < 1 || jobs > 64)
-            return cli_usage_error(COMMAND, "--jobs must be 1..64, got %lld", jobs);
-    }
-    if (optind != argc - 1)
-        return cli_usage_error(COMMAND, "expected one CURVE config file");
+    int parsed = cli_parse_config_command(COMMAND, argc, argv, extra, run_curve_schema,
+                                          print_help, &args, jobs_option, &jobs);
+    if (parsed)
+        return parsed == 1 ? 0 : parsed;
     run_curve curve;
     run_curve_options run = {.jobs = (int)jobs, .trained = print_point};
     dpkit_error err;
-    int status = run_curve_load(argv[optind], args.sets, args.set_count, &curve, &err) ||
+    int status = run_curve_load(args.config_path, args.sets, args.set_count, &curve, &err) ||
                  run_curve_run(&curve, &run, &err);
     if (!status)
         printf("%s: %zu points; %s/curve.csv, curve.md, curve.png\n", curve.name,

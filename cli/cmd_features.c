@@ -44,34 +44,27 @@ static void print_split(const char *name, const features_set *set, const feature
            info->seconds);
 }
 
+static int force_option(int code, const char *value, void *user)
+{
+    (void)code, (void)value; /* only --force */
+    *(int *)user = 1;
+    return 0;
+}
+
 int cli_features(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"set", required_argument, NULL, 's'},    {"force", no_argument, NULL, 'f'},
-        {"print-config", no_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
-        {"quiet", no_argument, NULL, 'q'},        {"verbose", no_argument, NULL, 'v'},
-        {NULL, 0, NULL, 0}};
-    cli_config_args args = {0};
-    int force = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
-        if (cli_common_option(c))
-            continue;
-        int shared = cli_config_option(COMMAND, c, optarg, run_config_schema, print_help, &args);
-        if (shared > 0)
-            return shared == 1 ? 0 : shared;
-        if (shared == 0)
-            continue;
-        if (c != 'f')
-            return cli_usage_error(COMMAND, "unknown option");
-        force = 1;
-    }
-    if (optind != argc - 1)
-        return cli_usage_error(COMMAND, "expected one CONFIG file");
+    static const struct option extra[] = {{"force", no_argument, NULL, 'f'},
+                                          {NULL, 0, NULL, 0}};
+    cli_config_args args;
+    int force = 0;
+    int parsed = cli_parse_config_command(COMMAND, argc, argv, extra, run_config_schema,
+                                          print_help, &args, force_option, &force);
+    if (parsed)
+        return parsed == 1 ? 0 : parsed;
     run_config rc;
     dataset data;
     dpkit_error err;
-    if (run_config_load(argv[optind], args.sets, args.set_count, &rc, &err))
+    if (run_config_load(args.config_path, args.sets, args.set_count, &rc, &err))
         return cli_fail(COMMAND, &err);
     int status = run_dataset_load(&rc, &data, &err);
     if (status == 0) {

@@ -35,67 +35,47 @@ static void print_help(void)
            "  dpkit train configs/mnist-scatter-linear.yaml --set training.epochs=10\n");
 }
 
-typedef struct train_job {
-    const char *config_path;
-    cli_config_args config;
+typedef struct train_flags {
     int resume, force_features, max_epochs;
-} train_job;
+} train_flags;
 
-static int parse_args(int argc, char **argv, train_job *job)
+static int train_option(int code, const char *value, void *user)
 {
-    static const struct option options[] = {
-        {"set", required_argument, NULL, 's'},      {"resume", no_argument, NULL, 'r'},
-        {"max-epochs", required_argument, NULL, 'm'}, {"force-features", no_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},   {"print-config", no_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},           {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},        {NULL, 0, NULL, 0}};
-    memset(job, 0, sizeof *job);
-    optind = 1;
-    int c;
+    train_flags *flags = user;
     long long v;
-    while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
-        if (cli_common_option(c))
-            continue;
-        int shared = cli_config_option(COMMAND, c, optarg, run_config_schema, print_help,
-                                       &job->config);
-        if (shared > 0)
-            return shared;
-        if (shared == 0)
-            continue;
-        switch (c) {
-        case 'r':
-            job->resume = 1;
-            break;
-        case 'f':
-            job->force_features = 1;
-            break;
-        case 'm':
-            if (cli_parse_long(COMMAND, "--max-epochs", optarg, &v))
-                return 2;
-            if (v < 1 || v > 100000)
-                return cli_usage_error(COMMAND, "--max-epochs must be 1..100000, got %lld", v);
-            job->max_epochs = (int)v;
-            break;
-        default:
-            return cli_usage_error(COMMAND, "unknown option");
-        }
+    switch (code) {
+    case 'r':
+        flags->resume = 1;
+        return 0;
+    case 'f':
+        flags->force_features = 1;
+        return 0;
+    default: /* 'm' */
+        if (cli_parse_long(COMMAND, "--max-epochs", value, &v))
+            return 2;
+        if (v < 1 || v > 100000)
+            return cli_usage_error(COMMAND, "--max-epochs must be 1..100000, got %lld", v);
+        flags->max_epochs = (int)v;
+        return 0;
     }
-    if (optind != argc - 1)
-        return cli_usage_error(COMMAND, "expected one CONFIG file");
-    job->config_path = argv[optind];
-    return 0;
 }
 
 int cli_train(int argc, char **argv)
 {
-    train_job job;
-    int parsed = parse_args(argc, argv, &job);
+    static const struct option extra[] = {
+        {"resume", no_argument, NULL, 'r'},      {"max-epochs", required_argument, NULL, 'm'},
+        {"force-features", no_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0}};
+    cli_config_args args;
+    train_flags flags = {0};
+    int parsed = cli_parse_config_command(COMMAND, argc, argv, extra, run_config_schema,
+                                          print_help, &args, train_option, &flags);
     if (parsed)
         return parsed == 1 ? 0 : parsed;
-    run_options options = {.config_path = job.config_path, .sets = job.config.sets,
-                           .set_count = job.config.set_count, .output_dir = job.config.output,
-                           .resume = job.resume, .force_features = job.force_features,
-                           .max_epochs = job.max_epochs};
+    run_options options = {.config_path = args.config_path, .sets = args.sets,
+                           .set_count = args.set_count, .output_dir = args.output,
+                           .resume = flags.resume, .force_features = flags.force_features,
+                           .max_epochs = flags.max_epochs};
     run_result r;
     dpkit_error err;
     if (run_train(&options, &r, &err)) {
