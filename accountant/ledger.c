@@ -2,6 +2,7 @@
  * (layout in docs/formats/accountant.md). */
 #include "accountant/accountant.h"
 #include "accountant/accountant_internal.h"
+#include "common/memory.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -81,14 +82,9 @@ int accountant_ledger_record(accountant_ledger *ledger, double sampling_rate,
             return 0;
         }
     }
-    if (ledger->count == ledger->capacity) {
-        size_t capacity = ledger->capacity ? 2 * ledger->capacity : 8;
-        accountant_event *grown = realloc(ledger->events, capacity * sizeof *grown);
-        if (!grown)
-            return error_set(err, "privacy ledger: out of memory");
-        ledger->events = grown;
-        ledger->capacity = capacity;
-    }
+    if (memory_grow((void **)&ledger->events, &ledger->capacity, ledger->count,
+                    sizeof *ledger->events, 8))
+        return error_set(err, "privacy ledger: out of memory");
     ledger->events[ledger->count++] = event;
     return 0;
 }

@@ -255,6 +255,15 @@ typedef struct audit_canary_experiment_settings {
     const char *output_dir;       /* canaries.json is written here once drawn; NULL: not written */
 } audit_canary_experiment_settings;
 
+/* The experiment's config keys (kind: canaries; docs/audit.md), bounds included. */
+extern const config_field audit_canary_experiment_schema[];
+/* The settings of a config validated against that schema (strings point into it); the run
+ * directory (output.dir, or runs/<name>) is written to output_dir. 0, or -1 with err naming
+ * the key. */
+int audit_canary_experiment_settings_read(const config *c, audit_canary_experiment_settings *s,
+                                          char *output_dir, size_t output_size,
+                                          dpkit_error *err);
+
 /* One canary under one model. */
 typedef struct audit_canary_outcome {
     double log_perplexity;        /* bits */

@@ -27,83 +27,34 @@ static void add_blas_time(double seconds)
     blas_seconds += share;
 }
 
-void __real_cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER order,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint m,
-                        OPENBLAS_CONST blasint n, OPENBLAS_CONST blasint k,
-                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *a,
-                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *b,
-                        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *c,
-                        OPENBLAS_CONST blasint ldc);
-void __wrap_cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER order,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint m,
-                        OPENBLAS_CONST blasint n, OPENBLAS_CONST blasint k,
-                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *a,
-                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *b,
-                        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *c,
-                        OPENBLAS_CONST blasint ldc);
-void __wrap_cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER order,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint m,
-                        OPENBLAS_CONST blasint n, OPENBLAS_CONST blasint k,
-                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *a,
-                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *b,
-                        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *c,
-                        OPENBLAS_CONST blasint ldc)
-{
-    double start = omp_get_wtime();
-    __real_cblas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    add_blas_time(omp_get_wtime() - start);
-}
+/* Declares __real_NAME and defines __wrap_NAME, which times the real call. */
+#define TIMED_BLAS(name, parameters, arguments)                                                 \
+    void __real_##name parameters;                                                              \
+    void __wrap_##name parameters;                                                              \
+    void __wrap_##name parameters                                                               \
+    {                                                                                           \
+        double start = omp_get_wtime();                                                         \
+        __real_##name arguments;                                                                \
+        add_blas_time(omp_get_wtime() - start);                                                 \
+    }
 
-void __real_cblas_ssyrk(OPENBLAS_CONST enum CBLAS_ORDER order,
-                        OPENBLAS_CONST enum CBLAS_UPLO uplo,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE trans, OPENBLAS_CONST blasint n,
-                        OPENBLAS_CONST blasint k, OPENBLAS_CONST float alpha,
-                        OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda,
-                        OPENBLAS_CONST float beta, float *c, OPENBLAS_CONST blasint ldc);
-void __wrap_cblas_ssyrk(OPENBLAS_CONST enum CBLAS_ORDER order,
-                        OPENBLAS_CONST enum CBLAS_UPLO uplo,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE trans, OPENBLAS_CONST blasint n,
-                        OPENBLAS_CONST blasint k, OPENBLAS_CONST float alpha,
-                        OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda,
-                        OPENBLAS_CONST float beta, float *c, OPENBLAS_CONST blasint ldc);
-void __wrap_cblas_ssyrk(OPENBLAS_CONST enum CBLAS_ORDER order,
-                        OPENBLAS_CONST enum CBLAS_UPLO uplo,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE trans, OPENBLAS_CONST blasint n,
-                        OPENBLAS_CONST blasint k, OPENBLAS_CONST float alpha,
-                        OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda,
-                        OPENBLAS_CONST float beta, float *c, OPENBLAS_CONST blasint ldc)
-{
-    double start = omp_get_wtime();
-    __real_cblas_ssyrk(order, uplo, trans, n, k, alpha, a, lda, beta, c, ldc);
-    add_blas_time(omp_get_wtime() - start);
-}
-
-void __real_cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER order,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE trans, OPENBLAS_CONST blasint m,
-                        OPENBLAS_CONST blasint n, OPENBLAS_CONST float alpha,
-                        OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda,
-                        OPENBLAS_CONST float *x, OPENBLAS_CONST blasint incx,
-                        OPENBLAS_CONST float beta, float *y, OPENBLAS_CONST blasint incy);
-void __wrap_cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER order,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE trans, OPENBLAS_CONST blasint m,
-                        OPENBLAS_CONST blasint n, OPENBLAS_CONST float alpha,
-                        OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda,
-                        OPENBLAS_CONST float *x, OPENBLAS_CONST blasint incx,
-                        OPENBLAS_CONST float beta, float *y, OPENBLAS_CONST blasint incy);
-void __wrap_cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER order,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE trans, OPENBLAS_CONST blasint m,
-                        OPENBLAS_CONST blasint n, OPENBLAS_CONST float alpha,
-                        OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda,
-                        OPENBLAS_CONST float *x, OPENBLAS_CONST blasint incx,
-                        OPENBLAS_CONST float beta, float *y, OPENBLAS_CONST blasint incy)
-{
-    double start = omp_get_wtime();
-    __real_cblas_sgemv(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy);
-    add_blas_time(omp_get_wtime() - start);
-}
+#define K_ OPENBLAS_CONST
+TIMED_BLAS(cblas_sgemm,
+           (K_ enum CBLAS_ORDER order, K_ enum CBLAS_TRANSPOSE ta, K_ enum CBLAS_TRANSPOSE tb,
+            K_ blasint m, K_ blasint n, K_ blasint k, K_ float alpha, K_ float *a, K_ blasint lda,
+            K_ float *b, K_ blasint ldb, K_ float beta, float *c, K_ blasint ldc),
+           (order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+TIMED_BLAS(cblas_ssyrk,
+           (K_ enum CBLAS_ORDER order, K_ enum CBLAS_UPLO uplo, K_ enum CBLAS_TRANSPOSE trans,
+            K_ blasint n, K_ blasint k, K_ float alpha, K_ float *a, K_ blasint lda, K_ float beta,
+            float *c, K_ blasint ldc),
+           (order, uplo, trans, n, k, alpha, a, lda, beta, c, ldc))
+TIMED_BLAS(cblas_sgemv,
+           (K_ enum CBLAS_ORDER order, K_ enum CBLAS_TRANSPOSE trans, K_ blasint m, K_ blasint n,
+            K_ float alpha, K_ float *a, K_ blasint lda, K_ float *x, K_ blasint incx,
+            K_ float beta, float *y, K_ blasint incy),
+           (order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy))
+#undef K_
 
 /* ---- workloads ---------------------------------------------------------------------------- */
 

@@ -5,6 +5,7 @@
 #include "common/config_tree_internal.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/memory.h"
 #include "common/textfile.h"
 
 #include <errno.h>
@@ -106,14 +107,9 @@ static int field_list_add(field_list *list, const config_field *field, dpkit_err
             return error_set(err, "schema error: %s: range '%s', expected MIN..MAX", field->path,
                              field->choices);
     }
-    if (list->count == list->capacity) {
-        size_t capacity = list->capacity ? 2 * list->capacity : 32;
-        config_field *grown = realloc(list->fields, capacity * sizeof *grown);
-        if (!grown)
-            return error_set(err, "schema: out of memory");
-        list->fields = grown;
-        list->capacity = capacity;
-    }
+    if (memory_grow((void **)&list->fields, &list->capacity, list->count, sizeof *list->fields,
+                    32))
+        return error_set(err, "schema: out of memory");
     list->fields[list->count++] = *field;
     return 0;
 }

@@ -1,6 +1,7 @@
 /* Large-array allocation with transparent huge pages (see memory.h). */
 #include "common/memory.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -14,4 +15,20 @@ void *memory_alloc_large(size_t size)
         return NULL;
     madvise(p, size, MADV_HUGEPAGE); /* a hint: failure only costs speed */
     return p;
+}
+
+int memory_grow(void **array, size_t *capacity, size_t count, size_t element_size,
+                size_t initial)
+{
+    if (count < *capacity)
+        return 0;
+    size_t grown = *capacity ? 2 * *capacity : initial;
+    if (grown < *capacity || grown > SIZE_MAX / element_size)
+        return -1;
+    void *bigger = realloc(*array, grown * element_size);
+    if (!bigger)
+        return -1;
+    *array = bigger;
+    *capacity = grown;
+    return 0;
 }

@@ -1,11 +1,18 @@
-/* Allocation of large arrays (images, feature matrices): aligned to 2 MiB and marked for
+/* Array allocation. Large arrays (images, feature matrices) are aligned to 2 MiB and marked for
  * transparent huge pages, because first-touch page faults otherwise dominate the time to fill
- * a freshly allocated array of hundreds of megabytes. Free with free(). */
+ * a freshly allocated array of hundreds of megabytes; free them with free(). Growing arrays
+ * double their capacity. */
 #ifndef DPKIT_COMMON_MEMORY_H
 #define DPKIT_COMMON_MEMORY_H
 
 #include <stddef.h>
 
 void *memory_alloc_large(size_t size);
+
+/* Makes room for one more element in a growing array: when count == *capacity, doubles the
+ * capacity (first to `initial`) with realloc. Returns 0, or -1 with the array unchanged when
+ * memory runs out or the size would overflow. */
+int memory_grow(void **array, size_t *capacity, size_t count, size_t element_size,
+                size_t initial);
 
 #endif

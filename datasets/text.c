@@ -1,5 +1,6 @@
 /* Text corpora: documents (one file each) concatenated in memory, split into bytes or UTF-8
  * characters with the vocabulary of the symbols present. */
+#include "common/memory.h"
 #include "datasets/datasets_internal.h"
 
 #include <dirent.h>
@@ -31,13 +32,9 @@ static int list_text_files(const char *directory, char ***names, size_t *count,
         size_t length = strlen(entry->d_name);
         if (length <= 4 || strcmp(entry->d_name + length - 4, ".txt") != 0)
             continue;
-        if (n == capacity) {
-            capacity = capacity ? 2 * capacity : 256;
-            char **bigger = realloc(list, capacity * sizeof *list);
-            if (!bigger || capacity > TEXT_MAX_DOCUMENTS)
-                goto oom;
-            list = bigger;
-        }
+        if (n == TEXT_MAX_DOCUMENTS ||
+            memory_grow((void **)&list, &capacity, n, sizeof *list, 256))
+            goto oom;
         if (!(list[n] = strdup(entry->d_name)))
             goto oom;
         n++;
