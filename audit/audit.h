@@ -536,6 +536,26 @@ typedef struct audit_classifier_settings {
     audit_canary_options canary;         /* kinds one-run and multi-run */
 } audit_classifier_settings;
 
+/* A classifier audit as its config describes it (docs/audit.md). */
+typedef struct audit_classifier_job {
+    config *cfg;                         /* the validated audit config */
+    char dir[2048];                      /* the audit directory */
+    run_config training;                 /* the audited training config, overrides applied */
+    audit_classifier_settings settings;  /* settings.training points to training above */
+    audit_report_info info;              /* what report.json says about the audit */
+} audit_classifier_job;
+
+/* The audit config's keys (kind membership, one-run, multi-run), bounds included. */
+extern const config_field audit_classifier_schema[];
+/* Reads the audit config at path with its --set style overrides and the training config it
+ * names; output_dir (may be NULL) replaces output.dir. Free with audit_classifier_job_free,
+ * also after a failure; the job must stay where it was loaded. 0, or -1 with err naming the
+ * file and the key. */
+int audit_classifier_job_load(const char *path, const char *const *sets, size_t set_count,
+                              const char *output_dir, audit_classifier_job *job,
+                              dpkit_error *err);
+void audit_classifier_job_free(audit_classifier_job *job);
+
 typedef struct audit_classifier_result {
     audit_verdict verdict;
     double noise_multiplier;     /* of the audited training(s) */

@@ -17,25 +17,6 @@
 
 #define COMMAND "audit"
 
-static const config_field audit_schema[] = {
-    {"name", CONFIG_STRING, "audit", "name of the audit (default output directory runs/audits/<name>)", NULL, NULL},
-    {"kind", CONFIG_ENUM, NULL, "what to run", "membership|one-run|multi-run", NULL},
-    {"training.config", CONFIG_STRING, NULL, "base training config (as for dpkit train)", NULL, NULL},
-    {"training.set", CONFIG_STRING, "", "overrides of the training config: key=value separated by spaces", NULL, NULL},
-    {"privacy.epsilon", CONFIG_DOUBLE, "0", "target epsilon of the audited training (sigma calibrated); 0: the training config's", NULL, NULL},
-    {"privacy.enabled", CONFIG_BOOL, "true", "false: audit the non-private baseline", NULL, NULL},
-    {"privacy.reproducible_noise", CONFIG_BOOL, "false", "true: the audited trainings key their noise and batches from the seed (the audit repeats exactly; sets it in the training config); false: as the training config says (default: secret OS keys, as in a release)", NULL, NULL},
-    {"confidence", CONFIG_DOUBLE, "0.95", "confidence of the lower bound", NULL, NULL},
-    {"membership.shadows", CONFIG_INT, "16", "membership: shadow models (each on a random half)", NULL, NULL},
-    {"membership.global_variance", CONFIG_BOOL, "false", "membership: one LiRA std for all examples", NULL, NULL},
-    {"canary.kind", CONFIG_ENUM, "gradient", "one-run, multi-run: white-box gradient or black-box input canaries", "gradient|input", NULL},
-    {"canary.placement", CONFIG_ENUM, "pilot", "gradient canaries: on the parameters that moved least in a pilot training without noise (one more training), or random", "pilot|random", NULL},
-    {"canary.count", CONFIG_INT, "1000", "one-run: canaries m (each included with probability 1/2)", NULL, NULL},
-    {"runs", CONFIG_INT, "32", "multi-run: trainings with the canary and as many without", NULL, NULL},
-    {"inject_fault", CONFIG_ENUM, "none", "none, or no-noise: train without noise while the accountant is told the calibrated sigma (checks the audit itself)", "none|no-noise", NULL},
-    {"output.dir", CONFIG_STRING, "", "audit directory (default runs/audits/<name>)", NULL, NULL},
-    {0}};
-
 static void print_help(void)
 {
     printf("usage: dpkit audit AUDIT.yaml [--set key=value]... [--output DIR] [options]\n"
@@ -74,69 +55,18 @@ static void print_help(void)
            "  dpkit audit configs/audit-one-run.yaml --set privacy.epsilon=1\n");
 }
 
-typedef struct audit_run {
-    config *cfg;
-    char kind[16], name[128], dir[2048];
-    double confidence;
-    run_config rc;
-} audit_run;
-
-static void audit_run_free(audit_run *a)
-{
-    run_config_free(&a->rc);
-    config_free(a->cfg);
-}
-
-static int setup(audit_run *a, const cli_config_args *job, dpkit_error *err)
-{
-    if (config_load_with_overrides(job->config_path, audit_schema, job->sets, job->set_count,
-                                   &a->cfg, err))
-        return -1;
-    snprintf(a->kind, sizeof a->kind, "%s", config_get_string(a->cfg, "kind"));
-    snprintf(a->name, sizeof a->name, "%s", config_get_string(a->cfg, "name"));
-    const char *dir = job->output ? job->output : config_get_string(a->cfg, "output.dir");
-    if (strlen(dir) + 1 > sizeof a->dir)
-        return error_set(err, "output.dir: longer than %zu characters", sizeof a->dir - 1);
-    if (dir[0])
-        snprintf(a->dir, sizeof a->dir, "%s", dir);
-    else
-        snprintf(a->dir, sizeof a->dir, "runs/audits/%s", a->name);
-    a->confidence = config_get_double(a->cfg, "confidence");
-    if (!(a->confidence > 0 && a->confidence < 1))
-        return error_set(err, "%s: confidence: %g, expected 0 < confidence < 1",
-                         job->config_path, a->confidence);
-    audit_training_overrides o = {config_get_string(a->cfg, "training.set"),
-                                  config_get_double(a->cfg, "privacy.epsilon"),
-                                  !config_get_bool(a->cfg, "privacy.enabled"),
-                                  config_get_bool(a->cfg, "privacy.reproducible_noise")};
-    if (audit_training_load(config_get_string(a->cfg, "training.config"), &o, &a->rc, err))
-        return error_prefix(err, "%s", job->config_path);
-    return paths_make_directory(a->dir, err);
-}
-
-static long positive(const config *cfg, const char *key, long low, long high, dpkit_error *err,
-                     int *bad)
-{
-    long v = config_get_int(cfg, key);
-    if (v < low || v > high) {
-        error_set(err, "%s: %ld, expected %ld..%ld", key, v, low, high);
-        *bad = 1;
-    }
-    return v;
-}
-
-static void print_head(const audit_run *a, const audit_classifier_result *r)
+static void print_head(const audit_classifier_job *a, const audit_classifier_result *r)
 {
     const audit_verdict *v = &r->verdict;
-    printf("%-28s %s\n", "training", config_get_string(a->cfg, "training.config"));
-    printf("%-28s %s\n", "noise key", rng_noise_key_description(a->rc.reproducible_noise));
-    if (a->rc.train.private_mode)
+    printf("%-28s %s\n", "training", a->info.training_config);
+    printf("%-28s %s\n", "noise key", rng_noise_key_description(a->training.reproducible_noise));
+    if (a->training.train.private_mode)
         printf("%-28s %.4g (delta %g, sigma %.4g, %lld steps)\n", "accountant epsilon",
                v->epsilon, v->delta, r->noise_multiplier, r->steps);
     else
         printf("%-28s inf (non-private, %lld steps)\n", "accountant epsilon", r->steps);
     printf("%-28s %.4g (%g%% confidence)\n", "epsilon lower bound", v->epsilon_lb,
-           100 * a->confidence);
+           100 * a->settings.membership.confidence);
     if (isfinite(v->epsilon) && v->epsilon > 0)
         printf("%-28s %.3f\n", "eps_lb / epsilon", v->epsilon_lb / v->epsilon);
     printf("%-28s %.4f\n", "test accuracy", r->test_accuracy);
@@ -146,62 +76,33 @@ static const char *const attack_names[] = {"loss", "LiRA offline", "LiRA online"
 
 /* Writes the ROC plot (membership) and report.json into the audit directory, with their paths
  * on stdout. */
-static int write_report(const audit_run *a, const audit_classifier_settings *s,
+static int write_report(const audit_classifier_job *a, const audit_classifier_settings *s,
                         const audit_classifier_result *r, dpkit_error *err)
 {
     char path[2200], png[2200];
     snprintf(path, sizeof path, "%s/report.json", a->dir);
     snprintf(png, sizeof png, "%s/roc.png", a->dir);
-    audit_report_info info = {a->name, a->kind, config_get_string(a->cfg, "training.config"),
-                              a->rc.dataset, config_get_string(a->cfg, "inject_fault"),
-                              a->rc.train.private_mode, a->rc.reproducible_noise};
     const audit_membership_result *m = &r->membership;
     audit_roc curves[] = {m->loss.roc, m->offline.roc, m->online.roc};
-    if (s->kind == AUDIT_MEMBERSHIP && audit_plot_roc(png, curves, attack_names, 3, a->name, err))
+    if (s->kind == AUDIT_MEMBERSHIP && audit_plot_roc(png, curves, attack_names, 3, a->info.name, err))
         return -1;
     if (s->kind == AUDIT_MEMBERSHIP)
         printf("%-28s %s\n", "ROC plot", png);
     int status = s->kind == AUDIT_MEMBERSHIP
-                     ? audit_membership_write_report(path, &info, &r->verdict, &s->membership,
+                     ? audit_membership_write_report(path, &a->info, &r->verdict, &s->membership,
                                                      &r->membership, png, err)
-                     : audit_canary_write_report(path, &info, &r->verdict, &s->canary,
+                     : audit_canary_write_report(path, &a->info, &r->verdict, &s->canary,
                                                  s->kind == AUDIT_MULTI_RUN, &r->canary, err);
     if (status == 0)
         printf("%-28s %s\n", "report", path);
     return status;
 }
 
-/* The audit's settings from its config; 0, or -1 with err naming the key. */
-static int audit_settings(const audit_run *a, audit_classifier_settings *s, dpkit_error *err)
-{
-    int bad = 0;
-    *s = (audit_classifier_settings){
-        .kind = strcmp(a->kind, "membership") == 0  ? AUDIT_MEMBERSHIP
-                : strcmp(a->kind, "multi-run") == 0 ? AUDIT_MULTI_RUN : AUDIT_ONE_RUN,
-        .training = &a->rc,
-        .fault = strcmp(config_get_string(a->cfg, "inject_fault"), "no-noise") == 0
-                     ? AUDIT_FAULT_NO_NOISE : AUDIT_FAULT_NONE,
-        .membership = {.global_variance = config_get_bool(a->cfg, "membership.global_variance"),
-                       .confidence = a->confidence},
-        .canary = {.canary = strcmp(config_get_string(a->cfg, "canary.kind"), "input") == 0
-                                 ? AUDIT_CANARY_INPUT : AUDIT_CANARY_GRADIENT,
-                   .placement = strcmp(config_get_string(a->cfg, "canary.placement"), "random") == 0
-                                    ? AUDIT_CANARY_RANDOM : AUDIT_CANARY_PILOT,
-                   .confidence = a->confidence}};
-    if (s->kind == AUDIT_MEMBERSHIP) {
-        s->membership.shadows = (size_t)positive(a->cfg, "membership.shadows", 2, 4096, err, &bad);
-    } else {
-        s->canary.canaries = (size_t)positive(a->cfg, "canary.count", 2, 1 << 24, err, &bad);
-        s->canary.runs = (size_t)positive(a->cfg, "runs", 2, 100000, err, &bad);
-    }
-    return bad ? -1 : 0;
-}
-
-static void print_membership(const audit_run *a, const audit_membership_options *o,
+static void print_membership(const audit_classifier_job *a, const audit_membership_options *o,
                              const audit_classifier_result *res)
 {
     const audit_membership_result *r = &res->membership;
-    printf("audit membership: %s (%zu shadow models, %zu examples, %zu members)\n", a->name,
+    printf("audit membership: %s (%zu shadow models, %zu examples, %zu members)\n", a->info.name,
            o->shadows, r->examples, r->members);
     print_head(a, res);
     printf("\n%-14s %8s %10s %10s\n", "attack", "AUC", "TPR@0.1%", "TPR@1%");
@@ -211,16 +112,16 @@ static void print_membership(const audit_run *a, const audit_membership_options 
                m[i]->tpr_at_fpr_1);
 }
 
-static void print_canaries(const audit_run *a, const audit_canary_options *o, int multi,
+static void print_canaries(const audit_classifier_job *a, const audit_canary_options *o, int multi,
                            const audit_classifier_result *res)
 {
     const audit_canary_result *r = &res->canary;
     const char *kind = o->canary == AUDIT_CANARY_INPUT ? "input" : "gradient";
     if (multi)
-        printf("audit multi-run: %s (%s canary, %zu runs with and %zu without)\n", a->name, kind,
+        printf("audit multi-run: %s (%s canary, %zu runs with and %zu without)\n", a->info.name, kind,
                o->runs, o->runs);
     else
-        printf("audit one-run: %s (%s canaries, m = %zu, %zu included)\n", a->name, kind,
+        printf("audit one-run: %s (%s canaries, m = %zu, %zu included)\n", a->info.name, kind,
                o->canaries, r->included);
     print_head(a, res);
     if (multi)
@@ -257,30 +158,30 @@ int cli_audit(int argc, char **argv)
     static const struct option extra[] = {{"output", required_argument, NULL, 'o'},
                                           {NULL, 0, NULL, 0}};
     cli_config_args job;
-    int parsed = cli_parse_config_command(COMMAND, argc, argv, extra, audit_schema, print_help,
+    int parsed = cli_parse_config_command(COMMAND, argc, argv, extra, audit_classifier_schema, print_help,
                                           &job, NULL, NULL);
     if (parsed)
         return parsed == 1 ? 0 : parsed;
     if (is_canary_audit(&job))
         return cli_audit_canaries(argc, argv);
-    audit_run a;
-    memset(&a, 0, sizeof a);
+    audit_classifier_job a;
     dpkit_error err;
-    audit_classifier_settings settings;
     audit_classifier_result r = {0};
-    int status = setup(&a, &job, &err) || audit_settings(&a, &settings, &err) ||
-                 audit_classifier(&settings, &r, &err);
-    if (status == 0 && settings.kind == AUDIT_MEMBERSHIP)
-        print_membership(&a, &settings.membership, &r);
+    const audit_classifier_settings *s = &a.settings;
+    int status = audit_classifier_job_load(job.config_path, job.sets, job.set_count, job.output,
+                                           &a, &err) ||
+                 paths_make_directory(a.dir, &err) || audit_classifier(s, &r, &err);
+    if (status == 0 && s->kind == AUDIT_MEMBERSHIP)
+        print_membership(&a, &s->membership, &r);
     else if (status == 0)
-        print_canaries(&a, &settings.canary, settings.kind == AUDIT_MULTI_RUN, &r);
+        print_canaries(&a, &s->canary, s->kind == AUDIT_MULTI_RUN, &r);
     if (status == 0) {
         printf("%-28s %.1f s\n", "training time", r.train_seconds);
-        status = write_report(&a, &settings, &r, &err);
+        status = write_report(&a, s, &r, &err);
     }
     audit_verdict v = r.verdict;
     audit_classifier_result_free(&r);
-    audit_run_free(&a);
+    audit_classifier_job_free(&a);
     if (status)
         return cli_fail(COMMAND, &err);
     if (v.violated) {
