@@ -51,6 +51,12 @@ int cli_common_option(int option);
  * and is recorded here). Each other extra option goes to handle(code, value, user), which
  * returns 0 or, after printing a usage error, 2. */
 #define CLI_MAX_SETS 64
+/* The help lines of the options every config-driven command shares besides --set. */
+#define CLI_CONFIG_OPTIONS_HELP                                                                 \
+    "  --print-config    print every config key with its default and exit\n"                   \
+    "  -q, --quiet       only errors\n"                                                         \
+    "  -v, --verbose     more detail\n"                                                         \
+    "  -h, --help        show this help\n"
 typedef struct cli_config_args {
     const char *config_path;
     const char *sets[CLI_MAX_SETS]; /* in command-line order */

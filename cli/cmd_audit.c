@@ -46,10 +46,7 @@ static void print_help(void)
            "  --set KEY=VALUE   override a key of the audit config (repeatable), e.g.\n"
            "                    --set privacy.epsilon=2 or --set privacy.enabled=false\n"
            "  --output DIR      audit directory (default output.dir, or runs/audits/<name>)\n"
-           "  --print-config    print the audit config keys and exit\n"
-           "  -q, --quiet       only errors (and the result table)\n"
-           "  -v, --verbose     more detail\n"
-           "  -h, --help        show this help\n"
+           CLI_CONFIG_OPTIONS_HELP
            "\n"
            "example:\n"
            "  dpkit audit configs/audit-one-run.yaml --set privacy.epsilon=1\n");

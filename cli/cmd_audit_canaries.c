@@ -34,10 +34,7 @@ static void print_help(void)
            "options:\n"
            "  --set KEY=VALUE   override a config key (repeatable)\n"
            "  --output DIR      run directory (default output.dir, or runs/<name>)\n"
-           "  --print-config    print every config key with its default and exit\n"
-           "  -q, --quiet       only errors\n"
-           "  -v, --verbose     more detail\n"
-           "  -h, --help        show this help\n"
+           CLI_CONFIG_OPTIONS_HELP
            "\n"
            "example:\n"
            "  dpkit audit-canaries configs/audit-sotu-canaries.yaml\n");

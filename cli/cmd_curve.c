@@ -25,10 +25,7 @@ static void print_help(void)
            "  --set KEY=VALUE   override a key of the curve config (repeatable)\n"
            "  --jobs N          train N points at a time (default 1; each needs the memory of one\n"
            "                    training run)\n"
-           "  --print-config    print the curve config keys and exit\n"
-           "  -q, --quiet       only errors\n"
-           "  -v, --verbose     more detail\n"
-           "  -h, --help        show this help\n"
+           CLI_CONFIG_OPTIONS_HELP
            "\n"
            "example:\n"
            "  dpkit curve configs/curves/mnist.yaml --jobs 2\n");

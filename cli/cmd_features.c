@@ -25,10 +25,7 @@ static void print_help(void)
            "options:\n"
            "  --set KEY=VALUE   override a config key (repeatable)\n"
            "  --force           recompute even when the cache is valid\n"
-           "  --print-config    print every config key with its default and exit\n"
-           "  -q, --quiet       only errors\n"
-           "  -v, --verbose     more detail\n"
-           "  -h, --help        show this help\n"
+           CLI_CONFIG_OPTIONS_HELP
            "\n"
            "example:\n"
            "  dpkit features configs/cifar10-scatter-linear.yaml\n");

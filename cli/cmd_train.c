@@ -26,10 +26,7 @@ static void print_help(void)
            "  --max-epochs N    stop after N epochs in this invocation (resume later)\n"
            "  --force-features  recompute the features even if cached\n"
            "  --output DIR      run directory (default output.dir, or runs/<name>)\n"
-           "  --print-config    print every config key with its default and exit\n"
-           "  -q, --quiet       only errors\n"
-           "  -v, --verbose     more detail\n"
-           "  -h, --help        show this help\n"
+           CLI_CONFIG_OPTIONS_HELP
            "\n"
            "example:\n"
            "  dpkit train configs/mnist-scatter-linear.yaml --set training.epochs=10\n");
