@@ -903,10 +903,17 @@ static void write_value(FILE *out, const config *cfg, size_t index, int indent, 
     char number[32];
     switch (field->type) {
     case CONFIG_INT: fprintf(out, " %ld", value->int_value); break;
-    case CONFIG_DOUBLE:
+    case CONFIG_DOUBLE: {
+        /* YAML 1.1 readers (PyYAML) take a number with an exponent for a float only when it
+         * has a '.': 1e-05 would be read as a string, 1.0e-05 is a float. */
         json_format_double(value->double_value, number, sizeof number);
-        fprintf(out, " %s", number);
+        char *e = strchr(number, 'e');
+        if (e && !memchr(number, '.', (size_t)(e - number)))
+            fprintf(out, " %.*s.0%s", (int)(e - number), number, e);
+        else
+            fprintf(out, " %s", number);
         break;
+    }
     case CONFIG_BOOL: fputs(value->bool_value ? " true" : " false", out); break;
     case CONFIG_STRING:
     case CONFIG_ENUM:

@@ -135,7 +135,9 @@ static int write_summary(const run *r, const dp_epoch_metrics *last, dpkit_error
         return error_set(err, "summary: out of memory");
     json_begin_object(&w);
     json_field_string(&w, "name", r->rc.name);
+    json_field_string(&w, "dpkit_version", DPKIT_VERSION);
     json_field_string(&w, "dataset", r->rc.dataset);
+    json_field_int(&w, "seed", r->rc.seed);
     json_field_bool(&w, "private", r->rc.train.private_mode);
     json_field_double(&w, "epsilon", r->rc.train.private_mode ? r->state.epsilon : INFINITY);
     json_field_double(&w, "delta", r->rc.train.delta);

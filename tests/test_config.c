@@ -452,7 +452,7 @@ Test(config, written_yaml_is_grouped_in_schema_order)
                            "  shuffle: true  # shuffle each epoch\n"
                            "privacy:\n"
                            "  epsilon: 2.0  # target epsilon\n"
-                           "  delta: 1e-05  # target delta\n"
+                           "  delta: 1.0e-05  # target delta\n" /* YAML 1.1 floats need a dot */
                            "model:\n"
                            "  layers:  # layers of a cnn\n"
                            "    - kind: dense\n"
@@ -709,7 +709,7 @@ Test(config, fragments_are_included_in_place_with_new_defaults)
     cr_assert_eq(config_write_string(cfg, &text, &err), 0);
     const char *layers = strstr(text, "layers:"), *privacy = strstr(text, "privacy:");
     cr_assert(layers && privacy && layers < privacy, "%s", text);
-    cr_assert(strstr(text, "delta: 1e-07  # delta of this kind"), "%s", text);
+    cr_assert(strstr(text, "delta: 1.0e-07  # delta of this kind"), "%s", text);
     free(text);
     config_free(cfg);
 
