@@ -53,6 +53,15 @@ def test_batch_layouts_and_views(reference):
     assert as_int.dtype == np.float32 and as_int.shape == flat.shape
 
 
+def test_float64_results_in_chunks_equal_float32_results():
+    # more images than one float32 chunk, in a (2, 150) batch: every chunk boundary is crossed
+    x = np.random.default_rng(1).random((2, 150, 28, 28))
+    S = dpkit.Scattering2D(J=2, shape=(28, 28), planning="estimate", threads=1)
+    y = S(x)
+    assert y.dtype == np.float64 and y.shape == (2, 150, 81, 7, 7)
+    np.testing.assert_array_equal(y, S(x.astype(np.float32)).astype(np.float64))
+
+
 def test_threads_give_the_same_values():
     x = np.random.default_rng(0).random((16, 28, 28), dtype=np.float32)
     one = dpkit.Scattering2D(2, (28, 28), threads=1, planning="estimate")(x)
