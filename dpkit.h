@@ -100,6 +100,27 @@ DPKIT_API int dpkit_model_epsilon(const dpkit_model *model, double delta, const 
 /* 1 when the model's noise was keyed from its public seed (privacy.reproducible_noise). */
 DPKIT_API int dpkit_model_reproducible_noise(const dpkit_model *model);
 
+typedef struct dpkit_eval_result {
+    size_t count, class_count; /* examples evaluated, classes of the model */
+    double accuracy;           /* fraction of examples whose largest logit is their label */
+    double mean_loss;          /* mean cross-entropy (natural log) */
+    /* With per_example, in the split's order (else NULL); freed by dpkit_eval_result_free. */
+    int *labels, *predictions; /* (count); a prediction is the first largest logit */
+    float *losses;             /* (count) cross-entropy of each example */
+    float *logits;             /* (count, class_count) */
+} dpkit_eval_result;
+
+/* Accuracy and mean cross-entropy of the model on a split ("test" or "train"; NULL: "test") of
+ * a dataset (NULL: the one it was trained on; else "mnist", "fashion-mnist", "cifar10" or
+ * "hdf5:PATH" with the same image shape and classes), through the model's feature extractor
+ * (features cached as `dpkit features` does) and normaliser, as `dpkit eval` computes them.
+ * per_example 1 also fills the per-example arrays. */
+DPKIT_API int dpkit_model_evaluate(const dpkit_model *model, const char *dataset,
+                                   const char *split, int per_example, dpkit_eval_result *result,
+                                   dpkit_error *err);
+/* Frees the per-example arrays (safe on a result of a failed call) and zeroes the result. */
+DPKIT_API void dpkit_eval_result_free(dpkit_eval_result *result);
+
 /* ---------------------------------------------------------------------------------------------
  * Privacy ledgers: a list of Poisson-subsampled Gaussian events accounted together.
  * ------------------------------------------------------------------------------------------ */

@@ -70,7 +70,43 @@ void run_private_key(const run_config *rc, uint8_t key[RNG_KEY_BYTES]);
 /* The warning a reproducible-noise run prints at its start and end (stderr); nothing otherwise. */
 void run_warn_reproducible_noise(int reproducible_noise, long long seed);
 
+/* ---------------------------------------------------------------------------------------------
+ * Evaluation of a trained model (dp/run_eval.c, dp/run_eval_write.c): what `dpkit eval` and
+ * dpkit_model_evaluate run.
+ * ------------------------------------------------------------------------------------------ */
 
+typedef struct run_eval_result {
+    char dataset[1024];         /* the dataset evaluated: the model's unless another was named */
+    char split[8];              /* "test" or "train" */
+    size_t count, class_count;
+    double accuracy, mean_loss; /* argmax accuracy, mean cross-entropy (natural log) */
+    int reproducible_noise;     /* as recorded in the model's config */
+    char *noise_key;            /* the model file's noise_key attribute; NULL in older files */
+    /* Per-example outputs in the split's order, NULL unless asked for. */
+    int32_t *labels, *predictions; /* (count); a prediction is the first largest logit */
+    float *losses;                 /* (count) cross-entropy */
+    float *logits;                 /* (count, class_count) */
+} run_eval_result;
+
+/* Evaluates a model on the split "test" or "train" of dataset_name (NULL: the config's dataset)
+ * through the config's feature extractor (features from the cache) and the model's normaliser;
+ * per_example also keeps the per-example outputs. On failure *out holds nothing to free. */
+int run_eval_model(const run_config *rc, const dp_model *model,
+                   const features_normalizer *normalizer, const char *dataset_name,
+                   const char *split, int per_example, run_eval_result *out, dpkit_error *err);
+/* The same for a model.h5 file (its config, model and normaliser), with its noise key. */
+int run_eval_file(const char *model_path, const char *dataset_name, const char *split,
+                  int per_example, run_eval_result *out, dpkit_error *err);
+void run_eval_free(run_eval_result *r);
+
+/* Refuses an output path that is the model file or the file of an hdf5:PATH dataset (NULL:
+ * not checked), however named: writing it would replace them. */
+int run_eval_check_output(const char *output, const char *model_path, const char *dataset_name,
+                          dpkit_error *err);
+/* Writes a result's per-example outputs to output (HDF5, docs/formats.md), atomically, after
+ * run_eval_check_output; model_path is recorded in it. */
+int run_eval_write(const run_eval_result *r, const char *model_path, const char *output,
+                   dpkit_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * The training driver (dp/run.c): what `dpkit train` and dpkit_train run.

@@ -1,6 +1,6 @@
 /* A trained model as the public interface sees it (dpkit.h): model.h5 loaded with its config
  * (for the feature extractor), normaliser and privacy ledger; predictions from features or
- * images; the ledger re-accounted. */
+ * images; evaluation on a dataset split; the ledger re-accounted. */
 #include "dp/run_config.h"
 
 #include <math.h>
@@ -231,4 +231,43 @@ DPKIT_API int dpkit_model_epsilon(const dpkit_model *m, double delta, const char
         return 0;
     }
     return accountant_ledger_epsilon(&m->ledger, delta, &options, epsilon, NULL, err);
+}
+
+DPKIT_API void dpkit_eval_result_free(dpkit_eval_result *result)
+{
+    if (!result)
+        return;
+    free(result->labels);
+    free(result->predictions);
+    free(result->losses);
+    free(result->logits);
+    memset(result, 0, sizeof *result);
+}
+
+/* The public labels and predictions are int; the library's are int32_t, the same type here. */
+_Static_assert(sizeof(int) == sizeof(int32_t), "dpkit_eval_result needs a 32-bit int");
+
+DPKIT_API int dpkit_model_evaluate(const dpkit_model *m, const char *dataset, const char *split,
+                                   int per_example, dpkit_eval_result *result, dpkit_error *err)
+{
+    if (!result)
+        return error_set(err, "evaluate: result must not be NULL");
+    memset(result, 0, sizeof *result);
+    run_eval_result r;
+    if (run_eval_model(&m->rc, &m->model, &m->normalizer, dataset, split, per_example != 0, &r,
+                       err))
+        return -1;
+    result->count = r.count;
+    result->class_count = r.class_count;
+    result->accuracy = r.accuracy;
+    result->mean_loss = r.mean_loss;
+    /* The arrays change hands; r keeps only what the public result has no place for. */
+    result->labels = (int *)r.labels;
+    result->predictions = (int *)r.predictions;
+    result->losses = r.losses;
+    result->logits = r.logits;
+    r.labels = r.predictions = NULL;
+    r.losses = r.logits = NULL;
+    run_eval_free(&r);
+    return 0;
 }

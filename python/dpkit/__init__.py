@@ -22,6 +22,7 @@ _LAZY = {
     "load_model": ("models", "load_model"),
     "Model": ("models", "Model"),
     "TrainResult": ("models", "TrainResult"),
+    "EvalResult": ("models", "EvalResult"),
     "write_hdf5_dataset": ("models", "write_hdf5_dataset"),
 }
 _SUBMODULES = ("scattering", "models", "audit")

@@ -48,6 +48,17 @@ int dpkit_model_predict_images(const dpkit_model *model, const float *images, si
 int dpkit_model_epsilon(const dpkit_model *model, double delta, const char *accountant,
                         double *epsilon, dpkit_error *err);
 int dpkit_model_reproducible_noise(const dpkit_model *model);
+typedef struct dpkit_eval_result {
+    size_t count, class_count;
+    double accuracy;
+    double mean_loss;
+    int *labels, *predictions;
+    float *losses;
+    float *logits;
+} dpkit_eval_result;
+int dpkit_model_evaluate(const dpkit_model *model, const char *dataset, const char *split,
+                         int per_example, dpkit_eval_result *result, dpkit_error *err);
+void dpkit_eval_result_free(dpkit_eval_result *result);
 
 typedef struct dpkit_ledger dpkit_ledger;
 dpkit_ledger *dpkit_ledger_create(void);

@@ -1,7 +1,7 @@
 """Training and evaluation over libdpkit (docs/train.md, docs/config.md): train a config (a YAML
 file or a dict, plus `key=value` overrides) exactly as `dpkit train` does, train on numpy arrays
-with the same privacy semantics, load a model.h5 and predict per-example logits or
-probabilities as numpy arrays."""
+with the same privacy semantics, load a model.h5, predict per-example logits or
+probabilities as numpy arrays and evaluate it on a dataset split as `dpkit eval` does."""
 
 import json
 import os
@@ -13,7 +13,7 @@ import numpy as np
 from ._lib import DpkitError, check, ffi, lib, message, new_error, real, text
 
 __all__ = ["train", "train_arrays", "check_config", "write_hdf5_dataset", "Model", "load_model",
-           "TrainResult"]
+           "TrainResult", "EvalResult"]
 
 
 def _value(v):
@@ -200,6 +200,25 @@ def train_arrays(x_train, y_train, x_test, y_test, config, overrides=None, outpu
 _OUTPUTS = {"logits": 0, "probabilities": 1}
 
 
+@dataclass(frozen=True)
+class EvalResult:
+    """A model on a dataset split, as `dpkit eval` reports it; with per_example also the
+    split's arrays in its order (else None)."""
+    count: int
+    accuracy: float
+    mean_loss: float
+    labels: np.ndarray = None       # (N,) int32
+    predictions: np.ndarray = None  # (N,) int32, the first largest logit
+    losses: np.ndarray = None       # (N,) float32 cross-entropy
+    logits: np.ndarray = None       # (N, classes) float32
+
+
+def _copy(pointer, dtype, shape):
+    """A numpy copy of a C array that the library frees afterwards."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return np.frombuffer(ffi.buffer(pointer, size), dtype).reshape(shape).copy()
+
+
 class Model:
     """A trained model.h5 with its normaliser, feature extractor and privacy ledger."""
 
@@ -267,6 +286,29 @@ class Model:
         if c * h * w == 0:
             raise DpkitError(f"{self.path}: the model records no image shape; use predict")
         return self._run(lib().dpkit_model_predict_images, images, c * h * w, output, "images")
+
+    def evaluate(self, dataset=None, split="test", per_example=False):
+        """Accuracy and mean cross-entropy on a split ("test" or "train") of a dataset (None:
+        the model's own; else "mnist", "fashion-mnist", "cifar10" or "hdf5:PATH"), through the
+        model's feature extractor (features cached) and normaliser, as `dpkit eval` does.
+        per_example also returns the labels, predictions, losses and logits."""
+        result = ffi.new("dpkit_eval_result *")
+        err = new_error()
+        check(lib().dpkit_model_evaluate(self._handle, text(dataset, "dataset"),
+                                         text(split, "split"), 1 if per_example else 0, result,
+                                         err), err)
+        try:
+            n, k = int(result.count), int(result.class_count)
+            summary = (n, float(result.accuracy), float(result.mean_loss))
+            arrays = {}
+            if per_example and n:
+                arrays = {"labels": _copy(result.labels, np.int32, (n,)),
+                          "predictions": _copy(result.predictions, np.int32, (n,)),
+                          "losses": _copy(result.losses, np.float32, (n,)),
+                          "logits": _copy(result.logits, np.float32, (n, k))}
+        finally:
+            lib().dpkit_eval_result_free(result)
+        return EvalResult(*summary, **arrays)
 
     def predict_proba(self, features):
         return self.predict(features, "probabilities")

@@ -1,5 +1,6 @@
 """Training from numpy arrays equals `dpkit train` on the same data in an HDF5 file (reproducible
-noise); models load and predict per-example outputs; bad input raises."""
+noise); models load and predict per-example outputs; `dpkit eval --per-example` and
+Model.evaluate give outputs that reproduce the reported accuracy; bad input raises."""
 
 import json
 import subprocess
@@ -99,6 +100,79 @@ def test_predictions_per_example(trained):
     assert abs(accuracy - trained["arrays"].test_accuracy) < 1e-12
     phi = dpkit.audit.lira_logit_confidence(logits, yt)
     assert phi.shape == (len(yt),)
+
+
+def per_example_file(dpkit_bin, model_path, out):
+    """`dpkit eval --json --per-example OUT`: the JSON report and the file's arrays."""
+    p = subprocess.run([dpkit_bin, "eval", model_path, "--json", "--per-example", str(out)],
+                       check=True, capture_output=True, text=True)
+    report = json.loads(p.stdout)
+    with h5py.File(out, "r") as f:
+        arrays = {name: f[name][...] for name in ("index", "label", "prediction", "loss",
+                                                  "logits")}
+        attrs = dict(f.attrs)
+    return report, arrays, attrs
+
+
+def test_eval_per_example_file_reproduces_the_accuracy(trained, dpkit_bin, tmp_path):
+    model_path = trained["arrays"].model_path
+    out = tmp_path / "per-example.h5"
+    report, a, attrs = per_example_file(dpkit_bin, model_path, out)
+    x, y, xt, yt = trained["xy"]
+    assert report["model"] == model_path and report["per_example"] == str(out)
+    assert report["split"] == "test" and report["examples"] == len(yt)
+    assert report["dataset"] == f"hdf5:{trained['tmp'] / 'arrays' / 'data.h5'}"
+    assert report["reproducible_noise"] is True and report["noise_key"].startswith("derived")
+    assert report["dpkit_version"] == dpkit.version()
+    assert attrs["format"] == "dpkit-eval-1" and attrs["model"] == model_path
+    assert attrs["dataset"] == report["dataset"] and attrs["split"] == "test"
+    assert a["index"].dtype == np.int64 and a["label"].dtype == np.int32
+    assert a["prediction"].dtype == np.int32 and a["loss"].dtype == np.float32
+    assert a["logits"].dtype == np.float32 and a["logits"].shape == (len(yt), 3)
+    np.testing.assert_array_equal(a["index"], np.arange(len(yt)))
+    np.testing.assert_array_equal(a["label"], yt)
+    # numpy alone, from the logits and labels: predictions, accuracy, cross-entropy
+    logits = a["logits"].astype(np.float64)
+    predictions = logits.argmax(axis=1)
+    np.testing.assert_array_equal(predictions, a["prediction"])
+    accuracy = (predictions == a["label"]).mean()
+    assert accuracy == report["accuracy"] == trained["arrays"].test_accuracy
+    assert 0 < accuracy < 1
+    top = logits.max(axis=1)
+    loss = top + np.log(np.exp(logits - top[:, None]).sum(axis=1)) - logits[np.arange(len(yt)),
+                                                                            a["label"]]
+    np.testing.assert_allclose(a["loss"], loss, rtol=1e-5, atol=1e-6)
+    assert abs(loss.mean() - report["mean_loss"]) < 1e-6
+    model = dpkit.load_model(model_path)
+    np.testing.assert_allclose(a["logits"], model.predict(xt.reshape(len(xt), -1)), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_evaluate_equals_dpkit_eval(trained, dpkit_bin, tmp_path):
+    model = trained["arrays"].load()
+    report, a, _ = per_example_file(dpkit_bin, trained["arrays"].model_path, tmp_path / "e.h5")
+    r = model.evaluate(per_example=True)
+    assert (r.count, r.accuracy) == (report["examples"], report["accuracy"])
+    assert abs(r.mean_loss - report["mean_loss"]) < 1e-12
+    np.testing.assert_array_equal(r.labels, a["label"])
+    np.testing.assert_array_equal(r.predictions, a["prediction"])
+    np.testing.assert_array_equal(r.losses, a["loss"])
+    np.testing.assert_array_equal(r.logits, a["logits"])
+    train = model.evaluate(split="train")
+    assert train.count == 400 and train.labels is None and train.logits is None
+    with pytest.raises(dpkit.DpkitError, match="split: 'valid', expected test or train"):
+        model.evaluate(split="valid")
+    with pytest.raises(dpkit.DpkitError, match="missing.h5"):
+        model.evaluate(dataset=f"hdf5:{tmp_path / 'missing.h5'}")
+
+
+def test_eval_refuses_to_write_over_the_model(trained, dpkit_bin):
+    model_path = trained["arrays"].model_path
+    before = open(model_path, "rb").read()
+    p = subprocess.run([dpkit_bin, "eval", model_path, "--per-example", model_path],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and "is the model file" in p.stderr
+    assert open(model_path, "rb").read() == before
 
 
 def test_bad_model_input_raises(trained):
