@@ -424,6 +424,9 @@ typedef struct audit_membership_result {
      * canary: the bound of audit_one_run_bound_compute on the online LiRA statistic. */
     audit_one_run_bound bound;
     double epsilon_lb;
+    /* Per training example (examples), the signals behind the metrics above: */
+    uint8_t *member;              /* 1: in the target's training half */
+    double *score_loss, *score_offline, *score_online; /* larger = more likely a member */
 } audit_membership_result;
 
 /* Trains `shadows` shadow models on the halves of a LiRA keep matrix and one target model on an
@@ -433,6 +436,11 @@ typedef struct audit_membership_result {
 int audit_membership(const audit_trainer *trainer, const dp_data *train, const dp_data *test,
                      const audit_membership_options *options, audit_membership_result *result,
                      dpkit_error *err);
+/* The signals of a membership audit as an HDF5 file, written atomically (docs/formats.md,
+ * format dpkit-membership-signals-1): per example the membership and the three attacks' scores,
+ * and each attack's ROC points. */
+int audit_membership_write_signals(const audit_membership_result *result, const char *path,
+                                   dpkit_error *err);
 void audit_membership_result_free(audit_membership_result *result);
 
 typedef enum {

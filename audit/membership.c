@@ -61,6 +61,12 @@ void audit_membership_result_free(audit_membership_result *result)
     audit_roc_free(&result->loss.roc);
     audit_roc_free(&result->offline.roc);
     audit_roc_free(&result->online.roc);
+    free(result->member);
+    free(result->score_loss);
+    free(result->score_offline);
+    free(result->score_online);
+    result->member = NULL;
+    result->score_loss = result->score_offline = result->score_online = NULL;
 }
 
 int audit_membership(const audit_trainer *trainer, const dp_data *train, const dp_data *test,
@@ -136,6 +142,17 @@ int audit_membership(const audit_trainer *trainer, const dp_data *train, const d
     result->epsilon_lb = result->bound.epsilon;
     result->examples = N;
     result->members = members;
+    /* The signals go to the result (the target's keep row first moves out of keep). */
+    result->member = malloc(N);
+    if (!result->member) {
+        error_set(err, "membership: out of memory for %zu examples", N);
+        goto done;
+    }
+    memcpy(result->member, target_keep, N);
+    result->score_loss = loss_scores;
+    result->score_offline = offline;
+    result->score_online = online;
+    loss_scores = offline = online = NULL;
     status = 0;
 done:
     audit_lira_gaussians_free(&fit);

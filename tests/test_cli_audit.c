@@ -234,6 +234,53 @@ static void write_random_label_data(const char *path)
     free(x);
 }
 
+/* The AUC of scores against membership by counting pairs (a member's score above a
+ * non-member's: 1, equal: 1/2), independent of the ROC code the audit uses. */
+static double pairwise_auc(const double *score, const uint8_t *member, size_t n)
+{
+    double wins = 0, pairs = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (member[i] && !member[j]) {
+                wins += score[i] > score[j] ? 1.0 : score[i] == score[j] ? 0.5 : 0.0;
+                pairs += 1;
+            }
+    return wins / pairs;
+}
+
+/* signals.h5 holds each example's membership and scores; their AUCs are the report's. */
+static void check_signals(const char *name, const report *r)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/out-%s/signals.h5", dir, name);
+    h5io_file *f;
+    dpkit_error err;
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
+    static const char *const attacks[][2] = {{"score_loss", "loss.auc"},
+                                             {"score_lira_offline", "lira_offline.auc"},
+                                             {"score_lira_online", "lira_online.auc"}};
+    int rank;
+    size_t dims[H5IO_MAX_RANK];
+    uint8_t *member;
+    cr_assert_eq(h5io_read_array(f, "/member", H5IO_UINT8, &rank, dims, (void **)&member, &err),
+                 0, "%s", err.message);
+    size_t n = dims[0];
+    cr_assert_eq(n, (size_t)number(r, "examples"));
+    for (int a = 0; a < 3; a++) {
+        char key[64];
+        double *score;
+        snprintf(key, sizeof key, "/%s", attacks[a][0]);
+        cr_assert_eq(h5io_read_array(f, key, H5IO_FLOAT64, &rank, dims, (void **)&score, &err),
+                     0, "%s", err.message);
+        cr_assert_eq(dims[0], n);
+        cr_assert_float_eq(pairwise_auc(score, member, n), number(r, attacks[a][1]), 1e-12,
+                           "%s", attacks[a][0]);
+        free(score);
+    }
+    free(member);
+    h5io_close(f);
+}
+
 Test(cli_audit, membership_lira_and_loss_attack, .timeout = 120)
 {
     char data[1200], path[1200];
@@ -262,6 +309,7 @@ Test(cli_audit, membership_lira_and_loss_attack, .timeout = 120)
     cr_assert_gt(number(&open, "lira_offline.auc"), 0.7);
     cr_assert_gt(number(&open, "loss.auc"), 0.7);
     cr_assert_gt(number(&open, "epsilon_lb"), 0.5);
+    check_signals("mi", &open);
     config_node_free(open.root);
     snprintf(path, sizeof path, "%s/out-mi/roc.png", dir);
     size_t size;
