@@ -477,7 +477,20 @@ typedef struct audit_canary_result {
     /* multi-run: threshold chosen on the first half of the runs, counts on the second half */
     double threshold;
     uint64_t false_positives, false_negatives, evaluated_without, evaluated_with;
+    /* The signals (freed by audit_canary_result_free). One-run: signal_count = m canaries,
+     * their scores and inclusion. Multi-run: signal_count = 2 runs, the scores of the runs with
+     * the canary (truth 1) then of those without (truth 0); the first half of each side chose
+     * the threshold. */
+    size_t signal_count;
+    double *signal_score;
+    uint8_t *signal_truth;
 } audit_canary_result;
+
+void audit_canary_result_free(audit_canary_result *result);
+/* The signals as an HDF5 file beside report.json, written atomically (docs/formats.md, format
+ * dpkit-canary-signals-1). */
+int audit_canary_write_signals(const audit_canary_result *result, int multi_run,
+                               const char *path, dpkit_error *err);
 
 /* One-run audit (Steinke, Nasr & Jagielski 2023; docs/maths.md 6b): m canaries, each included with
  * probability 1/2, one training, eps_lb from the abstaining guesser (audit_one_run_bound). Input

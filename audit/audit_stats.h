@@ -174,6 +174,10 @@ typedef struct audit_one_run_bound {
 int audit_one_run_bound_compute(const double *scores, const uint8_t *included, size_t m,
                                 double delta, double p, audit_one_run_bound *bound,
                                 dpkit_error *err);
+/* The guesses behind audit_one_run_guesses: guess[i] = 1 for the member_guesses highest
+ * scores, -1 for the nonmember_guesses lowest, 0 (abstain) otherwise; ties by index. */
+int audit_one_run_guess_labels(const double *scores, size_t m, size_t member_guesses,
+                               size_t nonmember_guesses, int32_t *guess, dpkit_error *err);
 
 /* ------------------------------------------------------------------------------------------
  * Membership inference scores (docs/maths.md 6c). Logits are float32 rows (n x classes).

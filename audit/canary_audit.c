@@ -49,6 +49,15 @@ int audit_one_run_bound_compute(const double *scores, const uint8_t *included, s
     return 0;
 }
 
+void audit_canary_result_free(audit_canary_result *result)
+{
+    free(result->signal_score);
+    free(result->signal_truth);
+    result->signal_score = NULL;
+    result->signal_truth = NULL;
+    result->signal_count = 0;
+}
+
 static int check_options(const audit_trainer *t, const audit_canary_options *o, dpkit_error *err)
 {
     if (!(o->confidence > 0 && o->confidence < 1))
@@ -335,6 +344,11 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
             goto done;
         result->auc = roc.auc;
     }
+    result->signal_count = m;
+    result->signal_score = scores;
+    result->signal_truth = included;
+    scores = NULL;
+    included = NULL;
     status = 0;
 done:
     pool_free(&pool);
@@ -414,8 +428,9 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
     }
     status = audit_roc_compute(all, labels, 2 * R, &roc, err);
     result->auc = status ? NAN : roc.auc;
-    free(all);
-    free(labels);
+    result->signal_count = 2 * R;
+    result->signal_score = all;
+    result->signal_truth = labels;
 done:
     pool_free(&pool);
     audit_roc_free(&roc);

@@ -53,6 +53,7 @@ static dp_data split_data(const features_set *set)
 void audit_classifier_result_free(audit_classifier_result *r)
 {
     audit_membership_result_free(&r->membership);
+    audit_canary_result_free(&r->canary);
     memset(r, 0, sizeof *r);
 }
 

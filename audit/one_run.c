@@ -75,9 +75,8 @@ static int compare_scored(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
-/* included bits in ascending score order (ties by index). */
-static int sort_inclusion(const double *scores, const uint8_t *included, size_t m,
-                          uint8_t *sorted, dpkit_error *err)
+/* Canary indices in ascending score order (ties by index). */
+static int sort_order(const double *scores, size_t m, size_t *order, dpkit_error *err)
 {
     scored *s = malloc((m ? m : 1) * sizeof *s);
     if (!s)
@@ -87,19 +86,49 @@ static int sort_inclusion(const double *scores, const uint8_t *included, size_t 
             free(s);
             return error_set(err, "one-run audit: score of canary %zu is NaN", i);
         }
-        if (included[i] > 1) {
-            free(s);
-            return error_set(err, "one-run audit: inclusion bit of canary %zu is %u, expected "
-                             "0 or 1", i, included[i]);
-        }
         s[i].score = scores[i];
         s[i].index = i;
     }
     qsort(s, m, sizeof *s, compare_scored);
     for (size_t i = 0; i < m; i++)
-        sorted[i] = included[s[i].index];
+        order[i] = s[i].index;
     free(s);
     return 0;
+}
+
+/* included bits in ascending score order (ties by index). */
+static int sort_inclusion(const double *scores, const uint8_t *included, size_t m,
+                          uint8_t *sorted, dpkit_error *err)
+{
+    for (size_t i = 0; i < m; i++)
+        if (included[i] > 1)
+            return error_set(err, "one-run audit: inclusion bit of canary %zu is %u, expected "
+                             "0 or 1", i, included[i]);
+    size_t *order = malloc((m ? m : 1) * sizeof *order);
+    if (!order)
+        return error_set(err, "one-run audit: out of memory for %zu canaries", m);
+    int status = sort_order(scores, m, order, err);
+    for (size_t i = 0; status == 0 && i < m; i++)
+        sorted[i] = included[order[i]];
+    free(order);
+    return status;
+}
+
+int audit_one_run_guess_labels(const double *scores, size_t m, size_t member_guesses,
+                               size_t nonmember_guesses, int32_t *guess, dpkit_error *err)
+{
+    if (member_guesses > m || nonmember_guesses > m - member_guesses)
+        return error_set(err, "one-run audit: %zu member and %zu non-member guesses for %zu "
+                         "canaries, expected at most %zu in all", member_guesses,
+                         nonmember_guesses, m, m);
+    size_t *order = malloc((m ? m : 1) * sizeof *order);
+    if (!order)
+        return error_set(err, "one-run audit: out of memory for %zu canaries", m);
+    int status = sort_order(scores, m, order, err);
+    for (size_t i = 0; status == 0 && i < m; i++)
+        guess[order[i]] = i < nonmember_guesses ? -1 : i >= m - member_guesses ? 1 : 0;
+    free(order);
+    return status;
 }
 
 int audit_one_run_guesses(const double *scores, const uint8_t *included, size_t m,

@@ -71,7 +71,7 @@ static void print_head(const audit_classifier_job *a, const audit_classifier_res
 
 static const char *const attack_names[] = {"loss", "LiRA offline", "LiRA online"};
 
-/* Writes the ROC plot and the per-example signals (membership) and report.json into the audit
+/* Writes the ROC plot (membership), the signals (signals.h5) and report.json into the audit
  * directory, with their paths on stdout. */
 static int write_report(const audit_classifier_job *a, const audit_classifier_settings *s,
                         const audit_classifier_result *r, dpkit_error *err)
@@ -83,14 +83,16 @@ static int write_report(const audit_classifier_job *a, const audit_classifier_se
     audit_roc curves[] = {m->loss.roc, m->offline.roc, m->online.roc};
     if (s->kind == AUDIT_MEMBERSHIP && audit_plot_roc(png, curves, attack_names, 3, a->info.name, err))
         return -1;
-    if (s->kind == AUDIT_MEMBERSHIP) {
+    if (s->kind == AUDIT_MEMBERSHIP)
         printf("%-28s %s\n", "ROC plot", png);
-        char signals[2200];
-        snprintf(signals, sizeof signals, "%s/signals.h5", a->dir);
-        if (audit_membership_write_signals(m, signals, err))
-            return -1;
-        printf("%-28s %s\n", "scores and ROC points", signals);
-    }
+    char signals[2200];
+    snprintf(signals, sizeof signals, "%s/signals.h5", a->dir);
+    if (s->kind == AUDIT_MEMBERSHIP ? audit_membership_write_signals(m, signals, err)
+                                    : audit_canary_write_signals(&r->canary,
+                                                                 s->kind == AUDIT_MULTI_RUN,
+                                                                 signals, err))
+        return -1;
+    printf("%-28s %s\n", "per-example signals", signals);
     int status = s->kind == AUDIT_MEMBERSHIP
                      ? audit_membership_write_report(path, &a->info, &r->verdict, &s->membership,
                                                      &r->membership, png, err)

@@ -129,6 +129,44 @@ Test(cli_audit, help_and_bad_kind)
  * on all of the 250 canaries it guesses on (measured: 250 of 250, with random placement too),
  * which gives eps_lb near 4 for any seed: the failure cannot be missed, and the correct training
  * passing is not luck of a threshold. */
+/* signals.h5 of a one-run audit: every canary's score and inclusion, and the bound's guesses,
+ * whose count and correct count are the report's. */
+static void check_one_run_signals(const char *name, const report *r)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/out-%s/signals.h5", dir, name);
+    h5io_file *f;
+    dpkit_error err;
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
+    int rank;
+    size_t dims[H5IO_MAX_RANK];
+    double *score;
+    uint8_t *included;
+    int32_t *guess;
+    cr_assert_eq(h5io_read_array(f, "/score", H5IO_FLOAT64, &rank, dims, (void **)&score, &err), 0);
+    size_t m = dims[0];
+    cr_assert_eq(m, (size_t)number(r, "canaries"));
+    cr_assert_eq(h5io_read_array(f, "/included", H5IO_UINT8, &rank, dims, (void **)&included, &err), 0);
+    cr_assert_eq(h5io_read_array(f, "/guess", H5IO_INT32, &rank, dims, (void **)&guess, &err), 0);
+    size_t guesses = 0, correct = 0;
+    double lowest_in = INFINITY, highest_abstain = -INFINITY;
+    for (size_t i = 0; i < m; i++) {
+        guesses += guess[i] != 0;
+        correct += (guess[i] == 1 && included[i]) || (guess[i] == -1 && !included[i]);
+        if (guess[i] == 1 && score[i] < lowest_in)
+            lowest_in = score[i];
+        if (guess[i] == 0 && score[i] > highest_abstain)
+            highest_abstain = score[i];
+    }
+    cr_assert_eq(guesses, (size_t)number(r, "guesses"));
+    cr_assert_eq(correct, (size_t)number(r, "correct"));
+    cr_assert_geq(lowest_in, highest_abstain, "the member guesses are the highest scores");
+    free(score);
+    free(included);
+    free(guess);
+    h5io_close(f);
+}
+
 Test(cli_audit, white_box_one_run_catches_training_without_noise, .timeout = 120)
 {
     write_audit("wb", "kind: one-run\ntraining: {config: %s/train.yaml}\n"
@@ -143,6 +181,7 @@ Test(cli_audit, white_box_one_run_catches_training_without_noise, .timeout = 120
     cr_assert_lt(number(&ok, "epsilon_lb"), 0.5);
     cr_assert_eq(flag(&ok, "dp_violation"), 0);
     cr_assert_eq(number(&ok, "canaries"), 500);
+    check_one_run_signals("wb", &ok);
     config_node_free(ok.root);
 
     cr_assert_eq(run_audit(&out, "wb", "--set inject_fault=no-noise"), 3, "%s", out);
@@ -206,6 +245,25 @@ Test(cli_audit, multi_run_counts_held_out_runs, .timeout = 120)
     cr_assert(lb >= 0 && lb < 1, "eps_lb %g", lb);
     cr_assert_eq(flag(&r, "dp_violation"), 0);
     config_node_free(r.root);
+    /* signals.h5: the 8 runs with the canary, then the 8 without; the first 4 of each chose */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/out-mr/signals.h5", dir);
+    h5io_file *f;
+    dpkit_error err;
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
+    int rank;
+    size_t dims[H5IO_MAX_RANK];
+    uint8_t *with, *chose;
+    cr_assert_eq(h5io_read_array(f, "/with_canary", H5IO_UINT8, &rank, dims, (void **)&with, &err), 0);
+    cr_assert_eq(dims[0], 16);
+    cr_assert_eq(h5io_read_array(f, "/chose_threshold", H5IO_UINT8, &rank, dims, (void **)&chose, &err), 0);
+    for (size_t i = 0; i < 16; i++) {
+        cr_assert_eq(with[i], i < 8);
+        cr_assert_eq(chose[i], i % 8 < 4);
+    }
+    free(with);
+    free(chose);
+    h5io_close(f);
 }
 
 /* Random-label embeddings: 400 training examples in 256 dimensions, labels that carry nothing
