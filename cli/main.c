@@ -9,7 +9,7 @@
 
 static const cli_command commands[] = {
     /* name, summary, entry point: one line per command (cli/<name>.c) */
-    {"epsilon", "privacy spent by DP-SGD: epsilon for given noise, sampling rate, steps", cli_epsilon},
+    {"epsilon", "privacy spent by DP-SGD: epsilon for given noise, sampling rate, steps, or of a saved ledger", cli_epsilon},
     {"calibrate", "noise multiplier that keeps DP-SGD within an (epsilon, delta) budget", cli_calibrate},
     {"scatter", "scattering transform (ScatterNet, Kymatio-compatible) of an HDF5 image array", cli_scatter},
     {"data", "list, inspect and fetch datasets (MNIST, Fashion-MNIST, CIFAR-10, text)", cli_data},
