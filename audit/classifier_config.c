@@ -61,7 +61,7 @@ int audit_classifier_job_load(const char *path, const char *const *sets, size_t 
     memset(job, 0, sizeof *job);
     if (config_load_with_overrides(path, audit_classifier_schema, sets, set_count, &job->cfg,
                                    err))
-        return -1;
+        return run_config_explain_kind(path, RUN_CONFIG_KIND_AUDIT, err);
     const config *c = job->cfg;
     const char *name = config_get_string(c, "name");
     const char *dir = output_dir ? output_dir : config_get_string(c, "output.dir");

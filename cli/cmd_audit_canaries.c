@@ -134,13 +134,11 @@ int cli_audit_canaries(int argc, char **argv)
     dpkit_error err;
     int status = 0;
     if (config_load_with_overrides(path, audit_canary_experiment_schema, args.sets,
-                                   args.set_count, &x->cfg, &err) ||
-        audit_canary_experiment_settings_read(x->cfg, &x->s, x->output_dir,
-                                              sizeof x->output_dir, &err)) {
-        if (x->cfg)
-            error_prefix(&err, "%s", path);
-        status = -1;
-    }
+                                   args.set_count, &x->cfg, &err))
+        status = run_config_explain_kind(path, RUN_CONFIG_KIND_AUDIT, &err);
+    else if (audit_canary_experiment_settings_read(x->cfg, &x->s, x->output_dir,
+                                                   sizeof x->output_dir, &err))
+        status = error_prefix(&err, "%s", path);
     if (!status && args.output)
         snprintf(x->output_dir, sizeof x->output_dir, "%s", args.output);
     if (!status)

@@ -40,7 +40,8 @@ int cli_calibrate(int argc, char **argv)
     const char *command = "calibrate";
     privacy_args args;
     double epsilon = 0.0;
-    int status = privacy_args_parse(command, argc, argv, "--epsilon", &epsilon, &args, print_help);
+    int status = privacy_args_parse(command, argc, argv, "--epsilon", &epsilon, 0, &args,
+                                    print_help);
     if (status >= 0)
         return status;
     if (!(epsilon > 0.0))

@@ -1,7 +1,11 @@
 /* `dpkit epsilon`: the privacy DP-SGD spends, epsilon at a given delta, from the sampling rate,
- * noise multiplier and number of steps (plus extra Gaussian releases). */
+ * noise multiplier and number of steps (plus extra Gaussian releases), or from the privacy
+ * ledger a run saved (--ledger). */
 #include "cli/cli.h"
 #include "cli/privacy_args.h"
+
+#include "common/json.h"
+#include "dp/run_ledger.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -15,25 +19,39 @@ static void print_help(FILE *out)
             "                     [--extra-gaussian SIGMA:COUNT]... [--json]\n"
             "   or: dpkit epsilon --batch-size B --dataset-size N --epochs E --noise-multiplier S\n"
             "                     --delta D [...]\n"
+            "   or: dpkit epsilon --ledger MODEL_OR_CHECKPOINT.h5|LEDGER.json [--delta D]\n"
+            "                     [--accountant rdp|pld] [--conversion improved|classic] [--json]\n"
             "\n"
             "Prints the epsilon that T steps of DP-SGD (Poisson sampling at rate Q, Gaussian noise\n"
             "with multiplier S) spend at the given delta, and for RDP the order that attains it.\n"
+            "With --ledger, the same for the privacy ledger a run saved, with either accountant.\n"
             "\n"
             "options:\n"
             "  --noise-multiplier S   noise standard deviation / clipping norm (>= 0; 0 = no\n"
-            "                         privacy, epsilon = inf)\n");
+            "                         privacy, epsilon = inf)\n"
+            "  --ledger FILE          account the privacy events FILE records instead of a\n"
+            "                         schedule: a model.h5 (/ledger), a checkpoint.h5\n"
+            "                         (/state/ledger) or a *.json ledger; --delta defaults to the\n"
+            "                         delta of the config stored in a model or checkpoint (a JSON\n"
+            "                         ledger needs --delta). Not with --noise-multiplier, the\n"
+            "                         schedule options or --extra-gaussian\n");
     privacy_args_help(out);
     fprintf(out,
             "\n"
             "With --json: {\"epsilon\": E, \"delta\": D, \"order\": A, \"order_at_edge\": B,\n"
             "\"accountant\": \"rdp\", ...} (order is null for the PLD accountant or an infinite\n"
             "epsilon, epsilon null when infinite; order_at_edge is true when the best RDP order is\n"
-            "the smallest or largest tried, 1.1 or 1024, where the bound may be loose).\n"
+            "the smallest or largest tried, 1.1 or 1024, where the bound may be loose). With\n"
+            "--ledger, instead of the schedule: \"ledger\", \"source\" (model, checkpoint or json),\n"
+            "\"delta_from\" (config or option), \"private\" (false: the run trained without privacy,\n"
+            "epsilon inf), \"recorded_epsilon\" (what the run reported, at its own delta and\n"
+            "accountant; null when the file has none) and \"events\" (as in the file).\n"
             "Noise so small that its square underflows (< 1.5e-154) gives epsilon = inf.\n"
             "\n"
-            "example (Tramer & Boneh, ScatterNet+linear on CIFAR-10):\n"
+            "examples (Tramer & Boneh, ScatterNet+linear on CIFAR-10; a trained model under PLD):\n"
             "  dpkit epsilon --batch-size 8192 --dataset-size 50000 --epochs 60 \\\n"
-            "      --noise-multiplier 5.67 --delta 1e-5 --extra-gaussian 8:2 --conversion classic\n");
+            "      --noise-multiplier 5.67 --delta 1e-5 --extra-gaussian 8:2 --conversion classic\n"
+            "  dpkit epsilon --ledger runs/mnist-scatter-linear/model.h5 --accountant pld\n");
 }
 
 static void print_json_number(double value)
@@ -44,15 +62,130 @@ static void print_json_number(double value)
         printf("null");
 }
 
+/* The bound might fall further past the smallest or largest order tried (1.1, 1024). */
+static int order_at_edge(double epsilon, double order)
+{
+    return isfinite(order) && epsilon > 0.0 && isfinite(epsilon) &&
+           accountant_rdp_order_at_edge(order);
+}
+
+/* "epsilon = E at delta = D (RDP order A)" and a newline: the first line of both forms. */
+static void print_epsilon_line(double epsilon, double delta, double order)
+{
+    /* Huge values (tiny noise) in %g rather than a 300-digit %f. */
+    printf(epsilon < 1e9 ? "epsilon = %.6f at delta = %g" : "epsilon = %.6g at delta = %g",
+           epsilon, delta);
+    if (isfinite(order))
+        printf(" (RDP order %g)", order);
+    printf("\n");
+}
+
+static void print_edge_note(double epsilon, double order)
+{
+    if (order_at_edge(epsilon, order))
+        printf("note: the best RDP order, %g, is the %s order tried: epsilon is a valid bound "
+               "but may be loose (--accountant pld is tighter)\n",
+               order, order >= ACCOUNTANT_RDP_MAX_ORDER ? "largest" : "smallest");
+}
+
+static const char *conversion_name(const privacy_args *args)
+{
+    return args->options.conversion == ACCOUNTANT_CONVERSION_CLASSIC ? "classic" : "improved";
+}
+
+enum { LEDGER_EVENTS_SHOWN = 8 };
+
+static void print_ledger_json(const privacy_args *args, const run_ledger *rl, double epsilon,
+                              double delta, double order)
+{
+    json_writer w;
+    json_writer_init_file(&w, stdout, 0);
+    json_begin_object(&w);
+    json_field_double(&w, "epsilon", epsilon);
+    json_field_double(&w, "delta", delta);
+    json_field_double(&w, "order", order);
+    json_field_bool(&w, "order_at_edge", order_at_edge(epsilon, order));
+    json_field_string(&w, "accountant", args->options.kind == ACCOUNTANT_PLD ? "pld" : "rdp");
+    json_field_string(&w, "conversion", conversion_name(args));
+    json_field_string(&w, "ledger", args->ledger);
+    json_field_string(&w, "source", rl->source);
+    json_field_string(&w, "delta_from", args->have_delta ? "option" : "config");
+    json_field_bool(&w, "private", rl->private_mode);
+    json_field_double(&w, "recorded_epsilon", rl->recorded_epsilon);
+    json_key(&w, "events");
+    json_begin_array(&w);
+    for (size_t i = 0; i < rl->ledger.count; i++) {
+        const accountant_event *e = &rl->ledger.events[i];
+        json_begin_object(&w);
+        json_field_double(&w, "sampling_rate", e->sampling_rate);
+        json_field_double(&w, "noise_multiplier", e->noise_multiplier);
+        json_field_int(&w, "count", e->count);
+        json_field_string(&w, "label", e->label);
+        json_end_object(&w);
+    }
+    json_end_array(&w);
+    json_end_object(&w);
+    dpkit_error ignored; /* stdout: nothing to report a write error to */
+    json_writer_finish(&w, &ignored);
+}
+
+static void print_ledger_text(const privacy_args *args, const run_ledger *rl, double epsilon,
+                              double delta, double order)
+{
+    print_epsilon_line(epsilon, delta, order);
+    printf("%s; the ledger of %s (%s):", privacy_args_describe(args), args->ledger, rl->source);
+    for (size_t i = 0; i < rl->ledger.count && i < LEDGER_EVENTS_SHOWN; i++) {
+        const accountant_event *e = &rl->ledger.events[i];
+        printf("%s %lld x %s (q = %.6g, noise multiplier %g)", i ? "," : "", e->count,
+               e->label[0] ? e->label : "unlabelled", e->sampling_rate, e->noise_multiplier);
+    }
+    if (rl->ledger.count > LEDGER_EVENTS_SHOWN)
+        printf(", ... (%zu events in all)", rl->ledger.count);
+    if (rl->ledger.count == 0)
+        printf(" no events");
+    printf("%s\n", args->have_delta ? "" : "; delta from its config");
+    if (!rl->private_mode)
+        printf("the run trained without privacy (privacy.enabled: false)\n");
+    else if (!isnan(rl->recorded_epsilon))
+        printf("the run reported epsilon = %.6f at delta = %g (%s accountant)\n",
+               rl->recorded_epsilon, rl->delta, rl->accountant[0] ? rl->accountant : "?");
+    print_edge_note(epsilon, order);
+}
+
+/* --ledger: the events of a saved run, at --delta or the delta of the run's config. */
+static int ledger_epsilon(const char *command, const privacy_args *args)
+{
+    run_ledger rl;
+    dpkit_error err;
+    if (run_ledger_load(args->ledger, &rl, &err))
+        return cli_fail(command, &err);
+    double delta = args->have_delta ? args->delta : rl.delta;
+    if (!args->have_delta && isnan(rl.delta)) {
+        run_ledger_free(&rl);
+        return cli_usage_error(command, "missing --delta: %s records no config to take it from "
+                                        "(only a model.h5 or checkpoint.h5 does)", args->ledger);
+    }
+    double epsilon, order;
+    int status = run_ledger_epsilon(&rl, delta, &args->options, &epsilon, &order, &err);
+    if (status == 0 && args->json)
+        print_ledger_json(args, &rl, epsilon, delta, order);
+    else if (status == 0)
+        print_ledger_text(args, &rl, epsilon, delta, order);
+    run_ledger_free(&rl);
+    return status ? cli_fail(command, &err) : 0;
+}
+
 int cli_epsilon(int argc, char **argv)
 {
     const char *command = "epsilon";
     privacy_args args;
     double sigma = 0.0;
-    int status = privacy_args_parse(command, argc, argv, "--noise-multiplier", &sigma, &args,
+    int status = privacy_args_parse(command, argc, argv, "--noise-multiplier", &sigma, 1, &args,
                                     print_help);
     if (status >= 0)
         return status;
+    if (args.ledger)
+        return ledger_epsilon(command, &args);
     if (sigma < 0.0)
         return cli_usage_error(command, "--noise-multiplier must be >= 0, got %g", sigma);
 
@@ -66,9 +199,7 @@ int cli_epsilon(int argc, char **argv)
     if (accountant_epsilon(events, count, args.delta, &args.options, &epsilon, &order, &err) != 0)
         return cli_fail(command, &err);
     const char *kind = args.options.kind == ACCOUNTANT_PLD ? "pld" : "rdp";
-    /* The bound might fall further past the smallest or largest order tried (1.1, 1024). */
-    int at_edge = isfinite(order) && epsilon > 0.0 && isfinite(epsilon) &&
-                  accountant_rdp_order_at_edge(order);
+    int at_edge = order_at_edge(epsilon, order);
     if (args.json) {
         printf("{\"epsilon\": ");
         print_json_number(epsilon);
@@ -77,25 +208,16 @@ int cli_epsilon(int argc, char **argv)
         printf(", \"order_at_edge\": %s", at_edge ? "true" : "false");
         printf(", \"accountant\": \"%s\", \"conversion\": \"%s\", \"sampling_rate\": %.17g, "
                "\"noise_multiplier\": %.17g, \"steps\": %lld}\n",
-               kind,
-               args.options.conversion == ACCOUNTANT_CONVERSION_CLASSIC ? "classic" : "improved",
-               args.sampling_rate, sigma, args.steps);
+               kind, conversion_name(&args), args.sampling_rate, sigma, args.steps);
         return 0;
     }
-    /* Huge values (tiny noise) in %g rather than a 300-digit %f. */
-    printf(epsilon < 1e9 ? "epsilon = %.6f at delta = %g" : "epsilon = %.6g at delta = %g",
-           epsilon, args.delta);
-    if (isfinite(order))
-        printf(" (RDP order %g)", order);
-    printf("\n%s; q = %.6g, noise multiplier %g, %lld steps", privacy_args_describe(&args),
+    print_epsilon_line(epsilon, args.delta, order);
+    printf("%s; q = %.6g, noise multiplier %g, %lld steps", privacy_args_describe(&args),
            args.sampling_rate, sigma, args.steps);
     for (size_t i = 0; i < args.extra_count; i++)
         printf(", plus %lld Gaussian releases with noise multiplier %g", args.extra[i].count,
                args.extra[i].noise_multiplier);
     printf("\n");
-    if (at_edge)
-        printf("note: the best RDP order, %g, is the %s order tried: epsilon is a valid bound "
-               "but may be loose (--accountant pld is tighter)\n",
-               order, order >= ACCOUNTANT_RDP_MAX_ORDER ? "largest" : "smallest");
+    print_edge_note(epsilon, order);
     return 0;
 }

@@ -2,13 +2,14 @@
 #include "cli/cli.h"
 
 #include "common/log.h"
+#include "common/spelling.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static const cli_command commands[] = {
     /* name, summary, entry point: one line per command (cli/<name>.c) */
-    {"epsilon", "privacy spent by DP-SGD: epsilon for given noise, sampling rate, steps", cli_epsilon},
+    {"epsilon", "privacy spent by DP-SGD: epsilon for given noise, sampling rate, steps, or of a saved ledger", cli_epsilon},
     {"calibrate", "noise multiplier that keeps DP-SGD within an (epsilon, delta) budget", cli_calibrate},
     {"scatter", "scattering transform (ScatterNet, Kymatio-compatible) of an HDF5 image array", cli_scatter},
     {"data", "list, inspect and fetch datasets (MNIST, Fashion-MNIST, CIFAR-10, text)", cli_data},
@@ -51,6 +52,36 @@ static const cli_command *find_command(const char *name)
     return NULL;
 }
 
+enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] - 1 };
+
+/* "unknown command 'traim' (did you mean 'train'?)", then the usage; returns 2. */
+static int unknown_command(const char *name)
+{
+    const char *names[COMMAND_COUNT + 1];
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        names[i] = commands[i].name;
+    names[COMMAND_COUNT] = "help";
+    long nearest = spelling_nearest(name, names, COMMAND_COUNT + 1);
+    if (nearest >= 0)
+        fprintf(stderr, "dpkit: unknown command '%s' (did you mean '%s'?)\n\n", name,
+                names[nearest]);
+    else
+        fprintf(stderr, "dpkit: unknown command '%s'\n\n", name);
+    print_usage(stderr);
+    return 2;
+}
+
+static void print_help_help(void)
+{
+    printf("usage: dpkit help [<command>]\n"
+           "\n"
+           "Shows the help of a command, as 'dpkit <command> --help' does; without a command, the\n"
+           "list of commands.\n"
+           "\n"
+           "example:\n"
+           "  dpkit help train\n");
+}
+
 int main(int argc, char **argv)
 {
     int first = 1;
@@ -80,25 +111,27 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *name = argv[first];
+    /* `dpkit help --help` and `dpkit help help` describe help itself */
+    int help_of_help = strcmp(name, "help") == 0 && first + 1 < argc &&
+                       (strcmp(argv[first + 1], "help") == 0 ||
+                        strcmp(argv[first + 1], "--help") == 0 || strcmp(argv[first + 1], "-h") == 0);
+    if (help_of_help) {
+        print_help_help();
+        return 0;
+    }
     if (strcmp(name, "help") == 0) {
         if (first + 1 >= argc) {
             print_usage(stdout);
             return 0;
         }
         const cli_command *c = find_command(argv[first + 1]);
-        if (!c) {
-            fprintf(stderr, "dpkit: unknown command '%s'\n\n", argv[first + 1]);
-            print_usage(stderr);
-            return 2;
-        }
+        if (!c)
+            return unknown_command(argv[first + 1]);
         char *help_argv[] = {(char *)c->name, "--help", NULL};
         return c->run(2, help_argv);
     }
     const cli_command *c = find_command(name);
-    if (!c) {
-        fprintf(stderr, "dpkit: unknown command '%s'\n\n", name);
-        print_usage(stderr);
-        return 2;
-    }
+    if (!c)
+        return unknown_command(name);
     return c->run(argc - first, argv + first);
 }

@@ -22,19 +22,22 @@ static const struct option shared_options[PRIVACY_ARGS_OPTION_COUNT] = {
     {"json", no_argument, NULL, PRIVACY_OPT_JSON},
 };
 
-enum { OPT_NUMBER = 400 };
+enum { OPT_NUMBER = 400, OPT_LEDGER };
 
 int privacy_args_parse(const char *command, int argc, char **argv, const char *number_option,
-                       double *number, privacy_args *args,
+                       double *number, int accept_ledger, privacy_args *args,
                        void (*print_help)(FILE *))
 {
-    struct option table[4 + PRIVACY_ARGS_OPTION_COUNT + 1] = {
+    struct option table[4 + PRIVACY_ARGS_OPTION_COUNT + 2] = {
         {number_option + 2, required_argument, NULL, OPT_NUMBER}, /* without the leading "--" */
         {"help", no_argument, NULL, 'h'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
     };
-    memcpy(table + 4, shared_options, sizeof shared_options); /* the last entry stays zero */
+    memcpy(table + 4, shared_options, sizeof shared_options); /* the last entries stay zero */
+    if (accept_ledger)
+        table[4 + PRIVACY_ARGS_OPTION_COUNT] =
+            (struct option){"ledger", required_argument, NULL, OPT_LEDGER};
     privacy_args_init(args);
     int have_number = 0;
     optind = 1;
@@ -53,6 +56,10 @@ int privacy_args_parse(const char *command, int argc, char **argv, const char *n
                 return 2;
             continue;
         }
+        if (option == OPT_LEDGER) {
+            args->ledger = optarg;
+            continue;
+        }
         if (option == '?')
             return cli_usage_error(command, "unknown option or missing value: '%s'",
                                    argv[optind - 1]);
@@ -61,6 +68,8 @@ int privacy_args_parse(const char *command, int argc, char **argv, const char *n
     }
     if (optind < argc)
         return cli_usage_error(command, "unexpected argument '%s'", argv[optind]);
+    if (args->ledger)
+        return privacy_args_finish_ledger(command, number_option, have_number, args) ? 2 : -1;
     if (!have_number)
         return cli_usage_error(command, "missing %s", number_option);
     return privacy_args_finish(command, args) ? 2 : -1;
@@ -191,6 +200,29 @@ int privacy_args_finish(const char *command, privacy_args *args)
     if (!args->have_delta)
         return cli_usage_error(command, "missing --delta");
     if (!(args->delta > 0.0 && args->delta < 1.0))
+        return cli_usage_error(command, "--delta must be in (0, 1), got %g", args->delta);
+    return 0;
+}
+
+int privacy_args_finish_ledger(const char *command, const char *number_option, int have_number,
+                               privacy_args *args)
+{
+    /* Each of these describes privacy events of its own, which the ledger's would silently
+     * replace or be added to: refused rather than guessed. */
+    const int given[] = {have_number, args->have_sampling_rate, args->have_steps,
+                         args->have_batch_size, args->have_dataset_size, args->have_epochs,
+                         args->extra_count > 0};
+    const char *const names[] = {number_option, "--sampling-rate", "--steps", "--batch-size",
+                                 "--dataset-size", "--epochs", "--extra-gaussian"};
+    char list[256] = "";
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+        if (given[i])
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                     list[0] ? ", " : "", names[i]);
+    if (list[0])
+        return cli_usage_error(command, "--ledger takes the privacy events from %s; it cannot be "
+                                        "combined with %s", args->ledger, list);
+    if (args->have_delta && !(args->delta > 0.0 && args->delta < 1.0))
         return cli_usage_error(command, "--delta must be in (0, 1), got %g", args->delta);
     return 0;
 }

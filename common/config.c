@@ -6,6 +6,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/memory.h"
+#include "common/spelling.h"
 #include "common/textfile.h"
 
 #include <errno.h>
@@ -181,37 +182,12 @@ static int is_group(const config *cfg, const char *path)
     return 0;
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 255 || lb > 255)
-        return (size_t)-1;
-    size_t row[256];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diagonal = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t above = row[j];
-            size_t best = diagonal + (a[i - 1] != b[j - 1]);
-            if (above + 1 < best)
-                best = above + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diagonal = above;
-        }
-    }
-    return row[lb];
-}
-
 /* The closest key or group to an unknown one, or a key elsewhere with the same last name
  * ("lr" -> "training.optimizer.lr"); "" if nothing is close. */
 static void suggest(const config *cfg, const char *unknown, char *out, size_t size)
 {
     out[0] = '\0';
-    size_t best = strlen(unknown) >= 12 ? 3 : 2;
+    size_t best = spelling_tolerance(unknown);
     for (size_t i = 0; i < cfg->count; i++) {
         const char *path = cfg->schema[i].path;
         /* the key itself and each group above it */
@@ -223,7 +199,7 @@ static void suggest(const config *cfg, const char *unknown, char *out, size_t si
                 continue;
             memcpy(candidate, path, n);
             candidate[n] = '\0';
-            size_t d = edit_distance(unknown, candidate);
+            size_t d = spelling_distance(unknown, candidate);
             if (d <= best && (d < best || !out[0])) {
                 best = d;
                 snprintf(out, size, "%s", candidate);

@@ -262,7 +262,7 @@ int run_config_load(const char *path, const char *const *assignments, size_t ass
     memset(out, 0, sizeof *out);
     if (config_load_with_overrides(path, run_config_schema, assignments, assignment_count,
                                    &out->cfg, err))
-        return -1;
+        return run_config_explain_kind(path, RUN_CONFIG_KIND_TRAINING, err);
     return finish_load(out, err);
 }
 

@@ -45,6 +45,26 @@ int run_config_load(const char *path, const char *const *assignments, size_t ass
 int run_config_from_text(const char *text, const char *source, run_config *out, dpkit_error *err);
 void run_config_free(run_config *rc);
 
+/* What a config file is for, judged from its top-level keys alone (dp/run_config_kind.c): a
+ * `kind:` of membership, one-run, multi-run or canaries is an audit config (dpkit audit); a
+ * `runs` list without a kind, a curve config (dpkit curve); data.dataset without a kind, a
+ * training config (dpkit train, features, eval). */
+typedef enum {
+    RUN_CONFIG_KIND_UNKNOWN,
+    RUN_CONFIG_KIND_TRAINING,
+    RUN_CONFIG_KIND_AUDIT,
+    RUN_CONFIG_KIND_CURVE
+} run_config_kind;
+
+/* The kind of a parsed config tree (NULL: unknown); `why` receives the keys that tell, e.g.
+ * "it has data.dataset and no kind". */
+run_config_kind run_config_classify(const config_node *root, char *why, size_t size);
+/* Called after loading PATH as a config of kind `expected` failed (only then, so valid configs
+ * never pay for it): when PATH is another kind of config, err says so and names the command
+ * that runs it ("PATH looks like a training config (it has data.dataset and no kind); run it
+ * with `dpkit train` (the original message)"). Returns -1. */
+int run_config_explain_kind(const char *path, run_config_kind expected, dpkit_error *err);
+
 /* The model's layers for a given input shape and class count (linear: one dense layer). */
 int run_config_model(const run_config *rc, dp_shape input, size_t class_count, dp_model *model,
                      dpkit_error *err);

@@ -116,7 +116,7 @@ int run_curve_load(const char *path, const char *const *sets, size_t set_count, 
 {
     memset(c, 0, sizeof *c);
     if (config_load_with_overrides(path, run_curve_schema, sets, set_count, &c->cfg, err))
-        return -1;
+        return run_config_explain_kind(path, RUN_CONFIG_KIND_CURVE, err);
     snprintf(c->name, sizeof c->name, "%s", config_get_string(c->cfg, "name"));
     const char *dir = config_get_string(c->cfg, "output.dir");
     if (strlen(dir) + 1 > sizeof c->dir)

@@ -49,6 +49,38 @@ Test(cli, help_of_unknown_command)
     cr_assert_eq(test_run_dpkit("help nothing", NULL), 2);
 }
 
+Test(cli, help_of_help_and_of_a_command)
+{
+    char *out;
+    cr_assert_eq(test_run_dpkit("help help", &out), 0, "%s", out);
+    cr_assert(strstr(out, "usage: dpkit help [<command>]") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(test_run_dpkit("help", &out), 0, "%s", out);
+    cr_assert(strstr(out, "commands:") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(test_run_dpkit("help epsilon", &out), 0, "%s", out);
+    cr_assert(strstr(out, "usage: dpkit epsilon") != NULL, "%s", out);
+    free(out);
+}
+
+/* A misspelt command is answered with the nearest one; a word close to none gets no guess. */
+Test(cli, unknown_command_suggests_the_nearest)
+{
+    const char *cases[][2] = {{"traim", "train"}, {"epsilom", "epsilon"}, {"audti", "audit"},
+                              {"hepl", "help"}, {"help curv", "curve"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out, expected[128];
+        cr_assert_eq(test_run_dpkit(cases[i][0], &out), 2, "%s", out);
+        snprintf(expected, sizeof expected, "(did you mean '%s'?)", cases[i][1]);
+        cr_assert(strstr(out, expected) != NULL, "%s: %s", cases[i][0], out);
+        free(out);
+    }
+    char *out;
+    cr_assert_eq(test_run_dpkit("frobnicate", &out), 2);
+    cr_assert(strstr(out, "did you mean") == NULL, "%s", out);
+    free(out);
+}
+
 /* A config error names where the value came from: the file and line, or the --set override
  * (not the file, when the override gave it); --print-config lists the ranges. */
 Test(cli, config_errors_name_the_file_line_or_the_override)

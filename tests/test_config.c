@@ -1,6 +1,7 @@
 /* Config module: YAML/JSON tree, schema validation with line numbers, defaults, overrides,
  * lists of maps, malformed input, and the YAML write/read round trip. */
 #include "common/config.h"
+#include "common/spelling.h"
 #include "dp/run_config.h"
 #include "dp/run_curve.h"
 #include "tests/test_util.h"
@@ -122,6 +123,25 @@ Test(config, unknown_keys_name_line_and_suggestion)
     dpkit_error err;
     cr_assert_neq(load("privacy: {epsilon: 1}\nqqqqqqqqqq: 1\n", &cfg, &err), 0);
     cr_assert_null(strstr(err.message, "did you mean"), "%s", err.message);
+}
+
+/* The did-you-mean helper shared by config keys and command names. */
+Test(config, spelling_distance_and_nearest)
+{
+    cr_assert_eq(spelling_distance("", ""), 0);
+    cr_assert_eq(spelling_distance("traim", "train"), 1);
+    cr_assert_eq(spelling_distance("epoch", "epochs"), 1);
+    cr_assert_eq(spelling_distance("kitten", "sitting"), 3);
+    char long_word[300];
+    memset(long_word, 'a', sizeof long_word - 1);
+    long_word[sizeof long_word - 1] = '\0';
+    cr_assert_eq(spelling_distance(long_word, "a"), (size_t)-1);
+    const char *const words[] = {"train", "audit", "curve", "eval"};
+    cr_assert_eq(spelling_nearest("traim", words, 4), 0);
+    cr_assert_eq(spelling_nearest("cruve", words, 4), 2); /* a swap is two edits */
+    cr_assert_eq(spelling_nearest("frobnicate", words, 4), -1);
+    cr_assert_eq(spelling_tolerance("privacy.eps"), 2);
+    cr_assert_eq(spelling_tolerance("privacy.epsilon"), 3);
 }
 
 Test(config, wrong_types_name_line_and_key)
