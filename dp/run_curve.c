@@ -5,7 +5,6 @@
 
 #include "common/log.h"
 #include "common/paths.h"
-#include "common/plot.h"
 #include "common/progress.h"
 #include "common/textfile.h"
 
@@ -471,52 +470,8 @@ static int write_outputs(const run_curve *c, dpkit_error *err)
     if (status)
         return -1;
 
-    plot *p;
     snprintf(path, sizeof path, "%s/curve.png", c->dir);
-    if (plot_begin(&p, path, c->name, err))
-        return -1;
-    FILE *f = plot_script(p);
-    fputs("set xlabel 'epsilon'\nset ylabel 'test accuracy (%)'\nset key right bottom\n"
-          "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\nplot ", f);
-    for (size_t l = 0; l < c->line_count; l++) {
-        const config *line = config_list_item(c->cfg, "runs", l);
-        const char *data;
-        FILE *d = plot_data(p, &data);
-        if (!d) {
-            plot_abort(p);
-            return error_set(err, "plot: too many lines");
-        }
-        for (size_t e = 0; e < c->epsilon_count; e++) {
-            double mean, sd;
-            size_t n;
-            line_stats(c, l, c->epsilons[e], &mean, &sd, &n);
-            if (n)
-                fprintf(d, "%.17g %.17g %.17g\n", c->epsilons[e], mean, sd);
-        }
-        fclose(d);
-        plot_quoted(f, data);
-        fprintf(f, " using 1:2:3 with yerrorlines lw 2 pt 7 lc %zu title ", l + 1);
-        plot_quoted(f, config_get_string(line, "label"));
-        double paper = config_get_double(line, "paper");
-        if (paper >= 0) {
-            const char *marker;
-            FILE *m = plot_data(p, &marker);
-            if (!m) {
-                plot_abort(p);
-                return error_set(err, "plot: too many lines");
-            }
-            fprintf(m, "%.17g %.17g\n", c->paper_epsilon, paper);
-            fclose(m);
-            fputs(", ", f);
-            plot_quoted(f, marker);
-            fprintf(f, " using 1:2 with points pt 12 ps 2.5 lw 2 lc %zu title ", l + 1);
-            char label[200];
-            snprintf(label, sizeof label, "%s, paper", config_get_string(line, "label"));
-            plot_quoted(f, label);
-        }
-        fputs(l + 1 < c->line_count ? ", " : "\n", f);
-    }
-    return plot_finish(p, err);
+    return run_curve_plot(c, path, err);
 }
 
 int run_curve_run(run_curve *c, const run_curve_options *options, dpkit_error *err)

@@ -1,6 +1,7 @@
 /* The accuracy-against-epsilon experiment (what `dpkit curve` runs): a grid of (training
  * config, epsilon, seed) points, each trained by run_train with the noise calibrated to its
- * epsilon, finished points kept, then curve.csv, curve.md and curve.png. */
+ * epsilon, finished points kept, then curve.csv, curve.md and the figure curve.png (with
+ * curve.pdf, curve.svg and the gnuplot script and data that draw them). */
 #ifndef DPKIT_DP_RUN_CURVE_H
 #define DPKIT_DP_RUN_CURVE_H
 
@@ -51,8 +52,23 @@ typedef struct run_curve_options {
 
 /* Creates the curve directory, trains every point without a summary.json (an interrupted
  * sweep continues where it stopped), then writes curve.csv (one row per point), curve.md (mean
- * and standard deviation over seeds) and curve.png. A failed point stops the sweep (the points
+ * and standard deviation over seeds) and the figure (run_curve_plot). A failed point stops the sweep (the points
  * already running are waited for) with its error. */
 int run_curve_run(run_curve *c, const run_curve_options *options, dpkit_error *err);
+
+/* The figure of the finished points: png_path (e.g. OUTPUT/curve.png) with the PDF and SVG
+ * beside it and the gnuplot script and data that draw them (common/plot.h). Mean accuracy
+ * over the seeds against epsilon, one line per model, error bars of one sample standard
+ * deviation (none for one seed), the published values as markers; delta and the accountant
+ * (from each line's training config) in the title or the key. */
+int run_curve_plot(const run_curve *c, const char *png_path, dpkit_error *err);
+
+/* Fills the points from a curve.csv written by run_curve_run for the same curve config
+ * (rows matched by model, epsilon and seed; errors name the file and line). */
+int run_curve_read_csv(run_curve *c, const char *csv_path, dpkit_error *err);
+
+/* Draws the figure again from csv_path without training: run_curve_read_csv, then
+ * run_curve_plot into the CSV's name with .png (OUTPUT/curve.csv -> OUTPUT/curve.png). */
+int run_curve_redraw(run_curve *c, const char *csv_path, dpkit_error *err);
 
 #endif
