@@ -44,7 +44,8 @@ int audit_extract(const audit_secret_space *space, const audit_extraction_option
                   audit_extraction_result *result, dpkit_error *err);
 
 /* ------------------------------------------------------------------------------------------
- * Plots (gnuplot, an external program: Debian package gnuplot-nox). PNGs written atomically.
+ * Figures (common/plot.h: gnuplot, Debian package gnuplot-nox). NAME.png with NAME.pdf and
+ * NAME.svg beside it, and the script NAME.gp with its data NAME.data*.tsv that draw them again.
  * ------------------------------------------------------------------------------------------ */
 
 /* Log-log ROC curves (FPR and TPR from 1e-5 to 1) with the chance diagonal; labels[i] names
@@ -52,11 +53,35 @@ int audit_extract(const audit_secret_space *space, const audit_extraction_option
 int audit_plot_roc(const char *png_path, const audit_roc *curves, const char *const *labels,
                    size_t curve_count, const char *title, dpkit_error *err);
 
-/* Exposure against insertion count, one line per epsilon (INFINITY = no DP): exposure is
- * epsilon_count x insertion_count, row e for epsilons[e]. */
-int audit_plot_exposure(const char *png_path, const double *insertions, size_t insertion_count,
-                        const double *epsilons, size_t epsilon_count, const double *exposure,
-                        const char *title, dpkit_error *err);
+/* Exposure against insertion count for the canaries of several models. */
+typedef struct audit_exposure_plot {
+    const double *epsilons;   /* of each model; INFINITY = no DP */
+    size_t model_count;
+    const double *insertions; /* of each canary (0: never inserted) */
+    size_t canary_count;
+    const double *exposure;   /* model_count x canary_count, row e for epsilons[e]; NaN: none */
+    double ceiling;           /* log2 |R|, the most exposure can be; NaN: not drawn */
+} audit_exposure_plot;
+
+/* Every canary as a point, one line per model through the mean exposure of the canaries of
+ * each insertion count, and the ceiling as a horizontal line. */
+int audit_plot_exposure(const char *png_path, const audit_exposure_plot *plot, const char *title,
+                        dpkit_error *err);
+
+/* Histograms of audit scores in two groups, with vertical lines at the cut-offs. */
+typedef struct audit_score_plot {
+    const double *scores;
+    const uint8_t *truth;     /* 1: the group label_in, 0: label_out */
+    size_t count;
+    const char *label_in, *label_out;
+    const double *cutoffs;    /* scores where a guess changes */
+    const char *const *cutoff_labels;
+    size_t cutoff_count;
+    const char *xlabel;
+} audit_score_plot;
+
+int audit_plot_scores(const char *png_path, const audit_score_plot *plot, const char *title,
+                      dpkit_error *err);
 
 /* ------------------------------------------------------------------------------------------
  * Character language model for canary audits (audit/char_lm.c): the next character from the
@@ -323,9 +348,9 @@ double audit_canary_experiment_exposure(const audit_canary_experiment_result *re
                                         const audit_canary_outcome *canary);
 
 /* Files of the experiment, written atomically: canaries.json (the canaries and the byte offset
- * of every inserted copy), report.json (everything above), the exposure plot (mean exposure
- * over the repeats against insertion count, one line per model; nothing to plot without an
- * inserted canary). */
+ * of every inserted copy), report.json (everything above), the exposure figure (every
+ * canary's exposure against its insertion count, a line per model through the means of each
+ * count, the log2 |R| ceiling; nothing to plot without an inserted canary). */
 int audit_canary_experiment_write_canaries(const audit_canary_experiment_settings *settings,
                                            const audit_canary_experiment_result *result,
                                            const char *path, dpkit_error *err);
@@ -491,6 +516,12 @@ void audit_canary_result_free(audit_canary_result *result);
  * dpkit-canary-signals-1). */
 int audit_canary_write_signals(const audit_canary_result *result, int multi_run,
                                const char *path, dpkit_error *err);
+
+/* The score distributions of a one-run audit (included against excluded canaries, with the
+ * score cut-offs of the bound's guesses) or a multi-run audit (runs with against runs without
+ * the canary, with the threshold), the epsilon lower bound in the title (audit/canary_plot.c). */
+int audit_canary_plot_scores(const audit_canary_result *result, int multi_run, const char *name,
+                             double confidence, const char *png_path, dpkit_error *err);
 
 /* One-run audit (Steinke, Nasr & Jagielski 2023; docs/maths.md 6b): m canaries, each included with
  * probability 1/2, one training, eps_lb from the abstaining guesser (audit_one_run_bound). Input

@@ -243,31 +243,27 @@ int audit_canary_experiment_write_report(const settings *s, const result *r, con
 int audit_canary_experiment_plot(const settings *s, const result *r, const char *path,
                                  dpkit_error *err)
 {
-    /* one point per distinct insertion count > 0 (mean over repeats) */
-    double counts[AUDIT_CANARY_EXPERIMENT_MAX_CANARIES];
+    /* every canary of every model, including those never inserted (the baseline) */
+    double insertions[AUDIT_CANARY_EXPERIMENT_MAX_CANARIES];
     double epsilons[AUDIT_CANARY_EXPERIMENT_MAX_RUNS];
     double exposure[AUDIT_CANARY_EXPERIMENT_MAX_RUNS * AUDIT_CANARY_EXPERIMENT_MAX_CANARIES];
-    size_t m = 0;
-    if (s->repeats == 0 || s->canary_count % s->repeats)
-        return error_set(err, "plot: %zu canaries in groups of %zu repeats", s->canary_count,
-                         s->repeats);
-    for (size_t j = 0; j < s->canary_count; j += s->repeats)
-        if (s->insertions[j] > 0)
-            counts[m++] = (double)s->insertions[j];
-    if (m == 0)
+    size_t inserted = 0;
+    for (size_t j = 0; j < s->canary_count; j++) {
+        insertions[j] = (double)s->insertions[j];
+        inserted += s->insertions[j] > 0;
+    }
+    if (inserted == 0)
         return 0;
     for (size_t run = 0; run < s->run_count; run++) {
         epsilons[run] = r->models[run].epsilon;
-        for (size_t i = 0, j = 0; j < s->canary_count; j += s->repeats) {
-            if (s->insertions[j] == 0)
-                continue;
-            double sum = 0;
-            for (size_t t = 0; t < s->repeats; t++)
-                sum += audit_canary_experiment_exposure(r, &r->models[run].canaries[j + t]);
-            exposure[run * m + i++] = sum / (double)s->repeats;
-        }
+        for (size_t j = 0; j < s->canary_count; j++)
+            exposure[run * s->canary_count + j] =
+                audit_canary_experiment_exposure(r, &r->models[run].canaries[j]);
     }
     char title[128];
-    snprintf(title, sizeof title, "Canary exposure (log2 |R| = %.1f)", r->log2_space);
-    return audit_plot_exposure(path, counts, m, epsilons, s->run_count, exposure, title, err);
+    snprintf(title, sizeof title, "Canary exposure (log_2 |R| = %.1f bits)", r->log2_space);
+    audit_exposure_plot plot = {.epsilons = epsilons, .model_count = s->run_count,
+                                .insertions = insertions, .canary_count = s->canary_count,
+                                .exposure = exposure, .ceiling = r->log2_space};
+    return audit_plot_exposure(path, &plot, title, err);
 }

@@ -31,16 +31,20 @@ static void print_help(void)
            "                    (Steinke, Nasr & Jagielski 2023); canary.kind gradient (white-box:\n"
            "                    Dirac gradient of norm C added whenever the canary is sampled, score =\n"
            "                    total update along it) or input (black-box: mislabelled examples,\n"
-           "                    score = -loss)\n"
+           "                    score = -loss); histograms of the included and excluded canaries'\n"
+           "                    scores with the guesses' cut-offs (scores.png)\n"
            "  kind: multi-run   `runs` trainings with one canary and `runs` without; Clopper-Pearson\n"
-           "                    bounds on FPR and FNR\n"
+           "                    bounds on FPR and FNR; histograms of the two sides' scores with the\n"
+           "                    threshold (scores.png)\n"
            "  kind: canaries    the Secret Sharer experiment on a character language model: canary\n"
            "                    exposure, extraction and training-data extraction (its own keys:\n"
            "                    dpkit audit-canaries --help)\n"
            "Every audit reports the empirical lower bound eps_lb (at `confidence`, for the\n"
            "accountant's delta) beside the accountant's epsilon of the same training, in\n"
            "OUTPUT/report.json and on stdout. eps_lb above epsilon means the training is not as\n"
-           "private as claimed: the audit says so and exits with status 3.\n"
+           "private as claimed: the audit says so and exits with status 3. Each figure NAME.png comes\n"
+           "with NAME.pdf and NAME.svg (skipped, with a warning, when gnuplot lacks the terminal) and\n"
+           "the script NAME.gp and data NAME.data*.tsv that draw them again ('gnuplot NAME.gp').\n"
            "\n"
            "options:\n"
            "  --set KEY=VALUE   override a key of the audit config (repeatable), e.g.\n"
@@ -71,7 +75,7 @@ static void print_head(const audit_classifier_job *a, const audit_classifier_res
 
 static const char *const attack_names[] = {"loss", "LiRA offline", "LiRA online"};
 
-/* Writes the ROC plot (membership), the signals (signals.h5) and report.json into the audit
+/* Writes the ROC plot (membership) or the score histograms (one-run, multi-run), the signals (signals.h5) and report.json into the audit
  * directory, with their paths on stdout. */
 static int write_report(const audit_classifier_job *a, const audit_classifier_settings *s,
                         const audit_classifier_result *r, dpkit_error *err)
@@ -85,6 +89,13 @@ static int write_report(const audit_classifier_job *a, const audit_classifier_se
         return -1;
     if (s->kind == AUDIT_MEMBERSHIP)
         printf("%-28s %s\n", "ROC plot", png);
+    if (s->kind != AUDIT_MEMBERSHIP) {
+        snprintf(png, sizeof png, "%s/scores.png", a->dir);
+        if (audit_canary_plot_scores(&r->canary, s->kind == AUDIT_MULTI_RUN, a->info.name,
+                                     s->canary.confidence, png, err))
+            return -1;
+        printf("%-28s %s\n", "score plot", png);
+    }
     char signals[2200];
     snprintf(signals, sizeof signals, "%s/signals.h5", a->dir);
     if (s->kind == AUDIT_MEMBERSHIP ? audit_membership_write_signals(m, signals, err)
