@@ -5,6 +5,7 @@
 #include "common/config.h"
 #include "datasets/datasets.h"
 #include "tests/test_util.h"
+#include "tests/test_util_figure.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -436,10 +437,7 @@ Test(audit_canaries, end_to_end_command_on_a_small_corpus)
     config_node_free(report);
     config_node_free(canaries);
     snprintf(path, sizeof path, "%s/out/exposure.png", dir);
-    size_t size;
-    char *png = test_read_file(path, &size);
-    cr_assert(png && size > 8 && memcmp(png, "\x89PNG", 4) == 0);
-    free(png);
+    test_check_figure(path);
 }
 
 Test(audit_canaries, bad_configs_name_the_key)

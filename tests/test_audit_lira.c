@@ -3,6 +3,7 @@
 #include "audit/audit.h"
 #include "common/rng.h"
 #include "tests/test_util.h"
+#include "tests/test_util_figure.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -201,17 +202,7 @@ Test(audit, lira_fit_uses_median_and_population_std)
     cr_assert(strstr(err.message, "model 1"), "%s", err.message);
 }
 
-static void assert_png(const char *path)
-{
-    size_t size;
-    char *data = test_read_file(path, &size);
-    cr_assert_not_null(data, "%s missing", path);
-    cr_assert_gt(size, 1000);
-    cr_assert_eq(memcmp(data, "\x89PNG\r\n\x1a\n", 8), 0);
-    free(data);
-}
-
-Test(audit, plots_make_png_files)
+Test(audit, plots_make_figures_with_their_scripts)
 {
     double scores[6] = {0.9, 0.8, 0.7, 0.6, 0.5, 0.5};
     uint8_t labels[6] = {1, 0, 1, 1, 0, 1};
@@ -228,33 +219,74 @@ Test(audit, plots_make_png_files)
     dpkit_error err;
     cr_assert_eq(audit_plot_roc(path, roc, names, 2, "ROC (log-log)", &err), 0, "%s",
                  err.message);
-    assert_png(path);
+    test_check_figure(path);
     audit_roc_free(&roc[0]);
     audit_roc_free(&roc[1]);
 
-    double insertions[5] = {1, 2, 4, 8, 16}, epsilons[3] = {1, 8, INFINITY};
-    double exposure[15] = {0.5, 0.6, 0.8, 1.0, 1.3, 1, 2, 3, 5, 7, 2, 5, 9, 15, 20};
+    /* two canaries per count, one never inserted; one exposure missing */
+    double insertions[6] = {0, 1, 1, 4, 4, 16}, epsilons[3] = {1, 8, INFINITY};
+    double exposure[18] = {0.2, 0.5, 0.6, 0.8, 1.0, 1.3, 0.1, 1, 2, 3, 5, 7,
+                           0.3, 2, 5, NAN, 15, 20};
     snprintf(path, sizeof path, "%s/exposure.png", dir);
-    cr_assert_eq(audit_plot_exposure(path, insertions, 5, epsilons, 3, exposure,
-                                     "Exposure of canaries", &err), 0, "%s", err.message);
-    assert_png(path);
+    audit_exposure_plot e = {.epsilons = epsilons, .model_count = 3, .insertions = insertions,
+                             .canary_count = 6, .exposure = exposure, .ceiling = 21.5};
+    cr_assert_eq(audit_plot_exposure(path, &e, "Exposure of canaries", &err), 0, "%s",
+                 err.message);
+    test_check_figure(path);
+    snprintf(path, sizeof path, "%s/exposure.data0.tsv", dir);
+    char *points = test_read_file(path, NULL);
+    int rows = 0;
+    for (char *c = points; c && *c; c++)
+        rows += *c == '\n';
+    cr_assert_eq(rows, 1 + 6, "every canary of the first model: %s", points);
+    free(points);
+    snprintf(path, sizeof path, "%s/exposure.gp", dir);
+    char *script = test_read_file(path, NULL);
+    cr_assert(script && strstr(script, "21.5") && strstr(script, "log_2 |R|"), "%s", script);
+    free(script);
+
+    double values[8] = {-1, -0.5, 0, 0.2, 1, 1.5, 2, 2.5};
+    uint8_t truth[8] = {0, 0, 0, 1, 0, 1, 1, 1};
+    double cutoffs[2] = {1.5, 0};
+    const char *cutoff_labels[2] = {"guess in", "guess out"};
+    audit_score_plot sp = {.scores = values, .truth = truth, .count = 8, .label_in = "in",
+                           .label_out = "out", .cutoffs = cutoffs, .cutoff_labels = cutoff_labels,
+                           .cutoff_count = 2};
+    snprintf(path, sizeof path, "%s/scores.png", dir);
+    cr_assert_eq(audit_plot_scores(path, &sp, "scores", &err), 0, "%s", err.message);
+    test_check_figure(path);
+    snprintf(path, sizeof path, "%s/scores.data0.tsv", dir);
+    char *histogram = test_read_file(path, NULL);
+    long in = 0, out = 0;
+    char *line = histogram ? strchr(histogram, '\n') : NULL;
+    while (line && line[1]) {
+        double centre, lo, hi;
+        long a, b;
+        cr_assert_eq(sscanf(line + 1, "%lf %lf %lf %ld %ld", &centre, &lo, &hi, &a, &b), 5);
+        in += a, out += b;
+        line = strchr(line + 1, '\n');
+    }
+    cr_assert(in == 4 && out == 4, "%s", histogram);
+    free(histogram);
 }
 
 Test(audit, plots_report_missing_gnuplot_and_bad_paths)
 {
     double insertions[2] = {1, 2}, epsilons[1] = {1}, exposure[2] = {1, 2};
+    audit_exposure_plot e = {.epsilons = epsilons, .model_count = 1, .insertions = insertions,
+                             .canary_count = 2, .exposure = exposure, .ceiling = NAN};
     char path[512];
     dpkit_error err;
     snprintf(path, sizeof path, "%s/no/such/dir/exposure.png", test_temp_dir());
-    cr_assert_eq(audit_plot_exposure(path, insertions, 2, epsilons, 1, exposure, NULL, &err), -1);
-    cr_assert(strstr(err.message, "gnuplot"), "%s", err.message);
+    cr_assert_eq(audit_plot_exposure(path, &e, NULL, &err), -1);
+    cr_assert(strstr(err.message, "no/such/dir/exposure.data0.tsv"), "%s", err.message);
     insertions[1] = NAN;
-    cr_assert_eq(audit_plot_exposure(path, insertions, 2, epsilons, 1, exposure, NULL, &err), -1);
-    cr_assert(strstr(err.message, "insertion count 1"), "%s", err.message);
+    cr_assert_eq(audit_plot_exposure(path, &e, NULL, &err), -1);
+    cr_assert(strstr(err.message, "insertion count of canary 1"), "%s", err.message);
     insertions[1] = 2;
     setenv("PATH", "/nonexistent", 1); /* each Criterion test runs in its own process */
     snprintf(path, sizeof path, "%s/exposure.png", test_temp_dir());
-    cr_assert_eq(audit_plot_exposure(path, insertions, 2, epsilons, 1, exposure, NULL, &err), -1);
+    cr_assert_eq(audit_plot_exposure(path, &e, NULL, &err), -1);
     cr_assert(strstr(err.message, "gnuplot-nox"), "%s", err.message);
     cr_assert_eq(access(path, F_OK), -1);
 }

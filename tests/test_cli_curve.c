@@ -1,11 +1,14 @@
-/* End-to-end run of dpkit curve on the synthetic dataset: CSV, table and PNG, and a re-run
- * that skips finished points. */
+/* End-to-end run of dpkit curve on the synthetic dataset: CSV, table and figure, a re-run that
+ * skips finished points, and the figure drawn again from a CSV without training. */
 #include "tests/test_util.h"
+#include "tests/test_util_figure.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *base_config =
     "name: tiny\n"
@@ -66,12 +69,19 @@ Test(cli_curve, sweep_writes_csv_table_png_and_resumes)
     cr_assert(strstr(slow_row, " +- ") == NULL, "%s", table);
     free(table);
     snprintf(path, sizeof path, "%s/out/curve.png", dir);
+    test_check_figure(path);
+    /* the key says what the error bars are; the line of one seed has none */
+    snprintf(path, sizeof path, "%s/out/curve.gp", dir);
+    char *script = test_read_file(path, NULL);
+    cr_assert_not_null(script);
+    cr_assert(strstr(script, "linear (mean ± sample sd over 2 seeds)") &&
+              strstr(script, "slow (1 seed)") && strstr(script, "δ = 1e-05, RDP accountant"),
+              "%s", script);
+    const char *slow = strstr(script, "'curve.data2.tsv'");
+    cr_assert(slow && strncmp(slow, "'curve.data2.tsv' using 1:2 with linespoints", 44) == 0,
+              "%s", script);
+    free(script);
     size_t size;
-    unsigned char *png = (unsigned char *)test_read_file(path, &size);
-    cr_assert_not_null(png);
-    cr_assert_gt(size, 1000);
-    cr_assert_eq(memcmp(png, "\x89PNG\r\n\x1a\n", 8), 0);
-    free(png);
 
     /* Re-run: every point is found finished and nothing is trained again. */
     snprintf(path, sizeof path, "%s/out/points/linear/eps1-seed0/model.h5", dir);
@@ -153,5 +163,73 @@ Test(cli_curve, errors_name_the_file_line_or_the_override)
                                         "--set training.epochs=0: training.epochs: 0, expected "
                                         "1..100000", dir);
     cr_assert(strstr(out, expected) != NULL, "%s", out);
+    free(out);
+}
+
+/* --plot-only draws the figure from a CSV and trains nothing: the curve's training config does
+ * not even exist here (the figure then names no accountant). */
+Test(cli_curve, plot_only_redraws_from_the_csv)
+{
+    const char *dir = test_temp_dir();
+    char path[1024], args[4096], curve[1024];
+    snprintf(curve, sizeof curve,
+             "name: redrawn\n"
+             "runs:\n"
+             "  - {label: A, config: %s/missing.yaml, paper: 91}\n"
+             "  - {label: B, config: %s/missing.yaml, paper: 91, seeds: \"0\"}\n"
+             "epsilons: \"1 2\"\n"
+             "seeds: \"0 1\"\n"
+             "output: {dir: %s/out}\n",
+             dir, dir, dir);
+    snprintf(path, sizeof path, "%s/curve.yaml", dir);
+    cr_assert_eq(test_write_file(path, curve, strlen(curve)), 0);
+    const char *csv = "dataset,model,epsilon,delta,seed,sigma,epochs,test_accuracy,seconds,"
+                      "epsilon_spent\n"
+                      "synthetic,\"A\",1,1e-05,0,3.1,2,0.8000,1.0,1\n"
+                      "synthetic,\"A\",1,1e-05,1,3.1,2,0.8200,1.0,1\n"
+                      "synthetic,\"A\",2,1e-05,0,1.9,2,0.9000,1.0,2\n"
+                      "synthetic,\"A\",2,1e-05,1,1.9,2,0.9100,1.0,2\n"
+                      "synthetic,\"B\",1,1e-05,0,3.1,2,0.7000,1.0,1\n"
+                      "synthetic,\"B\",2,1e-05,0,1.9,2,0.8500,1.0,2\n";
+    snprintf(path, sizeof path, "%s/results", dir);
+    cr_assert_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/results/tiny.csv", dir);
+    cr_assert_eq(test_write_file(path, csv, strlen(csv)), 0);
+    char *out;
+    snprintf(args, sizeof args, "curve %s/curve.yaml --plot-only --csv %s", dir, path);
+    cr_assert_eq(test_run_dpkit(args, &out), 0, "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/results/tiny.png", dir);
+    test_check_figure(path);
+    snprintf(path, sizeof path, "%s/out", dir);
+    cr_assert_neq(access(path, F_OK), 0, "nothing trained, no curve directory");
+    /* mean and sd of A at epsilon 1 over its two seeds; B alone */
+    snprintf(path, sizeof path, "%s/results/tiny.data0.tsv", dir);
+    char *a = test_read_file(path, NULL);
+    cr_assert(a && strstr(a, "\n1\t81\t1.41421356237309") && strstr(a, "\t2\n"), "%s", a);
+    free(a);
+    /* the two paper markers at the same point are drawn apart */
+    snprintf(path, sizeof path, "%s/results/tiny.gp", dir);
+    char *script = test_read_file(path, NULL);
+    cr_assert(script && strstr(script, "drawn side by side"), "%s", script);
+    free(script);
+
+    /* the default CSV is OUTPUT/curve.csv; a row of another curve is named by file and line */
+    snprintf(args, sizeof args, "curve %s/curve.yaml --plot-only", dir);
+    cr_assert_eq(test_run_dpkit(args, &out), 1, "%s", out);
+    cr_assert(strstr(out, "out/curve.csv: cannot open") != NULL, "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/out", dir);
+    cr_assert_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/out/curve.csv", dir);
+    const char *other = "dataset,model,epsilon,delta,seed,sigma,epochs,test_accuracy,seconds,"
+                        "epsilon_spent\nsynthetic,\"C\",1,1e-05,0,3.1,2,0.8,1.0,1\n";
+    cr_assert_eq(test_write_file(path, other, strlen(other)), 0);
+    cr_assert_eq(test_run_dpkit(args, &out), 1, "%s", out);
+    cr_assert(strstr(out, "out/curve.csv:2: model 'C', epsilon 1, seed 0 is not a point") != NULL,
+              "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "curve %s/curve.yaml --csv x.csv", dir);
+    cr_assert_eq(test_run_dpkit(args, &out), 2, "%s", out);
     free(out);
 }
