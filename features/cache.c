@@ -124,6 +124,12 @@ static int check_content(const char *path, const float *values, size_t value_cou
     return 0;
 }
 
+/* Whole MiB, rounded up: the last slab reaches the total. */
+static size_t to_mib(size_t bytes)
+{
+    return (bytes + ((size_t)1 << 20) - 1) >> 20;
+}
+
 /* Reads /features of the shape `want` in slabs of about CHUNK_BYTES, hashing each into `hash` as
  * it arrives, with progress in MiB for a large file (label NULL: none); *values is malloc'd. Fails (why set) on a
  * dataset that is not float data fully stored in the file. */
@@ -153,11 +159,13 @@ static int read_features(h5io_file *f, const expected *want, const char *label, 
         snprintf(why, why_size, "out of memory for /features (%zu bytes)", bytes);
     else
         status = 0;
-    size_t slab = row && CHUNK_BYTES / (row * sizeof(float)) ? CHUNK_BYTES / (row * sizeof(float)) : 1;
+    size_t slab = row ? CHUNK_BYTES / (row * sizeof(float)) : 1;
+    if (slab < 1) /* a row of more than 64 MiB */
+        slab = 1;
     progress bar;
     int shown = label && bytes >= PROGRESS_BYTES;
     if (shown)
-        progress_start(&bar, label, (bytes + ((size_t)1 << 20) - 1) >> 20, "MiB");
+        progress_start(&bar, label, to_mib(bytes), "MiB");
     for (size_t first = 0; status == 0 && first < count; first += slab) {
         size_t n = count - first < slab ? count - first : slab;
         hsize_t start[4] = {first, 0, 0, 0};
@@ -175,7 +183,7 @@ static int read_features(h5io_file *f, const expected *want, const char *label, 
         if (memory >= 0)
             H5Sclose(memory);
         if (shown)
-            progress_update(&bar, ((first + n) * row * sizeof(float)) >> 20);
+            progress_update(&bar, to_mib((first + n) * row * sizeof(float)));
     }
     if (shown && status == 0)
         progress_finish(&bar);
