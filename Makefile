@@ -84,6 +84,7 @@ test: deps
 	@rm -rf $(BUILD)/test-tmp && mkdir -p $(BUILD)/test-tmp
 	TMPDIR=$(CURDIR)/$(BUILD)/test-tmp DPKIT_BIN=$(BUILD)/dpkit $(BUILD)/tests/run-tests --jobs 2
 	TMPDIR=$(CURDIR)/$(BUILD)/test-tmp BUILD=$(BUILD) scripts/check-library
+	TMPDIR=$(CURDIR)/$(BUILD)/test-tmp BUILD=$(BUILD) PYTHON=$(PYTHON) scripts/check-readme
 	@$(MAKE) --no-print-directory python
 
 # The Python package (python/, docs/python.md): its tests against this build's library, with

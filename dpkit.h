@@ -61,9 +61,16 @@ typedef struct dpkit_train_result {
 
 /* Trains the config as `dpkit train CONFIG --set ...` does, writing config.yaml, metrics.jsonl,
  * checkpoint.h5 (secret: it holds the noise key), model.h5 and summary.json to the run
- * directory. result may be NULL. */
+ * directory. A directory that already holds a run (model.h5 or checkpoint.h5) is refused, so
+ * that no model is replaced by mistake. result may be NULL. */
 DPKIT_API int dpkit_train(const char *config_path, const char *const *overrides,
                           size_t override_count, dpkit_train_result *result, dpkit_error *err);
+/* dpkit_train with flags: DPKIT_TRAIN_OVERWRITE replaces the run the directory holds, as
+ * `dpkit train --overwrite` does. */
+enum { DPKIT_TRAIN_OVERWRITE = 1 };
+DPKIT_API int dpkit_train_flags(const char *config_path, const char *const *overrides,
+                                size_t override_count, int flags, dpkit_train_result *result,
+                                dpkit_error *err);
 
 /* ---------------------------------------------------------------------------------------------
  * Trained models (model.h5, docs/formats.md).

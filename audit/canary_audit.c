@@ -4,8 +4,10 @@
 #include "audit/audit.h"
 
 #include "common/log.h"
+#include "common/progress.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -269,10 +271,12 @@ static int canary_scores(const canary_pool *c, const dp_data *train, size_t D,
     return status ? -1 : 0;
 }
 
+/* Trains one model and scores its canaries; models (NULL: a single training) counts the
+ * audit's trainings for the time left in the log line. */
 static int train_run(const audit_trainer *t, const dp_data *train, const dp_data *test,
                      const canary_pool *c, const uint8_t *included, uint64_t model_index,
-                     double *scores, audit_canary_result *result, double *accuracy,
-                     dpkit_error *err)
+                     progress *models, double *scores, audit_canary_result *result,
+                     double *accuracy, dpkit_error *err)
 {
     size_t D = dp_shape_size(t->input);
     size_t capacity = train->count + (c->kind == AUDIT_CANARY_INPUT ? c->count : 0);
@@ -299,9 +303,17 @@ static int train_run(const audit_trainer *t, const dp_data *train, const dp_data
         result->epsilon = m.epsilon;
     result->noise_multiplier = m.noise_multiplier;
     result->steps = m.steps;
-    log_info("model %llu: %zu examples, %lld steps, sigma %.4g, epsilon %.4g, %.1f s",
+    char eta[128] = "";
+    if (models) {
+        char left[96];
+        progress_count(models, models->done + 1);
+        progress_describe(models, left, sizeof left);
+        snprintf(eta, sizeof eta, "; audit: %zu/%zu models, %s", models->done, models->total,
+                 left);
+    }
+    log_info("model %llu: %zu examples, %lld steps, sigma %.4g, epsilon %.4g, %.1f s%s",
              (unsigned long long)model_index + 1, n, m.steps, m.noise_multiplier, m.epsilon,
-             m.seconds);
+             m.seconds, eta);
     audit_trained_free(&m);
     return status ? -1 : 0;
 }
@@ -332,7 +344,7 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
     for (size_t i = 0; i < m; i++)
         result->included += included[i] = rng_uniform(&choices) < 0.5;
     result->delta = trainer->train.private_mode ? trainer->train.delta : 0;
-    if (train_run(trainer, train, test, &pool, included, 0, scores, result,
+    if (train_run(trainer, train, test, &pool, included, 0, NULL, scores, result,
                   &result->test_accuracy, err) ||
         audit_one_run_bound_compute(scores, included, m, result->delta, 1 - options->confidence,
                                     &result->bound, err))
@@ -382,12 +394,15 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
         goto done;
     result->delta = trainer->train.private_mode ? trainer->train.delta : 0;
     double accuracy_sum = 0;
+    progress models;
+    progress_start(&models, "audit", 2 * R, "models");
     for (size_t r = 0; r < R; r++) {
         const uint8_t in = 1, out = 0;
         double a_in, a_out;
-        if (train_run(trainer, train, test, &pool, &in, 2 * r, &with[r], result, &a_in, err) ||
-            train_run(trainer, train, test, &pool, &out, 2 * r + 1, &without[r], result, &a_out,
-                      err))
+        if (train_run(trainer, train, test, &pool, &in, 2 * r, &models, &with[r], result, &a_in,
+                      err) ||
+            train_run(trainer, train, test, &pool, &out, 2 * r + 1, &models, &without[r], result,
+                      &a_out, err))
             goto done;
         accuracy_sum += a_in + a_out;
     }

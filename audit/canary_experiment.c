@@ -476,8 +476,17 @@ int audit_canary_experiment(const audit_canary_experiment_settings *settings,
     if (!status && audit_ngram_index_build(ids, n, settings->min_match, &index, err))
         status = error_prefix(err, "extraction.min_match");
     else if (!status) {
-        for (size_t run = 0; status == 0 && run < settings->run_count; run++)
+        progress runs; /* the audit's time left, after each model (trained and audited) */
+        progress_start(&runs, "audit", settings->run_count, "runs");
+        for (size_t run = 0; status == 0 && run < settings->run_count; run++) {
             status = run_model(x, run, &index, err);
+            char eta[96];
+            progress_count(&runs, run + 1);
+            progress_describe(&runs, eta, sizeof eta);
+            if (!status)
+                log_info("%s done; audit: %zu/%zu runs, %s", settings->runs[run].label, run + 1,
+                         settings->run_count, eta);
+        }
         audit_ngram_index_free(&index);
     }
     free(x);

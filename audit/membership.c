@@ -4,6 +4,7 @@
 #include "audit/audit.h"
 
 #include "common/log.h"
+#include "common/progress.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -106,6 +107,8 @@ int audit_membership(const audit_trainer *trainer, const dp_data *train, const d
         error_set(err, "membership: the target's random half of %zu examples is degenerate", N);
         goto done;
     }
+    progress models; /* the audit's time left, after each training */
+    progress_start(&models, "audit", S + 1, "models");
     for (size_t i = 0; i <= S; i++) {
         size_t n = gather(train, D, keep + i * N, x, y);
         audit_trained model;
@@ -122,9 +125,12 @@ int audit_membership(const audit_trainer *trainer, const dp_data *train, const d
                      audit_trained_accuracy(&model, test->x, test->y, test->count,
                                             &result->test_accuracy, err);
         }
-        log_info("%s model %zu/%zu: %zu examples, %lld steps, epsilon %.4g, %.1f s",
+        char eta[96];
+        progress_count(&models, i + 1);
+        progress_describe(&models, eta, sizeof eta);
+        log_info("%s model %zu/%zu: %zu examples, %lld steps, epsilon %.4g, %.1f s; audit: %s",
                  i == S ? "target" : "shadow", i + 1, S + 1, n, model.steps, model.epsilon,
-                 model.seconds);
+                 model.seconds, eta);
         audit_trained_free(&model);
         if (failed)
             goto done;

@@ -83,3 +83,18 @@ void progress_finish(progress *p)
         return;
     draw(p, progress_now(), 1);
 }
+
+void progress_count(progress *p, size_t done)
+{
+    p->done = done;
+}
+
+void progress_describe(const progress *p, char *out, size_t size)
+{
+    double elapsed = progress_now() - p->start_seconds;
+    size_t left = p->total > p->done ? p->total - p->done : 0;
+    char spent[32], eta[32];
+    format_duration(elapsed, spent, sizeof spent);
+    format_duration(p->done ? elapsed / (double)p->done * (double)left : -1, eta, sizeof eta);
+    snprintf(out, size, "%s elapsed, ~%s left", spent, eta);
+}

@@ -22,6 +22,13 @@ void progress_update(progress *p, size_t done);
 /* Final draw plus newline; prints the elapsed time. */
 void progress_finish(progress *p);
 
+/* For a job of few long items (a run's epochs, a curve's points, an audit's trainings), whose
+ * callers log a line after each item instead of drawing: sets the count without drawing, and
+ * describes it as "00:45 elapsed, ~09:30 left", the time left extrapolated from the mean
+ * duration of the items finished since progress_start ("--:--" before the first). */
+void progress_count(progress *p, size_t done);
+void progress_describe(const progress *p, char *out, size_t size);
+
 /* Monotonic wall-clock seconds. */
 double progress_now(void);
 

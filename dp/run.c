@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Everything a run holds. */
 typedef struct run {
@@ -33,6 +34,7 @@ typedef struct run {
     size_t metrics_size;
     char path_checkpoint[4096], path_model[4096], path_metrics[4096], path_summary[4096],
         path_config[4096];
+    progress epochs;      /* the epochs left at the start of this call: the run's time left */
     int finished;         /* model.h5 written (not stopped by --max-epochs) */
     double test_accuracy; /* of the final model */
 } run;
@@ -225,6 +227,31 @@ static int set_paths(run *r, dpkit_error *err)
     return 0;
 }
 
+/* One run per directory: a directory that holds a started (checkpoint.h5) or finished (model.h5)
+ * run is refused, so that a second `dpkit train` never replaces a model silently; --resume
+ * continues it, --overwrite removes its files first (a stopped new run must not leave the old
+ * model.h5 beside its own checkpoint). */
+static int claim_directory(const run *r, const run_options *job, dpkit_error *err)
+{
+    struct stat st;
+    const char *held = stat(r->path_model, &st) == 0        ? "model.h5"
+                       : stat(r->path_checkpoint, &st) == 0 ? "checkpoint.h5"
+                                                            : NULL;
+    if (!held || job->resume)
+        return 0;
+    if (!job->overwrite)
+        return error_set(err, "output.dir: %s already holds a run (%s); expected a new "
+                              "directory: choose one with --output DIR, continue that run with "
+                              "--resume, or replace it with --overwrite",
+                         r->rc.output_dir, held);
+    log_warn("%s: replacing the run there (--overwrite)", r->rc.output_dir);
+    const char *paths[] = {r->path_model, r->path_checkpoint, r->path_summary, r->path_metrics};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        if (unlink(paths[i]) != 0 && stat(paths[i], &st) == 0)
+            return error_set(err, "--overwrite: cannot remove %s", paths[i]);
+    return 0;
+}
+
 static int setup(run *r, const run_options *job, dpkit_error *err)
 {
     run_config *rc = &r->rc;
@@ -232,11 +259,11 @@ static int setup(run *r, const run_options *job, dpkit_error *err)
         return -1;
     if (job->output_dir)
         snprintf(rc->output_dir, sizeof rc->output_dir, "%s", job->output_dir);
+    if (set_paths(r, err) || claim_directory(r, job, err))
+        return -1;
     run_warn_reproducible_noise(rc->reproducible_noise, rc->seed);
     /* A resumed run takes the key back from its checkpoint (dp_train_state_load). */
     run_private_key(rc, r->private_key);
-    if (set_paths(r, err))
-        return -1;
     h5io_file *checkpoint = NULL;
     struct stat st;
     if (job->resume) {
@@ -244,9 +271,6 @@ static int setup(run *r, const run_options *job, dpkit_error *err)
             return error_set(err, "--resume: no checkpoint at %s", r->path_checkpoint);
         if (h5io_open_read(r->path_checkpoint, &checkpoint, err))
             return -1;
-    } else if (stat(r->path_checkpoint, &st) == 0) {
-        log_warn("%s exists; starting a new run over it (use --resume to continue it)",
-                 r->path_checkpoint);
     }
     accountant_ledger_init(&r->state.ledger);
     dp_shape shape;
@@ -313,9 +337,12 @@ static int after_epoch(void *user, const dp_epoch_metrics *m, dpkit_error *err)
     if (append_metrics(r, m, t->noise_multiplier, err) || write_checkpoint(r, err) ||
         textfile_write_atomic(r->path_metrics, r->metrics, r->metrics_size, err))
         return -1;
-    log_info("epoch %d/%d: train loss %.4f acc %.4f, test acc %.4f, epsilon %.4g, %.1f s",
-             m->epoch, t->epochs, m->train_loss, m->train_accuracy, m->test_accuracy,
-             t->private_mode ? m->epsilon : INFINITY, m->seconds);
+    char eta[96];
+    progress_count(&r->epochs, r->epochs.done + 1);
+    progress_describe(&r->epochs, eta, sizeof eta);
+    log_info("epoch %d/%d: train loss %.4f acc %.4f, test acc %.4f, epsilon %.4g, %.1f s; "
+             "run: %s", m->epoch, t->epochs, m->train_loss, m->train_accuracy, m->test_accuracy,
+             t->private_mode ? m->epsilon : INFINITY, m->seconds, eta);
     return 0;
 }
 
@@ -326,6 +353,9 @@ static int train_epochs(run *r, const run_options *job, dpkit_error *err)
     dp_data test = {.x = r->rf.test.values, .y = r->rf.test.labels, .count = r->rf.test.count};
     dp_epoch_metrics m = {0}, *last = NULL;
     int epochs_run = 0;
+    /* Estimated from this call's epochs: a resumed run's earlier ones ran at another time. */
+    int left = t->epochs > r->state.epoch ? t->epochs - r->state.epoch : 0;
+    progress_start(&r->epochs, "run", (size_t)left, "epochs");
     if (dp_train_epochs(&r->model, &r->ws, t, &r->state, &train, &test, job->max_epochs,
                         after_epoch, r, &m, &epochs_run, err))
         return -1;
@@ -377,11 +407,16 @@ int run_train(const run_options *options, run_result *result, dpkit_error *err)
     return status ? -1 : 0;
 }
 
-DPKIT_API int dpkit_train(const char *config_path, const char *const *overrides,
-                          size_t override_count, dpkit_train_result *result, dpkit_error *err)
+DPKIT_API int dpkit_train_flags(const char *config_path, const char *const *overrides,
+                                size_t override_count, int flags, dpkit_train_result *result,
+                                dpkit_error *err)
 {
+    if (flags & ~DPKIT_TRAIN_OVERWRITE)
+        return error_set(err, "dpkit_train_flags: flags %d, expected 0 or DPKIT_TRAIN_OVERWRITE",
+                         flags);
     run_options options = {.config_path = config_path, .sets = overrides,
-                           .set_count = override_count};
+                           .set_count = override_count,
+                           .overwrite = (flags & DPKIT_TRAIN_OVERWRITE) != 0};
     run_result r;
     if (run_train(&options, &r, err))
         return -1;
@@ -396,4 +431,10 @@ DPKIT_API int dpkit_train(const char *config_path, const char *const *overrides,
         result->reproducible_noise = r.reproducible_noise;
     }
     return 0;
+}
+
+DPKIT_API int dpkit_train(const char *config_path, const char *const *overrides,
+                          size_t override_count, dpkit_train_result *result, dpkit_error *err)
+{
+    return dpkit_train_flags(config_path, overrides, override_count, 0, result, err);
 }

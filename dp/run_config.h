@@ -138,6 +138,7 @@ typedef struct run_options {
     size_t set_count;
     const char *output_dir;  /* NULL: the config's output.dir */
     int resume;              /* continue from the run directory's checkpoint.h5 */
+    int overwrite;           /* replace a run the directory holds (else refused) */
     int force_features;      /* recompute the features even if cached */
     int max_epochs;          /* > 0: stop after that many epochs in this call */
 } run_options;

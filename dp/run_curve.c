@@ -238,8 +238,9 @@ static void train_point(const run_curve *c, const run_curve_point *p,
         }
         sets[set_count++] = tok;
     }
+    /* A point without summary.json never finished: it starts again from nothing. */
     run_options run = {.config_path = config_get_string(line, "config"), .sets = sets,
-                       .set_count = set_count, .output_dir = p->dir};
+                       .set_count = set_count, .output_dir = p->dir, .overwrite = 1};
     run_result result;
     if (status == 0)
         status = run_train(&run, &result, &err);
@@ -323,8 +324,10 @@ static int finish_point(run_curve *c, size_t k, worker *w, dpkit_error *err)
                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
-/* Waits for one running worker to end (its error pipe closes) and collects it. */
-static int wait_one(run_curve *c, worker *workers, size_t *running, dpkit_error *err)
+/* Waits for one running worker to end (its error pipe closes) and collects it; *point is its
+ * index. */
+static int wait_one(run_curve *c, worker *workers, size_t *running, size_t *point,
+                    dpkit_error *err)
 {
     struct pollfd *fds = calloc(*running, sizeof *fds);
     size_t *points = calloc(*running, sizeof *points);
@@ -347,7 +350,21 @@ static int wait_one(run_curve *c, worker *workers, size_t *running, dpkit_error 
     size_t k = points[ready];
     free(fds), free(points);
     (*running)--;
+    *point = k;
     return finish_point(c, k, &workers[k], err);
+}
+
+/* The log line of a finished point: its accuracy, and the curve's points done and time left
+ * (from this call's finished points). */
+static void point_finished(const run_curve *c, size_t k, progress *bar, size_t finished)
+{
+    const run_curve_point *p = &c->points[k];
+    char eta[96];
+    progress_count(bar, finished);
+    progress_describe(bar, eta, sizeof eta);
+    log_info("%s: %s epsilon %g seed %ld: test accuracy %.4f; curve: %zu/%zu points, %s",
+             c->name, label_of(c, p->line), p->epsilon, p->seed, p->accuracy, finished,
+             bar->total, eta);
 }
 
 static int train_points(run_curve *c, const run_curve_options *options, dpkit_error *err)
@@ -365,16 +382,19 @@ static int train_points(run_curve *c, const run_curve_options *options, dpkit_er
     worker *workers = calloc(c->point_count ? c->point_count : 1, sizeof *workers);
     if (!workers)
         return error_set(err, "out of memory");
+    /* One line per finished point with the curve's time left: a point takes minutes, so a
+     * redrawn bar would stand still between them. */
     progress bar;
     progress_start(&bar, c->name, todo, "points");
-    size_t running = 0, finished = 0;
+    size_t running = 0, finished = 0, k_done;
     int status = 0;
     for (size_t k = 0; k < c->point_count && status == 0; k++) {
         if (c->points[k].done)
             continue;
         while (running >= (size_t)jobs && status == 0) {
-            status = wait_one(c, workers, &running, err);
-            progress_update(&bar, ++finished);
+            status = wait_one(c, workers, &running, &k_done, err);
+            if (!status)
+                point_finished(c, k_done, &bar, ++finished);
         }
         if (status)
             break;
@@ -384,14 +404,14 @@ static int train_points(run_curve *c, const run_curve_options *options, dpkit_er
     }
     while (running > 0) { /* also after a failure: never leave workers behind */
         dpkit_error later;
-        int s = wait_one(c, workers, &running, status ? &later : err);
+        int s = wait_one(c, workers, &running, &k_done, status ? &later : err);
         if (!status)
             status = s;
         else if (s)
             log_error("%s", later.message); /* err holds the first failure */
-        progress_update(&bar, ++finished);
+        if (!s)
+            point_finished(c, k_done, &bar, ++finished);
     }
-    progress_finish(&bar);
     free(workers);
     return status;
 }

@@ -4,8 +4,9 @@
 #include "features/features.h"
 
 #include "common/h5io.h"
-#include "common/paths.h"
 #include "common/log.h"
+#include "common/memory.h"
+#include "common/paths.h"
 #include "common/progress.h"
 
 #include <ctype.h>
@@ -17,6 +18,9 @@
 #include <sys/stat.h>
 
 #define CHUNK_BYTES ((size_t)64 << 20)
+/* Loads of this size or more show progress (a ScatterNet cache of CIFAR-10 is several GB and
+ * takes tens of seconds to read); smaller ones take about a second and stay silent. */
+#define PROGRESS_BYTES ((size_t)256 << 20)
 #define CACHE_FORMAT "dpkit-features-1"
 
 void features_set_free(features_set *set)
@@ -56,19 +60,6 @@ static void split_checksum(const dataset_split *split, char hex[65])
                               split->count * split->channels * split->height * split->width * pixel);
     crypto_generichash_update(&state, (const unsigned char *)split->labels,
                               split->count * sizeof *split->labels);
-    crypto_generichash_final(&state, digest, sizeof digest);
-    to_hex(digest, sizeof digest, hex);
-}
-
-/* BLAKE2b-256 of the feature values and labels as stored. */
-static void content_checksum(const float *values, size_t value_count, const int32_t *labels,
-                             size_t count, char hex[65])
-{
-    crypto_generichash_state state;
-    unsigned char digest[32];
-    crypto_generichash_init(&state, NULL, 0, sizeof digest);
-    crypto_generichash_update(&state, (const unsigned char *)values, value_count * sizeof *values);
-    crypto_generichash_update(&state, (const unsigned char *)labels, count * sizeof *labels);
     crypto_generichash_final(&state, digest, sizeof digest);
     to_hex(digest, sizeof digest, hex);
 }
@@ -133,11 +124,84 @@ static int check_content(const char *path, const float *values, size_t value_cou
     return 0;
 }
 
+/* Whole MiB, rounded up: the last slab reaches the total. */
+static size_t to_mib(size_t bytes)
+{
+    return (bytes + ((size_t)1 << 20) - 1) >> 20;
+}
+
+/* Reads /features of the shape `want` in slabs of about CHUNK_BYTES, hashing each into `hash` as
+ * it arrives, with progress in MiB for a large file (label NULL: none); *values is malloc'd. Fails (why set) on a
+ * dataset that is not float data fully stored in the file. */
+static int read_features(h5io_file *f, const expected *want, const char *label, float **values,
+                         crypto_generichash_state *hash, char *why, size_t why_size)
+{
+    *values = NULL;
+    hid_t dset = H5Dopen2(f->id, "/features", H5P_DEFAULT);
+    if (dset < 0) {
+        snprintf(why, why_size, "/features is not a dataset");
+        return -1;
+    }
+    hid_t stored = H5Dget_type(dset), space = H5Dget_space(dset);
+    size_t stored_size = stored < 0 ? 0 : H5Tget_size(stored);
+    int is_float = stored >= 0 && H5Tget_class(stored) == H5T_FLOAT;
+    if (stored >= 0)
+        H5Tclose(stored);
+    dpkit_error err;
+    size_t row = want->channels * want->height * want->width, count = want->count;
+    size_t bytes = count * row * sizeof(float);
+    int status = -1;
+    if (space < 0 || !is_float || stored_size == 0 || stored_size > 8)
+        snprintf(why, why_size, "/features: expected float data of 4 or 8 bytes");
+    else if (h5io_check_storage(f, dset, "/features", &err))
+        snprintf(why, why_size, "%s", err.message);
+    else if (!(*values = memory_alloc_large(bytes ? bytes : 1)))
+        snprintf(why, why_size, "out of memory for /features (%zu bytes)", bytes);
+    else
+        status = 0;
+    size_t slab = row ? CHUNK_BYTES / (row * sizeof(float)) : 1;
+    if (slab < 1) /* a row of more than 64 MiB */
+        slab = 1;
+    progress bar;
+    int shown = label && bytes >= PROGRESS_BYTES;
+    if (shown)
+        progress_start(&bar, label, to_mib(bytes), "MiB");
+    for (size_t first = 0; status == 0 && first < count; first += slab) {
+        size_t n = count - first < slab ? count - first : slab;
+        hsize_t start[4] = {first, 0, 0, 0};
+        hsize_t size[4] = {n, want->channels, want->height, want->width};
+        hid_t memory = H5Screate_simple(4, size, NULL);
+        float *at = *values + first * row;
+        if (memory < 0 ||
+            H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, size, NULL) < 0 ||
+            H5Dread(dset, H5T_NATIVE_FLOAT, memory, space, H5P_DEFAULT, at) < 0) {
+            snprintf(why, why_size, "unreadable /features (examples %zu..%zu)", first, first + n);
+            status = -1;
+        } else {
+            crypto_generichash_update(hash, (const unsigned char *)at, n * row * sizeof(float));
+        }
+        if (memory >= 0)
+            H5Sclose(memory);
+        if (shown)
+            progress_update(&bar, to_mib((first + n) * row * sizeof(float)));
+    }
+    if (shown && status == 0)
+        progress_finish(&bar);
+    if (space >= 0)
+        H5Sclose(space);
+    H5Dclose(dset);
+    if (status) {
+        free(*values);
+        *values = NULL;
+    }
+    return status;
+}
+
 /* Loads a cache file if it is valid for `want`; returns 1 when loaded, 0 when it must be
  * rebuilt (why says what is wrong), never uses a file that does not match; -1 (err set) when
  * a file that matches holds values no run may use. */
-static int try_load(const char *path, const expected *want, features_set *out, char *why,
-                    size_t why_size, dpkit_error *fail)
+static int try_load(const char *path, const expected *want, const char *label,
+                    features_set *out, char *why, size_t why_size, dpkit_error *fail)
 {
     h5io_file *f;
     dpkit_error err;
@@ -159,17 +223,24 @@ static int try_load(const char *path, const expected *want, features_set *out, c
     }
     float *values = NULL;
     int32_t *labels = NULL;
-    if (ok && (h5io_read_array(f, "/features", H5IO_FLOAT32, &rank, dims, (void **)&values, &err) ||
-               h5io_read_array(f, "/labels", H5IO_INT32, &label_rank, label_dims,
+    /* The content checksum is computed as the slabs arrive (as content_checksum would). */
+    crypto_generichash_state hash;
+    unsigned char digest[32];
+    crypto_generichash_init(&hash, NULL, 0, sizeof digest);
+    if (ok && read_features(f, want, label, &values, &hash, why, why_size))
+        ok = 0;
+    if (ok && (h5io_read_array(f, "/labels", H5IO_INT32, &label_rank, label_dims,
                                (void **)&labels, &err) ||
                label_rank != 1 || label_dims[0] != want->count)) {
-        snprintf(why, why_size, "unreadable /features or /labels");
+        snprintf(why, why_size, "unreadable /labels");
         ok = 0;
     }
     if (ok) {
         char stored[65];
-        content_checksum(values, want->count * want->channels * want->height * want->width,
-                         labels, want->count, stored);
+        crypto_generichash_update(&hash, (const unsigned char *)labels,
+                                  want->count * sizeof *labels);
+        crypto_generichash_final(&hash, digest, sizeof digest);
+        to_hex(digest, sizeof digest, stored);
         ok = attribute_matches(f, "content_checksum", stored, why, why_size);
     }
     h5io_close(f);
@@ -318,8 +389,11 @@ int features_cached(const features_extractor_config *config, const dataset *data
 
     struct stat st;
     char why[1200] = "";
+    char label[96]; /* progress label: a long dataset name is cut to its first 60 bytes */
+    snprintf(label, sizeof label, "%.60s %s %s (cache)", data->name, split_name,
+             features_extractor_kind_name(config->kind));
     if (!force && stat(info->path, &st) == 0) {
-        int loaded = try_load(info->path, &want, out, why, sizeof why, err);
+        int loaded = try_load(info->path, &want, label, out, why, sizeof why, err);
         if (loaded < 0)
             return -1;
         if (loaded) {
@@ -331,12 +405,12 @@ int features_cached(const features_extractor_config *config, const dataset *data
         }
         log_warn("feature cache: %s is not valid for this run (%s); rebuilding", info->path, why);
     }
-    char label[96]; /* progress label: a long dataset name is cut to its first 60 bytes */
     snprintf(label, sizeof label, "%.60s %s %s", data->name, split_name,
              features_extractor_kind_name(config->kind));
     if (build(config, split, info->path, &want, label, err))
         return -1;
-    int loaded = try_load(info->path, &want, out, why, sizeof why, err);
+    /* Read back silently: the build's own bar has just shown the work. */
+    int loaded = try_load(info->path, &want, NULL, out, why, sizeof why, err);
     if (loaded < 0)
         return -1;
     if (!loaded)

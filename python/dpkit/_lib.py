@@ -33,6 +33,10 @@ typedef struct dpkit_train_result {
 } dpkit_train_result;
 int dpkit_train(const char *config_path, const char *const *overrides, size_t override_count,
                 dpkit_train_result *result, dpkit_error *err);
+enum { DPKIT_TRAIN_OVERWRITE = 1 };
+int dpkit_train_flags(const char *config_path, const char *const *overrides,
+                      size_t override_count, int flags, dpkit_train_result *result,
+                      dpkit_error *err);
 
 typedef struct dpkit_model dpkit_model;
 dpkit_model *dpkit_model_load(const char *path, dpkit_error *err);

@@ -96,15 +96,18 @@ class TrainResult:
         return Model(self.model_path)
 
 
-def train(config, overrides=None):
+def train(config, overrides=None, overwrite=False):
     """Trains a config (dict or YAML path) with `key=value` overrides (dict or list) as
-    `dpkit train CONFIG --set ...` does; resumes the run directory's checkpoint if present."""
+    `dpkit train CONFIG --set ...` does. A run directory that already holds a run (model.h5 or
+    checkpoint.h5) is refused unless overwrite=True, which replaces that run."""
     items = _overrides(overrides)
     with _ConfigFile(config) as path:
         keep, array = _c_overrides(items)
         result = ffi.new("dpkit_train_result *")
         err = new_error()
-        check(lib().dpkit_train(text(path, "config"), array, len(items), result, err), err)
+        flags = lib().DPKIT_TRAIN_OVERWRITE if overwrite else 0
+        check(lib().dpkit_train_flags(text(path, "config"), array, len(items), flags, result,
+                                      err), err)
     return TrainResult(ffi.string(result.model_path).decode(), result.epsilon, result.delta,
                        result.test_accuracy, int(result.steps), bool(result.reproducible_noise))
 
@@ -177,24 +180,29 @@ def write_hdf5_dataset(path, x_train, y_train, x_test, y_test, class_count=None,
 
 
 def train_arrays(x_train, y_train, x_test, y_test, config, overrides=None, output_dir=None,
-                 class_count=None):
+                 class_count=None, overwrite=False):
     """Trains on numpy arrays with exactly the semantics of `dpkit train` (sampling, clipping,
     noise, accounting): the arrays are written to OUTPUT_DIR/data.h5 in the `hdf5:PATH`
     layout and the config is trained with data.dataset=hdf5:OUTPUT_DIR/data.h5 and
     output.dir=OUTPUT_DIR. output_dir: the argument, else a dict config's output.dir, else a
     new temporary directory. The run directory then holds the training data: treat it as
-    private."""
+    private. A directory that already holds a run is refused unless overwrite=True."""
     if output_dir is None and isinstance(config, dict):
         output_dir = (config.get("output") or {}).get("dir")
     if output_dir is None:
         output_dir = tempfile.mkdtemp(prefix="dpkit-run-")
     output_dir = os.path.abspath(os.fspath(output_dir))
     os.makedirs(output_dir, exist_ok=True)
+    held = [f for f in ("model.h5", "checkpoint.h5") if os.path.exists(os.path.join(output_dir, f))]
+    if held and not overwrite:  # checked before data.h5 of that run is replaced
+        raise DpkitError(f"output.dir: {output_dir} already holds a run ({held[0]}); expected a "
+                         "new directory: choose another output_dir, or replace it with "
+                         "overwrite=True")
     data = write_hdf5_dataset(os.path.join(output_dir, "data.h5"), x_train, y_train, x_test,
                               y_test, class_count=class_count)
     items = _overrides(overrides)
     items += [f"data.dataset=hdf5:{data}", f"output.dir={output_dir}"]
-    return train(config, items)
+    return train(config, items, overwrite=overwrite)
 
 
 _OUTPUTS = {"logits": 0, "probabilities": 1}

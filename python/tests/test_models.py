@@ -191,6 +191,26 @@ def test_bad_model_input_raises(trained):
         model.epsilon(1e-5, accountant="moments")
 
 
+def test_a_run_directory_is_refused_unless_overwrite(trained):
+    tmp = trained["tmp"]
+    overrides = {"data.dataset": f"hdf5:{trained['data']}", "output.dir": str(tmp / "again")}
+    first = dpkit.train(trained["config"], overrides)
+    with pytest.raises(dpkit.DpkitError, match="already holds a run .model.h5.*overwrite"):
+        dpkit.train(trained["config"], overrides)
+    again = dpkit.train(trained["config"], overrides, overwrite=True)
+    assert again.model_path == first.model_path and again.steps == first.steps
+    x, y, xt, yt = trained["xy"]
+    arrays = trained["arrays"].model_path.rsplit("/", 1)[0]
+    with pytest.raises(dpkit.DpkitError, match="already holds a run"):
+        dpkit.train_arrays(x, y, xt, yt, CONFIG, output_dir=arrays)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DPKIT_CACHE", str(tmp / "cache"))
+        replaced = dpkit.train_arrays(x, y, xt, yt, CONFIG, output_dir=tmp / "arrays-again")
+        replaced = dpkit.train_arrays(x, y, xt, yt, CONFIG, output_dir=tmp / "arrays-again",
+                                      overwrite=True)
+    assert replaced.test_accuracy == trained["arrays"].test_accuracy
+
+
 def test_bad_training_input_raises(tmp_path):
     x, y, xt, yt = make_data(train=30, test=6)
     bad = x.copy()
