@@ -416,8 +416,8 @@ static int train_points(run_curve *c, const run_curve_options *options, dpkit_er
     return status;
 }
 
-static void line_stats(const run_curve *c, size_t line, double epsilon, double *mean, double *sd,
-                       size_t *n)
+void run_curve_point_stats(const run_curve *c, size_t line, double epsilon, double *mean,
+                           double *sd, size_t *n)
 {
     double sum = 0, squares = 0;
     *n = 0;
@@ -469,7 +469,7 @@ static int write_outputs(const run_curve *c, dpkit_error *err)
         for (size_t e = 0; e < c->epsilon_count; e++) {
             double mean, sd;
             size_t n;
-            line_stats(c, l, c->epsilons[e], &mean, &sd, &n);
+            run_curve_point_stats(c, l, c->epsilons[e], &mean, &sd, &n);
             if (n > 1)
                 used += (size_t)snprintf(text + used, size - used, " %.2f +- %.2f |", mean, sd);
             else if (n == 1)

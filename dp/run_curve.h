@@ -62,6 +62,10 @@ int run_curve_run(run_curve *c, const run_curve_options *options, dpkit_error *e
  * deviation (none for one seed), the published values as markers; delta and the accountant
  * (from each line's training config) in the title or the key. */
 int run_curve_plot(const run_curve *c, const char *png_path, dpkit_error *err);
+/* Mean and sample standard deviation (percent; sd 0 for one seed) of the finished points of line
+ * `line` at epsilon, and how many there are (mean NaN for none). */
+void run_curve_point_stats(const run_curve *c, size_t line, double epsilon, double *mean,
+                           double *sd, size_t *n);
 
 /* Fills the points from a curve.csv written by run_curve_run for the same curve config
  * (rows matched by model, epsilon and seed; errors name the file and line). */

@@ -13,24 +13,6 @@
 
 #define MAX_SETS 64
 
-/* Mean and sample standard deviation (percent) of line l's finished points at epsilon e. */
-static void point_stats(const run_curve *c, size_t line, double epsilon, double *mean, double *sd,
-                        size_t *n)
-{
-    double sum = 0, squares = 0;
-    *n = 0;
-    for (size_t k = 0; k < c->point_count; k++) {
-        const run_curve_point *p = &c->points[k];
-        if (p->line == line && p->epsilon == epsilon && p->done) {
-            sum += 100 * p->accuracy;
-            squares += 1e4 * p->accuracy * p->accuracy;
-            (*n)++;
-        }
-    }
-    *mean = *n ? sum / (double)*n : NAN;
-    *sd = *n > 1 ? sqrt(fmax(squares - sum * sum / (double)*n, 0) / (double)(*n - 1)) : 0;
-}
-
 /* The accountant line l's trainings used: its training config with the line's overrides (the
  * curve itself only sets epsilon, delta and the seed). "" when the config cannot be read, as
  * when a curve is redrawn without its training configs. */
@@ -66,7 +48,7 @@ static void spread_text(const run_curve *c, size_t l, char *out, size_t size)
     for (size_t e = 0; e < c->epsilon_count; e++) {
         double mean, sd;
         size_t n;
-        point_stats(c, l, c->epsilons[e], &mean, &sd, &n);
+        run_curve_point_stats(c, l, c->epsilons[e], &mean, &sd, &n);
         if (n && (low == 0 || n < low))
             low = n;
         high = n > high ? n : high;
@@ -94,7 +76,7 @@ static int put_line(plot *p, FILE *f, const run_curve *c, size_t l, const char *
     for (size_t e = 0; e < c->epsilon_count; e++) {
         double mean, sd;
         size_t n;
-        point_stats(c, l, c->epsilons[e], &mean, &sd, &n);
+        run_curve_point_stats(c, l, c->epsilons[e], &mean, &sd, &n);
         if (n)
             fprintf(d, "%.17g\t%.17g\t%.17g\t%zu\n", c->epsilons[e], mean, sd, n);
         most = n > most ? n : most;
