@@ -36,6 +36,7 @@ typedef struct run {
         path_config[4096];
     progress epochs;      /* the epochs left at the start of this call: the run's time left */
     int finished;         /* model.h5 written (not stopped by --max-epochs) */
+    int made_directory;   /* output.dir did not exist before this call */
     double test_accuracy; /* of the final model */
 } run;
 
@@ -217,6 +218,8 @@ static int resolve_noise(run *r, h5io_file *checkpoint, dpkit_error *err)
 static int set_paths(run *r, dpkit_error *err)
 {
     const char *d = r->rc.output_dir;
+    struct stat st;
+    r->made_directory = stat(d, &st) != 0;
     if (paths_make_directory(d, err))
         return error_prefix(err, "output.dir");
     snprintf(r->path_checkpoint, sizeof r->path_checkpoint, "%s/checkpoint.h5", d);
@@ -387,6 +390,10 @@ int run_train(const run_options *options, run_result *result, dpkit_error *err)
     int status = setup(&r, options, err) || train_epochs(&r, options, err);
     if (status && r.rc.cfg)
         run_warn_reproducible_noise(r.rc.reproducible_noise, r.rc.seed);
+    /* A run that failed before writing anything leaves no empty directory behind (rmdir
+     * removes only an empty one). */
+    if (status && r.made_directory)
+        rmdir(r.rc.output_dir);
     if (!status && result) {
         memset(result, 0, sizeof *result);
         result->finished = r.finished;

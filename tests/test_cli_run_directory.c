@@ -160,3 +160,23 @@ Test(cli_run_directory, each_epoch_line_ends_with_the_time_left)
     cr_assert(strstr(out, "elapsed") == NULL, "%s", out);
     free(out);
 }
+
+Test(cli_run_directory, a_failed_run_leaves_no_empty_directory)
+{
+    char *out;
+    /* fails after the directory is made: more examples per batch than the set holds */
+    cr_assert_eq(run(&out, "-q train %s --output %s/failed --set training.batch_size=100000",
+                     config_path, dir), 1, "%s", out);
+    cr_assert(strstr(out, "training.batch_size") != NULL, "%s", out);
+    free(out);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/failed", dir);
+    struct stat st;
+    cr_assert_neq(stat(path, &st), 0, "%s was left behind", path);
+    /* a directory that existed before stays, with what it held */
+    cr_assert_eq(mkdir(path, 0755), 0);
+    cr_assert_eq(run(&out, "-q train %s --output %s --set training.batch_size=100000",
+                     config_path, path), 1, "%s", out);
+    free(out);
+    cr_assert_eq(stat(path, &st), 0);
+}
