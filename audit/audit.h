@@ -624,15 +624,17 @@ int audit_classifier(const audit_classifier_settings *settings, audit_classifier
                      dpkit_error *err);
 void audit_classifier_result_free(audit_classifier_result *result);
 
-/* roc_plot: the path of the ROC plot the report points to. */
+/* figure, signals: the paths of the figure (roc.png, scores.png) and of signals.h5 the report
+ * points to. */
 int audit_membership_write_report(const char *path, const audit_report_info *info,
                                   const audit_verdict *verdict,
                                   const audit_membership_options *options,
-                                  const audit_membership_result *result, const char *roc_plot,
-                                  dpkit_error *err);
+                                  const audit_membership_result *result, const char *figure,
+                                  const char *signals, dpkit_error *err);
 /* multi: a multi-run audit (else one-run). */
 int audit_canary_write_report(const char *path, const audit_report_info *info,
                               const audit_verdict *verdict, const audit_canary_options *options,
-                              int multi, const audit_canary_result *result, dpkit_error *err);
+                              int multi, const audit_canary_result *result, const char *figure,
+                              const char *signals, dpkit_error *err);
 
 #endif

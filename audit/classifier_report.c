@@ -63,8 +63,8 @@ static int finish(json_writer *w, const char *path, dpkit_error *err)
 
 int audit_membership_write_report(const char *path, const audit_report_info *info,
                                   const audit_verdict *v, const audit_membership_options *o,
-                                  const audit_membership_result *r, const char *roc_plot,
-                                  dpkit_error *err)
+                                  const audit_membership_result *r, const char *figure,
+                                  const char *signals, dpkit_error *err)
 {
     json_writer w;
     if (json_writer_init_string(&w, 2))
@@ -81,13 +81,15 @@ int audit_membership_write_report(const char *path, const audit_report_info *inf
     attack_json(&w, "loss", &r->loss);
     attack_json(&w, "lira_offline", &r->offline);
     attack_json(&w, "lira_online", &r->online);
-    json_field_string(&w, "roc_plot", roc_plot);
+    json_field_string(&w, "roc_plot", figure);
+    json_field_string(&w, "signals", signals);
     return finish(&w, path, err);
 }
 
 int audit_canary_write_report(const char *path, const audit_report_info *info,
                               const audit_verdict *v, const audit_canary_options *o, int multi,
-                              const audit_canary_result *r, dpkit_error *err)
+                              const audit_canary_result *r, const char *figure,
+                              const char *signals, dpkit_error *err)
 {
     json_writer w;
     if (json_writer_init_string(&w, 2))
@@ -113,5 +115,7 @@ int audit_canary_write_report(const char *path, const audit_report_info *info,
         json_field_int(&w, "correct", (long long)r->bound.correct);
         json_field_double(&w, "epsilon_lb_grid_uncorrected", r->bound.grid_epsilon);
     }
+    json_field_string(&w, "scores_plot", figure);
+    json_field_string(&w, "signals", signals);
     return finish(&w, path, err);
 }

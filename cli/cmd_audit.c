@@ -75,43 +75,35 @@ static void print_head(const audit_classifier_job *a, const audit_classifier_res
 
 static const char *const attack_names[] = {"loss", "LiRA offline", "LiRA online"};
 
-/* Writes the ROC plot (membership) or the score histograms (one-run, multi-run), the signals (signals.h5) and report.json into the audit
- * directory, with their paths on stdout. */
+/* Writes the figure (membership: the ROC plot roc.png; one-run, multi-run: the score histograms
+ * scores.png), the signals (signals.h5) and report.json into the audit directory, with their
+ * paths on stdout. */
 static int write_report(const audit_classifier_job *a, const audit_classifier_settings *s,
                         const audit_classifier_result *r, dpkit_error *err)
 {
-    char path[2200], png[2200];
-    snprintf(path, sizeof path, "%s/report.json", a->dir);
-    snprintf(png, sizeof png, "%s/roc.png", a->dir);
+    int membership = s->kind == AUDIT_MEMBERSHIP, multi = s->kind == AUDIT_MULTI_RUN;
     const audit_membership_result *m = &r->membership;
-    audit_roc curves[] = {m->loss.roc, m->offline.roc, m->online.roc};
-    if (s->kind == AUDIT_MEMBERSHIP && audit_plot_roc(png, curves, attack_names, 3, a->info.name, err))
-        return -1;
-    if (s->kind == AUDIT_MEMBERSHIP)
-        printf("%-28s %s\n", "ROC plot", png);
-    if (s->kind != AUDIT_MEMBERSHIP) {
-        snprintf(png, sizeof png, "%s/scores.png", a->dir);
-        if (audit_canary_plot_scores(&r->canary, s->kind == AUDIT_MULTI_RUN, a->info.name,
-                                     s->canary.confidence, png, err))
-            return -1;
-        printf("%-28s %s\n", "score plot", png);
-    }
-    char signals[2200];
+    char path[2200], figure[2200], signals[2200];
+    snprintf(path, sizeof path, "%s/report.json", a->dir);
+    snprintf(figure, sizeof figure, "%s/%s", a->dir, membership ? "roc.png" : "scores.png");
     snprintf(signals, sizeof signals, "%s/signals.h5", a->dir);
-    if (s->kind == AUDIT_MEMBERSHIP ? audit_membership_write_signals(m, signals, err)
-                                    : audit_canary_write_signals(&r->canary,
-                                                                 s->kind == AUDIT_MULTI_RUN,
-                                                                 signals, err))
+    audit_roc curves[] = {m->loss.roc, m->offline.roc, m->online.roc};
+    if (membership ? audit_plot_roc(figure, curves, attack_names, 3, a->info.name, err)
+                   : audit_canary_plot_scores(&r->canary, multi, a->info.name,
+                                              s->canary.confidence, figure, err))
+        return -1;
+    printf("%-28s %s\n", membership ? "ROC plot" : "score plot", figure);
+    if (membership ? audit_membership_write_signals(m, signals, err)
+                   : audit_canary_write_signals(&r->canary, multi, signals, err))
         return -1;
     printf("%-28s %s\n", "per-example signals", signals);
-    int status = s->kind == AUDIT_MEMBERSHIP
-                     ? audit_membership_write_report(path, &a->info, &r->verdict, &s->membership,
-                                                     &r->membership, png, err)
-                     : audit_canary_write_report(path, &a->info, &r->verdict, &s->canary,
-                                                 s->kind == AUDIT_MULTI_RUN, &r->canary, err);
-    if (status == 0)
-        printf("%-28s %s\n", "report", path);
-    return status;
+    if (membership ? audit_membership_write_report(path, &a->info, &r->verdict, &s->membership,
+                                                   m, figure, signals, err)
+                   : audit_canary_write_report(path, &a->info, &r->verdict, &s->canary, multi,
+                                               &r->canary, figure, signals, err))
+        return -1;
+    printf("%-28s %s\n", "report", path);
+    return 0;
 }
 
 static void print_membership(const audit_classifier_job *a, const audit_membership_options *o,

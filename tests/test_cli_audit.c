@@ -183,6 +183,10 @@ Test(cli_audit, white_box_one_run_catches_training_without_noise, .timeout = 120
     cr_assert_eq(flag(&ok, "dp_violation"), 0);
     cr_assert_eq(number(&ok, "canaries"), 500);
     check_one_run_signals("wb", &ok);
+    const config_node *named = config_node_find(ok.root, "signals");
+    cr_assert(named && named->value && strstr(named->value, "out-wb/signals.h5"));
+    named = config_node_find(ok.root, "scores_plot");
+    cr_assert(named && named->value && strstr(named->value, "out-wb/scores.png"));
     config_node_free(ok.root);
     /* the score histograms, with the guesses' cut-offs and the bound in the script */
     char figure[1200];
