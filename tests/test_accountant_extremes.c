@@ -465,28 +465,13 @@ Test(accountant_extremes, cli_step_product_overflow)
 
 /* ---- training --------------------------------------------------------------------------- */
 
-static const char *tiny_config =
-    "name: tiny\n"
-    "seed: 7\n"
-    "data: {dataset: synthetic}\n"
-    "features:\n"
-    "  extractor: scatter\n"
-    "  scatter: {J: 2, L: 4, max_order: 1}\n"
-    "  normalize: {kind: private-bn, noise_multiplier: 8, clip: 1.0}\n"
-    "model: {kind: linear}\n"
-    "privacy: {epsilon: 4.0, delta: 1e-5, max_grad_norm: 1.0}\n"
-    "training:\n"
-    "  epochs: 2\n"
-    "  batch_size: 100\n"
-    "  physical_batch: 64\n"
-    "  optimizer: {kind: sgd, lr: 2, momentum: 0.9}\n";
 
 static const char *tiny_setup(char *config, size_t size)
 {
     static char dir[1024];
     snprintf(dir, sizeof dir, "%s", test_temp_dir());
     snprintf(config, size, "%s/tiny.yaml", dir);
-    cr_assert_eq(test_write_file(config, tiny_config, strlen(tiny_config)), 0);
+    cr_assert_eq(test_write_file(config, test_tiny_config, strlen(test_tiny_config)), 0);
     char cache[1200];
     snprintf(cache, sizeof cache, "%s/cache", dir);
     setenv("DPKIT_CACHE", cache, 1);
@@ -500,7 +485,8 @@ Test(accountant_extremes, train_refuses_underflowing_noise)
     const char *sets[] = {"--set privacy.noise_multiplier=1e-300",
                           "--set privacy.noise_multiplier=1e-300 --set privacy.epsilon=0"};
     for (int i = 0; i < 2; i++) {
-        snprintf(args, sizeof args, "-q train %s --output %s/run%d %s", config, dir, i, sets[i]);
+        snprintf(args, sizeof args, "-q train %s --output %s/run%d --set training.epochs=2 %s",
+                 config, dir, i, sets[i]);
         cr_expect_eq(test_run_dpkit(args, &out), 1, "%s", out);
         cr_expect(strstr(out, "privacy.noise_multiplier") && strstr(out, "epsilon = inf"), "%s",
                   out);
@@ -534,13 +520,14 @@ Test(accountant_extremes, resume_with_impossible_ledger)
 {
     char config[1200], args[4096], checkpoint[1200], *out;
     const char *dir = tiny_setup(config, sizeof config);
-    snprintf(args, sizeof args, "-q train %s --output %s/run --max-epochs 1", config, dir);
+    snprintf(args, sizeof args, "-q train %s --output %s/run --set training.epochs=2 --max-epochs 1",
+             config, dir);
     cr_assert_eq(test_run_dpkit(args, &out), 0, "%s", out);
     free(out);
     snprintf(checkpoint, sizeof checkpoint, "%s/run/checkpoint.h5", dir);
     /* The ledger's first event is a private-bn release (q = 1). */
     poke_double(checkpoint, "/state/ledger/noise_multiplier", NAN);
-    snprintf(args, sizeof args, "-q train %s --output %s/run --resume", config, dir);
+    snprintf(args, sizeof args, "-q train %s --output %s/run --set training.epochs=2 --resume", config, dir);
     cr_expect_eq(test_run_dpkit(args, &out), 1, "%s", out);
     cr_expect(strstr(out, checkpoint) && strstr(out, "noise_multiplier"), "%s", out);
     free(out);

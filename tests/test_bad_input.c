@@ -798,28 +798,13 @@ static void set_element(const char *path, const char *name, size_t index, double
 
 Test(bad_input, eval_refuses_non_finite_parameters_and_statistics, .timeout = 120)
 {
-    static const char *config =
-        "name: tiny\n"
-        "seed: 7\n"
-        "data: {dataset: synthetic}\n"
-        "features:\n"
-        "  extractor: scatter\n"
-        "  scatter: {J: 2, L: 4, max_order: 1}\n"
-        "  normalize: {kind: private-bn, noise_multiplier: 8, clip: 1.0}\n"
-        "model: {kind: linear}\n"
-        "privacy: {epsilon: 4.0, delta: 1e-5, max_grad_norm: 1.0}\n"
-        "training:\n"
-        "  epochs: 1\n"
-        "  batch_size: 100\n"
-        "  physical_batch: 64\n"
-        "  optimizer: {kind: sgd, lr: 2, momentum: 0.9}\n";
     const char *dir = fresh_dir();
     char path[512], cache[512], args[2048], model[600], bad[600];
     snprintf(path, sizeof path, "%s/tiny.yaml", dir);
     snprintf(cache, sizeof cache, "%s/cache", dir);
     setenv("DPKIT_CACHE", cache, 1);
-    cr_assert_eq(test_write_file(path, config, strlen(config)), 0);
-    snprintf(args, sizeof args, "-q train %s --output %s/run", path, dir);
+    cr_assert_eq(test_write_file(path, test_tiny_config, strlen(test_tiny_config)), 0);
+    snprintf(args, sizeof args, "-q train %s --output %s/run --set training.epochs=1", path, dir);
     char *text = NULL;
     cr_assert_eq(test_run_dpkit(args, &text), 0, "%s", text);
     free(text);

@@ -11,23 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A few seconds of training: 3 epochs of 10 steps on the synthetic set after a private-bn
- * release, so the ledger holds events of two kinds. */
-static const char *config_text =
-    "name: tiny\n"
-    "seed: 7\n"
-    "data: {dataset: synthetic}\n"
-    "features:\n"
-    "  extractor: scatter\n"
-    "  scatter: {J: 2, L: 4, max_order: 1}\n"
-    "  normalize: {kind: private-bn, noise_multiplier: 8, clip: 1.0}\n"
-    "model: {kind: linear}\n"
-    "privacy: {epsilon: 4.0, delta: 1e-5, max_grad_norm: 1.0}\n"
-    "training:\n"
-    "  epochs: 3\n"
-    "  batch_size: 100\n"
-    "  physical_batch: 64\n"
-    "  optimizer: {kind: sgd, lr: 2, momentum: 0.9}\n";
 
 static char dir[1024];
 
@@ -36,23 +19,12 @@ static void setup_dir(void)
     snprintf(dir, sizeof dir, "%s", test_temp_dir());
     char path[1200], cache[1200];
     snprintf(path, sizeof path, "%s/tiny.yaml", dir);
-    cr_assert_eq(test_write_file(path, config_text, strlen(config_text)), 0);
+    cr_assert_eq(test_write_file(path, test_tiny_config, strlen(test_tiny_config)), 0);
     snprintf(cache, sizeof cache, "%s/cache", dir);
     setenv("DPKIT_CACHE", cache, 1);
 }
 
 TestSuite(cli_epsilon_ledger, .init = setup_dir);
-
-static int run(char **out, const char *format, ...) __attribute__((format(printf, 2, 3)));
-static int run(char **out, const char *format, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, format);
-    vsnprintf(args, sizeof args, format, ap);
-    va_end(ap);
-    return test_run_dpkit(args, out);
-}
 
 /* The number after "KEY": in a JSON text (NAN when absent). */
 static double json_number(const char *text, const char *key)
@@ -67,7 +39,7 @@ static double json_number(const char *text, const char *key)
 static double train(const char *name, const char *accountant)
 {
     char *out;
-    cr_assert_eq(run(&out, "-q train %s/tiny.yaml --output %s/%s --set privacy.accountant=%s",
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s/tiny.yaml --output %s/%s --set privacy.accountant=%s",
                      dir, dir, name, accountant),
                  0, "%s", out);
     free(out);
@@ -95,7 +67,7 @@ Test(cli_epsilon_ledger, model_and_checkpoint_agree_with_the_run_for_both_accoun
         const char *files[] = {"model.h5", "checkpoint.h5"};
         for (int k = 0; k < 2; k++) {
             char *out;
-            cr_assert_eq(run(&out, "epsilon --ledger %s/%s/%s --accountant %s --json", dir,
+            cr_assert_eq(test_run_dpkitf(&out, "epsilon --ledger %s/%s/%s --accountant %s --json", dir,
                              accountants[i], files[k], accountants[i]),
                          0, "%s", out);
             expect_close(json_number(out, "epsilon"), reported, out);
@@ -115,7 +87,7 @@ Test(cli_epsilon_ledger, text_output_and_other_deltas_and_accountants)
 {
     double reported = train("run", "rdp");
     char *out;
-    cr_assert_eq(run(&out, "epsilon --ledger %s/run/model.h5", dir), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "epsilon --ledger %s/run/model.h5", dir), 0, "%s", out);
     char expected[128];
     snprintf(expected, sizeof expected, "epsilon = %.6f at delta = 1e-05 (RDP order ", reported);
     cr_assert(strncmp(out, expected, strlen(expected)) == 0, "expected '%s' in:\n%s", expected,
@@ -127,13 +99,13 @@ Test(cli_epsilon_ledger, text_output_and_other_deltas_and_accountants)
     cr_assert(strstr(out, "the run reported epsilon = ") != NULL, "%s", out);
     free(out);
     /* a larger delta spends less; PLD is tighter than RDP on the same events */
-    cr_assert_eq(run(&out, "epsilon --ledger %s/run/model.h5 --delta 1e-3 --json", dir), 0, "%s",
+    cr_assert_eq(test_run_dpkitf(&out, "epsilon --ledger %s/run/model.h5 --delta 1e-3 --json", dir), 0, "%s",
                  out);
     double looser = json_number(out, "epsilon");
     cr_assert(looser < reported, "%s", out);
     cr_assert(strstr(out, "\"delta_from\":\"option\"") != NULL, "%s", out);
     free(out);
-    cr_assert_eq(run(&out, "epsilon --ledger %s/run/model.h5 --accountant pld --json", dir), 0,
+    cr_assert_eq(test_run_dpkitf(&out, "epsilon --ledger %s/run/model.h5 --accountant pld --json", dir), 0,
                  "%s", out);
     double pld = json_number(out, "epsilon");
     cr_assert(pld > 0 && pld < reported, "%s", out);
@@ -150,8 +122,8 @@ Test(cli_epsilon_ledger, json_ledger_needs_a_delta)
                        " \"label\": \"dp-sgd\"}]}\n";
     cr_assert_eq(test_write_file(path, text, strlen(text)), 0);
     char *out, *schedule;
-    cr_assert_eq(run(&out, "epsilon --ledger %s --delta 1e-5 --json", path), 0, "%s", out);
-    cr_assert_eq(run(&schedule, "epsilon --sampling-rate 0.01 --noise-multiplier 1.1 --steps "
+    cr_assert_eq(test_run_dpkitf(&out, "epsilon --ledger %s --delta 1e-5 --json", path), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&schedule, "epsilon --sampling-rate 0.01 --noise-multiplier 1.1 --steps "
                                 "10000 --delta 1e-5 --json"),
                  0, "%s", schedule);
     cr_assert_eq(json_number(out, "epsilon"), json_number(schedule, "epsilon"), "%s\n%s", out,
@@ -159,7 +131,7 @@ Test(cli_epsilon_ledger, json_ledger_needs_a_delta)
     cr_assert(strstr(out, "\"recorded_epsilon\":null") != NULL, "%s", out);
     free(out);
     free(schedule);
-    cr_assert_eq(run(&out, "epsilon --ledger %s", path), 2, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "epsilon --ledger %s", path), 2, "%s", out);
     cr_assert(strstr(out, "missing --delta") != NULL, "%s", out);
     free(out);
 }
@@ -167,7 +139,7 @@ Test(cli_epsilon_ledger, json_ledger_needs_a_delta)
 Test(cli_epsilon_ledger, bad_files_and_option_mixes_are_refused)
 {
     char *out;
-    cr_assert_eq(run(&out, "epsilon --ledger %s/missing.h5", dir), 1, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "epsilon --ledger %s/missing.h5", dir), 1, "%s", out);
     cr_assert(strstr(out, "missing.h5: no such file") != NULL, "%s", out);
     free(out);
     /* an HDF5 file without a ledger */
@@ -178,35 +150,35 @@ Test(cli_epsilon_ledger, bad_files_and_option_mixes_are_refused)
     cr_assert_eq(h5io_create(path, &f, &err), 0, "%s", err.message);
     cr_assert_eq(h5io_write_attr_string(f, "/", "config", "privacy: {delta: 1e-5}\n", &err), 0);
     cr_assert_eq(h5io_commit(f, &err), 0, "%s", err.message);
-    cr_assert_eq(run(&out, "epsilon --ledger %s", path), 1, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "epsilon --ledger %s", path), 1, "%s", out);
     cr_assert(strstr(out, "empty.h5: no privacy ledger: expected the group /ledger") != NULL,
               "%s", out);
     free(out);
     /* a JSON file that is not a ledger */
     snprintf(path, sizeof path, "%s/other.json", dir);
     cr_assert_eq(test_write_file(path, "{\"epsilon\": 1}\n", 15), 0);
-    cr_assert_eq(run(&out, "epsilon --ledger %s --delta 1e-5", path), 1, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "epsilon --ledger %s --delta 1e-5", path), 1, "%s", out);
     cr_assert(strstr(out, "other.json") != NULL && strstr(out, "events") != NULL, "%s", out);
     free(out);
     /* the schedule options describe events of their own */
-    cr_assert_eq(run(&out, "epsilon --ledger %s --steps 10", path), 2, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "epsilon --ledger %s --steps 10", path), 2, "%s", out);
     cr_assert(strstr(out, "--ledger takes the privacy events from") != NULL &&
                   strstr(out, "cannot be combined with --steps") != NULL,
               "%s", out);
     free(out);
-    cr_assert_eq(run(&out, "epsilon --ledger %s --noise-multiplier 1 --sampling-rate 0.1 "
+    cr_assert_eq(test_run_dpkitf(&out, "epsilon --ledger %s --noise-multiplier 1 --sampling-rate 0.1 "
                            "--extra-gaussian 8:2", path),
                  2, "%s", out);
     cr_assert(strstr(out, "--noise-multiplier, --sampling-rate, --extra-gaussian") != NULL, "%s",
               out);
     free(out);
-    cr_assert_eq(run(&out, "epsilon --ledger %s --delta 1.5", path), 2, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "epsilon --ledger %s --delta 1.5", path), 2, "%s", out);
     cr_assert(strstr(out, "--delta must be in (0, 1)") != NULL, "%s", out);
     free(out);
     /* calibrate takes no ledger */
-    cr_assert_eq(run(&out, "calibrate --ledger %s --epsilon 1 --delta 1e-5", path), 2, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "calibrate --ledger %s --epsilon 1 --delta 1e-5", path), 2, "%s", out);
     free(out);
-    cr_assert_eq(run(&out, "epsilon --help"), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "epsilon --help"), 0, "%s", out);
     cr_assert(strstr(out, "--ledger FILE") != NULL, "%s", out);
     free(out);
 }

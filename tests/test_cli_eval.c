@@ -12,36 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The tiny run of test_cli_train.c, one epoch, reproducible so that every test sees the same
- * model. */
-static const char *config_text =
-    "name: tiny-eval\n"
-    "seed: 7\n"
-    "data: {dataset: synthetic}\n"
-    "features:\n"
-    "  extractor: scatter\n"
-    "  scatter: {J: 2, L: 4, max_order: 1}\n"
-    "  normalize: {kind: private-bn, noise_multiplier: 8, clip: 1.0}\n"
-    "model: {kind: linear}\n"
-    "privacy: {epsilon: 4.0, delta: 1e-5, max_grad_norm: 1.0, reproducible_noise: true}\n"
-    "training:\n"
-    "  epochs: 1\n"
-    "  batch_size: 100\n"
-    "  physical_batch: 64\n"
-    "  optimizer: {kind: sgd, lr: 2, momentum: 0.9}\n";
 
 static char dir[1024], model[1200], data[1200];
-
-static int run(char **out, const char *format, ...) __attribute__((format(printf, 2, 3)));
-static int run(char **out, const char *format, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, format);
-    vsnprintf(args, sizeof args, format, ap);
-    va_end(ap);
-    return test_run_dpkit(args, out);
-}
 
 /* The synthetic images with every third label moved to the next class, as an hdf5:PATH
  * dataset: the model, which learnt the true labels, scores about 2/3 on it, so the accuracy
@@ -81,9 +53,12 @@ static void setup(void)
     snprintf(model, sizeof model, "%s/run/model.h5", dir);
     snprintf(data, sizeof data, "%s/relabelled.h5", dir);
     setenv("DPKIT_CACHE", cache, 1);
-    cr_assert_eq(test_write_file(config, config_text, strlen(config_text)), 0);
+    cr_assert_eq(test_write_file(config, test_tiny_config, strlen(test_tiny_config)), 0);
     char *out;
-    cr_assert_eq(run(&out, "-q train %s --output %s/run", config, dir), 0, "%s", out);
+    /* one epoch, reproducible so that every test sees the same model */
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/run --set name=tiny-eval "
+                                       "--set training.epochs=1 --set privacy.reproducible_noise=true",
+                                 config, dir), 0, "%s", out);
     free(out);
     write_relabelled_synthetic(data);
 }
@@ -146,7 +121,7 @@ Test(cli_eval, json_has_every_field)
     expect_in(text, "\"examples\":1000,");
     free(text);
     /* the text lines are unchanged without --json */
-    cr_assert_eq(run(&text, "eval %s", model), 0, "%s", text);
+    cr_assert_eq(test_run_dpkitf(&text, "eval %s", model), 0, "%s", text);
     expect_in(text, "noise key: derived from seed");
     expect_in(text, "synthetic test: accuracy ");
     cr_assert_null(strstr(text, "{"), "%s", text);
@@ -281,28 +256,28 @@ Test(cli_eval, per_example_refuses_the_model_the_data_and_unwritable_paths)
     cr_assert(model_bytes && data_bytes);
     char *out;
     /* the model itself, by its own name and by another one */
-    cr_assert_eq(run(&out, "eval %s --per-example %s", model, model), 1, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "eval %s --per-example %s", model, model), 1, "%s", out);
     expect_in(out, "is the model file");
     expect_in(out, "it would replace the model");
     free(out);
-    cr_assert_eq(run(&out, "eval %s --json --per-example %s/run/../run/./model.h5", model, dir), 1,
+    cr_assert_eq(test_run_dpkitf(&out, "eval %s --json --per-example %s/run/../run/./model.h5", model, dir), 1,
                  "%s", out);
     expect_in(out, "is the model file");
     cr_assert_null(strstr(out, "{"), "%s", out);
     free(out);
     expect_unchanged(model, model_bytes, model_size);
     /* the dataset it reads */
-    cr_assert_eq(run(&out, "eval %s --data hdf5:%s --per-example %s", model, data, data), 1,
+    cr_assert_eq(test_run_dpkitf(&out, "eval %s --data hdf5:%s --per-example %s", model, data, data), 1,
                  "%s", out);
     expect_in(out, "is the dataset file");
     free(out);
     expect_unchanged(data, data_bytes, data_size);
     /* a folder that does not exist, and a path that is a folder */
-    cr_assert_eq(run(&out, "eval %s --per-example %s/missing/out.h5", model, dir), 1, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "eval %s --per-example %s/missing/out.h5", model, dir), 1, "%s", out);
     expect_in(out, "/missing/out.h5");
     expect_in(out, "cannot create");
     free(out);
-    cr_assert_eq(run(&out, "eval %s --per-example %s/run", model, dir), 1, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "eval %s --per-example %s/run", model, dir), 1, "%s", out);
     expect_in(out, "cannot rename");
     free(out);
     /* nothing left behind in the run folder, the model intact */
@@ -313,6 +288,6 @@ Test(cli_eval, per_example_refuses_the_model_the_data_and_unwritable_paths)
     free(model_bytes);
     free(data_bytes);
     /* usage errors */
-    cr_assert_eq(run(&out, "eval %s --per-example", model), 2, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "eval %s --per-example", model), 2, "%s", out);
     free(out);
 }

@@ -35,17 +35,6 @@ static void setup_run(void)
 
 TestSuite(cli_run_directory, .init = setup_run);
 
-static int run(char **out, const char *format, ...) __attribute__((format(printf, 2, 3)));
-static int run(char **out, const char *format, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, format);
-    vsnprintf(args, sizeof args, format, ap);
-    va_end(ap);
-    return test_run_dpkit(args, out);
-}
-
 static int exists(const char *name)
 {
     char path[2048];
@@ -80,7 +69,7 @@ static void assert_refused(const char *out, const char *held)
 Test(cli_run_directory, a_finished_run_is_refused_and_overwrite_replaces_it)
 {
     char *out;
-    cr_assert_eq(run(&out, "-q train %s --output %s/run", config_path, dir), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/run", config_path, dir), 0, "%s", out);
     free(out);
     cr_assert_eq(lines_of("metrics.jsonl"), 2);
     char model[2048];
@@ -88,7 +77,7 @@ Test(cli_run_directory, a_finished_run_is_refused_and_overwrite_replaces_it)
     struct stat before, after;
     cr_assert_eq(stat(model, &before), 0);
 
-    cr_assert_eq(run(&out, "-q train %s --output %s/run --set training.epochs=1", config_path,
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/run --set training.epochs=1", config_path,
                      dir), 1, "%s", out);
     assert_refused(out, "model.h5");
     free(out);
@@ -97,7 +86,7 @@ Test(cli_run_directory, a_finished_run_is_refused_and_overwrite_replaces_it)
     cr_assert_eq(lines_of("metrics.jsonl"), 2, "the refused run touched metrics.jsonl");
 
     /* --overwrite: a one-epoch run stopped by --max-epochs leaves nothing of the old run */
-    cr_assert_eq(run(&out, "train %s --output %s/run --overwrite --max-epochs 1", config_path,
+    cr_assert_eq(test_run_dpkitf(&out, "train %s --output %s/run --overwrite --max-epochs 1", config_path,
                      dir), 0, "%s", out);
     cr_assert(strstr(out, "replacing the run there (--overwrite)") != NULL, "%s", out);
     free(out);
@@ -109,18 +98,18 @@ Test(cli_run_directory, a_finished_run_is_refused_and_overwrite_replaces_it)
 Test(cli_run_directory, a_started_run_is_refused_and_resume_continues_it)
 {
     char *out;
-    cr_assert_eq(run(&out, "-q train %s --output %s/run --max-epochs 1", config_path, dir), 0,
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/run --max-epochs 1", config_path, dir), 0,
                  "%s", out);
     free(out);
     cr_assert(!exists("model.h5") && exists("checkpoint.h5"));
-    cr_assert_eq(run(&out, "-q train %s --output %s/run", config_path, dir), 1, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/run", config_path, dir), 1, "%s", out);
     assert_refused(out, "checkpoint.h5");
     free(out);
-    cr_assert_eq(run(&out, "-q train %s --output %s/run --resume --overwrite", config_path, dir),
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/run --resume --overwrite", config_path, dir),
                  2, "%s", out);
     cr_assert(strstr(out, "give one of them") != NULL, "%s", out);
     free(out);
-    cr_assert_eq(run(&out, "-q train %s --output %s/run --resume", config_path, dir), 0, "%s",
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/run --resume", config_path, dir), 0, "%s",
                  out);
     free(out);
     cr_assert(exists("model.h5"));
@@ -135,7 +124,7 @@ Test(cli_run_directory, a_directory_without_a_run_is_used)
     cr_assert_eq(mkdir(path, 0777), 0);
     snprintf(path, sizeof path, "%s/run/notes.txt", dir);
     cr_assert_eq(test_write_file(path, "x\n", 2), 0);
-    cr_assert_eq(run(&out, "-q train %s --output %s/run", config_path, dir), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/run", config_path, dir), 0, "%s", out);
     free(out);
     cr_assert(exists("model.h5") && exists("notes.txt"));
 }
@@ -144,7 +133,7 @@ Test(cli_run_directory, a_directory_without_a_run_is_used)
 Test(cli_run_directory, each_epoch_line_ends_with_the_time_left)
 {
     char *out;
-    cr_assert_eq(run(&out, "train %s --output %s/run", config_path, dir), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "train %s --output %s/run", config_path, dir), 0, "%s", out);
     const char *line = strstr(out, "epoch 1/2: ");
     cr_assert_not_null(line, "%s", out);
     const char *end = strchr(line, '\n');
@@ -156,7 +145,7 @@ Test(cli_run_directory, each_epoch_line_ends_with_the_time_left)
     cr_assert(strstr(out, "epoch 2/2: ") != NULL, "%s", out);
     cr_assert(strstr(out, "~00:00 left") != NULL, "the last epoch leaves nothing: %s", out);
     free(out);
-    cr_assert_eq(run(&out, "-q train %s --output %s/quiet", config_path, dir), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/quiet", config_path, dir), 0, "%s", out);
     cr_assert(strstr(out, "elapsed") == NULL, "%s", out);
     free(out);
 }
@@ -165,7 +154,7 @@ Test(cli_run_directory, a_failed_run_leaves_no_empty_directory)
 {
     char *out;
     /* fails after the directory is made: more examples per batch than the set holds */
-    cr_assert_eq(run(&out, "-q train %s --output %s/failed --set training.batch_size=100000",
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/failed --set training.batch_size=100000",
                      config_path, dir), 1, "%s", out);
     cr_assert(strstr(out, "training.batch_size") != NULL, "%s", out);
     free(out);
@@ -175,7 +164,7 @@ Test(cli_run_directory, a_failed_run_leaves_no_empty_directory)
     cr_assert_neq(stat(path, &st), 0, "%s was left behind", path);
     /* a directory that existed before stays, with what it held */
     cr_assert_eq(mkdir(path, 0755), 0);
-    cr_assert_eq(run(&out, "-q train %s --output %s --set training.batch_size=100000",
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s --set training.batch_size=100000",
                      config_path, path), 1, "%s", out);
     free(out);
     cr_assert_eq(stat(path, &st), 0);

@@ -11,21 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *config_text =
-    "name: tiny\n"
-    "seed: 7\n"
-    "data: {dataset: synthetic}\n"
-    "features:\n"
-    "  extractor: scatter\n"
-    "  scatter: {J: 2, L: 4, max_order: 1}\n"
-    "  normalize: {kind: private-bn, noise_multiplier: 8, clip: 1.0}\n"
-    "model: {kind: linear}\n"
-    "privacy: {epsilon: 4.0, delta: 1e-5, max_grad_norm: 1.0}\n"
-    "training:\n"
-    "  epochs: 3\n"
-    "  batch_size: 100\n"
-    "  physical_batch: 64\n"
-    "  optimizer: {kind: sgd, lr: 2, momentum: 0.9}\n";
 
 static char dir[1024], config_path[1200];
 
@@ -33,24 +18,13 @@ static void setup_run(void)
 {
     snprintf(dir, sizeof dir, "%s", test_temp_dir());
     snprintf(config_path, sizeof config_path, "%s/tiny.yaml", dir);
-    cr_assert_eq(test_write_file(config_path, config_text, strlen(config_text)), 0);
+    cr_assert_eq(test_write_file(config_path, test_tiny_config, strlen(test_tiny_config)), 0);
     char cache[1200];
     snprintf(cache, sizeof cache, "%s/cache", dir);
     setenv("DPKIT_CACHE", cache, 1);
 }
 
 TestSuite(cli_train, .init = setup_run);
-
-static int run(char **out, const char *format, ...) __attribute__((format(printf, 2, 3)));
-static int run(char **out, const char *format, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, format);
-    vsnprintf(args, sizeof args, format, ap);
-    va_end(ap);
-    return test_run_dpkit(args, out);
-}
 
 static float *read_params(const char *path, size_t *count)
 {
@@ -71,7 +45,7 @@ Test(cli_train, help_of_features_train_eval)
     const char *commands[] = {"features", "train", "eval"};
     for (int i = 0; i < 3; i++) {
         char *out;
-        cr_assert_eq(run(&out, "%s --help", commands[i]), 0);
+        cr_assert_eq(test_run_dpkitf(&out, "%s --help", commands[i]), 0);
         cr_assert(strstr(out, "usage: dpkit") != NULL, "%s", out);
         free(out);
     }
@@ -80,10 +54,10 @@ Test(cli_train, help_of_features_train_eval)
 Test(cli_train, features_are_cached_on_the_second_call)
 {
     char *out;
-    cr_assert_eq(run(&out, "features %s", config_path), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "features %s", config_path), 0, "%s", out);
     cr_assert(strstr(out, "computed") != NULL, "%s", out);
     free(out);
-    cr_assert_eq(run(&out, "features %s", config_path), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "features %s", config_path), 0, "%s", out);
     cr_assert(strstr(out, "train   1000 x 9x7x7") != NULL, "%s", out);
     cr_assert(strstr(out, "cached") != NULL && strstr(out, "computed") == NULL, "%s", out);
     free(out);
@@ -92,7 +66,7 @@ Test(cli_train, features_are_cached_on_the_second_call)
 Test(cli_train, train_writes_the_run_and_eval_reads_it)
 {
     char *out;
-    cr_assert_eq(run(&out, "-q train %s --output %s/run", config_path, dir), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/run", config_path, dir), 0, "%s", out);
     cr_assert(strstr(out, "test accuracy") != NULL, "%s", out);
     free(out);
     const char *files[] = {"model.h5", "checkpoint.h5", "metrics.jsonl", "summary.json", "config.yaml"};
@@ -115,14 +89,14 @@ Test(cli_train, train_writes_the_run_and_eval_reads_it)
         }
         free(text);
     }
-    cr_assert_eq(run(&out, "eval %s/run/model.h5", dir), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "eval %s/run/model.h5", dir), 0, "%s", out);
     cr_assert(strstr(out, "synthetic test: accuracy 0.") != NULL || strstr(out, "accuracy 1.0000") != NULL,
               "%s", out);
     free(out);
-    cr_assert_eq(run(&out, "eval %s/run/model.h5 --split train", dir), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "eval %s/run/model.h5 --split train", dir), 0, "%s", out);
     cr_assert(strstr(out, "1000 examples") != NULL, "%s", out);
     free(out);
-    cr_assert_eq(run(&out, "eval %s/run/missing.h5", dir), 1);
+    cr_assert_eq(test_run_dpkitf(&out, "eval %s/run/missing.h5", dir), 1);
     cr_assert(strstr(out, "missing.h5") != NULL, "%s", out);
     free(out);
 }
@@ -134,19 +108,19 @@ Test(cli_train, train_writes_the_run_and_eval_reads_it)
 Test(cli_train, interrupted_and_resumed_run_equals_an_uninterrupted_one)
 {
     char *out;
-    cr_assert_eq(run(&out, "-q train %s --output %s/full " REPRODUCIBLE, config_path, dir), 0,
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/full " REPRODUCIBLE, config_path, dir), 0,
                  "%s", out);
     free(out);
-    cr_assert_eq(run(&out, "-q train %s --output %s/parts --max-epochs 1 " REPRODUCIBLE,
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/parts --max-epochs 1 " REPRODUCIBLE,
                      config_path, dir), 0, "%s", out);
     free(out);
     char path[2048];
     snprintf(path, sizeof path, "%s/parts/model.h5", dir);
     cr_assert_null(test_read_file(path, NULL), "no model before the run ends");
-    cr_assert_eq(run(&out, "-q train %s --output %s/parts --resume --max-epochs 1 " REPRODUCIBLE,
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/parts --resume --max-epochs 1 " REPRODUCIBLE,
                      config_path, dir), 0, "%s", out);
     free(out);
-    cr_assert_eq(run(&out, "-q train %s --output %s/parts --resume " REPRODUCIBLE, config_path,
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/parts --resume " REPRODUCIBLE, config_path,
                      dir), 0, "%s", out);
     free(out);
     size_t n1, n2;
@@ -166,12 +140,12 @@ Test(cli_train, interrupted_and_resumed_run_equals_an_uninterrupted_one)
     cr_assert_eq(strncmp(m1, m2, strstr(m1, "\"seconds\"") - m1), 0, "%s\n%s", m1, m2);
     free(m1), free(m2);
     /* a changed config is refused on resume */
-    cr_assert_eq(run(&out, "-q train %s --output %s/parts --resume --set training.optimizer.lr=3 "
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/parts --resume --set training.optimizer.lr=3 "
                      REPRODUCIBLE, config_path, dir), 1);
     cr_assert(strstr(out, "config differs") != NULL, "%s", out);
     free(out);
     /* so is switching between secret and reproducible noise */
-    cr_assert_eq(run(&out, "-q train %s --output %s/parts --resume", config_path, dir), 1);
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/parts --resume", config_path, dir), 1);
     cr_assert(strstr(out, "config differs") != NULL, "%s", out);
     free(out);
 }
@@ -204,7 +178,7 @@ Test(cli_train, noise_is_secret_by_default_and_reproducible_only_on_request)
     size_t counts[4];
     for (int i = 0; i < 4; i++) {
         char *out, path[2048];
-        cr_assert_eq(run(&out, "-q train %s --output %s/%s --set training.epochs=1 %s",
+        cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/%s --set training.epochs=1 %s",
                          config_path, dir, names[i], i < 2 ? "" : REPRODUCIBLE), 0, "%s", out);
         const char *warning = "privacy.reproducible_noise is true";
         /* printed at the start and at the end, even under -q */
@@ -225,7 +199,7 @@ Test(cli_train, noise_is_secret_by_default_and_reproducible_only_on_request)
                   "%s", summary);
         free(summary);
         char *eval;
-        cr_assert_eq(run(&eval, "eval %s/%s/model.h5", dir, names[i]), 0, "%s", eval);
+        cr_assert_eq(test_run_dpkitf(&eval, "eval %s/%s/model.h5", dir, names[i]), 0, "%s", eval);
         cr_assert(strstr(eval, i < 2 ? "noise key: secret" : "noise key: derived from seed"),
                   "%s", eval);
         free(eval);
@@ -260,7 +234,7 @@ static uint8_t *read_key(const char *path)
 Test(cli_train, the_key_is_in_the_private_checkpoint_and_never_in_the_model)
 {
     char *out, path[2048];
-    cr_assert_eq(run(&out, "-q train %s --output %s/run --set training.epochs=1", config_path, dir),
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/run --set training.epochs=1", config_path, dir),
                  0, "%s", out);
     free(out);
     snprintf(path, sizeof path, "%s/run/checkpoint.h5", dir);
@@ -294,21 +268,21 @@ Test(cli_train, the_key_is_in_the_private_checkpoint_and_never_in_the_model)
 Test(cli_train, resumed_secret_run_continues_the_same_secret_streams)
 {
     char *out, path[2048], command[4096];
-    cr_assert_eq(run(&out, "-q train %s --output %s/a --max-epochs 1", config_path, dir), 0, "%s",
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/a --max-epochs 1", config_path, dir), 0, "%s",
                  out);
     free(out);
     snprintf(path, sizeof path, "%s/a/checkpoint.h5", dir);
     uint8_t *first = read_key(path);
     snprintf(command, sizeof command, "cp -rp %s/a %s/b", dir, dir);
     cr_assert_eq(system(command), 0);
-    cr_assert_eq(run(&out, "-q train %s --output %s/a --resume", config_path, dir), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/a --resume", config_path, dir), 0, "%s", out);
     free(out);
-    cr_assert_eq(run(&out, "-q train %s --output %s/b --resume --max-epochs 1", config_path, dir),
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/b --resume --max-epochs 1", config_path, dir),
                  0, "%s", out);
     free(out);
     uint8_t *second = read_key(path);
     cr_assert_eq(memcmp(first, second, 32), 0, "the resumed run keeps its key");
-    cr_assert_eq(run(&out, "-q train %s --output %s/b --resume", config_path, dir), 0, "%s", out);
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/b --resume", config_path, dir), 0, "%s", out);
     free(out);
     size_t n1, n2;
     snprintf(path, sizeof path, "%s/a/model.h5", dir);
@@ -318,7 +292,7 @@ Test(cli_train, resumed_secret_run_continues_the_same_secret_streams)
     cr_assert_eq(n1, n2);
     cr_assert_eq(memcmp(a, b, n1 * sizeof *a), 0);
     free(a), free(b), free(first), free(second);
-    cr_assert_eq(run(&out, "-q train %s --output %s/full " REPRODUCIBLE, config_path, dir), 0,
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/full " REPRODUCIBLE, config_path, dir), 0,
                  "%s", out);
     free(out);
     char *s1, *s2;
@@ -337,7 +311,7 @@ Test(cli_train, resumed_secret_run_continues_the_same_secret_streams)
 Test(cli_train, a_training_without_steps_fails_without_a_model)
 {
     char *out, path[2048];
-    int status = run(&out, "-q train %s --output %s/none --set privacy.noise_multiplier=0.5 "
+    int status = test_run_dpkitf(&out, "-q train %s --output %s/none --set privacy.noise_multiplier=0.5 "
                            "--set privacy.epsilon=0.05", config_path, dir);
     cr_assert_eq(status, 1, "%s", out);
     cr_assert(strstr(out, "no training step") != NULL, "%s", out);
@@ -367,7 +341,7 @@ Test(cli_train, bad_configs_name_the_key)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out;
-        int status = run(&out, "-q train %s --output %s/bad %s", config_path, dir, cases[i].set);
+        int status = test_run_dpkitf(&out, "-q train %s --output %s/bad %s", config_path, dir, cases[i].set);
         cr_assert(status == 1 || status == 2, "%s: exit %d", cases[i].set, status);
         cr_assert(strstr(out, cases[i].message) != NULL, "%s: %s", cases[i].set, out);
         free(out);

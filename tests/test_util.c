@@ -1,6 +1,7 @@
 /* Test helpers (see test_util.h). */
 #include "tests/test_util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,3 +94,28 @@ const char *test_dataset_dir(const char *name)
     struct stat st;
     return stat(path, &st) == 0 ? path : NULL;
 }
+
+int test_run_dpkitf(char **output, const char *format, ...)
+{
+    char args[8192];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(args, sizeof args, format, ap);
+    va_end(ap);
+    return test_run_dpkit(args, output);
+}
+
+const char test_tiny_config[] = "name: tiny\n"
+                                "seed: 7\n"
+                                "data: {dataset: synthetic}\n"
+                                "features:\n"
+                                "  extractor: scatter\n"
+                                "  scatter: {J: 2, L: 4, max_order: 1}\n"
+                                "  normalize: {kind: private-bn, noise_multiplier: 8, clip: 1.0}\n"
+                                "model: {kind: linear}\n"
+                                "privacy: {epsilon: 4.0, delta: 1e-5, max_grad_norm: 1.0}\n"
+                                "training:\n"
+                                "  epochs: 3\n"
+                                "  batch_size: 100\n"
+                                "  physical_batch: 64\n"
+                                "  optimizer: {kind: sgd, lr: 2, momentum: 0.9}\n";

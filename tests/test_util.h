@@ -16,6 +16,12 @@ const char *test_temp_dir(void);
 /* Runs `dpkit ARGS` through the shell, capturing stdout+stderr into *output (malloc'd, may be
  * NULL); returns the exit status. */
 int test_run_dpkit(const char *args, char **output);
+/* The same with printf-style arguments. */
+int test_run_dpkitf(char **output, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* A run of a few seconds that the command tests share (vary it with --set): 3 epochs of 10 steps
+ * of DP-SGD at epsilon 4 on the synthetic set, linear on ScatterNet (J 2, L 4, order 1) features
+ * after a private-bn release, so its ledger holds events of two kinds. */
+extern const char test_tiny_config[];
 /* Reads a whole file (malloc'd, NUL-terminated); NULL if missing. */
 char *test_read_file(const char *path, size_t *size);
 /* Writes bytes to a file; returns 0 on success. */
