@@ -465,16 +465,10 @@ Test(accountant_extremes, cli_step_product_overflow)
 
 /* ---- training --------------------------------------------------------------------------- */
 
-
 static const char *tiny_setup(char *config, size_t size)
 {
-    static char dir[1024];
-    snprintf(dir, sizeof dir, "%s", test_temp_dir());
-    snprintf(config, size, "%s/tiny.yaml", dir);
-    cr_assert_eq(test_write_file(config, test_tiny_config, strlen(test_tiny_config)), 0);
-    char cache[1200];
-    snprintf(cache, sizeof cache, "%s/cache", dir);
-    setenv("DPKIT_CACHE", cache, 1);
+    const char *dir = test_run_dir(test_tiny_config, config, size);
+    cr_assert_not_null(dir);
     return dir;
 }
 

@@ -16,12 +16,10 @@ static char dir[1024];
 
 static void setup_dir(void)
 {
-    snprintf(dir, sizeof dir, "%s", test_temp_dir());
-    char path[1200], cache[1200];
-    snprintf(path, sizeof path, "%s/tiny.yaml", dir);
-    cr_assert_eq(test_write_file(path, test_tiny_config, strlen(test_tiny_config)), 0);
-    snprintf(cache, sizeof cache, "%s/cache", dir);
-    setenv("DPKIT_CACHE", cache, 1);
+    char path[1200];
+    const char *d = test_run_dir(test_tiny_config, path, sizeof path);
+    cr_assert_not_null(d);
+    snprintf(dir, sizeof dir, "%s", d);
 }
 
 TestSuite(cli_epsilon_ledger, .init = setup_dir);

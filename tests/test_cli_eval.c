@@ -46,14 +46,12 @@ static void write_relabelled_synthetic(const char *path)
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "%s", test_temp_dir());
-    char config[1200], cache[1200];
-    snprintf(config, sizeof config, "%s/tiny.yaml", dir);
-    snprintf(cache, sizeof cache, "%s/cache", dir);
+    char config[1200];
+    const char *d = test_run_dir(test_tiny_config, config, sizeof config);
+    cr_assert_not_null(d);
+    snprintf(dir, sizeof dir, "%s", d);
     snprintf(model, sizeof model, "%s/run/model.h5", dir);
     snprintf(data, sizeof data, "%s/relabelled.h5", dir);
-    setenv("DPKIT_CACHE", cache, 1);
-    cr_assert_eq(test_write_file(config, test_tiny_config, strlen(test_tiny_config)), 0);
     char *out;
     /* one epoch, reproducible so that every test sees the same model */
     cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/run --set name=tiny-eval "

@@ -25,12 +25,9 @@ static char dir[1024], config_path[1200];
 
 static void setup_run(void)
 {
-    snprintf(dir, sizeof dir, "%s", test_temp_dir());
-    snprintf(config_path, sizeof config_path, "%s/tiny.yaml", dir);
-    cr_assert_eq(test_write_file(config_path, config_text, strlen(config_text)), 0);
-    char cache[1200];
-    snprintf(cache, sizeof cache, "%s/cache", dir);
-    setenv("DPKIT_CACHE", cache, 1);
+    const char *d = test_run_dir(config_text, config_path, sizeof config_path);
+    cr_assert_not_null(d);
+    snprintf(dir, sizeof dir, "%s", d);
 }
 
 TestSuite(cli_run_directory, .init = setup_run);

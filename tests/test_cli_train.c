@@ -11,17 +11,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-
 static char dir[1024], config_path[1200];
 
 static void setup_run(void)
 {
-    snprintf(dir, sizeof dir, "%s", test_temp_dir());
-    snprintf(config_path, sizeof config_path, "%s/tiny.yaml", dir);
-    cr_assert_eq(test_write_file(config_path, test_tiny_config, strlen(test_tiny_config)), 0);
-    char cache[1200];
-    snprintf(cache, sizeof cache, "%s/cache", dir);
-    setenv("DPKIT_CACHE", cache, 1);
+    const char *d = test_run_dir(test_tiny_config, config_path, sizeof config_path);
+    cr_assert_not_null(d);
+    snprintf(dir, sizeof dir, "%s", d);
 }
 
 TestSuite(cli_train, .init = setup_run);

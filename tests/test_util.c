@@ -119,3 +119,13 @@ const char test_tiny_config[] = "name: tiny\n"
                                 "  batch_size: 100\n"
                                 "  physical_batch: 64\n"
                                 "  optimizer: {kind: sgd, lr: 2, momentum: 0.9}\n";
+
+const char *test_run_dir(const char *config_text, char *config_path, size_t size)
+{
+    const char *dir = test_temp_dir();
+    char cache[4200];
+    snprintf(config_path, size, "%s/tiny.yaml", dir);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    setenv("DPKIT_CACHE", cache, 1);
+    return test_write_file(config_path, config_text, strlen(config_text)) == 0 ? dir : NULL;
+}

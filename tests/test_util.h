@@ -22,6 +22,10 @@ int test_run_dpkitf(char **output, const char *format, ...) __attribute__((forma
  * of DP-SGD at epsilon 4 on the synthetic set, linear on ScatterNet (J 2, L 4, order 1) features
  * after a private-bn release, so its ledger holds events of two kinds. */
 extern const char test_tiny_config[];
+/* A fresh scratch directory holding config_text as tiny.yaml (its path in config_path), with
+ * DPKIT_CACHE pointed inside it so that tests never share a feature cache; NULL when the file
+ * cannot be written. */
+const char *test_run_dir(const char *config_text, char *config_path, size_t size);
 /* Reads a whole file (malloc'd, NUL-terminated); NULL if missing. */
 char *test_read_file(const char *path, size_t *size);
 /* Writes bytes to a file; returns 0 on success. */
