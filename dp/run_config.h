@@ -114,7 +114,11 @@ typedef struct run_eval_result {
 int run_eval_model(const run_config *rc, const dp_model *model,
                    const features_normalizer *normalizer, const char *dataset_name,
                    const char *split, int per_example, run_eval_result *out, dpkit_error *err);
-/* The same for a model.h5 file (its config, model and normaliser), with its noise key. */
+/* The config, model and normaliser of an open model.h5 (what every reader of a model file
+ * needs; the ledger and image shape are left to those that need them). */
+int run_model_read(h5io_file *f, run_config *rc, dp_model *model,
+                   features_normalizer *normalizer, dpkit_error *err);
+/* run_eval_model for a model.h5 file (run_model_read), with its noise key. */
 int run_eval_file(const char *model_path, const char *dataset_name, const char *split,
                   int per_example, run_eval_result *out, dpkit_error *err);
 void run_eval_free(run_eval_result *r);

@@ -145,17 +145,13 @@ int run_eval_file(const char *model_path, const char *dataset_name, const char *
     memset(&model, 0, sizeof model);
     memset(&normalizer, 0, sizeof normalizer);
     h5io_file *f;
-    char *config_text = NULL, *noise_key = NULL;
+    char *noise_key = NULL;
     if (h5io_open_read(model_path, &f, err))
         return -1;
     /* Only what evaluation needs: files without a ledger or image shape evaluate too. */
-    int status = h5io_read_attr_string(f, "/", "config", &config_text, err) ||
-                 run_config_from_text(config_text, model_path, &rc, err) ||
-                 dp_model_load_h5(&model, f, "/model", err) ||
-                 features_normalizer_load_h5(&normalizer, f, "/normalizer", err) ||
+    int status = run_model_read(f, &rc, &model, &normalizer, err) ||
                  (h5io_has_attr(f, "/", "noise_key") &&
                   h5io_read_attr_string(f, "/", "noise_key", &noise_key, err));
-    free(config_text);
     h5io_close(f);
     if (!status)
         status = run_eval_model(&rc, &model, &normalizer, dataset_name, split, per_example, out,

@@ -45,6 +45,18 @@ static int read_image_shape(dpkit_model *m, h5io_file *f, dpkit_error *err)
     return 0;
 }
 
+int run_model_read(h5io_file *f, run_config *rc, dp_model *model,
+                   features_normalizer *normalizer, dpkit_error *err)
+{
+    char *config_text = NULL;
+    int status = h5io_read_attr_string(f, "/", "config", &config_text, err) ||
+                 run_config_from_text(config_text, f->path, rc, err) ||
+                 dp_model_load_h5(model, f, "/model", err) ||
+                 features_normalizer_load_h5(normalizer, f, "/normalizer", err);
+    free(config_text);
+    return status ? -1 : 0;
+}
+
 DPKIT_API dpkit_model *dpkit_model_load(const char *path, dpkit_error *err)
 {
     dpkit_model *m = calloc(1, sizeof *m);
@@ -58,14 +70,9 @@ DPKIT_API dpkit_model *dpkit_model_load(const char *path, dpkit_error *err)
         free(m);
         return NULL;
     }
-    char *config_text = NULL;
-    int status = h5io_read_attr_string(f, "/", "config", &config_text, err) ||
-                 run_config_from_text(config_text, path, &m->rc, err) ||
-                 dp_model_load_h5(&m->model, f, "/model", err) ||
-                 features_normalizer_load_h5(&m->normalizer, f, "/normalizer", err) ||
+    int status = run_model_read(f, &m->rc, &m->model, &m->normalizer, err) ||
                  accountant_ledger_load_h5(&m->ledger, f, "/ledger", err) ||
                  read_image_shape(m, f, err);
-    free(config_text);
     h5io_close(f);
     if (!status && m->normalizer.channels * m->normalizer.spatial != dp_shape_size(m->model.input))
         status = error_set(err, "%s: the normaliser is for %zu x %zu features, the model takes %zu",

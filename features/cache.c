@@ -131,8 +131,8 @@ static size_t to_mib(size_t bytes)
 }
 
 /* Reads /features of the shape `want` in slabs of about CHUNK_BYTES, hashing each into `hash` as
- * it arrives, with progress in MiB for a large file (label NULL: none); *values is malloc'd. Fails (why set) on a
- * dataset that is not float data fully stored in the file. */
+ * it arrives, with progress in MiB for a large file (label NULL: none); *values is malloc'd.
+ * Fails (why set) on a dataset that is not float data fully stored in the file. */
 static int read_features(h5io_file *f, const expected *want, const char *label, float **values,
                          crypto_generichash_state *hash, char *why, size_t why_size)
 {
@@ -223,7 +223,8 @@ static int try_load(const char *path, const expected *want, const char *label,
     }
     float *values = NULL;
     int32_t *labels = NULL;
-    /* The content checksum is computed as the slabs arrive (as content_checksum would). */
+    /* The content checksum (BLAKE2b-256 of the values, then the labels, as written) is
+     * computed as the slabs arrive. */
     crypto_generichash_state hash;
     unsigned char digest[32];
     crypto_generichash_init(&hash, NULL, 0, sizeof digest);
