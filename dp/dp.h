@@ -220,6 +220,13 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
                                     double clip_norm, float *grad, dp_batch_stats *stats,
                                     dpkit_error *err);
 
+/* grad_x (n, input) = (d logits / d x)^T grad_logits (n, class_count) for the batch x of the
+ * last dp_model_forward on ws (dp/model_input_grad.c). The gradient of any function of the
+ * logits (cross-entropy, a margin) with respect to the input, for attacks and certificates.
+ * Models starting with an embedding have no input gradient (an error). */
+int dp_model_input_gradient(const dp_model *model, dp_workspace *ws, const float *x, size_t n,
+                            const float *grad_logits, float *grad_x, dpkit_error *err);
+
 /* Accuracy and mean loss over a whole split, in batches of ws->max_batch. */
 int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, const int32_t *y,
                       size_t count, double *accuracy, double *mean_loss, dpkit_error *err);
