@@ -20,7 +20,7 @@ ALL_CFLAGS := $(CFLAGS) -std=c17 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fopenmp 
 LDFLAGS ?=
 LDLIBS  := $(PKG_LIBS) -lfftw3f_omp -lfftw3_omp -fopenmp -lm
 
-MODULES  := common datasets accountant scatter features dp audit
+MODULES  := common datasets accountant scatter features dp audit robust
 LIB_SRC  := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  := $(wildcard cli/*.c)

@@ -220,6 +220,11 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
                                     double clip_norm, float *grad, dp_batch_stats *stats,
                                     dpkit_error *err);
 
+/* Softmax cross-entropy of one row of logits z (K): adds the loss, writes softmax - onehot into
+ * grad (may be z itself, or NULL); 1 when the argmax is the label. */
+int dp_softmax_cross_entropy_row(const float *z, int32_t label, size_t K, float *grad,
+                                 double *loss);
+
 /* grad_x (n, input) = (d logits / d x)^T grad_logits (n, class_count) for the batch x of the
  * last dp_model_forward on ws (dp/model_input_grad.c). The gradient of any function of the
  * logits (cross-entropy, a margin) with respect to the input, for attacks and certificates.
