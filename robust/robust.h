@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "dp/dp.h"
+#include "features/features.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,18 @@ typedef struct robust_model {
     dp_workspace *ws;
 } robust_model;
 void robust_classifier_of_model(robust_model *model, robust_classifier *out);
+
+/* A model on ScatterNet features seen from the pixels (channels, height, width) in [0, 1]:
+ * the extractor's image standardisation and scattering, the fitted normaliser and the model,
+ * with gradients through all of them (robust/scatter_chain.c). Single-threaded; the chain
+ * points at normalizer and model, which must outlive it. */
+typedef struct robust_scatter_chain robust_scatter_chain;
+int robust_scatter_chain_create(const features_extractor_config *extractor, size_t channels,
+                                size_t height, size_t width,
+                                const features_normalizer *normalizer, const dp_model *model,
+                                size_t max_batch, robust_scatter_chain **out,
+                                robust_classifier *classifier, dpkit_error *err);
+void robust_scatter_chain_free(robust_scatter_chain *chain);
 
 /* ---- projected gradient descent (Madry et al. 2018; docs/maths.md 12.1) ---- */
 

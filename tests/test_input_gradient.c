@@ -1,7 +1,9 @@
-/* Input gradients of dp models (dp_model_input_gradient) against central finite differences,
- * for every layer kind that takes real inputs: directional derivatives and single inputs. */
+/* Input gradients of dp models (dp_model_input_gradient) and of models on ScatterNet features
+ * seen from the pixels (robust_scatter_chain) against central finite differences, for every
+ * layer kind that takes real inputs and every normalisation: directional derivatives and
+ * single inputs. */
 #include "common/rng.h"
-#include "dp/dp.h"
+#include "robust/robust.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -21,32 +23,29 @@ static void make_model(dp_shape input, size_t classes, const dp_layer_spec *spec
 }
 
 /* <w, logits(x)> summed in double. */
-static double inner(const dp_model *m, dp_workspace *ws, const float *x, const float *w)
+static double inner(const robust_classifier *c, const float *x, const float *w, float *z)
 {
-    dp_model_forward(m, ws, x, BATCH);
-    const float *z = ws->activations[m->layer_count];
+    dpkit_error err;
+    cr_assert_eq(c->logits(c->user, x, BATCH, z, &err), 0, "%s", err.message);
     double s = 0;
-    for (size_t i = 0; i < BATCH * m->class_count; i++)
+    for (size_t i = 0; i < BATCH * c->class_count; i++)
         s += (double)w[i] * z[i];
     return s;
 }
 
-static void check_model(const dp_model *m)
+static void check_classifier(const robust_classifier *c)
 {
     dpkit_error err;
-    dp_workspace ws;
-    cr_assert_eq(dp_workspace_create(m, BATCH, &ws, &err), 0, "%s", err.message);
-    size_t D = dp_shape_size(m->input), n = BATCH * D, K = BATCH * m->class_count;
+    size_t D = c->input_size, n = BATCH * D, K = BATCH * c->class_count;
     float *x = malloc(n * sizeof *x), *xp = malloc(n * sizeof *xp), *xm = malloc(n * sizeof *xm);
-    float *g = malloc(n * sizeof *g), *w = malloc(K * sizeof *w);
+    float *g = malloc(n * sizeof *g), *w = malloc(K * sizeof *w), *z = malloc(K * sizeof *z);
     rng r;
     rng_init_seed(&r, 22, RNG_STREAM_TEST);
     for (size_t i = 0; i < n; i++)
         x[i] = (float)rng_uniform(&r);
     for (size_t i = 0; i < K; i++)
         w[i] = (float)(2 * rng_uniform(&r) - 1);
-    dp_model_forward(m, &ws, x, BATCH);
-    cr_assert_eq(dp_model_input_gradient(m, &ws, x, BATCH, w, g, &err), 0, "%s", err.message);
+    cr_assert_eq(c->input_gradient(c->user, x, BATCH, w, g, &err), 0, "%s", err.message);
 
     /* Along the gradient itself, scaled to a largest step of h: the derivative is then as
      * large as it can be (no cancellation against float32 rounding of the logits), and the
@@ -63,7 +62,7 @@ static void check_model(const dp_model *m)
         xm[i] = x[i] - (float)h * d;
         analytic += (double)g[i] * ((double)xp[i] - xm[i]);
     }
-    double numeric = inner(m, &ws, xp, w) - inner(m, &ws, xm, w);
+    double numeric = inner(c, xp, w, z) - inner(c, xm, w, z);
     cr_assert(fabs(numeric - analytic) <= 1e-3 * fabs(numeric), "direction: %.7g vs %.7g",
               analytic, numeric);
     /* single inputs, the one with the largest gradient in each example: a single input moves
@@ -79,13 +78,25 @@ static void check_model(const dp_model *m)
             xp[j] = xm[j] = x[j];
         xp[i] = x[i] + 1e-3f;
         xm[i] = x[i] - 1e-3f;
-        numeric = (inner(m, &ws, xp, w) - inner(m, &ws, xm, w)) / ((double)xp[i] - xm[i]);
+        numeric = (inner(c, xp, w, z) - inner(c, xm, w, z)) / ((double)xp[i] - xm[i]);
         cr_assert(fabs(numeric - g[i]) <= 1e-2 * fabs(numeric), "input %zu: %.7g vs %.7g", i,
                   (double)g[i], numeric);
     }
-    free(x), free(xp), free(xm), free(g), free(w);
+    free(x), free(xp), free(xm), free(g), free(w), free(z);
+}
+
+static void check_model(const dp_model *m)
+{
+    dpkit_error err;
+    dp_workspace ws;
+    cr_assert_eq(dp_workspace_create(m, BATCH, &ws, &err), 0, "%s", err.message);
+    robust_model rm = {m, &ws};
+    robust_classifier c;
+    robust_classifier_of_model(&rm, &c);
+    check_classifier(&c);
     dp_workspace_free(&ws);
 }
+
 
 Test(input_gradient, linear)
 {
@@ -178,5 +189,76 @@ Test(input_gradient, embedding_has_none)
     cr_assert_neq(dp_model_input_gradient(&m, &ws, x, 1, w, g, &err), 0);
     cr_assert(strstr(err.message, "embedding"), "%s", err.message);
     dp_workspace_free(&ws);
+    dp_model_free(&m);
+}
+
+/* A model on ScatterNet features seen from the pixels: scattering, normalisation, model. */
+static void check_chain(size_t C, size_t H, size_t W, int J, int L, features_normalize_kind kind,
+                        const dp_layer_spec *specs, size_t count)
+{
+    dpkit_error err;
+    features_extractor_config ex;
+    features_extractor_config_default(&ex);
+    ex.scatter_J = J;
+    ex.scatter_L = L;
+    size_t K = 1 + (size_t)(J * L) + (size_t)(L * L * J * (J - 1) / 2);
+    size_t F = C * K, S = (H >> J) * (W >> J);
+    features_normalizer nz = {.channels = F, .spatial = S};
+    features_normalize_config_default(&nz.config);
+    nz.config.kind = kind;
+    nz.config.groups = C * 3;
+    if (kind == FEATURES_NORMALIZE_PRIVATE_BN) {
+        nz.statistics.channels = F;
+        nz.statistics.mean = calloc(F, sizeof(double));
+        nz.statistics.variance = calloc(F, sizeof(double));
+        for (size_t c = 0; c < F; c++) {
+            nz.statistics.mean[c] = 0.01 * (double)c;
+            nz.statistics.variance[c] = c == 1 ? 0.0 : 0.002 * (double)(c + 1); /* one dropped */
+        }
+    }
+    dp_model m;
+    make_model((dp_shape){F, H >> J, W >> J}, 5, specs, count, &m);
+    robust_scatter_chain *chain;
+    robust_classifier c;
+    cr_assert_eq(robust_scatter_chain_create(&ex, C, H, W, &nz, &m, BATCH, &chain, &c, &err), 0,
+                 "%s", err.message);
+    check_classifier(&c);
+    robust_scatter_chain_free(chain);
+    dp_model_free(&m);
+    features_normalizer_free(&nz);
+}
+
+Test(input_gradient, scatter_group_norm_linear)
+{
+    dp_layer_spec specs[] = {FLAT_LINEAR};
+    check_chain(1, 28, 28, 2, 8, FEATURES_NORMALIZE_GROUP_NORM, specs, 2);
+}
+
+Test(input_gradient, scatter_imagenet_private_bn_cnn)
+{
+    dp_layer_spec specs[] = {CONV(4, 3, 1, 1), {.kind = DP_LAYER_TANH}, FLAT_LINEAR};
+    check_chain(3, 16, 12, 2, 4, FEATURES_NORMALIZE_PRIVATE_BN, specs, 4);
+}
+
+Test(input_gradient, scatter_unnormalised)
+{
+    dp_layer_spec specs[] = {FLAT_LINEAR};
+    check_chain(1, 8, 8, 1, 3, FEATURES_NORMALIZE_NONE, specs, 2);
+}
+
+Test(input_gradient, scatter_chain_rejects_a_mismatched_model)
+{
+    dpkit_error err;
+    features_extractor_config ex;
+    features_extractor_config_default(&ex);
+    features_normalizer nz = {.channels = 81, .spatial = 49};
+    features_normalize_config_default(&nz.config);
+    dp_layer_spec specs[] = {FLAT_LINEAR};
+    dp_model m;
+    make_model((dp_shape){80, 7, 7}, 5, specs, 2, &m);
+    robust_scatter_chain *chain;
+    robust_classifier c;
+    cr_assert_neq(robust_scatter_chain_create(&ex, 1, 28, 28, &nz, &m, 2, &chain, &c, &err), 0);
+    cr_assert(strstr(err.message, "the model takes 3920 inputs"), "%s", err.message);
     dp_model_free(&m);
 }

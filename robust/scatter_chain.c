@@ -1,0 +1,170 @@
+/* robust_classifier for a model on ScatterNet features, seen from the pixels: image
+ * standardisation, the scattering transform of each channel, the feature normalisation and
+ * the model, with the gradient carried back through all four (docs/maths.md 1.11, 12.3). */
+#include "robust/robust.h"
+
+#include "scatter/scatter.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct robust_scatter_chain {
+    const dp_model *model;
+    const features_normalizer *normalizer;
+    dp_workspace ws;
+    scatter_plan *plan;
+    scatter_grad *grad;
+    size_t channels, plane, K, out_plane; /* image channels, H W, scattering channels, H' W' */
+    int imagenet;
+    float *pixels;     /* one standardised channel plane */
+    double *coeffs;    /* one channel's scattering output */
+    float *raw, *normalised, *feature_grad; /* (max_batch, channels K, H' W') */
+};
+
+/* The standardised plane c of image x (channels, H, W). */
+static const float *standardised(robust_scatter_chain *ch, const float *x, size_t c)
+{
+    const float *p = x + c * ch->plane;
+    if (!ch->imagenet)
+        return p;
+    for (size_t k = 0; k < ch->plane; k++)
+        ch->pixels[k] = (float)((p[k] - features_imagenet_mean[c]) / features_imagenet_std[c]);
+    return ch->pixels;
+}
+
+/* raw features and normalised features of n images */
+static int features_of(robust_scatter_chain *ch, const float *x, size_t n, dpkit_error *err)
+{
+    size_t F = ch->channels * ch->K * ch->out_plane;
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < ch->channels; c++) {
+            scatter_grad_forward(ch->grad, standardised(ch, x + i * ch->channels * ch->plane, c),
+                                 ch->coeffs);
+            float *o = ch->raw + i * F + c * ch->K * ch->out_plane;
+            for (size_t k = 0; k < ch->K * ch->out_plane; k++)
+                o[k] = (float)ch->coeffs[k];
+        }
+    memcpy(ch->normalised, ch->raw, n * F * sizeof *ch->raw);
+    return features_normalizer_apply(ch->normalizer, ch->normalised, n, ch->channels * ch->K,
+                                     ch->out_plane, err);
+}
+
+static int chain_logits(void *user, const float *x, size_t n, float *logits, dpkit_error *err)
+{
+    robust_scatter_chain *ch = user;
+    if (n > ch->ws.max_batch)
+        return error_set(err, "batch of %zu images, the chain holds %zu", n, ch->ws.max_batch);
+    if (features_of(ch, x, n, err))
+        return -1;
+    dp_model_forward(ch->model, &ch->ws, ch->normalised, n);
+    memcpy(logits, ch->ws.activations[ch->model->layer_count],
+           n * ch->model->class_count * sizeof *logits);
+    return 0;
+}
+
+static int chain_input_gradient(void *user, const float *x, size_t n, const float *grad_logits,
+                                float *grad_x, dpkit_error *err)
+{
+    robust_scatter_chain *ch = user;
+    if (n > ch->ws.max_batch)
+        return error_set(err, "batch of %zu images, the chain holds %zu", n, ch->ws.max_batch);
+    size_t F = ch->channels * ch->K * ch->out_plane;
+    if (features_of(ch, x, n, err))
+        return -1;
+    dp_model_forward(ch->model, &ch->ws, ch->normalised, n);
+    if (dp_model_input_gradient(ch->model, &ch->ws, ch->normalised, n, grad_logits,
+                                ch->feature_grad, err) ||
+        features_normalizer_backward(ch->normalizer, ch->raw, ch->feature_grad, n, err))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < ch->channels; c++) {
+            /* the forward again: the scattering keeps one plane's responses at a time */
+            scatter_grad_forward(ch->grad, standardised(ch, x + i * ch->channels * ch->plane, c),
+                                 ch->coeffs);
+            float *g = grad_x + (i * ch->channels + c) * ch->plane;
+            scatter_grad_backward(ch->grad, ch->feature_grad + i * F + c * ch->K * ch->out_plane,
+                                  g);
+            if (ch->imagenet)
+                for (size_t k = 0; k < ch->plane; k++)
+                    g[k] = (float)(g[k] / features_imagenet_std[c]);
+        }
+    return 0;
+}
+
+void robust_scatter_chain_free(robust_scatter_chain *ch)
+{
+    if (!ch)
+        return;
+    dp_workspace_free(&ch->ws);
+    scatter_grad_free(ch->grad);
+    scatter_plan_free(ch->plan);
+    free(ch->pixels);
+    free(ch->coeffs);
+    free(ch->raw);
+    free(ch->normalised);
+    free(ch->feature_grad);
+    free(ch);
+}
+
+int robust_scatter_chain_create(const features_extractor_config *extractor, size_t channels,
+                                size_t height, size_t width,
+                                const features_normalizer *normalizer, const dp_model *model,
+                                size_t max_batch, robust_scatter_chain **out,
+                                robust_classifier *classifier, dpkit_error *err)
+{
+    *out = NULL;
+    if (extractor->kind != FEATURES_SCATTER)
+        return error_set(err, "attack through features: the model's extractor is %s, expected "
+                              "scatter", features_extractor_kind_name(extractor->kind));
+    robust_scatter_chain *ch = calloc(1, sizeof *ch);
+    if (!ch)
+        return error_set(err, "attack: out of memory");
+    ch->model = model;
+    ch->normalizer = normalizer;
+    ch->channels = channels;
+    ch->plane = height * width;
+    ch->imagenet = features_image_norm_is_imagenet(extractor, channels);
+    scatter_options o = scatter_default_options();
+    o.threads = 1;
+    o.planning = SCATTER_PLAN_ESTIMATE;
+    if (scatter_plan_create(extractor->scatter_J, extractor->scatter_L,
+                            extractor->scatter_max_order, height, width, &o, &ch->plan, err) ||
+        scatter_grad_create(ch->plan, &ch->grad, err))
+        goto fail;
+    ch->K = scatter_plan_channels(ch->plan);
+    ch->out_plane = scatter_plan_output_height(ch->plan) * scatter_plan_output_width(ch->plan);
+    size_t F = channels * ch->K * ch->out_plane;
+    if (dp_shape_size(model->input) != F) {
+        error_set(err, "attack through features: the model takes %zu inputs, the extractor "
+                       "gives %zu", dp_shape_size(model->input), F);
+        goto fail;
+    }
+    if (normalizer->channels != channels * ch->K || normalizer->spatial != ch->out_plane) {
+        error_set(err, "attack through features: the normaliser is for %zu x %zu features, the "
+                       "extractor gives %zu x %zu", normalizer->channels, normalizer->spatial,
+                  channels * ch->K, ch->out_plane);
+        goto fail;
+    }
+    if (dp_workspace_create(model, max_batch, &ch->ws, err))
+        goto fail;
+    ch->pixels = malloc(ch->plane * sizeof *ch->pixels);
+    ch->coeffs = malloc(ch->K * ch->out_plane * sizeof *ch->coeffs);
+    ch->raw = malloc(ch->ws.max_batch * F * sizeof *ch->raw);
+    ch->normalised = malloc(ch->ws.max_batch * F * sizeof *ch->normalised);
+    ch->feature_grad = malloc(ch->ws.max_batch * F * sizeof *ch->feature_grad);
+    if (!ch->pixels || !ch->coeffs || !ch->raw || !ch->normalised || !ch->feature_grad) {
+        error_set(err, "attack: out of memory for a batch of %zu images", max_batch);
+        goto fail;
+    }
+    *classifier = (robust_classifier){.input_size = channels * ch->plane,
+                                      .class_count = model->class_count,
+                                      .max_batch = ch->ws.max_batch,
+                                      .logits = chain_logits,
+                                      .input_gradient = chain_input_gradient,
+                                      .user = ch};
+    *out = ch;
+    return 0;
+fail:
+    robust_scatter_chain_free(ch);
+    return -1;
+}
