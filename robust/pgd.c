@@ -2,7 +2,7 @@
  * steps along the sign of the input gradient (L-inf) or along the gradient scaled to unit L2
  * norm (L2), each followed by the projection onto the ball around the input and the input
  * range. The result is the last iterate, as in the usual implementations. */
-#include "robust/robust.h"
+#include "robust/robust_internal.h"
 
 #include "common/rng.h"
 
@@ -31,8 +31,7 @@ static double clamp(double v, double lo, double hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* x (D) back into the ball of radius eps around x0 and into [lower, upper]. */
-static void project(const robust_pgd_config *c, const float *x0, float *x, size_t D)
+void robust_project(const robust_pgd_config *c, const float *x0, float *x, size_t D)
 {
     if (c->norm == ROBUST_NORM_L2) {
         double norm = 0;
@@ -52,9 +51,7 @@ static void project(const robust_pgd_config *c, const float *x0, float *x, size_
         x[j] = (float)clamp(x[j], c->lower, c->upper);
 }
 
-/* A uniform point of the cube (L-inf) or of the ball (L2: a Gaussian direction, radius
- * eps U^(1/D)) around x0. */
-static void random_start(const robust_pgd_config *c, rng *r, const float *x0, float *x, size_t D)
+void robust_random_start(const robust_pgd_config *c, rng *r, const float *x0, float *x, size_t D)
 {
     if (c->norm == ROBUST_NORM_L2) {
         double norm = 0;
@@ -87,7 +84,7 @@ static void cross_entropy_gradient(const float *z, const int32_t *y, size_t n, s
     }
 }
 
-static void step(const robust_pgd_config *c, const float *g, float *x, size_t D)
+void robust_step(const robust_pgd_config *c, const float *g, float *x, size_t D)
 {
     if (c->norm == ROBUST_NORM_L2) {
         double norm = 0;
@@ -127,10 +124,10 @@ int robust_pgd(const robust_classifier *cl, const robust_pgd_config *c, const fl
         float *xa = x_adv + first * D;
         for (size_t i = 0; i < m; i++) {
             if (c->random_start)
-                random_start(c, &r, x0 + i * D, xa + i * D, D);
+                robust_random_start(c, &r, x0 + i * D, xa + i * D, D);
             else
                 memcpy(xa + i * D, x0 + i * D, D * sizeof *xa);
-            project(c, x0 + i * D, xa + i * D, D);
+            robust_project(c, x0 + i * D, xa + i * D, D);
         }
         for (int t = 0; t < c->steps && rc == 0; t++) {
             rc = cl->logits(cl->user, xa, m, z, err);
@@ -139,8 +136,8 @@ int robust_pgd(const robust_classifier *cl, const robust_pgd_config *c, const fl
                 rc = cl->input_gradient(cl->user, xa, m, gz, gx, err);
             }
             for (size_t i = 0; rc == 0 && i < m; i++) {
-                step(c, gx + i * D, xa + i * D, D);
-                project(c, x0 + i * D, xa + i * D, D);
+                robust_step(c, gx + i * D, xa + i * D, D);
+                robust_project(c, x0 + i * D, xa + i * D, D);
             }
         }
         if (rc == 0 && fooled) {

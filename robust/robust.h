@@ -33,8 +33,9 @@ void robust_classifier_of_model(robust_model *model, robust_classifier *out);
 
 /* A model on ScatterNet features seen from the pixels (channels, height, width) in [0, 1]:
  * the extractor's image standardisation and scattering, the fitted normaliser and the model,
- * with gradients through all of them (robust/scatter_chain.c). Single-threaded; the chain
- * points at normalizer and model, which must outlive it. */
+ * with gradients through all of them (robust/scatter_chain.c). With model NULL the classifier
+ * is the feature map itself (its outputs are the normalised features, for robust_collision).
+ * Single-threaded; the chain points at normalizer and model, which must outlive it. */
 typedef struct robust_scatter_chain robust_scatter_chain;
 int robust_scatter_chain_create(const features_extractor_config *extractor, size_t channels,
                                 size_t height, size_t width,
@@ -66,6 +67,37 @@ int robust_pgd_check(const robust_pgd_config *config, dpkit_error *err);
 int robust_pgd(const robust_classifier *classifier, const robust_pgd_config *config,
                const float *x, const int32_t *y, size_t n, float *x_adv, uint8_t *fooled,
                dpkit_error *err);
+
+/* ---- feature collision (docs/maths.md 12.4) ---- */
+
+/* x_adv (n, D): x moved within the set of `config` (its norm, epsilon, step, steps, range,
+ * random start) so that the outputs of `features` (a feature map seen as a classifier whose
+ * class_count outputs are the features) come close to those of targets (n, D): projected
+ * descent on (1/2)||phi(x') - phi(t)||^2. distance[i] = ||phi(x_adv[i]) - phi(t[i])||_2 (may
+ * be NULL). */
+int robust_collision(const robust_classifier *features, const robust_pgd_config *config,
+                     const float *x, const float *targets, size_t n, float *x_adv,
+                     double *distance, dpkit_error *err);
+
+/* ---- Carlini & Wagner L2 (docs/maths.md 12.5) ---- */
+
+typedef struct robust_cw_config {
+    double initial_c;     /* first constant c (default 1e-3) */
+    int search_steps;     /* binary-search steps on c (default 9) */
+    int steps;            /* Adam steps per search step (default 1000) */
+    double learning_rate; /* Adam (default 0.01) */
+    double confidence;    /* kappa: the margin asked for (default 0) */
+    double lower, upper;  /* the box (default 0, 1) */
+} robust_cw_config;
+
+void robust_cw_config_default(robust_cw_config *config);
+int robust_cw_check(const robust_cw_config *config, dpkit_error *err);
+
+/* x_adv (n, D): the closest misclassified point (margin at least kappa) found for each input,
+ * or the input itself when none was; l2[i] its L2 distance, +inf when none (may be NULL). */
+int robust_cw(const robust_classifier *classifier, const robust_cw_config *config,
+              const float *x, const int32_t *y, size_t n, float *x_adv, double *l2,
+              dpkit_error *err);
 
 /* ---- randomized smoothing (Cohen, Rosenfeld & Kolter 2019; docs/maths.md 12.2) ---- */
 

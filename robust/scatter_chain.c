@@ -9,7 +9,8 @@
 #include <string.h>
 
 struct robust_scatter_chain {
-    const dp_model *model;
+    const dp_model *model; /* NULL: the chain is the feature map (outputs the features) */
+    size_t max_batch;
     const features_normalizer *normalizer;
     dp_workspace ws;
     scatter_plan *plan;
@@ -52,10 +53,15 @@ static int features_of(robust_scatter_chain *ch, const float *x, size_t n, dpkit
 static int chain_logits(void *user, const float *x, size_t n, float *logits, dpkit_error *err)
 {
     robust_scatter_chain *ch = user;
-    if (n > ch->ws.max_batch)
-        return error_set(err, "batch of %zu images, the chain holds %zu", n, ch->ws.max_batch);
+    if (n > ch->max_batch)
+        return error_set(err, "batch of %zu images, the chain holds %zu", n, ch->max_batch);
     if (features_of(ch, x, n, err))
         return -1;
+    size_t F = ch->channels * ch->K * ch->out_plane;
+    if (!ch->model) {
+        memcpy(logits, ch->normalised, n * F * sizeof *logits);
+        return 0;
+    }
     dp_model_forward(ch->model, &ch->ws, ch->normalised, n);
     memcpy(logits, ch->ws.activations[ch->model->layer_count],
            n * ch->model->class_count * sizeof *logits);
@@ -66,15 +72,20 @@ static int chain_input_gradient(void *user, const float *x, size_t n, const floa
                                 float *grad_x, dpkit_error *err)
 {
     robust_scatter_chain *ch = user;
-    if (n > ch->ws.max_batch)
-        return error_set(err, "batch of %zu images, the chain holds %zu", n, ch->ws.max_batch);
+    if (n > ch->max_batch)
+        return error_set(err, "batch of %zu images, the chain holds %zu", n, ch->max_batch);
     size_t F = ch->channels * ch->K * ch->out_plane;
     if (features_of(ch, x, n, err))
         return -1;
-    dp_model_forward(ch->model, &ch->ws, ch->normalised, n);
-    if (dp_model_input_gradient(ch->model, &ch->ws, ch->normalised, n, grad_logits,
-                                ch->feature_grad, err) ||
-        features_normalizer_backward(ch->normalizer, ch->raw, ch->feature_grad, n, err))
+    if (ch->model) {
+        dp_model_forward(ch->model, &ch->ws, ch->normalised, n);
+        if (dp_model_input_gradient(ch->model, &ch->ws, ch->normalised, n, grad_logits,
+                                    ch->feature_grad, err))
+            return -1;
+    } else {
+        memcpy(ch->feature_grad, grad_logits, n * F * sizeof *grad_logits);
+    }
+    if (features_normalizer_backward(ch->normalizer, ch->raw, ch->feature_grad, n, err))
         return -1;
     for (size_t i = 0; i < n; i++)
         for (size_t c = 0; c < ch->channels; c++) {
@@ -95,7 +106,8 @@ void robust_scatter_chain_free(robust_scatter_chain *ch)
 {
     if (!ch)
         return;
-    dp_workspace_free(&ch->ws);
+    if (ch->model)
+        dp_workspace_free(&ch->ws);
     scatter_grad_free(ch->grad);
     scatter_plan_free(ch->plan);
     free(ch->pixels);
@@ -134,7 +146,7 @@ int robust_scatter_chain_create(const features_extractor_config *extractor, size
     ch->K = scatter_plan_channels(ch->plan);
     ch->out_plane = scatter_plan_output_height(ch->plan) * scatter_plan_output_width(ch->plan);
     size_t F = channels * ch->K * ch->out_plane;
-    if (dp_shape_size(model->input) != F) {
+    if (model && dp_shape_size(model->input) != F) {
         error_set(err, "attack through features: the model takes %zu inputs, the extractor "
                        "gives %zu", dp_shape_size(model->input), F);
         goto fail;
@@ -145,20 +157,21 @@ int robust_scatter_chain_create(const features_extractor_config *extractor, size
                   channels * ch->K, ch->out_plane);
         goto fail;
     }
-    if (dp_workspace_create(model, max_batch, &ch->ws, err))
+    ch->max_batch = max_batch > 0 ? max_batch : 1;
+    if (model && dp_workspace_create(model, ch->max_batch, &ch->ws, err))
         goto fail;
     ch->pixels = malloc(ch->plane * sizeof *ch->pixels);
     ch->coeffs = malloc(ch->K * ch->out_plane * sizeof *ch->coeffs);
-    ch->raw = malloc(ch->ws.max_batch * F * sizeof *ch->raw);
-    ch->normalised = malloc(ch->ws.max_batch * F * sizeof *ch->normalised);
-    ch->feature_grad = malloc(ch->ws.max_batch * F * sizeof *ch->feature_grad);
+    ch->raw = malloc(ch->max_batch * F * sizeof *ch->raw);
+    ch->normalised = malloc(ch->max_batch * F * sizeof *ch->normalised);
+    ch->feature_grad = malloc(ch->max_batch * F * sizeof *ch->feature_grad);
     if (!ch->pixels || !ch->coeffs || !ch->raw || !ch->normalised || !ch->feature_grad) {
         error_set(err, "attack: out of memory for a batch of %zu images", max_batch);
         goto fail;
     }
     *classifier = (robust_classifier){.input_size = channels * ch->plane,
-                                      .class_count = model->class_count,
-                                      .max_batch = ch->ws.max_batch,
+                                      .class_count = model ? model->class_count : F,
+                                      .max_batch = ch->max_batch,
                                       .logits = chain_logits,
                                       .input_gradient = chain_input_gradient,
                                       .user = ch};

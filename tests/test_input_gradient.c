@@ -192,7 +192,8 @@ Test(input_gradient, embedding_has_none)
     dp_model_free(&m);
 }
 
-/* A model on ScatterNet features seen from the pixels: scattering, normalisation, model. */
+/* A model on ScatterNet features seen from the pixels: scattering, normalisation, model (specs
+ * NULL: no model, the feature map itself). */
 static void check_chain(size_t C, size_t H, size_t W, int J, int L, features_normalize_kind kind,
                         const dp_layer_spec *specs, size_t count)
 {
@@ -217,14 +218,16 @@ static void check_chain(size_t C, size_t H, size_t W, int J, int L, features_nor
         }
     }
     dp_model m;
-    make_model((dp_shape){F, H >> J, W >> J}, 5, specs, count, &m);
+    if (specs)
+        make_model((dp_shape){F, H >> J, W >> J}, 5, specs, count, &m);
     robust_scatter_chain *chain;
     robust_classifier c;
-    cr_assert_eq(robust_scatter_chain_create(&ex, C, H, W, &nz, &m, BATCH, &chain, &c, &err), 0,
-                 "%s", err.message);
+    cr_assert_eq(robust_scatter_chain_create(&ex, C, H, W, &nz, specs ? &m : NULL, BATCH, &chain,
+                                             &c, &err), 0, "%s", err.message);
     check_classifier(&c);
     robust_scatter_chain_free(chain);
-    dp_model_free(&m);
+    if (specs)
+        dp_model_free(&m);
     features_normalizer_free(&nz);
 }
 
@@ -244,6 +247,11 @@ Test(input_gradient, scatter_unnormalised)
 {
     dp_layer_spec specs[] = {FLAT_LINEAR};
     check_chain(1, 8, 8, 1, 3, FEATURES_NORMALIZE_NONE, specs, 2);
+}
+
+Test(input_gradient, scatter_feature_map)
+{
+    check_chain(1, 8, 12, 1, 5, FEATURES_NORMALIZE_GROUP_NORM, NULL, 0);
 }
 
 Test(input_gradient, scatter_chain_rejects_a_mismatched_model)

@@ -193,3 +193,89 @@ Test(robust_smoothing, certifies_at_most_the_distance_to_a_linear_boundary)
     dp_workspace_free(&ws);
     dp_model_free(&m);
 }
+
+/* The smallest L2 perturbation that flips a linear two-class model is the projection onto its
+ * boundary, at distance margin / ||w0 - w1||: C&W cannot beat it and should come close. */
+Test(robust_cw, finds_the_distance_to_a_linear_boundary)
+{
+    dp_model m;
+    dp_workspace ws;
+    linear_model(&m, &ws, 2, W, BIAS);
+    robust_model rm = {&m, &ws};
+    robust_classifier c;
+    robust_classifier_of_model(&rm, &c);
+    double u[D], un = 0, margin = BIAS[0] - BIAS[1];
+    for (int j = 0; j < D; j++) {
+        u[j] = (double)W[0][j] - W[1][j];
+        un += u[j] * u[j];
+        margin += u[j] * X0[j];
+    }
+    un = sqrt(un);
+    cr_assert(margin > 0, "X0 must be classified 0");
+    robust_cw_config cfg;
+    robust_cw_config_default(&cfg);
+    cfg.lower = -10, cfg.upper = 10;
+    cfg.steps = 300;
+    cfg.learning_rate = 0.01;
+    int32_t y[2] = {0, 1};
+    float x[2 * D], adv[2 * D];
+    double l2[2];
+    memcpy(x, X0, sizeof X0);
+    memcpy(x + D, X0, sizeof X0); /* labelled 1: already misclassified, distance 0 */
+    dpkit_error err;
+    cr_assert_eq(robust_cw(&c, &cfg, x, y, 2, adv, l2, &err), 0, "%s", err.message);
+    double d = margin / un;
+    cr_assert(l2[0] >= d * (1 - 1e-4) && l2[0] <= 1.05 * d, "distance %g, C&W %g", d, l2[0]);
+    double after = BIAS[0] - BIAS[1];
+    for (int j = 0; j < D; j++)
+        after += u[j] * adv[j];
+    cr_assert(after <= 0, "the result is not misclassified (margin %g)", after);
+    cr_assert(l2[1] < 1e-3, "an already misclassified input moved by %g", l2[1]);
+    cfg.steps = 0;
+    cr_assert_neq(robust_cw(&c, &cfg, x, y, 2, adv, l2, &err), 0);
+    cr_assert(strstr(err.message, "cw.search_steps and cw.steps"), "%s", err.message);
+    dp_workspace_free(&ws);
+    dp_model_free(&m);
+}
+
+/* With the identity as feature map, the closest point of the set to the target is the
+ * projection of the target: exact in L2, within a step in L-inf. */
+Test(robust_collision, reaches_the_projection_of_the_target)
+{
+    dp_model m;
+    dp_layer_spec spec = {.kind = DP_LAYER_LINEAR, .units = D};
+    dpkit_error err;
+    cr_assert_eq(dp_model_create((dp_shape){D, 1, 1}, D, &spec, 1, &m, &err), 0, "%s",
+                 err.message);
+    memset(m.params, 0, m.param_count * sizeof(float));
+    for (int j = 0; j < D; j++)
+        m.params[j * D + j] = 1;
+    dp_workspace ws;
+    cr_assert_eq(dp_workspace_create(&m, 1, &ws, &err), 0, "%s", err.message);
+    robust_model rm = {&m, &ws};
+    robust_classifier c;
+    robust_classifier_of_model(&rm, &c);
+    const float target[D] = {1.0f, 0.5f, -0.2f, 0.3f, 0.9f, -1.0f};
+    float adv[D];
+    double dist, tn = 0;
+    for (int j = 0; j < D; j++)
+        tn += ((double)target[j] - X0[j]) * ((double)target[j] - X0[j]);
+    tn = sqrt(tn);
+    robust_pgd_config l2 = {.norm = ROBUST_NORM_L2, .epsilon = 0.5, .step = 0.05, .steps = 100,
+                            .lower = -10, .upper = 10};
+    cr_assert_eq(robust_collision(&c, &l2, X0, target, 1, adv, &dist, &err), 0, "%s",
+                 err.message);
+    for (int j = 0; j < D; j++)
+        cr_assert_float_eq(adv[j], X0[j] + 0.5 * (target[j] - X0[j]) / tn, 1e-5, "l2 %d", j);
+    cr_assert_float_eq(dist, tn - 0.5, 1e-5);
+    robust_pgd_config linf = {.norm = ROBUST_NORM_LINF, .epsilon = 0.3, .step = 0.01,
+                              .steps = 100, .lower = -10, .upper = 10};
+    cr_assert_eq(robust_collision(&c, &linf, X0, target, 1, adv, &dist, &err), 0, "%s",
+                 err.message);
+    for (int j = 0; j < D; j++) {
+        double want = fmin(fmax(target[j], X0[j] - 0.3), X0[j] + 0.3);
+        cr_assert(fabs(adv[j] - want) <= 0.01 + 1e-6, "linf %d: %g, want %g", j, adv[j], want);
+    }
+    dp_workspace_free(&ws);
+    dp_model_free(&m);
+}
