@@ -31,18 +31,19 @@ typedef struct robust_model {
 } robust_model;
 void robust_classifier_of_model(robust_model *model, robust_classifier *out);
 
-/* A model on ScatterNet features seen from the pixels (channels, height, width) in [0, 1]:
- * the extractor's image standardisation and scattering, the fitted normaliser and the model,
- * with gradients through all of them (robust/scatter_chain.c). With model NULL the classifier
+/* A model on its features seen from the pixels (channels, height, width) in [0, 1]: the
+ * extractor's image standardisation and scattering (none for raw pixels; HOG is refused), the
+ * fitted normaliser and the model,
+ * with gradients through all of them (robust/feature_chain.c). With model NULL the classifier
  * is the feature map itself (its outputs are the normalised features, for robust_collision).
  * Single-threaded; the chain points at normalizer and model, which must outlive it. */
-typedef struct robust_scatter_chain robust_scatter_chain;
-int robust_scatter_chain_create(const features_extractor_config *extractor, size_t channels,
+typedef struct robust_feature_chain robust_feature_chain;
+int robust_feature_chain_create(const features_extractor_config *extractor, size_t channels,
                                 size_t height, size_t width,
                                 const features_normalizer *normalizer, const dp_model *model,
-                                size_t max_batch, robust_scatter_chain **out,
+                                size_t max_batch, robust_feature_chain **out,
                                 robust_classifier *classifier, dpkit_error *err);
-void robust_scatter_chain_free(robust_scatter_chain *chain);
+void robust_feature_chain_free(robust_feature_chain *chain);
 
 /* ---- projected gradient descent (Madry et al. 2018; docs/maths.md 12.1) ---- */
 

@@ -1,5 +1,5 @@
 /* Input gradients of dp models (dp_model_input_gradient) and of models on ScatterNet features
- * seen from the pixels (robust_scatter_chain) against central finite differences, for every
+ * seen from the pixels (robust_feature_chain) against central finite differences, for every
  * layer kind that takes real inputs and every normalisation: directional derivatives and
  * single inputs. */
 #include "common/rng.h"
@@ -192,8 +192,8 @@ Test(input_gradient, embedding_has_none)
     dp_model_free(&m);
 }
 
-/* A model on ScatterNet features seen from the pixels: scattering, normalisation, model (specs
- * NULL: no model, the feature map itself). */
+/* A model on its features seen from the pixels: scattering, normalisation, model (specs
+ * NULL: no model, the feature map itself; J = 0: raw pixels, no scattering). */
 static void check_chain(size_t C, size_t H, size_t W, int J, int L, features_normalize_kind kind,
                         const dp_layer_spec *specs, size_t count)
 {
@@ -202,12 +202,14 @@ static void check_chain(size_t C, size_t H, size_t W, int J, int L, features_nor
     features_extractor_config_default(&ex);
     ex.scatter_J = J;
     ex.scatter_L = L;
+    if (J == 0) /* raw pixels */
+        ex.kind = FEATURES_RAW;
     size_t K = 1 + (size_t)(J * L) + (size_t)(L * L * J * (J - 1) / 2);
     size_t F = C * K, S = (H >> J) * (W >> J);
     features_normalizer nz = {.channels = F, .spatial = S};
     features_normalize_config_default(&nz.config);
     nz.config.kind = kind;
-    nz.config.groups = C * 3;
+    nz.config.groups = J == 0 ? C : C * 3;
     if (kind == FEATURES_NORMALIZE_PRIVATE_BN) {
         nz.statistics.channels = F;
         nz.statistics.mean = calloc(F, sizeof(double));
@@ -220,12 +222,12 @@ static void check_chain(size_t C, size_t H, size_t W, int J, int L, features_nor
     dp_model m;
     if (specs)
         make_model((dp_shape){F, H >> J, W >> J}, 5, specs, count, &m);
-    robust_scatter_chain *chain;
+    robust_feature_chain *chain;
     robust_classifier c;
-    cr_assert_eq(robust_scatter_chain_create(&ex, C, H, W, &nz, specs ? &m : NULL, BATCH, &chain,
+    cr_assert_eq(robust_feature_chain_create(&ex, C, H, W, &nz, specs ? &m : NULL, BATCH, &chain,
                                              &c, &err), 0, "%s", err.message);
     check_classifier(&c);
-    robust_scatter_chain_free(chain);
+    robust_feature_chain_free(chain);
     if (specs)
         dp_model_free(&m);
     features_normalizer_free(&nz);
@@ -249,12 +251,18 @@ Test(input_gradient, scatter_unnormalised)
     check_chain(1, 8, 8, 1, 3, FEATURES_NORMALIZE_NONE, specs, 2);
 }
 
+Test(input_gradient, raw_imagenet_group_norm_cnn)
+{
+    dp_layer_spec specs[] = {CONV(4, 3, 2, 1), {.kind = DP_LAYER_RELU}, FLAT_LINEAR};
+    check_chain(3, 10, 10, 0, 0, FEATURES_NORMALIZE_GROUP_NORM, specs, 4);
+}
+
 Test(input_gradient, scatter_feature_map)
 {
     check_chain(1, 8, 12, 1, 5, FEATURES_NORMALIZE_GROUP_NORM, NULL, 0);
 }
 
-Test(input_gradient, scatter_chain_rejects_a_mismatched_model)
+Test(input_gradient, feature_chain_rejects_a_mismatched_model)
 {
     dpkit_error err;
     features_extractor_config ex;
@@ -264,9 +272,9 @@ Test(input_gradient, scatter_chain_rejects_a_mismatched_model)
     dp_layer_spec specs[] = {FLAT_LINEAR};
     dp_model m;
     make_model((dp_shape){80, 7, 7}, 5, specs, 2, &m);
-    robust_scatter_chain *chain;
+    robust_feature_chain *chain;
     robust_classifier c;
-    cr_assert_neq(robust_scatter_chain_create(&ex, 1, 28, 28, &nz, &m, 2, &chain, &c, &err), 0);
+    cr_assert_neq(robust_feature_chain_create(&ex, 1, 28, 28, &nz, &m, 2, &chain, &c, &err), 0);
     cr_assert(strstr(err.message, "the model takes 3920 inputs"), "%s", err.message);
     dp_model_free(&m);
 }

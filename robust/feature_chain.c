@@ -1,5 +1,5 @@
-/* robust_classifier for a model on ScatterNet features, seen from the pixels: image
- * standardisation, the scattering transform of each channel, the feature normalisation and
+/* robust_classifier for a model on its features, seen from the pixels: image standardisation,
+ * the scattering transform of each channel (raw pixels: none), the feature normalisation and
  * the model, with the gradient carried back through all four (docs/maths.md 1.11, 12.3). */
 #include "robust/robust.h"
 
@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct robust_scatter_chain {
+struct robust_feature_chain {
     const dp_model *model; /* NULL: the chain is the feature map (outputs the features) */
     size_t max_batch;
     const features_normalizer *normalizer;
     dp_workspace ws;
-    scatter_plan *plan;
+    scatter_plan *plan; /* NULL for raw pixels */
     scatter_grad *grad;
     size_t channels, plane, K, out_plane; /* image channels, H W, scattering channels, H' W' */
     int imagenet;
@@ -23,7 +23,7 @@ struct robust_scatter_chain {
 };
 
 /* The standardised plane c of image x (channels, H, W). */
-static const float *standardised(robust_scatter_chain *ch, const float *x, size_t c)
+static const float *standardised(robust_feature_chain *ch, const float *x, size_t c)
 {
     const float *p = x + c * ch->plane;
     if (!ch->imagenet)
@@ -34,14 +34,18 @@ static const float *standardised(robust_scatter_chain *ch, const float *x, size_
 }
 
 /* raw features and normalised features of n images */
-static int features_of(robust_scatter_chain *ch, const float *x, size_t n, dpkit_error *err)
+static int features_of(robust_feature_chain *ch, const float *x, size_t n, dpkit_error *err)
 {
     size_t F = ch->channels * ch->K * ch->out_plane;
     for (size_t i = 0; i < n; i++)
         for (size_t c = 0; c < ch->channels; c++) {
-            scatter_grad_forward(ch->grad, standardised(ch, x + i * ch->channels * ch->plane, c),
-                                 ch->coeffs);
+            const float *p = standardised(ch, x + i * ch->channels * ch->plane, c);
             float *o = ch->raw + i * F + c * ch->K * ch->out_plane;
+            if (!ch->grad) {
+                memcpy(o, p, ch->plane * sizeof *o);
+                continue;
+            }
+            scatter_grad_forward(ch->grad, p, ch->coeffs);
             for (size_t k = 0; k < ch->K * ch->out_plane; k++)
                 o[k] = (float)ch->coeffs[k];
         }
@@ -52,7 +56,7 @@ static int features_of(robust_scatter_chain *ch, const float *x, size_t n, dpkit
 
 static int chain_logits(void *user, const float *x, size_t n, float *logits, dpkit_error *err)
 {
-    robust_scatter_chain *ch = user;
+    robust_feature_chain *ch = user;
     if (n > ch->max_batch)
         return error_set(err, "batch of %zu images, the chain holds %zu", n, ch->max_batch);
     if (features_of(ch, x, n, err))
@@ -71,7 +75,7 @@ static int chain_logits(void *user, const float *x, size_t n, float *logits, dpk
 static int chain_input_gradient(void *user, const float *x, size_t n, const float *grad_logits,
                                 float *grad_x, dpkit_error *err)
 {
-    robust_scatter_chain *ch = user;
+    robust_feature_chain *ch = user;
     if (n > ch->max_batch)
         return error_set(err, "batch of %zu images, the chain holds %zu", n, ch->max_batch);
     size_t F = ch->channels * ch->K * ch->out_plane;
@@ -89,12 +93,17 @@ static int chain_input_gradient(void *user, const float *x, size_t n, const floa
         return -1;
     for (size_t i = 0; i < n; i++)
         for (size_t c = 0; c < ch->channels; c++) {
-            /* the forward again: the scattering keeps one plane's responses at a time */
-            scatter_grad_forward(ch->grad, standardised(ch, x + i * ch->channels * ch->plane, c),
-                                 ch->coeffs);
             float *g = grad_x + (i * ch->channels + c) * ch->plane;
-            scatter_grad_backward(ch->grad, ch->feature_grad + i * F + c * ch->K * ch->out_plane,
-                                  g);
+            const float *gf = ch->feature_grad + i * F + c * ch->K * ch->out_plane;
+            if (ch->grad) {
+                /* the forward again: the scattering keeps one plane's responses at a time */
+                scatter_grad_forward(ch->grad,
+                                     standardised(ch, x + i * ch->channels * ch->plane, c),
+                                     ch->coeffs);
+                scatter_grad_backward(ch->grad, gf, g);
+            } else {
+                memcpy(g, gf, ch->plane * sizeof *g);
+            }
             if (ch->imagenet)
                 for (size_t k = 0; k < ch->plane; k++)
                     g[k] = (float)(g[k] / features_imagenet_std[c]);
@@ -102,7 +111,7 @@ static int chain_input_gradient(void *user, const float *x, size_t n, const floa
     return 0;
 }
 
-void robust_scatter_chain_free(robust_scatter_chain *ch)
+void robust_feature_chain_free(robust_feature_chain *ch)
 {
     if (!ch)
         return;
@@ -118,17 +127,17 @@ void robust_scatter_chain_free(robust_scatter_chain *ch)
     free(ch);
 }
 
-int robust_scatter_chain_create(const features_extractor_config *extractor, size_t channels,
+int robust_feature_chain_create(const features_extractor_config *extractor, size_t channels,
                                 size_t height, size_t width,
                                 const features_normalizer *normalizer, const dp_model *model,
-                                size_t max_batch, robust_scatter_chain **out,
+                                size_t max_batch, robust_feature_chain **out,
                                 robust_classifier *classifier, dpkit_error *err)
 {
     *out = NULL;
-    if (extractor->kind != FEATURES_SCATTER)
-        return error_set(err, "attack through features: the model's extractor is %s, expected "
-                              "scatter", features_extractor_kind_name(extractor->kind));
-    robust_scatter_chain *ch = calloc(1, sizeof *ch);
+    if (extractor->kind == FEATURES_HOG)
+        return error_set(err, "attack through features: HOG features have no gradient (their "
+                              "orientation binning is piecewise constant); expected scatter or raw");
+    robust_feature_chain *ch = calloc(1, sizeof *ch);
     if (!ch)
         return error_set(err, "attack: out of memory");
     ch->model = model;
@@ -136,15 +145,20 @@ int robust_scatter_chain_create(const features_extractor_config *extractor, size
     ch->channels = channels;
     ch->plane = height * width;
     ch->imagenet = features_image_norm_is_imagenet(extractor, channels);
-    scatter_options o = scatter_default_options();
-    o.threads = 1;
-    o.planning = SCATTER_PLAN_ESTIMATE;
-    if (scatter_plan_create(extractor->scatter_J, extractor->scatter_L,
-                            extractor->scatter_max_order, height, width, &o, &ch->plan, err) ||
-        scatter_grad_create(ch->plan, &ch->grad, err))
-        goto fail;
-    ch->K = scatter_plan_channels(ch->plan);
-    ch->out_plane = scatter_plan_output_height(ch->plan) * scatter_plan_output_width(ch->plan);
+    ch->K = 1;
+    ch->out_plane = ch->plane;
+    if (extractor->kind == FEATURES_SCATTER) {
+        scatter_options o = scatter_default_options();
+        o.threads = 1;
+        o.planning = SCATTER_PLAN_ESTIMATE;
+        if (scatter_plan_create(extractor->scatter_J, extractor->scatter_L,
+                                extractor->scatter_max_order, height, width, &o, &ch->plan,
+                                err) ||
+            scatter_grad_create(ch->plan, &ch->grad, err))
+            goto fail;
+        ch->K = scatter_plan_channels(ch->plan);
+        ch->out_plane = scatter_plan_output_height(ch->plan) * scatter_plan_output_width(ch->plan);
+    }
     size_t F = channels * ch->K * ch->out_plane;
     if (model && dp_shape_size(model->input) != F) {
         error_set(err, "attack through features: the model takes %zu inputs, the extractor "
@@ -178,6 +192,6 @@ int robust_scatter_chain_create(const features_extractor_config *extractor, size
     *out = ch;
     return 0;
 fail:
-    robust_scatter_chain_free(ch);
+    robust_feature_chain_free(ch);
     return -1;
 }
