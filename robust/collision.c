@@ -1,17 +1,17 @@
 /* The feature-collision attack (Shafahi et al. 2018; Tramer, Carlini, Brendel & Madry 2020,
  * docs/maths.md 12.4): a perturbation of x within the set whose features come as close as
  * they can to those of a target input, by projected descent on (1/2)||phi(x') - phi(t)||^2. */
-#include "robust/robust_internal.h"
+#include "robust/robust.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-int robust_collision(const robust_classifier *features, const robust_pgd_config *c,
+int robust_collision(const dp_classifier *features, const dp_pgd_config *c,
                      const float *x, const float *targets, size_t n, float *x_adv,
                      double *distance, dpkit_error *err)
 {
-    if (robust_pgd_check(c, err))
+    if (dp_pgd_check(c, err))
         return -1;
     size_t D = features->input_size, F = features->class_count, B = features->max_batch;
     float *ft = malloc(B * F * sizeof *ft), *fz = malloc(B * F * sizeof *fz);
@@ -30,10 +30,10 @@ int robust_collision(const robust_classifier *features, const robust_pgd_config 
         rc = features->logits(features->user, targets + first * D, m, ft, err);
         for (size_t i = 0; rc == 0 && i < m; i++) {
             if (c->random_start)
-                robust_random_start(c, &r, x0 + i * D, xa + i * D, D);
+                dp_pgd_random_start(c, &r, x0 + i * D, xa + i * D, D);
             else
                 memcpy(xa + i * D, x0 + i * D, D * sizeof *xa);
-            robust_project(c, x0 + i * D, xa + i * D, D);
+            dp_pgd_project(c, x0 + i * D, xa + i * D, D);
         }
         for (int t = 0; t <= c->steps && rc == 0; t++) {
             rc = features->logits(features->user, xa, m, fz, err);
@@ -45,8 +45,8 @@ int robust_collision(const robust_classifier *features, const robust_pgd_config 
             for (size_t i = 0; rc == 0 && i < m; i++) {
                 for (size_t j = 0; j < D; j++)
                     gx[i * D + j] = -gx[i * D + j]; /* descent */
-                robust_step(c, gx + i * D, xa + i * D, D);
-                robust_project(c, x0 + i * D, xa + i * D, D);
+                dp_pgd_step(c, gx + i * D, xa + i * D, D);
+                dp_pgd_project(c, x0 + i * D, xa + i * D, D);
             }
         }
         for (size_t i = 0; rc == 0 && distance && i < m; i++) {

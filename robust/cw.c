@@ -51,7 +51,7 @@ static double margin(const float *z, size_t K, int32_t y, size_t *other)
     return (double)z[y] - z[o];
 }
 
-static int search_step(const robust_classifier *cl, const robust_cw_config *c, cw_batch *b,
+static int search_step(const dp_classifier *cl, const robust_cw_config *c, cw_batch *b,
                        const float *x, const int32_t *y, float *x_adv, dpkit_error *err)
 {
     size_t m = b->m, D = b->D, K = b->K;
@@ -119,7 +119,7 @@ static void batch_free(cw_batch *b)
     free(b->c), free(b->lo), free(b->hi), free(b->best), free(b->won);
 }
 
-int robust_cw(const robust_classifier *cl, const robust_cw_config *c, const float *x,
+int robust_cw(const dp_classifier *cl, const robust_cw_config *c, const float *x,
               const int32_t *y, size_t n, float *x_adv, double *l2, dpkit_error *err)
 {
     if (robust_cw_check(c, err))

@@ -1,4 +1,4 @@
-/* robust_classifier for a model on its features, seen from the pixels: image standardisation,
+/* dp_classifier for a model on its features, seen from the pixels: image standardisation,
  * the scattering transform of each channel (raw pixels: none), the feature normalisation and
  * the model, with the gradient carried back through all four (docs/maths.md 1.11, 12.3). */
 #include "robust/robust.h"
@@ -131,7 +131,7 @@ int robust_feature_chain_create(const features_extractor_config *extractor, size
                                 size_t height, size_t width,
                                 const features_normalizer *normalizer, const dp_model *model,
                                 size_t max_batch, robust_feature_chain **out,
-                                robust_classifier *classifier, dpkit_error *err)
+                                dp_classifier *classifier, dpkit_error *err)
 {
     *out = NULL;
     if (extractor->kind == FEATURES_HOG)
@@ -183,7 +183,7 @@ int robust_feature_chain_create(const features_extractor_config *extractor, size
         error_set(err, "attack: out of memory for a batch of %zu images", max_batch);
         goto fail;
     }
-    *classifier = (robust_classifier){.input_size = channels * ch->plane,
+    *classifier = (dp_classifier){.input_size = channels * ch->plane,
                                       .class_count = model ? model->class_count : F,
                                       .max_batch = ch->max_batch,
                                       .logits = chain_logits,

@@ -1,7 +1,6 @@
-/* Adversarial robustness of dpkit's models (docs/maths.md 12): attacks that search a set of
- * perturbations for an input the model misclassifies, and randomized-smoothing certificates.
- * A model is seen through robust_classifier: the logits of a batch and the gradient of a
- * function of the logits with respect to the inputs. */
+/* Adversarial robustness of dpkit's models (docs/maths.md 12): models seen from their pixels,
+ * the Carlini & Wagner and feature-collision attacks, randomized-smoothing certificates (PGD
+ * and the dp_classifier view of a model are in dp/dp.h: adversarial training needs them). */
 #ifndef DPKIT_ROBUST_ROBUST_H
 #define DPKIT_ROBUST_ROBUST_H
 
@@ -11,25 +10,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-typedef struct robust_classifier {
-    size_t input_size, class_count;
-    size_t max_batch; /* largest n the two calls take */
-    /* logits (n, class_count) of the inputs x (n, input_size) */
-    int (*logits)(void *user, const float *x, size_t n, float *logits, dpkit_error *err);
-    /* grad_x (n, input_size) = (d logits / d x)^T grad_logits (n, class_count) at x */
-    int (*input_gradient)(void *user, const float *x, size_t n, const float *grad_logits,
-                          float *grad_x, dpkit_error *err);
-    void *user;
-} robust_classifier;
-
-/* A dp model on its own input (pixels for a CNN, features for a linear model on features).
- * The classifier points at `model` (which must outlive it); ws->max_batch is its batch limit. */
-typedef struct robust_model {
-    const dp_model *model;
-    dp_workspace *ws;
-} robust_model;
-void robust_classifier_of_model(robust_model *model, robust_classifier *out);
 
 /* A model on its features seen from the pixels (channels, height, width) in [0, 1]: the
  * extractor's image standardisation and scattering (none for raw pixels; HOG is refused), the
@@ -42,32 +22,8 @@ int robust_feature_chain_create(const features_extractor_config *extractor, size
                                 size_t height, size_t width,
                                 const features_normalizer *normalizer, const dp_model *model,
                                 size_t max_batch, robust_feature_chain **out,
-                                robust_classifier *classifier, dpkit_error *err);
+                                dp_classifier *classifier, dpkit_error *err);
 void robust_feature_chain_free(robust_feature_chain *chain);
-
-/* ---- projected gradient descent (Madry et al. 2018; docs/maths.md 12.1) ---- */
-
-typedef enum { ROBUST_NORM_LINF, ROBUST_NORM_L2 } robust_norm;
-
-typedef struct robust_pgd_config {
-    robust_norm norm;
-    double epsilon;       /* radius of the perturbation set {||delta|| <= epsilon} */
-    double step;          /* step size alpha */
-    int steps;            /* iterations (>= 0) */
-    int random_start;     /* 1: start at a uniform point of the ball (L-inf: of the cube) */
-    double lower, upper;  /* valid input range, e.g. pixels 0 and 1 */
-    uint64_t seed;        /* of the random start; the attack is deterministic given it */
-} robust_pgd_config;
-
-/* Checks a configuration (finite, epsilon >= 0, step > 0, steps >= 0, lower < upper). */
-int robust_pgd_check(const robust_pgd_config *config, dpkit_error *err);
-
-/* x_adv (n, D): the last PGD iterate from x (n, D), which ascends the cross-entropy of the
- * labels y within the perturbation set and the input range; fooled[i] = 1 when the model
- * misclassifies x_adv[i] (fooled may be NULL). Batches of the classifier's max_batch. */
-int robust_pgd(const robust_classifier *classifier, const robust_pgd_config *config,
-               const float *x, const int32_t *y, size_t n, float *x_adv, uint8_t *fooled,
-               dpkit_error *err);
 
 /* ---- feature collision (docs/maths.md 12.4) ---- */
 
@@ -76,7 +32,7 @@ int robust_pgd(const robust_classifier *classifier, const robust_pgd_config *con
  * class_count outputs are the features) come close to those of targets (n, D): projected
  * descent on (1/2)||phi(x') - phi(t)||^2. distance[i] = ||phi(x_adv[i]) - phi(t[i])||_2 (may
  * be NULL). */
-int robust_collision(const robust_classifier *features, const robust_pgd_config *config,
+int robust_collision(const dp_classifier *features, const dp_pgd_config *config,
                      const float *x, const float *targets, size_t n, float *x_adv,
                      double *distance, dpkit_error *err);
 
@@ -96,7 +52,7 @@ int robust_cw_check(const robust_cw_config *config, dpkit_error *err);
 
 /* x_adv (n, D): the closest misclassified point (margin at least kappa) found for each input,
  * or the input itself when none was; l2[i] its L2 distance, +inf when none (may be NULL). */
-int robust_cw(const robust_classifier *classifier, const robust_cw_config *config,
+int robust_cw(const dp_classifier *classifier, const robust_cw_config *config,
               const float *x, const int32_t *y, size_t n, float *x_adv, double *l2,
               dpkit_error *err);
 
@@ -117,7 +73,7 @@ int robust_smoothing_check(const robust_smoothing_config *config, dpkit_error *e
  * abstains, and the L2 radius sigma Phi^-1(p_A) within which, with probability at least
  * 1 - alpha over the noise, it does not change (0 when abstaining); p_A is the one-sided
  * Clopper-Pearson lower bound on the class' probability under noise. */
-int robust_certify(const robust_classifier *classifier, const robust_smoothing_config *config,
+int robust_certify(const dp_classifier *classifier, const robust_smoothing_config *config,
                    const float *x, int32_t *prediction, double *radius, dpkit_error *err);
 
 #endif

@@ -30,7 +30,7 @@ int robust_smoothing_check(const robust_smoothing_config *c, dpkit_error *err)
 }
 
 /* counts[c] += how many of `samples` noisy copies of x the classifier assigns to c. */
-static int count_classes(const robust_classifier *cl, const float *x, double sigma,
+static int count_classes(const dp_classifier *cl, const float *x, double sigma,
                          size_t samples, rng *r, float *batch, float *z, uint64_t *counts,
                          dpkit_error *err)
 {
@@ -63,7 +63,7 @@ static size_t most_frequent(const uint64_t *counts, size_t K)
     return best;
 }
 
-int robust_certify(const robust_classifier *cl, const robust_smoothing_config *c, const float *x,
+int robust_certify(const dp_classifier *cl, const robust_smoothing_config *c, const float *x,
                    int32_t *prediction, double *radius, dpkit_error *err)
 {
     *prediction = -1;

@@ -23,7 +23,7 @@ static void make_model(dp_shape input, size_t classes, const dp_layer_spec *spec
 }
 
 /* <w, logits(x)> summed in double. */
-static double inner(const robust_classifier *c, const float *x, const float *w, float *z)
+static double inner(const dp_classifier *c, const float *x, const float *w, float *z)
 {
     dpkit_error err;
     cr_assert_eq(c->logits(c->user, x, BATCH, z, &err), 0, "%s", err.message);
@@ -33,7 +33,7 @@ static double inner(const robust_classifier *c, const float *x, const float *w, 
     return s;
 }
 
-static void check_classifier(const robust_classifier *c)
+static void check_classifier(const dp_classifier *c)
 {
     dpkit_error err;
     size_t D = c->input_size, n = BATCH * D, K = BATCH * c->class_count;
@@ -90,9 +90,9 @@ static void check_model(const dp_model *m)
     dpkit_error err;
     dp_workspace ws;
     cr_assert_eq(dp_workspace_create(m, BATCH, &ws, &err), 0, "%s", err.message);
-    robust_model rm = {m, &ws};
-    robust_classifier c;
-    robust_classifier_of_model(&rm, &c);
+    dp_model_classifier rm = {m, &ws};
+    dp_classifier c;
+    dp_classifier_of_model(&rm, &c);
     check_classifier(&c);
     dp_workspace_free(&ws);
 }
@@ -223,7 +223,7 @@ static void check_chain(size_t C, size_t H, size_t W, int J, int L, features_nor
     if (specs)
         make_model((dp_shape){F, H >> J, W >> J}, 5, specs, count, &m);
     robust_feature_chain *chain;
-    robust_classifier c;
+    dp_classifier c;
     cr_assert_eq(robust_feature_chain_create(&ex, C, H, W, &nz, specs ? &m : NULL, BATCH, &chain,
                                              &c, &err), 0, "%s", err.message);
     check_classifier(&c);
@@ -273,7 +273,7 @@ Test(input_gradient, feature_chain_rejects_a_mismatched_model)
     dp_model m;
     make_model((dp_shape){80, 7, 7}, 5, specs, 2, &m);
     robust_feature_chain *chain;
-    robust_classifier c;
+    dp_classifier c;
     cr_assert_neq(robust_feature_chain_create(&ex, 1, 28, 28, &nz, &m, 2, &chain, &c, &err), 0);
     cr_assert(strstr(err.message, "the model takes 3920 inputs"), "%s", err.message);
     dp_model_free(&m);

@@ -28,22 +28,22 @@ static const float W[2][D] = {{0.5f, -1.0f, 0.25f, 2.0f, 0.0f, -0.75f},
 static const float BIAS[2] = {0.3f, -0.1f};
 static const float X0[D] = {0.2f, -0.4f, 1.0f, 0.1f, 0.0f, 0.3f};
 
-static robust_pgd_config pgd(robust_norm norm, double eps, int steps)
+static dp_pgd_config pgd(dp_attack_norm norm, double eps, int steps)
 {
-    return (robust_pgd_config){.norm = norm, .epsilon = eps, .step = eps / 4, .steps = steps,
+    return (dp_pgd_config){.norm = norm, .epsilon = eps, .step = eps / 4, .steps = steps,
                                .lower = -10, .upper = 10, .seed = 1};
 }
 
 /* For a linear model the cross-entropy rises along v = w_other - w_label everywhere, so PGD
  * ends at x0 + eps sign(v) (L-inf) or x0 + eps v / ||v|| (L2). */
-Test(robust_pgd, reaches_the_linear_optimum)
+Test(dp_pgd, reaches_the_linear_optimum)
 {
     dp_model m;
     dp_workspace ws;
     linear_model(&m, &ws, 4, W, BIAS);
-    robust_model rm = {&m, &ws};
-    robust_classifier c;
-    robust_classifier_of_model(&rm, &c);
+    dp_model_classifier rm = {&m, &ws};
+    dp_classifier c;
+    dp_classifier_of_model(&rm, &c);
     int32_t y = 0;
     float adv[D];
     uint8_t fooled;
@@ -54,12 +54,12 @@ Test(robust_pgd, reaches_the_linear_optimum)
         norm += v[j] * v[j];
     }
     norm = sqrt(norm);
-    robust_pgd_config linf = pgd(ROBUST_NORM_LINF, 0.3, 10);
-    cr_assert_eq(robust_pgd(&c, &linf, X0, &y, 1, adv, &fooled, &err), 0, "%s", err.message);
+    dp_pgd_config linf = pgd(DP_ATTACK_LINF, 0.3, 10);
+    cr_assert_eq(dp_pgd(&c, &linf, X0, &y, 1, adv, &fooled, &err), 0, "%s", err.message);
     for (int j = 0; j < D; j++)
         cr_assert_float_eq(adv[j], X0[j] + 0.3 * ((v[j] > 0) - (v[j] < 0)), 1e-6, "linf %d", j);
-    robust_pgd_config l2 = pgd(ROBUST_NORM_L2, 0.5, 10);
-    cr_assert_eq(robust_pgd(&c, &l2, X0, &y, 1, adv, &fooled, &err), 0, "%s", err.message);
+    dp_pgd_config l2 = pgd(DP_ATTACK_L2, 0.5, 10);
+    cr_assert_eq(dp_pgd(&c, &l2, X0, &y, 1, adv, &fooled, &err), 0, "%s", err.message);
     for (int j = 0; j < D; j++)
         cr_assert_float_eq(adv[j], X0[j] + 0.5 * v[j] / norm, 1e-5, "l2 %d", j);
     /* fooled exactly when the attacked margin is negative */
@@ -71,7 +71,7 @@ Test(robust_pgd, reaches_the_linear_optimum)
     dp_model_free(&m);
 }
 
-Test(robust_pgd, stays_in_its_set_and_is_deterministic)
+Test(dp_pgd, stays_in_its_set_and_is_deterministic)
 {
     dp_layer_spec specs[] = {{.kind = DP_LAYER_CONV2D, .units = 3, .kernel = 3, .stride = 1},
                              {.kind = DP_LAYER_TANH},
@@ -86,9 +86,9 @@ Test(robust_pgd, stays_in_its_set_and_is_deterministic)
     dp_model_init(&m, &r, 0);
     dp_workspace ws;
     cr_assert_eq(dp_workspace_create(&m, 3, &ws, &err), 0, "%s", err.message);
-    robust_model rm = {&m, &ws};
-    robust_classifier c;
-    robust_classifier_of_model(&rm, &c);
+    dp_model_classifier rm = {&m, &ws};
+    dp_classifier c;
+    dp_classifier_of_model(&rm, &c);
     enum { N = 7, P = 64 };
     float x[N * P], a[N * P], b[N * P];
     int32_t y[N];
@@ -97,11 +97,11 @@ Test(robust_pgd, stays_in_its_set_and_is_deterministic)
     for (int i = 0; i < N; i++)
         y[i] = i % 4;
     for (int norm = 0; norm < 2; norm++) {
-        robust_pgd_config cfg = {.norm = norm ? ROBUST_NORM_L2 : ROBUST_NORM_LINF,
+        dp_pgd_config cfg = {.norm = norm ? DP_ATTACK_L2 : DP_ATTACK_LINF,
                                  .epsilon = norm ? 1.0 : 0.1, .step = 0.05, .steps = 5,
                                  .random_start = 1, .lower = 0, .upper = 1, .seed = 9};
-        cr_assert_eq(robust_pgd(&c, &cfg, x, y, N, a, NULL, &err), 0, "%s", err.message);
-        cr_assert_eq(robust_pgd(&c, &cfg, x, y, N, b, NULL, &err), 0, "%s", err.message);
+        cr_assert_eq(dp_pgd(&c, &cfg, x, y, N, a, NULL, &err), 0, "%s", err.message);
+        cr_assert_eq(dp_pgd(&c, &cfg, x, y, N, b, NULL, &err), 0, "%s", err.message);
         cr_assert_eq(memcmp(a, b, sizeof a), 0, "same seed, different result");
         for (int i = 0; i < N; i++) {
             double sq = 0, mx = 0;
@@ -114,31 +114,31 @@ Test(robust_pgd, stays_in_its_set_and_is_deterministic)
             cr_assert(norm ? sqrt(sq) <= 1.0 + 1e-6 : mx <= 0.1 + 1e-6, "outside the ball");
         }
         cfg.seed = 10;
-        cr_assert_eq(robust_pgd(&c, &cfg, x, y, N, b, NULL, &err), 0, "%s", err.message);
+        cr_assert_eq(dp_pgd(&c, &cfg, x, y, N, b, NULL, &err), 0, "%s", err.message);
         cr_assert_neq(memcmp(a, b, sizeof a), 0, "another seed, same random start");
     }
-    robust_pgd_config none = {.norm = ROBUST_NORM_LINF, .epsilon = 0.1, .step = 0.05,
+    dp_pgd_config none = {.norm = DP_ATTACK_LINF, .epsilon = 0.1, .step = 0.05,
                               .steps = 0, .lower = 0, .upper = 1};
-    cr_assert_eq(robust_pgd(&c, &none, x, y, N, a, NULL, &err), 0, "%s", err.message);
+    cr_assert_eq(dp_pgd(&c, &none, x, y, N, a, NULL, &err), 0, "%s", err.message);
     cr_assert_eq(memcmp(a, x, sizeof a), 0, "no steps, no random start: the input");
     dp_workspace_free(&ws);
     dp_model_free(&m);
 }
 
-Test(robust_pgd, bad_configuration)
+Test(dp_pgd, bad_configuration)
 {
     dpkit_error err;
-    robust_pgd_config c = pgd(ROBUST_NORM_LINF, 0.3, 10);
+    dp_pgd_config c = pgd(DP_ATTACK_LINF, 0.3, 10);
     c.epsilon = NAN;
-    cr_assert_neq(robust_pgd_check(&c, &err), 0);
+    cr_assert_neq(dp_pgd_check(&c, &err), 0);
     cr_assert(strstr(err.message, "attack.epsilon"), "%s", err.message);
-    c = pgd(ROBUST_NORM_LINF, 0.3, 10);
+    c = pgd(DP_ATTACK_LINF, 0.3, 10);
     c.step = 0;
-    cr_assert_neq(robust_pgd_check(&c, &err), 0);
+    cr_assert_neq(dp_pgd_check(&c, &err), 0);
     cr_assert(strstr(err.message, "attack.step"), "%s", err.message);
-    c = pgd(ROBUST_NORM_LINF, 0.3, 10);
+    c = pgd(DP_ATTACK_LINF, 0.3, 10);
     c.lower = 1, c.upper = 0;
-    cr_assert_neq(robust_pgd_check(&c, &err), 0);
+    cr_assert_neq(dp_pgd_check(&c, &err), 0);
 }
 
 /* The smoothed version of a linear two-class classifier is the classifier itself, and the
@@ -149,9 +149,9 @@ Test(robust_smoothing, certifies_at_most_the_distance_to_a_linear_boundary)
     dp_model m;
     dp_workspace ws;
     linear_model(&m, &ws, 256, W, BIAS);
-    robust_model rm = {&m, &ws};
-    robust_classifier c;
-    robust_classifier_of_model(&rm, &c);
+    dp_model_classifier rm = {&m, &ws};
+    dp_classifier c;
+    dp_classifier_of_model(&rm, &c);
     robust_smoothing_config cfg;
     robust_smoothing_config_default(&cfg);
     cfg.sigma = 0.5;
@@ -201,9 +201,9 @@ Test(robust_cw, finds_the_distance_to_a_linear_boundary)
     dp_model m;
     dp_workspace ws;
     linear_model(&m, &ws, 2, W, BIAS);
-    robust_model rm = {&m, &ws};
-    robust_classifier c;
-    robust_classifier_of_model(&rm, &c);
+    dp_model_classifier rm = {&m, &ws};
+    dp_classifier c;
+    dp_classifier_of_model(&rm, &c);
     double u[D], un = 0, margin = BIAS[0] - BIAS[1];
     for (int j = 0; j < D; j++) {
         u[j] = (double)W[0][j] - W[1][j];
@@ -252,23 +252,23 @@ Test(robust_collision, reaches_the_projection_of_the_target)
         m.params[j * D + j] = 1;
     dp_workspace ws;
     cr_assert_eq(dp_workspace_create(&m, 1, &ws, &err), 0, "%s", err.message);
-    robust_model rm = {&m, &ws};
-    robust_classifier c;
-    robust_classifier_of_model(&rm, &c);
+    dp_model_classifier rm = {&m, &ws};
+    dp_classifier c;
+    dp_classifier_of_model(&rm, &c);
     const float target[D] = {1.0f, 0.5f, -0.2f, 0.3f, 0.9f, -1.0f};
     float adv[D];
     double dist, tn = 0;
     for (int j = 0; j < D; j++)
         tn += ((double)target[j] - X0[j]) * ((double)target[j] - X0[j]);
     tn = sqrt(tn);
-    robust_pgd_config l2 = {.norm = ROBUST_NORM_L2, .epsilon = 0.5, .step = 0.05, .steps = 100,
+    dp_pgd_config l2 = {.norm = DP_ATTACK_L2, .epsilon = 0.5, .step = 0.05, .steps = 100,
                             .lower = -10, .upper = 10};
     cr_assert_eq(robust_collision(&c, &l2, X0, target, 1, adv, &dist, &err), 0, "%s",
                  err.message);
     for (int j = 0; j < D; j++)
         cr_assert_float_eq(adv[j], X0[j] + 0.5 * (target[j] - X0[j]) / tn, 1e-5, "l2 %d", j);
     cr_assert_float_eq(dist, tn - 0.5, 1e-5);
-    robust_pgd_config linf = {.norm = ROBUST_NORM_LINF, .epsilon = 0.3, .step = 0.01,
+    dp_pgd_config linf = {.norm = DP_ATTACK_LINF, .epsilon = 0.3, .step = 0.01,
                               .steps = 100, .lower = -10, .upper = 10};
     cr_assert_eq(robust_collision(&c, &linf, X0, target, 1, adv, &dist, &err), 0, "%s",
                  err.message);

@@ -1,12 +1,12 @@
-/* robust_classifier for a dp model on its own input: logits by dp_model_forward, input
+/* dp_classifier for a dp model on its own input: logits by dp_model_forward, input
  * gradients by dp_model_input_gradient (which needs the forward of the same batch). */
-#include "robust/robust.h"
+#include "dp/dp.h"
 
 #include <string.h>
 
 static int model_logits(void *user, const float *x, size_t n, float *logits, dpkit_error *err)
 {
-    const robust_model *m = user;
+    const dp_model_classifier *m = user;
     if (n > m->ws->max_batch)
         return error_set(err, "batch of %zu inputs, workspace holds %zu", n, m->ws->max_batch);
     dp_model_forward(m->model, m->ws, x, n);
@@ -18,16 +18,16 @@ static int model_logits(void *user, const float *x, size_t n, float *logits, dpk
 static int model_input_gradient(void *user, const float *x, size_t n, const float *grad_logits,
                                 float *grad_x, dpkit_error *err)
 {
-    const robust_model *m = user;
+    const dp_model_classifier *m = user;
     if (n > m->ws->max_batch)
         return error_set(err, "batch of %zu inputs, workspace holds %zu", n, m->ws->max_batch);
     dp_model_forward(m->model, m->ws, x, n);
     return dp_model_input_gradient(m->model, m->ws, x, n, grad_logits, grad_x, err);
 }
 
-void robust_classifier_of_model(robust_model *model, robust_classifier *out)
+void dp_classifier_of_model(dp_model_classifier *model, dp_classifier *out)
 {
-    *out = (robust_classifier){.input_size = dp_shape_size(model->model->input),
+    *out = (dp_classifier){.input_size = dp_shape_size(model->model->input),
                                .class_count = model->model->class_count,
                                .max_batch = model->ws->max_batch,
                                .logits = model_logits,

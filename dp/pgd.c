@@ -2,7 +2,7 @@
  * steps along the sign of the input gradient (L-inf) or along the gradient scaled to unit L2
  * norm (L2), each followed by the projection onto the ball around the input and the input
  * range. The result is the last iterate, as in the usual implementations. */
-#include "robust/robust_internal.h"
+#include "dp/dp.h"
 
 #include "common/rng.h"
 
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int robust_pgd_check(const robust_pgd_config *c, dpkit_error *err)
+int dp_pgd_check(const dp_pgd_config *c, dpkit_error *err)
 {
     if (!(isfinite(c->epsilon) && c->epsilon >= 0))
         return error_set(err, "attack.epsilon: %g, expected a finite value >= 0", c->epsilon);
@@ -21,7 +21,7 @@ int robust_pgd_check(const robust_pgd_config *c, dpkit_error *err)
     if (!(isfinite(c->lower) && isfinite(c->upper) && c->lower < c->upper))
         return error_set(err, "attack input range [%g, %g]: expected finite lower < upper",
                          c->lower, c->upper);
-    if (c->norm != ROBUST_NORM_LINF && c->norm != ROBUST_NORM_L2)
+    if (c->norm != DP_ATTACK_LINF && c->norm != DP_ATTACK_L2)
         return error_set(err, "attack.norm: expected linf or l2");
     return 0;
 }
@@ -31,9 +31,9 @@ static double clamp(double v, double lo, double hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-void robust_project(const robust_pgd_config *c, const float *x0, float *x, size_t D)
+void dp_pgd_project(const dp_pgd_config *c, const float *x0, float *x, size_t D)
 {
-    if (c->norm == ROBUST_NORM_L2) {
+    if (c->norm == DP_ATTACK_L2) {
         double norm = 0;
         for (size_t j = 0; j < D; j++)
             norm += ((double)x[j] - x0[j]) * ((double)x[j] - x0[j]);
@@ -51,9 +51,9 @@ void robust_project(const robust_pgd_config *c, const float *x0, float *x, size_
         x[j] = (float)clamp(x[j], c->lower, c->upper);
 }
 
-void robust_random_start(const robust_pgd_config *c, rng *r, const float *x0, float *x, size_t D)
+void dp_pgd_random_start(const dp_pgd_config *c, rng *r, const float *x0, float *x, size_t D)
 {
-    if (c->norm == ROBUST_NORM_L2) {
+    if (c->norm == DP_ATTACK_L2) {
         double norm = 0;
         for (size_t j = 0; j < D; j++) {
             double g = rng_gaussian(r);
@@ -84,9 +84,9 @@ static void cross_entropy_gradient(const float *z, const int32_t *y, size_t n, s
     }
 }
 
-void robust_step(const robust_pgd_config *c, const float *g, float *x, size_t D)
+void dp_pgd_step(const dp_pgd_config *c, const float *g, float *x, size_t D)
 {
-    if (c->norm == ROBUST_NORM_L2) {
+    if (c->norm == DP_ATTACK_L2) {
         double norm = 0;
         for (size_t j = 0; j < D; j++)
             norm += (double)g[j] * g[j];
@@ -99,10 +99,10 @@ void robust_step(const robust_pgd_config *c, const float *g, float *x, size_t D)
     }
 }
 
-int robust_pgd(const robust_classifier *cl, const robust_pgd_config *c, const float *x,
-               const int32_t *y, size_t n, float *x_adv, uint8_t *fooled, dpkit_error *err)
+int dp_pgd(const dp_classifier *cl, const dp_pgd_config *c, const float *x, const int32_t *y,
+           size_t n, float *x_adv, uint8_t *fooled, dpkit_error *err)
 {
-    if (robust_pgd_check(c, err))
+    if (dp_pgd_check(c, err))
         return -1;
     for (size_t i = 0; i < n; i++)
         if (y[i] < 0 || (size_t)y[i] >= cl->class_count)
@@ -124,10 +124,10 @@ int robust_pgd(const robust_classifier *cl, const robust_pgd_config *c, const fl
         float *xa = x_adv + first * D;
         for (size_t i = 0; i < m; i++) {
             if (c->random_start)
-                robust_random_start(c, &r, x0 + i * D, xa + i * D, D);
+                dp_pgd_random_start(c, &r, x0 + i * D, xa + i * D, D);
             else
                 memcpy(xa + i * D, x0 + i * D, D * sizeof *xa);
-            robust_project(c, x0 + i * D, xa + i * D, D);
+            dp_pgd_project(c, x0 + i * D, xa + i * D, D);
         }
         for (int t = 0; t < c->steps && rc == 0; t++) {
             rc = cl->logits(cl->user, xa, m, z, err);
@@ -136,8 +136,8 @@ int robust_pgd(const robust_classifier *cl, const robust_pgd_config *c, const fl
                 rc = cl->input_gradient(cl->user, xa, m, gz, gx, err);
             }
             for (size_t i = 0; rc == 0 && i < m; i++) {
-                robust_step(c, gx + i * D, xa + i * D, D);
-                robust_project(c, x0 + i * D, xa + i * D, D);
+                dp_pgd_step(c, gx + i * D, xa + i * D, D);
+                dp_pgd_project(c, x0 + i * D, xa + i * D, D);
             }
         }
         if (rc == 0 && fooled) {
