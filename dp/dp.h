@@ -357,6 +357,9 @@ typedef struct dp_train_config {
     double delta;
     accountant_options accountant;
     const dp_gradient_canaries *canaries; /* audits only; NULL otherwise */
+    /* Adversarial training (docs/maths.md 12.6): each physical batch's inputs are replaced by
+     * PGD examples on the current model before its clipped gradient; NULL otherwise. */
+    const struct dp_pgd_config *adversarial;
 } dp_train_config;
 
 /* Everything that changes while training; saved in checkpoints. */

@@ -33,7 +33,8 @@ typedef struct run_config {
     size_t layer_count;
     int zero_init;         /* linear: start from zero weights */
     double target_epsilon; /* privacy.epsilon (0: none) */
-    dp_train_config train;
+    dp_train_config train;        /* train.adversarial points at `adversarial` when set */
+    dp_pgd_config adversarial;    /* training.adversarial.* */
     dp_optimizer_config optimizer;
     char output_dir[2048];
 } run_config;
@@ -64,6 +65,9 @@ run_config_kind run_config_classify(const config_node *root, char *why, size_t s
  * that runs it ("PATH looks like a training config (it has data.dataset and no kind); run it
  * with `dpkit train` (the original message)"). Returns -1. */
 int run_config_explain_kind(const char *path, run_config_kind expected, dpkit_error *err);
+
+/* Refuses adversarial training on images the extractor standardises (inputs not in [0, 1]). */
+int run_check_adversarial(const run_config *rc, size_t channels, dpkit_error *err);
 
 /* The model's layers for a given input shape and class count (linear: one dense layer). */
 int run_config_model(const run_config *rc, dp_shape input, size_t class_count, dp_model *model,

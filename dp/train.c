@@ -60,6 +60,20 @@ static int allowed_steps(const dp_train_config *c, const dp_train_state *state, 
     return 0;
 }
 
+/* x_adv (n, D): PGD examples for the batch x on the current model; the random starts are
+ * public randomness, keyed by the config's seed and the step. */
+static int adversarial_batch(const dp_model *model, dp_workspace *ws, const dp_pgd_config *pgd,
+                             long long step, const float *x, const int32_t *y, size_t n,
+                             float *x_adv, dpkit_error *err)
+{
+    dp_model_classifier mc = {model, ws};
+    dp_classifier classifier;
+    dp_classifier_of_model(&mc, &classifier);
+    dp_pgd_config c = *pgd;
+    c.seed = pgd->seed * 0x9E3779B97F4A7C15ull + (uint64_t)step;
+    return dp_pgd(&classifier, &c, x, y, n, x_adv, NULL, err);
+}
+
 int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *config,
                    dp_train_state *state, const dp_data *train, const dp_data *test,
                    dp_epoch_metrics *metrics, dpkit_error *err)
@@ -78,8 +92,9 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     float *grad = malloc(P * sizeof *grad);
     float *batch_x = malloc(ws->max_batch * D * sizeof *batch_x);
     int32_t *batch_y = malloc(ws->max_batch * sizeof *batch_y);
+    float *adv_x = config->adversarial ? malloc(ws->max_batch * D * sizeof *adv_x) : NULL;
     int status = 0;
-    if (!indices || !grad || !batch_x || !batch_y) {
+    if (!indices || !grad || !batch_x || !batch_y || (config->adversarial && !adv_x)) {
         status = error_set(err, "training: out of memory for a batch of %zu x %zu", ws->max_batch, D);
         goto done;
     }
@@ -90,7 +105,8 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     snprintf(label, sizeof label, "epoch %d", state->epoch + 1);
     progress_start(&bar, label, (size_t)steps, "steps");
     double clip = config->private_mode ? config->clip_norm : 0.0;
-    int linear = dp_model_is_single_linear(model) && ws->rows_scratch && !train->row;
+    int linear = dp_model_is_single_linear(model) && ws->rows_scratch && !train->row &&
+                 !config->adversarial;
     for (long long s = 0; s < steps; s++) {
         if (s >= allowed) {
             state->budget_exhausted = 1;
@@ -118,8 +134,17 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
                     memcpy(batch_x + i * D, train->x + row * D, D * sizeof *batch_x);
                 batch_y[i] = train->y[row];
             }
-            if (dp_model_clipped_gradient(model, ws, batch_x, batch_y, m, clip, grad, NULL,
-                                          &stats, err)) {
+            /* Adversarial training: each example's input becomes a PGD example on the current
+             * (already released) model, a function of that example alone, so clipping still
+             * bounds its whole contribution (docs/maths.md 12.6). */
+            if (config->adversarial && adversarial_batch(model, ws, config->adversarial,
+                                                         state->step, batch_x, batch_y, m, adv_x,
+                                                         err)) {
+                status = -1;
+                goto done;
+            }
+            if (dp_model_clipped_gradient(model, ws, adv_x ? adv_x : batch_x, batch_y, m, clip,
+                                          grad, NULL, &stats, err)) {
                 status = -1;
                 goto done;
             }
@@ -171,6 +196,7 @@ done:
     free(grad);
     free(batch_x);
     free(batch_y);
+    free(adv_x);
     return status;
 }
 
