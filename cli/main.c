@@ -19,6 +19,7 @@ static const cli_command commands[] = {
     {"audit", "empirical privacy audits: membership inference, one-run and multi-run epsilon lower bounds", cli_audit},
     {"curve", "accuracy against epsilon: train a grid of points and plot them", cli_curve},
     {"audit-canaries", "Secret Sharer audit: canary exposure and extraction on a character model", cli_audit_canaries},
+    {"robustness", "adversarial robustness of trained models: PGD and C&W attacks, smoothing certificates", cli_robustness},
     {NULL, NULL, NULL},
 };
 

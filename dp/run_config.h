@@ -47,14 +47,16 @@ int run_config_from_text(const char *text, const char *source, run_config *out, 
 void run_config_free(run_config *rc);
 
 /* What a config file is for, judged from its top-level keys alone (dp/run_config_kind.c): a
- * `kind:` of membership, one-run, multi-run or canaries is an audit config (dpkit audit); a
+ * `kind:` of membership, one-run, multi-run or canaries is an audit config (dpkit audit), of
+ * robustness a robustness config (dpkit robustness); a
  * `runs` list without a kind, a curve config (dpkit curve); data.dataset without a kind, a
  * training config (dpkit train, features, eval). */
 typedef enum {
     RUN_CONFIG_KIND_UNKNOWN,
     RUN_CONFIG_KIND_TRAINING,
     RUN_CONFIG_KIND_AUDIT,
-    RUN_CONFIG_KIND_CURVE
+    RUN_CONFIG_KIND_CURVE,
+    RUN_CONFIG_KIND_ROBUSTNESS
 } run_config_kind;
 
 /* The kind of a parsed config tree (NULL: unknown); `why` receives the keys that tell, e.g.
