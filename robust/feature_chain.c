@@ -5,6 +5,7 @@
 
 #include "scatter/scatter.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,41 +15,47 @@ struct robust_feature_chain {
     const features_normalizer *normalizer;
     dp_workspace ws;
     scatter_plan *plan; /* NULL for raw pixels */
-    scatter_grad *grad;
+    int threads;        /* images of a batch go through the scattering in parallel */
+    scatter_grad **grad; /* one per thread; NULL for raw pixels */
     size_t channels, plane, K, out_plane; /* image channels, H W, scattering channels, H' W' */
     int imagenet;
-    float *pixels;     /* one standardised channel plane */
-    double *coeffs;    /* one channel's scattering output */
+    float *pixels;     /* per thread: one standardised channel plane */
+    double *coeffs;    /* per thread: one channel's scattering output */
     float *raw, *normalised, *feature_grad; /* (max_batch, channels K, H' W') */
 };
 
-/* The standardised plane c of image x (channels, H, W). */
-static const float *standardised(robust_feature_chain *ch, const float *x, size_t c)
+/* The standardised plane c of image x (channels, H, W), in thread t's buffer. */
+static const float *standardised(robust_feature_chain *ch, int t, const float *x, size_t c)
 {
     const float *p = x + c * ch->plane;
     if (!ch->imagenet)
         return p;
+    float *out = ch->pixels + (size_t)t * ch->plane;
     for (size_t k = 0; k < ch->plane; k++)
-        ch->pixels[k] = (float)((p[k] - features_imagenet_mean[c]) / features_imagenet_std[c]);
-    return ch->pixels;
+        out[k] = (float)((p[k] - features_imagenet_mean[c]) / features_imagenet_std[c]);
+    return out;
 }
 
 /* raw features and normalised features of n images */
 static int features_of(robust_feature_chain *ch, const float *x, size_t n, dpkit_error *err)
 {
     size_t F = ch->channels * ch->K * ch->out_plane;
-    for (size_t i = 0; i < n; i++)
+#pragma omp parallel for num_threads(ch->threads) schedule(dynamic, 1)
+    for (size_t i = 0; i < n; i++) {
+        int t = omp_get_thread_num();
+        double *coeffs = ch->coeffs + (size_t)t * ch->K * ch->out_plane;
         for (size_t c = 0; c < ch->channels; c++) {
-            const float *p = standardised(ch, x + i * ch->channels * ch->plane, c);
+            const float *p = standardised(ch, t, x + i * ch->channels * ch->plane, c);
             float *o = ch->raw + i * F + c * ch->K * ch->out_plane;
             if (!ch->grad) {
                 memcpy(o, p, ch->plane * sizeof *o);
                 continue;
             }
-            scatter_grad_forward(ch->grad, p, ch->coeffs);
+            scatter_grad_forward(ch->grad[t], p, coeffs);
             for (size_t k = 0; k < ch->K * ch->out_plane; k++)
-                o[k] = (float)ch->coeffs[k];
+                o[k] = (float)coeffs[k];
         }
+    }
     memcpy(ch->normalised, ch->raw, n * F * sizeof *ch->raw);
     return features_normalizer_apply(ch->normalizer, ch->normalised, n, ch->channels * ch->K,
                                      ch->out_plane, err);
@@ -91,16 +98,18 @@ static int chain_input_gradient(void *user, const float *x, size_t n, const floa
     }
     if (features_normalizer_backward(ch->normalizer, ch->raw, ch->feature_grad, n, err))
         return -1;
-    for (size_t i = 0; i < n; i++)
+#pragma omp parallel for num_threads(ch->threads) schedule(dynamic, 1)
+    for (size_t i = 0; i < n; i++) {
+        int t = omp_get_thread_num();
         for (size_t c = 0; c < ch->channels; c++) {
             float *g = grad_x + (i * ch->channels + c) * ch->plane;
             const float *gf = ch->feature_grad + i * F + c * ch->K * ch->out_plane;
             if (ch->grad) {
                 /* the forward again: the scattering keeps one plane's responses at a time */
-                scatter_grad_forward(ch->grad,
-                                     standardised(ch, x + i * ch->channels * ch->plane, c),
-                                     ch->coeffs);
-                scatter_grad_backward(ch->grad, gf, g);
+                scatter_grad_forward(ch->grad[t],
+                                     standardised(ch, t, x + i * ch->channels * ch->plane, c),
+                                     ch->coeffs + (size_t)t * ch->K * ch->out_plane);
+                scatter_grad_backward(ch->grad[t], gf, g);
             } else {
                 memcpy(g, gf, ch->plane * sizeof *g);
             }
@@ -108,6 +117,7 @@ static int chain_input_gradient(void *user, const float *x, size_t n, const floa
                 for (size_t k = 0; k < ch->plane; k++)
                     g[k] = (float)(g[k] / features_imagenet_std[c]);
         }
+    }
     return 0;
 }
 
@@ -117,7 +127,9 @@ void robust_feature_chain_free(robust_feature_chain *ch)
         return;
     if (ch->model)
         dp_workspace_free(&ch->ws);
-    scatter_grad_free(ch->grad);
+    for (int t = 0; ch->grad && t < ch->threads; t++)
+        scatter_grad_free(ch->grad[t]);
+    free(ch->grad);
     scatter_plan_free(ch->plan);
     free(ch->pixels);
     free(ch->coeffs);
@@ -147,15 +159,22 @@ int robust_feature_chain_create(const features_extractor_config *extractor, size
     ch->imagenet = features_image_norm_is_imagenet(extractor, channels);
     ch->K = 1;
     ch->out_plane = ch->plane;
+    ch->threads = omp_get_max_threads();
     if (extractor->kind == FEATURES_SCATTER) {
         scatter_options o = scatter_default_options();
         o.threads = 1;
         o.planning = SCATTER_PLAN_ESTIMATE;
         if (scatter_plan_create(extractor->scatter_J, extractor->scatter_L,
-                                extractor->scatter_max_order, height, width, &o, &ch->plan,
-                                err) ||
-            scatter_grad_create(ch->plan, &ch->grad, err))
+                                extractor->scatter_max_order, height, width, &o, &ch->plan, err))
             goto fail;
+        ch->grad = calloc((size_t)ch->threads, sizeof *ch->grad);
+        if (!ch->grad) {
+            error_set(err, "attack: out of memory");
+            goto fail;
+        }
+        for (int t = 0; t < ch->threads; t++) /* FFTW planning: one thread at a time */
+            if (scatter_grad_create(ch->plan, &ch->grad[t], err))
+                goto fail;
         ch->K = scatter_plan_channels(ch->plan);
         ch->out_plane = scatter_plan_output_height(ch->plan) * scatter_plan_output_width(ch->plan);
     }
@@ -174,8 +193,8 @@ int robust_feature_chain_create(const features_extractor_config *extractor, size
     ch->max_batch = max_batch > 0 ? max_batch : 1;
     if (model && dp_workspace_create(model, ch->max_batch, &ch->ws, err))
         goto fail;
-    ch->pixels = malloc(ch->plane * sizeof *ch->pixels);
-    ch->coeffs = malloc(ch->K * ch->out_plane * sizeof *ch->coeffs);
+    ch->pixels = malloc((size_t)ch->threads * ch->plane * sizeof *ch->pixels);
+    ch->coeffs = malloc((size_t)ch->threads * ch->K * ch->out_plane * sizeof *ch->coeffs);
     ch->raw = malloc(ch->max_batch * F * sizeof *ch->raw);
     ch->normalised = malloc(ch->max_batch * F * sizeof *ch->normalised);
     ch->feature_grad = malloc(ch->max_batch * F * sizeof *ch->feature_grad);

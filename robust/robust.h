@@ -16,7 +16,8 @@
  * fitted normaliser and the model,
  * with gradients through all of them (robust/feature_chain.c). With model NULL the classifier
  * is the feature map itself (its outputs are the normalised features, for robust_collision).
- * Single-threaded; the chain points at normalizer and model, which must outlive it. */
+ * Images of a batch are spread over the OpenMP threads; the chain points at normalizer and
+ * model, which must outlive it. */
 typedef struct robust_feature_chain robust_feature_chain;
 int robust_feature_chain_create(const features_extractor_config *extractor, size_t channels,
                                 size_t height, size_t width,
