@@ -282,10 +282,13 @@ int dp_pgd(const dp_classifier *classifier, const dp_pgd_config *config, const f
 void dp_pgd_project(const dp_pgd_config *config, const float *x0, float *x, size_t D);
 /* x += step sign(g) (L-inf) or step g / ||g||_2 (L2; no move where g = 0). */
 void dp_pgd_step(const dp_pgd_config *config, const float *g, float *x, size_t D);
-/* x: a uniform point of the cube (L-inf) or of the ball (L2: a Gaussian direction at radius
- * epsilon U^(1/D)) around x0, not yet projected. */
-void dp_pgd_random_start(const dp_pgd_config *config, rng *r, const float *x0, float *x,
-                         size_t D);
+/* The starts x (n, D) of an attack from x0 (n, D): x0 itself, or with config->random_start a
+ * uniform point of the cube (L-inf) or of the ball (L2: a Gaussian direction at radius
+ * epsilon U^(1/D)), projected. */
+void dp_pgd_start(const dp_pgd_config *config, rng *r, const float *x0, float *x, size_t n,
+                  size_t D);
+/* The index of the first largest of z[0..K). */
+size_t dp_argmax(const float *z, size_t K);
 
 /* Accuracy and mean loss over a whole split, in batches of ws->max_batch. */
 int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, const int32_t *y,

@@ -51,7 +51,9 @@ void dp_pgd_project(const dp_pgd_config *c, const float *x0, float *x, size_t D)
         x[j] = (float)clamp(x[j], c->lower, c->upper);
 }
 
-void dp_pgd_random_start(const dp_pgd_config *c, rng *r, const float *x0, float *x, size_t D)
+/* A uniform point of the cube (L-inf) or of the ball (L2: a Gaussian direction at radius
+ * epsilon U^(1/D)) around x0, not yet projected. */
+static void random_start(const dp_pgd_config *c, rng *r, const float *x0, float *x, size_t D)
 {
     if (c->norm == DP_ATTACK_L2) {
         double norm = 0;
@@ -68,6 +70,26 @@ void dp_pgd_random_start(const dp_pgd_config *c, rng *r, const float *x0, float 
         for (size_t j = 0; j < D; j++)
             x[j] = (float)(x0[j] + c->epsilon * (2 * rng_uniform(r) - 1));
     }
+}
+
+void dp_pgd_start(const dp_pgd_config *c, rng *r, const float *x0, float *x, size_t n, size_t D)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (c->random_start)
+            random_start(c, r, x0 + i * D, x + i * D, D);
+        else
+            memcpy(x + i * D, x0 + i * D, D * sizeof *x);
+        dp_pgd_project(c, x0 + i * D, x + i * D, D);
+    }
+}
+
+size_t dp_argmax(const float *z, size_t K)
+{
+    size_t best = 0;
+    for (size_t k = 1; k < K; k++)
+        if (z[k] > z[best])
+            best = k;
+    return best;
 }
 
 /* grad = softmax(z) - onehot(y) per row (NULL: none); 1 in wrong[i] when the argmax is not
@@ -122,13 +144,7 @@ int dp_pgd(const dp_classifier *cl, const dp_pgd_config *c, const float *x, cons
         size_t m = n - first < B ? n - first : B;
         const float *x0 = x + first * D;
         float *xa = x_adv + first * D;
-        for (size_t i = 0; i < m; i++) {
-            if (c->random_start)
-                dp_pgd_random_start(c, &r, x0 + i * D, xa + i * D, D);
-            else
-                memcpy(xa + i * D, x0 + i * D, D * sizeof *xa);
-            dp_pgd_project(c, x0 + i * D, xa + i * D, D);
-        }
+        dp_pgd_start(c, &r, x0, xa, m, D);
         for (int t = 0; t < c->steps && rc == 0; t++) {
             rc = cl->logits(cl->user, xa, m, z, err);
             if (rc == 0) {

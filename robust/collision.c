@@ -28,13 +28,7 @@ int robust_collision(const dp_classifier *features, const dp_pgd_config *c,
         const float *x0 = x + first * D;
         float *xa = x_adv + first * D;
         rc = features->logits(features->user, targets + first * D, m, ft, err);
-        for (size_t i = 0; rc == 0 && i < m; i++) {
-            if (c->random_start)
-                dp_pgd_random_start(c, &r, x0 + i * D, xa + i * D, D);
-            else
-                memcpy(xa + i * D, x0 + i * D, D * sizeof *xa);
-            dp_pgd_project(c, x0 + i * D, xa + i * D, D);
-        }
+        dp_pgd_start(c, &r, x0, xa, m, D);
         for (int t = 0; t <= c->steps && rc == 0; t++) {
             rc = features->logits(features->user, xa, m, fz, err);
             for (size_t k = 0; rc == 0 && k < m * F; k++)

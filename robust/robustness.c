@@ -183,15 +183,6 @@ static float *pixels_of(const dataset_split *s, size_t count)
     return x;
 }
 
-static size_t argmax(const float *z, size_t K)
-{
-    size_t best = 0;
-    for (size_t k = 1; k < K; k++)
-        if (z[k] > z[best])
-            best = k;
-    return best;
-}
-
 static int predict(const dp_classifier *cl, const float *x, size_t n, int32_t *out,
                    dpkit_error *err)
 {
@@ -204,7 +195,7 @@ static int predict(const dp_classifier *cl, const float *x, size_t n, int32_t *o
         size_t m = n - first < cl->max_batch ? n - first : cl->max_batch;
         rc = cl->logits(cl->user, x + first * D, m, z, err);
         for (size_t i = 0; rc == 0 && i < m; i++)
-            out[first + i] = (int32_t)argmax(z + i * K, K);
+            out[first + i] = (int32_t)dp_argmax(z + i * K, K);
     }
     free(z);
     return rc;

@@ -42,13 +42,8 @@ static int count_classes(const dp_classifier *cl, const float *x, double sigma,
                 batch[i * D + j] = (float)(x[j] + sigma * rng_gaussian(r));
         if (cl->logits(cl->user, batch, m, z, err))
             return -1;
-        for (size_t i = 0; i < m; i++) {
-            size_t best = 0;
-            for (size_t k = 1; k < K; k++)
-                if (z[i * K + k] > z[i * K + best])
-                    best = k;
-            counts[best]++;
-        }
+        for (size_t i = 0; i < m; i++)
+            counts[dp_argmax(z + i * K, K)]++;
         done += m;
     }
     return 0;

@@ -2,7 +2,6 @@
  * training (to float rounding: a linear model then sums its batch as a layered model does, in
  * another order), with a radius it trains on other inputs, and it refuses inputs that are not
  * pixels in [0, 1]. */
-#include "common/h5io.h"
 #include "tests/test_util.h"
 
 #include <criterion/criterion.h>
@@ -15,21 +14,6 @@
 #define RAW "--set features.extractor=raw --set features.normalize.kind=none " \
             "--set features.image_norm=none --set privacy.reproducible_noise=true " \
             "--set training.epochs=1"
-
-static float *params_of(const char *path, size_t *count)
-{
-    h5io_file *f;
-    dpkit_error err;
-    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
-    int rank;
-    size_t dims[H5IO_MAX_RANK];
-    float *p;
-    cr_assert_eq(h5io_read_array(f, "/model/params", H5IO_FLOAT32, &rank, dims, (void **)&p,
-                                 &err), 0, "%s", err.message);
-    *count = dims[0];
-    h5io_close(f);
-    return p;
-}
 
 Test(adversarial_training, radius_zero_is_plain_training_and_a_radius_is_not)
 {
@@ -51,8 +35,8 @@ Test(adversarial_training, radius_zero_is_plain_training_and_a_radius_is_not)
         snprintf(model[k], sizeof model[k], "%s/run%d/model.h5", dir, k);
     }
     size_t n0, n1, n2;
-    float *p0 = params_of(model[0], &n0), *p1 = params_of(model[1], &n1),
-          *p2 = params_of(model[2], &n2);
+    float *p0 = test_read_params(model[0], &n0), *p1 = test_read_params(model[1], &n1),
+          *p2 = test_read_params(model[2], &n2);
     cr_assert(n0 == n1 && n0 == n2);
     double scale = 0, d1 = 0, d2 = 0;
     for (size_t i = 0; i < n0; i++) {
