@@ -278,6 +278,16 @@ int dp_pgd_check(const dp_pgd_config *config, dpkit_error *err);
 int dp_pgd(const dp_classifier *classifier, const dp_pgd_config *config, const float *x,
            const int32_t *y, size_t n, float *x_adv, uint8_t *fooled, dpkit_error *err);
 
+/* The loop of every projected attack, for any loss of the classifier's outputs: from the
+ * starts (dp_pgd_start) it steps along the input gradient of the loss (ascent 1) or against
+ * it (ascent 0) and projects, config->steps times; x_adv (n, D) is the last iterate. loss
+ * writes dL/dz (m, class_count) for inputs first..first+m-1 given their outputs z, and is
+ * called once more at the last iterate with grad NULL (to record what the caller keeps). */
+typedef int (*dp_attack_loss)(void *user, size_t first, size_t m, const float *z, float *grad,
+                              dpkit_error *err);
+int dp_attack_run(const dp_classifier *classifier, const dp_pgd_config *config, const float *x,
+                  size_t n, dp_attack_loss loss, void *user, int ascent, float *x_adv,
+                  dpkit_error *err);
 /* x (D) back into the ball of radius epsilon around x0, then into [lower, upper]. */
 void dp_pgd_project(const dp_pgd_config *config, const float *x0, float *x, size_t D);
 /* x += step sign(g) (L-inf) or step g / ||g||_2 (L2; no move where g = 0). */

@@ -121,15 +121,11 @@ void dp_pgd_step(const dp_pgd_config *c, const float *g, float *x, size_t D)
     }
 }
 
-int dp_pgd(const dp_classifier *cl, const dp_pgd_config *c, const float *x, const int32_t *y,
-           size_t n, float *x_adv, uint8_t *fooled, dpkit_error *err)
+int dp_attack_run(const dp_classifier *cl, const dp_pgd_config *c, const float *x, size_t n,
+                  dp_attack_loss loss, void *user, int ascent, float *x_adv, dpkit_error *err)
 {
     if (dp_pgd_check(c, err))
         return -1;
-    for (size_t i = 0; i < n; i++)
-        if (y[i] < 0 || (size_t)y[i] >= cl->class_count)
-            return error_set(err, "label %d of input %zu outside 0..%zu", (int)y[i], i,
-                             cl->class_count - 1);
     size_t D = cl->input_size, K = cl->class_count, B = cl->max_batch;
     float *z = malloc(B * K * sizeof *z), *gz = malloc(B * K * sizeof *gz);
     float *gx = malloc(B * D * sizeof *gx);
@@ -145,26 +141,54 @@ int dp_pgd(const dp_classifier *cl, const dp_pgd_config *c, const float *x, cons
         const float *x0 = x + first * D;
         float *xa = x_adv + first * D;
         dp_pgd_start(c, &r, x0, xa, m, D);
-        for (int t = 0; t < c->steps && rc == 0; t++) {
-            rc = cl->logits(cl->user, xa, m, z, err);
-            if (rc == 0) {
-                cross_entropy_gradient(z, y + first, m, K, gz, NULL);
-                rc = cl->input_gradient(cl->user, xa, m, gz, gx, err);
-            }
+        for (int t = 0; t <= c->steps && rc == 0; t++) {
+            int last = t == c->steps; /* judged, not moved */
+            rc = cl->logits(cl->user, xa, m, z, err) ||
+                 loss(user, first, m, z, last ? NULL : gz, err);
+            if (rc || last)
+                break;
+            rc = cl->input_gradient(cl->user, xa, m, gz, gx, err);
+            for (size_t k = 0; rc == 0 && !ascent && k < m * D; k++)
+                gx[k] = -gx[k];
             for (size_t i = 0; rc == 0 && i < m; i++) {
                 dp_pgd_step(c, gx + i * D, xa + i * D, D);
                 dp_pgd_project(c, x0 + i * D, xa + i * D, D);
             }
-        }
-        if (rc == 0 && fooled) {
-            rc = cl->logits(cl->user, xa, m, z, err);
-            if (rc == 0)
-                cross_entropy_gradient(z, y + first, m, K, NULL, fooled + first);
         }
     }
 done:
     free(z);
     free(gz);
     free(gx);
-    return rc;
+    return rc ? -1 : 0;
+}
+
+typedef struct pgd_labels {
+    const int32_t *y;
+    size_t K;
+    uint8_t *fooled;
+} pgd_labels;
+
+/* The cross-entropy's gradient softmax(z) - onehot(y) while attacking; at the last iterate,
+ * whether each input is misclassified. */
+static int cross_entropy_loss(void *user, size_t first, size_t m, const float *z, float *grad,
+                              dpkit_error *err)
+{
+    (void)err;
+    const pgd_labels *l = user;
+    if (grad || l->fooled)
+        cross_entropy_gradient(z, l->y + first, m, l->K, grad,
+                               grad ? NULL : l->fooled + first);
+    return 0;
+}
+
+int dp_pgd(const dp_classifier *cl, const dp_pgd_config *c, const float *x, const int32_t *y,
+           size_t n, float *x_adv, uint8_t *fooled, dpkit_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (y[i] < 0 || (size_t)y[i] >= cl->class_count)
+            return error_set(err, "label %d of input %zu outside 0..%zu", (int)y[i], i,
+                             cl->class_count - 1);
+    pgd_labels l = {y, cl->class_count, fooled};
+    return dp_attack_run(cl, c, x, n, cross_entropy_loss, &l, 1, x_adv, err);
 }
