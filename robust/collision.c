@@ -1,4 +1,4 @@
- /* The feature-collision attack (Shafahi et al. 2018; Tramer, Carlini, Brendel & Madry 2020,
+/* The feature-collision attack (Shafahi et al. 2018; Tramer, Carlini, Brendel & Madry 2020,
  * docs/maths.md 12.4): a perturbation of x within the set whose features come as close as
  * they can to those of a target input, by projected descent on (1/2)||phi(x') - phi(t)||^2. */
 #include "robust/robust.h"
