@@ -22,6 +22,8 @@ struct robust_feature_chain {
     float *pixels;     /* per thread: one standardised channel plane */
     double *coeffs;    /* per thread: one channel's scattering output */
     float *raw, *normalised, *feature_grad; /* (max_batch, channels K, H' W') */
+    float *last_x;     /* the images raw and normalised were computed from (max_batch, D) */
+    size_t last_n;     /* 0: none */
 };
 
 /* The standardised plane c of image x (channels, H, W), in thread t's buffer. */
@@ -39,7 +41,11 @@ static const float *standardised(robust_feature_chain *ch, int t, const float *x
 /* raw features and normalised features of n images */
 static int features_of(robust_feature_chain *ch, const float *x, size_t n, dpkit_error *err)
 {
-    size_t F = ch->channels * ch->K * ch->out_plane;
+    size_t F = ch->channels * ch->K * ch->out_plane, D = ch->channels * ch->plane;
+    /* an attack asks for the logits and then the gradient at the same images */
+    if (n == ch->last_n && memcmp(x, ch->last_x, n * D * sizeof *x) == 0)
+        return 0;
+    ch->last_n = 0;
 #pragma omp parallel for num_threads(ch->threads) schedule(dynamic, 1)
     for (size_t i = 0; i < n; i++) {
         int t = omp_get_thread_num();
@@ -57,8 +63,12 @@ static int features_of(robust_feature_chain *ch, const float *x, size_t n, dpkit
         }
     }
     memcpy(ch->normalised, ch->raw, n * F * sizeof *ch->raw);
-    return features_normalizer_apply(ch->normalizer, ch->normalised, n, ch->channels * ch->K,
-                                     ch->out_plane, err);
+    if (features_normalizer_apply(ch->normalizer, ch->normalised, n, ch->channels * ch->K,
+                                  ch->out_plane, err))
+        return -1;
+    memcpy(ch->last_x, x, n * D * sizeof *x);
+    ch->last_n = n;
+    return 0;
 }
 
 static int chain_logits(void *user, const float *x, size_t n, float *logits, dpkit_error *err)
@@ -136,6 +146,7 @@ void robust_feature_chain_free(robust_feature_chain *ch)
     free(ch->raw);
     free(ch->normalised);
     free(ch->feature_grad);
+    free(ch->last_x);
     free(ch);
 }
 
@@ -198,7 +209,9 @@ int robust_feature_chain_create(const features_extractor_config *extractor, size
     ch->raw = malloc(ch->max_batch * F * sizeof *ch->raw);
     ch->normalised = malloc(ch->max_batch * F * sizeof *ch->normalised);
     ch->feature_grad = malloc(ch->max_batch * F * sizeof *ch->feature_grad);
-    if (!ch->pixels || !ch->coeffs || !ch->raw || !ch->normalised || !ch->feature_grad) {
+    ch->last_x = malloc(ch->max_batch * channels * ch->plane * sizeof *ch->last_x);
+    if (!ch->pixels || !ch->coeffs || !ch->raw || !ch->normalised || !ch->feature_grad ||
+        !ch->last_x) {
         error_set(err, "attack: out of memory for a batch of %zu images", max_batch);
         goto fail;
     }

@@ -236,10 +236,11 @@ static int attack(const robustness *r, robustness_model *rm, const dp_classifier
     for (size_t e = 0; e < r->epsilon_count && rc == 0; e++) {
         dp_pgd_config c = r->pgd;
         c.epsilon = r->epsilons[e];
-        rc = dp_pgd(cl, &c, x, rm->labels, n, adv, fooled, err);
+        /* radius 0 leaves every input as it is: the clean predictions */
+        rc = c.epsilon > 0 ? dp_pgd(cl, &c, x, rm->labels, n, adv, fooled, err) : 0;
         uint8_t *ok = rm->robust + e * n;
         for (size_t i = 0; rc == 0 && i < n; i++)
-            ok[i] = !fooled[i];
+            ok[i] = c.epsilon > 0 ? !fooled[i] : rm->clean[i] == rm->labels[i];
         rm->robust_accuracy[e] = mean_of(ok, n);
         progress_update(bar, e + 1);
     }
