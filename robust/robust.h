@@ -77,4 +77,11 @@ int robust_smoothing_check(const robust_smoothing_config *config, dpkit_error *e
 int robust_certify(const dp_classifier *classifier, const robust_smoothing_config *config,
                    const float *x, int32_t *prediction, double *radius, dpkit_error *err);
 
+/* PREDICT of Cohen et al.: the smoothed classifier's class at x from n noisy copies, or -1
+ * (abstain) when a two-sided binomial test cannot tell the two most frequent classes apart at
+ * level alpha. A class it returns is wrong with probability at most alpha. */
+int robust_smoothed_predict(const dp_classifier *classifier,
+                            const robust_smoothing_config *config, const float *x,
+                            int32_t *prediction, dpkit_error *err);
+
 #endif

@@ -28,6 +28,8 @@ typedef struct robustness_model {
     int32_t *smoothed;         /* (certified_count) smoothed class, -1: abstained */
     double *radius;            /* (certified_count) certified L2 radius */
     double certified_accuracy[ROBUSTNESS_MAX_VALUES];
+    size_t certificate_checks;     /* certified inputs attacked within their radius */
+    size_t certificate_violations; /* of them, the smoothed class changed (never, if sound) */
     double seconds;
 } robustness_model;
 
@@ -42,6 +44,7 @@ typedef struct robustness {
     double figure_epsilon;
     robust_smoothing_config smoothing;
     size_t smoothing_count;
+    int smoothing_attack;      /* smoothing.attack: attack every certificate */
     double radii[ROBUSTNESS_MAX_VALUES];
     size_t radius_count;
     char split[8];

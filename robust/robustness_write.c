@@ -49,6 +49,8 @@ static void model_json(json_writer *w, const robustness *r, const robustness_mod
             json_end_object(w);
         }
         json_end_array(w);
+        json_field_int(w, "certificates_attacked", (long long)rm->certificate_checks);
+        json_field_int(w, "certificates_broken", (long long)rm->certificate_violations);
     }
     json_field_double(w, "seconds", rm->seconds);
     json_end_object(w);

@@ -58,33 +58,62 @@ static size_t most_frequent(const uint64_t *counts, size_t K)
     return best;
 }
 
+/* Buffers and the noise of one certificate or prediction. */
+typedef struct sampler {
+    float *batch, *z;
+    uint64_t *counts;
+    rng r;
+} sampler;
+
+static void sampler_close(sampler *s)
+{
+    free(s->batch);
+    free(s->z);
+    free(s->counts);
+}
+
+static int sampler_open(const dp_classifier *cl, const robust_smoothing_config *c, sampler *s,
+                        dpkit_error *err)
+{
+    if (robust_smoothing_check(c, err))
+        return -1;
+    s->batch = malloc(cl->max_batch * cl->input_size * sizeof *s->batch);
+    s->z = malloc(cl->max_batch * cl->class_count * sizeof *s->z);
+    s->counts = calloc(cl->class_count, sizeof *s->counts);
+    if (!s->batch || !s->z || !s->counts) {
+        sampler_close(s);
+        return error_set(err, "smoothing: out of memory for a batch of %zu inputs",
+                         cl->max_batch);
+    }
+    rng_init_seed(&s->r, c->seed, RNG_STREAM_ROBUST);
+    return 0;
+}
+
+/* s->counts = the classes of `samples` noisy copies of x. */
+static int sample(const dp_classifier *cl, const robust_smoothing_config *c, sampler *s,
+                  const float *x, size_t samples, dpkit_error *err)
+{
+    memset(s->counts, 0, cl->class_count * sizeof *s->counts);
+    return count_classes(cl, x, c->sigma, samples, &s->r, s->batch, s->z, s->counts, err);
+}
+
 int robust_certify(const dp_classifier *cl, const robust_smoothing_config *c, const float *x,
                    int32_t *prediction, double *radius, dpkit_error *err)
 {
     *prediction = -1;
     *radius = 0;
-    if (robust_smoothing_check(c, err))
+    sampler s;
+    if (sampler_open(cl, c, &s, err))
         return -1;
-    size_t D = cl->input_size, K = cl->class_count;
-    float *batch = malloc(cl->max_batch * D * sizeof *batch);
-    float *z = malloc(cl->max_batch * K * sizeof *z);
-    uint64_t *counts = calloc(K, sizeof *counts);
     int rc = -1;
-    if (!batch || !z || !counts) {
-        error_set(err, "smoothing: out of memory for a batch of %zu inputs", cl->max_batch);
+    if (sample(cl, c, &s, x, c->n0, err))
         goto done;
-    }
-    rng r;
-    rng_init_seed(&r, c->seed, RNG_STREAM_ROBUST);
-    if (count_classes(cl, x, c->sigma, c->n0, &r, batch, z, counts, err))
-        goto done;
-    size_t guess = most_frequent(counts, K);
-    memset(counts, 0, K * sizeof *counts);
-    if (count_classes(cl, x, c->sigma, c->n, &r, batch, z, counts, err))
+    size_t guess = most_frequent(s.counts, cl->class_count);
+    if (sample(cl, c, &s, x, c->n, err))
         goto done;
     /* one-sided lower bound at level alpha: the lower end of the two-sided 2 alpha interval */
     double lower, upper;
-    if (audit_clopper_pearson(counts[guess], c->n, 2 * c->alpha, &lower, &upper, err))
+    if (audit_clopper_pearson(s.counts[guess], c->n, 2 * c->alpha, &lower, &upper, err))
         goto done;
     if (lower > 0.5) {
         *prediction = (int32_t)guess;
@@ -92,8 +121,29 @@ int robust_certify(const dp_classifier *cl, const robust_smoothing_config *c, co
     }
     rc = 0;
 done:
-    free(batch);
-    free(z);
-    free(counts);
+    sampler_close(&s);
+    return rc;
+}
+
+int robust_smoothed_predict(const dp_classifier *cl, const robust_smoothing_config *c,
+                            const float *x, int32_t *prediction, dpkit_error *err)
+{
+    *prediction = -1;
+    sampler s;
+    if (sampler_open(cl, c, &s, err))
+        return -1;
+    int rc = sample(cl, c, &s, x, c->n, err);
+    if (rc == 0) {
+        size_t K = cl->class_count, a = most_frequent(s.counts, K), b = a == 0 ? 1 : 0;
+        for (size_t k = 0; k < K; k++)
+            if (k != a && s.counts[k] > s.counts[b])
+                b = k;
+        uint64_t na = s.counts[a], total = na + s.counts[b];
+        /* two-sided binomial test of na of total at 1/2 (na >= total / 2) */
+        double p = na == 0 ? 1 : 2 * gsl_cdf_binomial_Q((unsigned)(na - 1), 0.5, (unsigned)total);
+        if (p <= c->alpha)
+            *prediction = (int32_t)a;
+    }
+    sampler_close(&s);
     return rc;
 }
