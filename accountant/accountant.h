@@ -54,6 +54,13 @@ int accountant_epsilon(const accountant_event *events, size_t event_count, doubl
                        const accountant_options *options, double *epsilon, double *order,
                        dpkit_error *err);
 
+/* PLD only: the optimistic and pessimistic connect-the-dots estimates of epsilon at delta
+ * (docs/maths.md 3.3), lower <= true epsilon <= upper; *upper is what accountant_epsilon
+ * returns, the value reported everywhere. -1 with a message for the RDP accountant. */
+int accountant_epsilon_interval(const accountant_event *events, size_t event_count, double delta,
+                                const accountant_options *options, double *lower, double *upper,
+                                dpkit_error *err);
+
 /* delta at a given epsilon (PLD: exact read-off; RDP: the conversion solved for delta). */
 int accountant_delta(const accountant_event *events, size_t event_count, double epsilon,
                      const accountant_options *options, double *delta, dpkit_error *err);

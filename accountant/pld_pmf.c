@@ -36,7 +36,7 @@ void pld_pmf_free(pld_pmf *pmf)
     pmf->n = 0;
 }
 
-void pld_pmf_truncate(pld_pmf *pmf, double tail)
+void pld_pmf_truncate(pld_pmf *pmf, double tail, pld_bound bound)
 {
     size_t first = 0, last = pmf->n - 1;
     double prefix = 0.0, suffix = 0.0;
@@ -44,8 +44,10 @@ void pld_pmf_truncate(pld_pmf *pmf, double tail)
         prefix += pmf->p[first++];
     while (last > first && suffix + pmf->p[last] <= tail / 2.0)
         suffix += pmf->p[last--];
-    pmf->p[first] += prefix;
-    pmf->infinity_mass += suffix;
+    if (bound == PLD_PESSIMISTIC) {
+        pmf->p[first] += prefix;
+        pmf->infinity_mass += suffix;
+    }
     size_t kept = last - first + 1;
     if (first > 0)
         memmove(pmf->p, pmf->p + first, kept * sizeof *pmf->p);
@@ -77,7 +79,21 @@ typedef struct fft_work {
     double *real;
     fftw_complex *spectrum;
     fftw_plan forward, backward;
+    int cached; /* the plans belong to plan_cache */
 } fft_work;
+
+/* Plans kept for reuse, per transform size: FFTW_ESTIMATE planning (twiddle tables, first
+ * touch of their pages) costs ten times the transform it plans at the sizes the PLD uses, and
+ * calibration, curves and repeated calls ask for the same few sizes. Plans are executed on the
+ * caller's arrays (new-array execution, thread-safe; fftw_alloc gives every array the same
+ * alignment) and never freed. Sizes above PLAN_CACHE_MAX_SIZE are planned per call. */
+#define PLAN_CACHE_ENTRIES 16
+#define PLAN_CACHE_MAX_SIZE ((size_t)1 << 21)
+static struct {
+    size_t size;
+    fftw_plan forward, backward;
+} plan_cache[PLAN_CACHE_ENTRIES];
+static size_t plan_cache_count;
 
 static int fft_work_create(fft_work *w, size_t size, dpkit_error *err)
 {
@@ -90,9 +106,25 @@ static int fft_work_create(fft_work *w, size_t size, dpkit_error *err)
         fftw_free(w->spectrum);
         return error_set(err, "PLD: out of memory for an FFT of size %zu", size);
     }
+    int cacheable = size <= PLAN_CACHE_MAX_SIZE;
     pthread_mutex_lock(&planner_lock);
-    w->forward = fftw_plan_dft_r2c_1d((int)size, w->real, w->spectrum, FFTW_ESTIMATE);
-    w->backward = fftw_plan_dft_c2r_1d((int)size, w->spectrum, w->real, FFTW_ESTIMATE);
+    for (size_t i = 0; cacheable && i < plan_cache_count; i++)
+        if (plan_cache[i].size == size) {
+            w->forward = plan_cache[i].forward;
+            w->backward = plan_cache[i].backward;
+            w->cached = 1;
+        }
+    if (!w->cached) {
+        w->forward = fftw_plan_dft_r2c_1d((int)size, w->real, w->spectrum, FFTW_ESTIMATE);
+        w->backward = fftw_plan_dft_c2r_1d((int)size, w->spectrum, w->real, FFTW_ESTIMATE);
+        if (w->forward && w->backward && cacheable && plan_cache_count < PLAN_CACHE_ENTRIES) {
+            plan_cache[plan_cache_count].size = size;
+            plan_cache[plan_cache_count].forward = w->forward;
+            plan_cache[plan_cache_count].backward = w->backward;
+            plan_cache_count++;
+            w->cached = 1;
+        }
+    }
     pthread_mutex_unlock(&planner_lock);
     if (!w->forward || !w->backward) {
         pthread_mutex_lock(&planner_lock);
@@ -108,14 +140,35 @@ static int fft_work_create(fft_work *w, size_t size, dpkit_error *err)
     return 0;
 }
 
+static void fft_forward(fft_work *w)
+{
+    fftw_execute_dft_r2c(w->forward, w->real, w->spectrum);
+}
+
+static void fft_backward(fft_work *w)
+{
+    fftw_execute_dft_c2r(w->backward, w->spectrum, w->real);
+}
+
 static void fft_work_free(fft_work *w)
 {
-    pthread_mutex_lock(&planner_lock);
-    fftw_destroy_plan(w->forward);
-    fftw_destroy_plan(w->backward);
-    pthread_mutex_unlock(&planner_lock);
+    if (!w->cached) {
+        pthread_mutex_lock(&planner_lock);
+        fftw_destroy_plan(w->forward);
+        fftw_destroy_plan(w->backward);
+        pthread_mutex_unlock(&planner_lock);
+    }
     fftw_free(w->real);
     fftw_free(w->spectrum);
+}
+
+/* a * b by the textbook formula. C's `*` on complex doubles adds a NaN test per product and a
+ * call into the library's __muldc3 (Annex G infinity recovery) behind it; the spectra here are
+ * finite with |z| <= 1, where both give the same bits. */
+static double complex complex_product(double complex a, double complex b)
+{
+    double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
+    return CMPLX(ar * br - ai * bi, ar * bi + ai * br);
 }
 
 /* z^n by repeated squaring: about 2 log2(n) products, and as accurate as cpow for |z| <= 1. */
@@ -124,10 +177,10 @@ static double complex complex_power(double complex z, long long n)
     double complex result = 1.0;
     while (n > 0) {
         if (n & 1)
-            result *= z;
+            result = complex_product(result, z);
         n >>= 1;
         if (n)
-            z *= z;
+            z = complex_product(z, z);
     }
     return result;
 }
@@ -184,8 +237,8 @@ static int too_long(double points, const char *what, dpkit_error *err)
                      ACCOUNTANT_PLD_MAX_POINTS, ACCOUNTANT_PLD_MAX_POINTS * 8 >> 20);
 }
 
-int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_pmf *out,
-                         dpkit_error *err)
+int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_bound bound,
+                         pld_pmf *out, dpkit_error *err)
 {
     if (times == 1) {
         if (pld_pmf_alloc(out, in->n, err) != 0)
@@ -220,11 +273,17 @@ int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_pm
     }
     memset(w.real, 0, size * sizeof *w.real);
     memcpy(w.real, in->p, in->n * sizeof *in->p);
-    fftw_execute(w.forward);
+    fft_forward(&w);
+    /* A bin with |z|^times < 1e-300 is set to 0 without its 2 log2(times) products: it adds
+     * less than 1e-300 to any output. The spectrum of a spread-out PMF decays fast, so for
+     * many steps most bins are such (the squaring would also pass through slow subnormals). */
+    double norm_floor = exp(2.0 * log(1e-300) / (double)times);
     for (size_t k = 0; k < size / 2 + 1; k++) {
-        w.spectrum[k] = complex_power(w.spectrum[k], times);
+        double complex z = w.spectrum[k];
+        double norm = creal(z) * creal(z) + cimag(z) * cimag(z);
+        w.spectrum[k] = norm < norm_floor ? 0.0 : complex_power(z, times);
     }
-    fftw_execute(w.backward);
+    fft_backward(&w);
     /* The result is the circular convolution: index lower + j lives at (lower + j) mod size.
      * FFT rounding can leave tiny negative values; they are not probabilities. */
     size_t start = (size_t)(lower % (long long)size);
@@ -234,12 +293,14 @@ int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_pm
     }
     fft_work_free(&w);
     out->offset = offset;
-    out->infinity_mass = tail - expm1((double)times * log1p(-in->infinity_mass));
+    /* The mass outside the window, at most `tail`: charged to infinity, or dropped. */
+    out->infinity_mass = (bound == PLD_PESSIMISTIC ? tail : 0.0) -
+                         expm1((double)times * log1p(-in->infinity_mass));
     return 0;
 }
 
-int pld_pmf_compose(const pld_pmf *a, const pld_pmf *b, double tail, pld_pmf *out,
-                    dpkit_error *err)
+int pld_pmf_compose(const pld_pmf *a, const pld_pmf *b, double tail, pld_bound bound,
+                    pld_pmf *out, dpkit_error *err)
 {
     size_t length = a->n + b->n - 1;
     long long offset;
@@ -270,14 +331,14 @@ int pld_pmf_compose(const pld_pmf *a, const pld_pmf *b, double tail, pld_pmf *ou
         }
         memset(w.real, 0, size * sizeof *w.real);
         memcpy(w.real, a->p, a->n * sizeof *a->p);
-        fftw_execute(w.forward);
+        fft_forward(&w);
         memcpy(first, w.spectrum, (size / 2 + 1) * sizeof *first);
         memset(w.real, 0, size * sizeof *w.real);
         memcpy(w.real, b->p, b->n * sizeof *b->p);
-        fftw_execute(w.forward);
+        fft_forward(&w);
         for (size_t k = 0; k < size / 2 + 1; k++)
-            w.spectrum[k] *= first[k];
-        fftw_execute(w.backward);
+            w.spectrum[k] = complex_product(w.spectrum[k], first[k]);
+        fft_backward(&w);
         for (size_t j = 0; j < length; j++) {
             double v = w.real[j] / (double)size;
             out->p[j] = v > 0.0 ? v : 0.0;
@@ -287,7 +348,7 @@ int pld_pmf_compose(const pld_pmf *a, const pld_pmf *b, double tail, pld_pmf *ou
     }
     out->offset = offset;
     out->infinity_mass = a->infinity_mass + b->infinity_mass - a->infinity_mass * b->infinity_mass;
-    pld_pmf_truncate(out, tail);
+    pld_pmf_truncate(out, tail, bound);
     return 0;
 }
 
