@@ -97,10 +97,11 @@ static int tabulate(double q, double sigma, double d, pld_table *t, dpkit_error 
             double a_lo, a_hi, b_lo, b_hi;
             normal_cdf_pair(x / sigma, &a_lo, &a_hi);
             normal_cdf_pair((x + 1.0) / sigma, &b_lo, &b_hi);
+            double growth = exp(eps);
             mr = a_lo;
-            dr = (1.0 - q) * a_lo + q * b_lo - exp(eps) * mr;
+            dr = (1.0 - q) * a_lo + q * b_lo - growth * mr;
             ma = (1.0 - q) * a_hi + q * b_hi;
-            da = a_hi - exp(-eps) * ma;
+            da = a_hi - ma / growth;
         }
         t->delta_remove[i] = fmin(fmax(dr, 0.0), 1.0);
         t->mass_remove[i] = mr;

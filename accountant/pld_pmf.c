@@ -79,52 +79,87 @@ typedef struct fft_work {
     double *real;
     fftw_complex *spectrum;
     fftw_plan forward, backward;
-    int cached; /* the plans belong to plan_cache */
+    int cached;                /* the plans belong to plan_cache */
+    struct plan_entry *borrowed; /* the arrays too: this entry's */
 } fft_work;
 
-/* Plans kept for reuse, per transform size: FFTW_ESTIMATE planning (twiddle tables, first
- * touch of their pages) costs ten times the transform it plans at the sizes the PLD uses, and
- * calibration, curves and repeated calls ask for the same few sizes. Plans are executed on the
- * caller's arrays (new-array execution, thread-safe; fftw_alloc gives every array the same
- * alignment) and never freed. Sizes above PLAN_CACHE_MAX_SIZE are planned per call. */
+/* Plans kept for reuse, per transform size, with one pair of arrays each: FFTW_ESTIMATE
+ * planning (twiddle tables, first touch of their pages) costs ten times the transform it plans
+ * at the sizes the PLD uses, and fresh arrays of megabytes cost page faults on first touch;
+ * calibration, curves and repeated calls ask for the same few sizes. A plan is executed on the
+ * caller's arrays (new-array execution is thread-safe, and fftw_alloc gives every array the same
+ * alignment); a thread that finds the cached arrays in use allocates its own. Never freed.
+ * Sizes above PLAN_CACHE_MAX_SIZE are planned per call. */
 #define PLAN_CACHE_ENTRIES 16
 #define PLAN_CACHE_MAX_SIZE ((size_t)1 << 21)
-static struct {
+typedef struct plan_entry {
     size_t size;
     fftw_plan forward, backward;
-} plan_cache[PLAN_CACHE_ENTRIES];
+    double *real;
+    fftw_complex *spectrum;
+    int busy; /* the arrays are lent to a fft_work */
+} plan_entry;
+static plan_entry plan_cache[PLAN_CACHE_ENTRIES];
 static size_t plan_cache_count;
+
+/* The cache entry of `size`, created if there is room; NULL otherwise. Under planner_lock. */
+static plan_entry *plan_cache_entry(size_t size)
+{
+    for (size_t i = 0; i < plan_cache_count; i++)
+        if (plan_cache[i].size == size)
+            return &plan_cache[i];
+    if (size > PLAN_CACHE_MAX_SIZE || plan_cache_count == PLAN_CACHE_ENTRIES)
+        return NULL;
+    plan_entry e = {size, NULL, NULL, fftw_alloc_real(size), fftw_alloc_complex(size / 2 + 1), 0};
+    if (e.real && e.spectrum) {
+        e.forward = fftw_plan_dft_r2c_1d((int)size, e.real, e.spectrum, FFTW_ESTIMATE);
+        e.backward = fftw_plan_dft_c2r_1d((int)size, e.spectrum, e.real, FFTW_ESTIMATE);
+    }
+    if (!e.forward || !e.backward) {
+        if (e.forward)
+            fftw_destroy_plan(e.forward);
+        if (e.backward)
+            fftw_destroy_plan(e.backward);
+        fftw_free(e.real);
+        fftw_free(e.spectrum);
+        return NULL;
+    }
+    plan_cache[plan_cache_count] = e;
+    return &plan_cache[plan_cache_count++];
+}
 
 static int fft_work_create(fft_work *w, size_t size, dpkit_error *err)
 {
     memset(w, 0, sizeof *w);
     w->size = size;
-    w->real = fftw_alloc_real(size);
-    w->spectrum = fftw_alloc_complex(size / 2 + 1);
-    if (!w->real || !w->spectrum) {
-        fftw_free(w->real);
-        fftw_free(w->spectrum);
-        return error_set(err, "PLD: out of memory for an FFT of size %zu", size);
-    }
-    int cacheable = size <= PLAN_CACHE_MAX_SIZE;
     pthread_mutex_lock(&planner_lock);
-    for (size_t i = 0; cacheable && i < plan_cache_count; i++)
-        if (plan_cache[i].size == size) {
-            w->forward = plan_cache[i].forward;
-            w->backward = plan_cache[i].backward;
-            w->cached = 1;
-        }
-    if (!w->cached) {
-        w->forward = fftw_plan_dft_r2c_1d((int)size, w->real, w->spectrum, FFTW_ESTIMATE);
-        w->backward = fftw_plan_dft_c2r_1d((int)size, w->spectrum, w->real, FFTW_ESTIMATE);
-        if (w->forward && w->backward && cacheable && plan_cache_count < PLAN_CACHE_ENTRIES) {
-            plan_cache[plan_cache_count].size = size;
-            plan_cache[plan_cache_count].forward = w->forward;
-            plan_cache[plan_cache_count].backward = w->backward;
-            plan_cache_count++;
-            w->cached = 1;
+    plan_entry *e = plan_cache_entry(size);
+    if (e) {
+        w->forward = e->forward;
+        w->backward = e->backward;
+        w->cached = 1;
+        if (!e->busy) {
+            e->busy = 1;
+            w->real = e->real;
+            w->spectrum = e->spectrum;
+            w->borrowed = e;
         }
     }
+    pthread_mutex_unlock(&planner_lock);
+    if (!w->borrowed) {
+        w->real = fftw_alloc_real(size);
+        w->spectrum = fftw_alloc_complex(size / 2 + 1);
+        if (!w->real || !w->spectrum) {
+            fftw_free(w->real);
+            fftw_free(w->spectrum);
+            return error_set(err, "PLD: out of memory for an FFT of size %zu", size);
+        }
+    }
+    if (w->cached)
+        return 0;
+    pthread_mutex_lock(&planner_lock);
+    w->forward = fftw_plan_dft_r2c_1d((int)size, w->real, w->spectrum, FFTW_ESTIMATE);
+    w->backward = fftw_plan_dft_c2r_1d((int)size, w->spectrum, w->real, FFTW_ESTIMATE);
     pthread_mutex_unlock(&planner_lock);
     if (!w->forward || !w->backward) {
         pthread_mutex_lock(&planner_lock);
@@ -152,14 +187,18 @@ static void fft_backward(fft_work *w)
 
 static void fft_work_free(fft_work *w)
 {
+    pthread_mutex_lock(&planner_lock);
     if (!w->cached) {
-        pthread_mutex_lock(&planner_lock);
         fftw_destroy_plan(w->forward);
         fftw_destroy_plan(w->backward);
-        pthread_mutex_unlock(&planner_lock);
     }
-    fftw_free(w->real);
-    fftw_free(w->spectrum);
+    if (w->borrowed)
+        w->borrowed->busy = 0;
+    pthread_mutex_unlock(&planner_lock);
+    if (!w->borrowed) {
+        fftw_free(w->real);
+        fftw_free(w->spectrum);
+    }
 }
 
 /* a * b by the textbook formula. C's `*` on complex doubles adds a NaN test per product and a
@@ -368,19 +407,22 @@ double pld_pmf_epsilon(const pld_pmf *pmf, double discretization, double delta)
 {
     if (pmf->infinity_mass > delta)
         return INFINITY;
-    /* Scanning down, (U, W) = (mass, sum p e^-loss) of the losses above the current one plus
-     * the infinity mass: between two losses delta(eps) = U - e^eps W. */
-    double upper_mass = pmf->infinity_mass, weighted = 0.0;
+    /* Scanning down, U = the mass of the losses above the current one l plus the infinity mass,
+     * and S = sum over them of p e^{l - loss} (W e^l for W = sum p e^-loss, kept by one product
+     * per step instead of an exp and a log): between two losses delta(eps) = U - e^eps W, so
+     * epsilon = l + log((U - delta)/S) once that is >= l. */
+    double upper_mass = pmf->infinity_mass, scaled = 0.0, decay = exp(-discretization);
+    double loss = 0.0;
     for (size_t i = pmf->n; i-- > 0;) {
-        double loss = (double)(pmf->offset + (long long)i) * discretization;
-        if (upper_mass > delta && weighted > 0.0 && log((upper_mass - delta) / weighted) >= loss)
-            break;
+        loss = (double)(pmf->offset + (long long)i) * discretization;
+        if (i + 1 < pmf->n)
+            scaled *= decay;
+        if (scaled > 0.0 && upper_mass - delta >= scaled)
+            return fmax(0.0, loss + log((upper_mass - delta) / scaled));
         upper_mass += pmf->p[i];
-        weighted += pmf->p[i] * exp(-loss);
-        if (upper_mass >= delta && weighted == 0.0)
-            return fmax(0.0, loss);
+        scaled += pmf->p[i];
     }
-    if (upper_mass <= weighted + delta)
+    if (!(upper_mass > delta) || scaled == 0.0)
         return 0.0;
-    return log((upper_mass - delta) / weighted);
+    return fmax(0.0, loss + log((upper_mass - delta) / scaled));
 }
