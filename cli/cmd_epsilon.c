@@ -46,6 +46,9 @@ static void print_help(FILE *out)
             "\"delta_from\" (config or option), \"private\" (false: the run trained without privacy,\n"
             "epsilon inf), \"recorded_epsilon\" (what the run reported, at its own delta and\n"
             "accountant; null when the file has none) and \"events\" (as in the file).\n"
+            "With --accountant pld, \"epsilon_interval\": [LOWER, UPPER], the optimistic and\n"
+            "pessimistic estimates (the true epsilon lies between; epsilon is UPPER), also printed\n"
+            "as a second line; null with RDP.\n"
             "Noise so small that its square underflows (< 1.5e-154) gives epsilon = inf.\n"
             "\n"
             "examples (Tramer & Boneh, ScatterNet+linear on CIFAR-10; a trained model under PLD):\n"
@@ -88,6 +91,38 @@ static void print_edge_note(double epsilon, double order)
                order, order >= ACCOUNTANT_RDP_MAX_ORDER ? "largest" : "smallest");
 }
 
+/* The PLD's [optimistic, pessimistic] epsilon (NaN, NaN for RDP or a run without privacy). */
+static int epsilon_interval(const accountant_event *events, size_t count, double delta,
+                            const privacy_args *args, int private_mode, double interval[2],
+                            dpkit_error *err)
+{
+    interval[0] = interval[1] = NAN;
+    if (args->options.kind != ACCOUNTANT_PLD || !private_mode)
+        return 0;
+    return accountant_epsilon_interval(events, count, delta, &args->options, &interval[0],
+                                       &interval[1], err);
+}
+
+static void print_interval_line(const double interval[2])
+{
+    if (!isnan(interval[0]))
+        printf("PLD interval: [%.6f, %.6f] (optimistic, pessimistic; epsilon is the pessimistic "
+               "end)\n", interval[0], interval[1]);
+}
+
+static void json_interval(json_writer *w, const double interval[2])
+{
+    json_key(w, "epsilon_interval");
+    if (isnan(interval[0])) {
+        json_null(w);
+        return;
+    }
+    json_begin_array(w);
+    json_double(w, interval[0]);
+    json_double(w, interval[1]);
+    json_end_array(w);
+}
+
 static const char *conversion_name(const privacy_args *args)
 {
     return args->options.conversion == ACCOUNTANT_CONVERSION_CLASSIC ? "classic" : "improved";
@@ -96,7 +131,7 @@ static const char *conversion_name(const privacy_args *args)
 enum { LEDGER_EVENTS_SHOWN = 8 };
 
 static void print_ledger_json(const privacy_args *args, const run_ledger *rl, double epsilon,
-                              double delta, double order)
+                              double delta, double order, const double interval[2])
 {
     json_writer w;
     json_writer_init_file(&w, stdout, 0);
@@ -105,6 +140,7 @@ static void print_ledger_json(const privacy_args *args, const run_ledger *rl, do
     json_field_double(&w, "delta", delta);
     json_field_double(&w, "order", order);
     json_field_bool(&w, "order_at_edge", order_at_edge(epsilon, order));
+    json_interval(&w, interval);
     json_field_string(&w, "accountant", args->options.kind == ACCOUNTANT_PLD ? "pld" : "rdp");
     json_field_string(&w, "conversion", conversion_name(args));
     json_field_string(&w, "ledger", args->ledger);
@@ -130,9 +166,10 @@ static void print_ledger_json(const privacy_args *args, const run_ledger *rl, do
 }
 
 static void print_ledger_text(const privacy_args *args, const run_ledger *rl, double epsilon,
-                              double delta, double order)
+                              double delta, double order, const double interval[2])
 {
     print_epsilon_line(epsilon, delta, order);
+    print_interval_line(interval);
     printf("%s; the ledger of %s (%s):", privacy_args_describe(args), args->ledger, rl->source);
     for (size_t i = 0; i < rl->ledger.count && i < LEDGER_EVENTS_SHOWN; i++) {
         const accountant_event *e = &rl->ledger.events[i];
@@ -165,12 +202,15 @@ static int ledger_epsilon(const char *command, const privacy_args *args)
         return cli_usage_error(command, "missing --delta: %s records no config to take it from "
                                         "(only a model.h5 or checkpoint.h5 does)", args->ledger);
     }
-    double epsilon, order;
+    double epsilon, order, interval[2];
     int status = run_ledger_epsilon(&rl, delta, &args->options, &epsilon, &order, &err);
+    if (status == 0)
+        status = epsilon_interval(rl.ledger.events, rl.ledger.count, delta, args,
+                                  rl.private_mode, interval, &err);
     if (status == 0 && args->json)
-        print_ledger_json(args, &rl, epsilon, delta, order);
+        print_ledger_json(args, &rl, epsilon, delta, order, interval);
     else if (status == 0)
-        print_ledger_text(args, &rl, epsilon, delta, order);
+        print_ledger_text(args, &rl, epsilon, delta, order, interval);
     run_ledger_free(&rl);
     return status ? cli_fail(command, &err) : 0;
 }
@@ -194,9 +234,10 @@ int cli_epsilon(int argc, char **argv)
     for (size_t i = 0; i < args.extra_count; i++)
         events[count++] = args.extra[i];
     events[count++] = (accountant_event){args.sampling_rate, sigma, args.steps, "dp-sgd"};
-    double epsilon, order;
+    double epsilon, order, interval[2];
     dpkit_error err;
-    if (accountant_epsilon(events, count, args.delta, &args.options, &epsilon, &order, &err) != 0)
+    if (accountant_epsilon(events, count, args.delta, &args.options, &epsilon, &order, &err) != 0 ||
+        epsilon_interval(events, count, args.delta, &args, 1, interval, &err) != 0)
         return cli_fail(command, &err);
     const char *kind = args.options.kind == ACCOUNTANT_PLD ? "pld" : "rdp";
     int at_edge = order_at_edge(epsilon, order);
@@ -206,12 +247,23 @@ int cli_epsilon(int argc, char **argv)
         printf(", \"delta\": %.17g, \"order\": ", args.delta);
         print_json_number(order);
         printf(", \"order_at_edge\": %s", at_edge ? "true" : "false");
+        printf(", \"epsilon_interval\": ");
+        if (isnan(interval[0]))
+            printf("null");
+        else {
+            printf("[");
+            print_json_number(interval[0]);
+            printf(", ");
+            print_json_number(interval[1]);
+            printf("]");
+        }
         printf(", \"accountant\": \"%s\", \"conversion\": \"%s\", \"sampling_rate\": %.17g, "
                "\"noise_multiplier\": %.17g, \"steps\": %lld}\n",
                kind, conversion_name(&args), args.sampling_rate, sigma, args.steps);
         return 0;
     }
     print_epsilon_line(epsilon, args.delta, order);
+    print_interval_line(interval);
     printf("%s; q = %.6g, noise multiplier %g, %lld steps", privacy_args_describe(&args),
            args.sampling_rate, sigma, args.steps);
     for (size_t i = 0; i < args.extra_count; i++)

@@ -900,6 +900,19 @@ Test(accountant, cli_epsilon_text_and_json)
     cr_expect(strstr(out, "\"order\": null") != NULL, "%s", out);
     cr_expect(strstr(out, "\"accountant\": \"pld\"") != NULL, "%s", out);
     free(out);
+    /* The PLD interval: in JSON its upper end is the epsilon, in text a second line. */
+    cr_assert_eq(test_run_dpkit("epsilon --sampling-rate 0.01 --noise-multiplier 1.1 --steps "
+                                "10000 --delta 1e-5 --accountant pld --json", &out), 0, "%s", out);
+    double reported, lower, upper;
+    const char *at = strstr(out, "\"epsilon_interval\": [");
+    cr_assert(at && sscanf(out, "{\"epsilon\": %lf", &reported) == 1 &&
+                  sscanf(at, "\"epsilon_interval\": [%lf, %lf]", &lower, &upper) == 2, "%s", out);
+    cr_expect(upper == reported && lower < upper && lower > 5.19, "%s", out);
+    free(out);
+    cr_assert_eq(test_run_dpkit("epsilon --sampling-rate 0.01 --noise-multiplier 1.1 --steps "
+                                "10000 --delta 1e-5 --accountant pld", &out), 0, "%s", out);
+    cr_expect(strstr(out, "PLD interval: [5.1924") != NULL, "%s", out);
+    free(out);
     cr_assert_eq(test_run_dpkit("epsilon --sampling-rate 0.1 --noise-multiplier 0 --steps 1 "
                                 "--delta 1e-5 --json", &out), 0, "%s", out);
     cr_expect(strstr(out, "{\"epsilon\": null") != NULL, "%s", out);
