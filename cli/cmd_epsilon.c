@@ -45,7 +45,9 @@ static void print_help(FILE *out)
             "--ledger, instead of the schedule: \"ledger\", \"source\" (model, checkpoint or json),\n"
             "\"delta_from\" (config or option), \"private\" (false: the run trained without privacy,\n"
             "epsilon inf), \"recorded_epsilon\" (what the run reported, at its own delta and\n"
-            "accountant; null when the file has none) and \"events\" (as in the file).\n"
+            "accountant; null when the file has none), \"events\" (as in the file) and \"tuning\"\n"
+            "(a JSON ledger's record of hyperparameter tuning: its epsilon is the best of K runs'\n"
+            "with K ~ truncated negative binomial, RDP only; docs/maths.md 2.11; else null).\n"
             "With --accountant pld, \"epsilon_interval\": [LOWER, UPPER], the optimistic and\n"
             "pessimistic estimates (the true epsilon lies between; epsilon is UPPER), also printed\n"
             "as a second line; null with RDP.\n"
@@ -141,6 +143,17 @@ static void print_ledger_json(const privacy_args *args, const run_ledger *rl, do
     json_field_double(&w, "order", order);
     json_field_bool(&w, "order_at_edge", order_at_edge(epsilon, order));
     json_interval(&w, interval);
+    json_key(&w, "tuning");
+    if (rl->ledger.tuning.enabled) {
+        json_begin_object(&w);
+        json_field_string(&w, "distribution", "truncated-negative-binomial");
+        json_field_double(&w, "eta", rl->ledger.tuning.eta);
+        json_field_double(&w, "gamma", rl->ledger.tuning.gamma);
+        json_field_double(&w, "expected_runs", accountant_tuning_expected_runs(
+                                                   rl->ledger.tuning.eta, rl->ledger.tuning.gamma));
+        json_end_object(&w);
+    } else
+        json_null(&w);
     json_field_string(&w, "accountant", args->options.kind == ACCOUNTANT_PLD ? "pld" : "rdp");
     json_field_string(&w, "conversion", conversion_name(args));
     json_field_string(&w, "ledger", args->ledger);
@@ -181,6 +194,11 @@ static void print_ledger_text(const privacy_args *args, const run_ledger *rl, do
     if (rl->ledger.count == 0)
         printf(" no events");
     printf("%s\n", args->have_delta ? "" : "; delta from its config");
+    if (rl->ledger.tuning.enabled)
+        printf("tuning: the best of K runs like these, K truncated negative binomial (eta = %g, "
+               "gamma = %g, E[K] = %.4g); epsilon is the tuned result's\n",
+               rl->ledger.tuning.eta, rl->ledger.tuning.gamma,
+               accountant_tuning_expected_runs(rl->ledger.tuning.eta, rl->ledger.tuning.gamma));
     if (!rl->private_mode)
         printf("the run trained without privacy (privacy.enabled: false)\n");
     else if (!isnan(rl->recorded_epsilon))
