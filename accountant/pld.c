@@ -54,6 +54,13 @@ static double remove_loss(double q, double sigma, double x)
     return fmax(a, b) + log1p(exp(-fabs(a - b)));
 }
 
+/* x clipped to [0, 1], NaN to 0 as fmin(fmax(x, 0), 1) does; inline (fmin and fmax are
+ * library calls at -O2). */
+static inline double clamp01(double x)
+{
+    return !(x > 0.0) ? 0.0 : x > 1.0 ? 1.0 : x;
+}
+
 /* Exact delta and Q-mass above of both directions at each grid point (3.2, 3.3): REMOVE at
  * loss k d and ADD at -k d share the threshold x and the two normal CDFs. */
 static int tabulate(double q, double sigma, double d, pld_table *t, dpkit_error *err)
@@ -103,9 +110,9 @@ static int tabulate(double q, double sigma, double d, pld_table *t, dpkit_error 
             ma = (1.0 - q) * a_hi + q * b_hi;
             da = a_hi - ma / growth;
         }
-        t->delta_remove[i] = fmin(fmax(dr, 0.0), 1.0);
+        t->delta_remove[i] = clamp01(dr);
         t->mass_remove[i] = mr;
-        t->delta_add[i] = fmin(fmax(da, 0.0), 1.0);
+        t->delta_add[i] = clamp01(da);
         t->mass_add[i] = ma;
     }
     return 0;
@@ -188,7 +195,8 @@ static int pmf_from_curve(const double *curve, long long k_lo, size_t n, double 
         pmf->p[i] = ((curve[i + 1] - curve[i]) - g * (curve[i] - curve[i - 1])) / g1;
     pmf->p[n - 1] = (curve[n - 1] - curve[n - 2]) / h;
     for (size_t i = 0; i < n; i++)
-        pmf->p[i] = fmax(pmf->p[i], 0.0);
+        if (!(pmf->p[i] > 0.0))
+            pmf->p[i] = 0.0;
     return 0;
 }
 
@@ -212,7 +220,8 @@ static int single_pmf(const pld_table *t, pld_direction direction, pld_bound bou
         /* Connect-the-dots: the true values; an increase (rounding) becomes the running
          * minimum, the true curve being non-increasing. */
         for (size_t i = 1; i < n; i++)
-            curve[i] = fmin(curve[i], curve[i - 1]);
+            if (curve[i] > curve[i - 1])
+                curve[i] = curve[i - 1];
         status = pmf_from_curve(curve, k_lo, n, d, curve[n - 1], pmf, err);
     } else {
         status = optimistic_curve(curve, mass, k_lo, n, d, curve, err);

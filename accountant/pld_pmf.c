@@ -325,10 +325,11 @@ int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_bo
     fft_backward(&w);
     /* The result is the circular convolution: index lower + j lives at (lower + j) mod size.
      * FFT rounding can leave tiny negative values; they are not probabilities. */
-    size_t start = (size_t)(lower % (long long)size);
+    size_t start = (size_t)(lower % (long long)size), index = start;
     for (size_t j = 0; j < length; j++) {
-        double v = w.real[(start + j) % size] / (double)size;
+        double v = w.real[index] / (double)size;
         out->p[j] = v > 0.0 ? v : 0.0;
+        index = index + 1 == size ? 0 : index + 1; /* (start + j) mod size without a division */
     }
     fft_work_free(&w);
     out->offset = offset;
