@@ -118,6 +118,10 @@ int accountant_rdp_to_delta(const double *orders, const double *rdp, size_t orde
 int accountant_tuning_check(double eta, double gamma, dpkit_error *err);
 /* E[K] of D_{eta,gamma}. */
 double accountant_tuning_expected_runs(double eta, double gamma);
+/* K ~ D_{eta,gamma} from one uniform draw in [0, 1) by the inverse CDF (eta and gamma checked by
+ * the caller); at most ACCOUNTANT_TUNING_MAX_RUNS (where the tail's mass is below rounding). */
+#define ACCOUNTANT_TUNING_MAX_RUNS 1000000000LL
+long long accountant_tuning_draw_runs(double eta, double gamma, double uniform);
 /* tuned[k]: the RDP at orders[k] of the best of K ~ D_{eta,gamma} runs, each with the RDP curve
  * `rdp` (Papernot & Steinke 2022, Theorem 2; docs/maths.md 2.11). */
 int accountant_tuning_rdp(const double *orders, const double *rdp, size_t order_count,

@@ -163,6 +163,14 @@ static int lower_hull(double *v, size_t n, double d, dpkit_error *err)
 static int optimistic_curve(const double *delta, const double *mass, long long k_lo, size_t n,
                             double d, double *v, dpkit_error *err)
 {
+    if ((double)(n / 2) * d > 11000.0) {
+        /* u = e^{(i - n/2) d} would overflow even a long double in the hull: the curve of no
+         * privacy loss at all, max(1 - u, 0), is below the true one, a valid if trivial
+         * lower bound (epsilon 0). */
+        for (size_t i = 0; i < n; i++)
+            v[i] = fmax(-expm1((double)(k_lo + (long long)i) * d), 0.0);
+        return 0;
+    }
     double g1 = expm1(d), previous = delta[0];
     v[0] = delta[0];
     for (size_t i = 1; i < n; i++) {

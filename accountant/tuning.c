@@ -24,6 +24,22 @@ double accountant_tuning_expected_runs(double eta, double gamma)
     return eta * (1.0 - gamma) / (gamma * -expm1(eta * log(gamma)));
 }
 
+long long accountant_tuning_draw_runs(double eta, double gamma, double uniform)
+{
+    /* Inverse CDF of D_{eta,gamma}: P[K = 1] = eta (1-gamma) / (gamma^-eta - 1) (eta = 0:
+     * (1-gamma) / log(1/gamma)), P[K = k+1] / P[K = k] = (1-gamma)(k + eta)/(k + 1). */
+    double p = eta == 0.0 ? (1.0 - gamma) / log(1.0 / gamma)
+                          : eta * (1.0 - gamma) / expm1(-eta * log(gamma));
+    double cdf = p;
+    long long k = 1;
+    while (uniform >= cdf && p > 0.0 && k < ACCOUNTANT_TUNING_MAX_RUNS) {
+        p *= (1.0 - gamma) * ((double)k + eta) / ((double)k + 1.0);
+        cdf += p;
+        k++;
+    }
+    return k;
+}
+
 int accountant_tuning_rdp(const double *orders, const double *rdp, size_t order_count,
                           double eta, double gamma, double *tuned, dpkit_error *err)
 {

@@ -3,6 +3,7 @@
  * epsilon above the single run's, the ledger record through JSON and HDF5, and refusals. */
 #include "accountant/accountant.h"
 #include "common/h5io.h"
+#include "common/rng.h"
 #include "tests/test_util.h"
 
 #include <criterion/criterion.h>
@@ -94,6 +95,13 @@ Test(accountant_tuning, refusals)
     accountant_ledger_free(&ledger);
 }
 
+/* Writes `text` to NAME in the scratch directory; *path receives its path. */
+static void temp_json(const char *name, const char *text, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s", test_temp_dir(), name);
+    cr_assert_eq(test_write_file(path, text, strlen(text)), 0, "%s", path);
+}
+
 /* A ledger with a tuning record keeps it through JSON and HDF5, and its epsilon is the tuned one. */
 Test(accountant_tuning, ledger_round_trip)
 {
@@ -125,12 +133,8 @@ Test(accountant_tuning, ledger_round_trip)
     cr_expect(h5.tuning.enabled && h5.tuning.eta == 0.5 && h5.tuning.gamma == 0.2);
 
     /* A JSON tuning record with a bad field is refused, naming it. */
-    snprintf(path, sizeof path, "%s/bad.json", test_temp_dir());
-    FILE *out = fopen(path, "w");
-    cr_assert_not_null(out);
-    fputs("{\"events\": [], \"tuning\": {\"distribution\": \"poisson\", \"eta\": 1, "
-          "\"gamma\": 0.5}}\n", out);
-    fclose(out);
+    temp_json("bad.json", "{\"events\": [], \"tuning\": {\"distribution\": \"poisson\", "
+                          "\"eta\": 1, \"gamma\": 0.5}}\n", path, sizeof path);
     accountant_ledger bad;
     cr_expect_eq(accountant_ledger_load_json(&bad, path, &err), -1);
     cr_expect(strstr(err.message, "distribution = poisson") != NULL, "%s", err.message);
@@ -142,13 +146,11 @@ Test(accountant_tuning, ledger_round_trip)
 Test(accountant_tuning, cli_ledger)
 {
     char path[1200];
-    snprintf(path, sizeof path, "%s/cli-tuned.json", test_temp_dir());
-    FILE *out = fopen(path, "w");
-    cr_assert_not_null(out);
-    fputs("{\"events\": [{\"sampling_rate\": 0.01, \"noise_multiplier\": 1.1, \"count\": 10000, "
-          "\"label\": \"dp-sgd\"}], \"tuning\": {\"distribution\": "
-          "\"truncated-negative-binomial\", \"eta\": 1, \"gamma\": 0.1}}\n", out);
-    fclose(out);
+    temp_json("cli-tuned.json",
+              "{\"events\": [{\"sampling_rate\": 0.01, \"noise_multiplier\": 1.1, \"count\": "
+              "10000, \"label\": \"dp-sgd\"}], \"tuning\": {\"distribution\": "
+              "\"truncated-negative-binomial\", \"eta\": 1, \"gamma\": 0.1}}\n",
+              path, sizeof path);
     char *text;
     cr_assert_eq(test_run_dpkitf(&text, "epsilon --ledger %s --delta 1e-5", path), 0, "%s", text);
     char expected[64];
@@ -158,5 +160,57 @@ Test(accountant_tuning, cli_ledger)
     cr_expect_eq(test_run_dpkitf(&text, "epsilon --ledger %s --delta 1e-5 --accountant pld",
                                  path), 1);
     cr_expect(strstr(text, "RDP") != NULL, "%s", text);
+    free(text);
+}
+
+/* The inverse CDF: u below P[K = 1] gives 1, just above it 2; the mean of many draws is E[K]
+ * (geometric, mean 10, sd 9.5: the mean of 20000 draws has sd 0.07, the tolerance is 0.5). */
+Test(accountant_tuning, draw_runs)
+{
+    double p1 = 0.1; /* eta = 1, gamma = 0.1: P[K = 1] = gamma */
+    cr_expect_eq(accountant_tuning_draw_runs(1.0, 0.1, 0.0), 1);
+    cr_expect_eq(accountant_tuning_draw_runs(1.0, 0.1, p1 * 0.999), 1);
+    cr_expect_eq(accountant_tuning_draw_runs(1.0, 0.1, p1 * 1.001), 2);
+    rng r;
+    rng_init_seed(&r, 7, 0);
+    double eta[3] = {1.0, 0.0, 2.0}, gamma[3] = {0.1, 0.3, 0.2};
+    for (int c = 0; c < 3; c++) {
+        double sum = 0.0;
+        for (int i = 0; i < 20000; i++)
+            sum += (double)accountant_tuning_draw_runs(eta[c], gamma[c], rng_uniform(&r));
+        double mean = accountant_tuning_expected_runs(eta[c], gamma[c]);
+        cr_expect(fabs(sum / 20000.0 - mean) < 0.05 * mean, "eta %g gamma %g: mean %g, E[K] %g",
+                  eta[c], gamma[c], sum / 20000.0, mean);
+    }
+}
+
+Test(accountant_tuning, cli_tune)
+{
+    char path[1200], tuned[1300], *text;
+    temp_json("one-run.json",
+              "{\"events\": [{\"sampling_rate\": 0.01, \"noise_multiplier\": 1.1, \"count\": "
+              "10000, \"label\": \"dp-sgd\"}]}\n", path, sizeof path);
+    snprintf(tuned, sizeof tuned, "%s/tuned-out.json", test_temp_dir());
+    cr_assert_eq(test_run_dpkitf(&text, "tune --eta 1 --gamma 0.1 --ledger %s --output %s "
+                                 "--delta 1e-5", path, tuned), 0, "%s", text);
+    char expected[64];
+    snprintf(expected, sizeof expected, "epsilon = %.6f", tuned_epsilon(1.0, 0.1));
+    cr_expect(strstr(text, expected) != NULL, "%s", text);
+    free(text);
+    cr_assert_eq(test_run_dpkitf(&text, "epsilon --ledger %s --delta 1e-5", tuned), 0, "%s", text);
+    cr_expect(strstr(text, expected) != NULL, "%s", text);
+    free(text);
+    cr_assert_eq(test_run_dpkit("tune --eta 1 --gamma 0.1 --draw", &text), 0, "%s", text);
+    long long k = 0;
+    cr_expect(sscanf(text, "K = %lld runs", &k) == 1 && k >= 1, "%s", text);
+    free(text);
+    cr_expect_eq(test_run_dpkit("tune --eta 1 --gamma 1 --draw", &text), 1);
+    cr_expect(strstr(text, "gamma = 1") != NULL, "%s", text);
+    free(text);
+    cr_expect_eq(test_run_dpkitf(&text, "tune --eta 1 --gamma 0.1 --draw --ledger %s", path), 2);
+    free(text);
+    cr_expect_eq(test_run_dpkitf(&text, "tune --eta 1 --gamma 0.1 --ledger %s --output x.h5",
+                                 path), 2);
+    cr_expect(strstr(text, "TUNED.json") != NULL, "%s", text);
     free(text);
 }
