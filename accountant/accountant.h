@@ -40,8 +40,9 @@ typedef struct accountant_ledger {
 typedef enum { ACCOUNTANT_RDP, ACCOUNTANT_PLD } accountant_kind;
 typedef enum { ACCOUNTANT_CONVERSION_IMPROVED, ACCOUNTANT_CONVERSION_CLASSIC } accountant_conversion;
 
-/* Largest number of loss grid points of one PLD array or FFT (2^23 doubles, 64 MiB; a
- * composition holds at most four such arrays at once). */
+/* Largest number of loss grid points of one PLD array or FFT (2^23 doubles, 64 MiB; an
+ * evaluation holds several such arrays at once: an event's tabulation of both directions, the
+ * running composition of each direction (and, for the interval, of each estimate), the FFT). */
 #define ACCOUNTANT_PLD_MAX_POINTS ((size_t)1 << 23)
 
 typedef struct accountant_options {

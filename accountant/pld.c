@@ -83,12 +83,12 @@ static int tabulate(double q, double sigma, double d, pld_table *t, dpkit_error 
     size_t n = (size_t)points;
     t->k_lo = (long long)bottom;
     t->n = n;
-    t->delta_remove = malloc(4 * n * sizeof *t->delta_remove);
+    t->delta_remove = malloc((t->symmetric ? 2 : 4) * n * sizeof *t->delta_remove);
     if (!t->delta_remove)
         return error_set(err, "PLD: out of memory for %zu grid points", n);
     t->mass_remove = t->delta_remove + n;
-    t->delta_add = t->mass_remove + n;
-    t->mass_add = t->delta_add + n;
+    t->delta_add = t->symmetric ? NULL : t->mass_remove + n;
+    t->mass_add = t->symmetric ? NULL : t->delta_add + n;
     double var = sigma * sigma;
     for (size_t i = 0; i < n; i++) {
         double eps = (double)(t->k_lo + (long long)i) * d;
@@ -112,8 +112,10 @@ static int tabulate(double q, double sigma, double d, pld_table *t, dpkit_error 
         }
         t->delta_remove[i] = clamp01(dr);
         t->mass_remove[i] = mr;
-        t->delta_add[i] = clamp01(da);
-        t->mass_add[i] = ma;
+        if (!t->symmetric) {
+            t->delta_add[i] = clamp01(da);
+            t->mass_add[i] = ma;
+        }
     }
     return 0;
 }
