@@ -88,10 +88,12 @@ typedef struct fft_work {
  * at the sizes the PLD uses, and fresh arrays of megabytes cost page faults on first touch;
  * calibration, curves and repeated calls ask for the same few sizes. A plan is executed on the
  * caller's arrays (new-array execution is thread-safe, and fftw_alloc gives every array the same
- * alignment); a thread that finds the cached arrays in use allocates its own. Never freed.
- * Sizes above PLAN_CACHE_MAX_SIZE are planned per call. */
-#define PLAN_CACHE_ENTRIES 16
-#define PLAN_CACHE_MAX_SIZE ((size_t)1 << 21)
+ * alignment); a thread that finds the cached arrays in use allocates its own. Never freed,
+ * so bounded: at most PLAN_CACHE_ENTRIES sizes of at most PLAN_CACHE_MAX_SIZE (a few MiB of
+ * arrays and twiddles each, under 100 MiB in all, however many noise multipliers a calibration
+ * tries); other sizes are planned per call. */
+#define PLAN_CACHE_ENTRIES 8
+#define PLAN_CACHE_MAX_SIZE ((size_t)1 << 19)
 typedef struct plan_entry {
     size_t size;
     fftw_plan forward, backward;
