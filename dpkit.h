@@ -38,6 +38,11 @@ DPKIT_API const char *dpkit_version(void);
 DPKIT_API int dpkit_epsilon(double noise_multiplier, double sample_rate, long long steps,
                             double delta, const char *accountant, double *epsilon,
                             dpkit_error *err);
+/* The PLD accountant's optimistic and pessimistic epsilon of the same schedule at
+ * discretization 1e-4 (docs/maths.md 3.3): lower <= true epsilon <= upper, and upper is what
+ * dpkit_epsilon(..., "pld", ...) returns. */
+DPKIT_API int dpkit_epsilon_interval(double noise_multiplier, double sample_rate, long long steps,
+                                     double delta, double *lower, double *upper, dpkit_error *err);
 /* The smallest noise multiplier that keeps `steps` steps at `sample_rate` within epsilon. */
 DPKIT_API int dpkit_calibrate(double epsilon, double delta, double sample_rate, long long steps,
                               const char *accountant, double *noise_multiplier, dpkit_error *err);

@@ -111,28 +111,39 @@ static int default_curve(const accountant_event *events, size_t event_count, dou
     return accountant_rdp_curve_bounded(events, event_count, *orders, *order_count, rdp, err);
 }
 
+/* The checks of accountant_epsilon and the cases it settles without an accountant: -1 on bad
+ * input, 1 when *epsilon is set, 0 when the accountant must run. */
+static int epsilon_settled(const accountant_event *events, size_t event_count, double delta,
+                           const accountant_options *options, double *epsilon, dpkit_error *err)
+{
+    if (check_options(options, err) != 0 || accountant_check_events(events, event_count, err) != 0)
+        return -1;
+    if (!(delta > 0.0 && delta < 1.0))
+        return error_set(err, "delta %g must be in (0, 1)", delta);
+    if (accountant_events_nonprivate(events, event_count)) {
+        *epsilon = INFINITY;
+        return 1;
+    }
+    /* Nothing released: no privacy spent (the classic conversion alone would say log(1/delta) /
+     * (alpha - 1) for an all-zero RDP curve). */
+    if (events_empty(events, event_count)) {
+        *epsilon = 0.0;
+        return 1;
+    }
+    return 0;
+}
+
 int accountant_epsilon(const accountant_event *events, size_t event_count, double delta,
                        const accountant_options *options, double *epsilon, double *order,
                        dpkit_error *err)
 {
     accountant_options storage;
     options = options_or_default(options, &storage);
-    if (check_options(options, err) != 0 || accountant_check_events(events, event_count, err) != 0)
-        return -1;
-    if (!(delta > 0.0 && delta < 1.0))
-        return error_set(err, "delta %g must be in (0, 1)", delta);
     if (order)
         *order = NAN;
-    if (accountant_events_nonprivate(events, event_count)) {
-        *epsilon = INFINITY;
-        return 0;
-    }
-    /* Nothing released: no privacy spent (the classic conversion alone would say log(1/delta) /
-     * (alpha - 1) for an all-zero RDP curve). */
-    if (events_empty(events, event_count)) {
-        *epsilon = 0.0;
-        return 0;
-    }
+    int settled = epsilon_settled(events, event_count, delta, options, epsilon, err);
+    if (settled != 0)
+        return settled < 0 ? -1 : 0;
     if (options->kind == ACCOUNTANT_PLD)
         return accountant_pld_epsilon(events, event_count, delta, options->pld_discretization,
                                       epsilon, err);
@@ -172,4 +183,21 @@ int accountant_delta(const accountant_event *events, size_t event_count, double 
         return -1;
     return accountant_rdp_delta_extended(events, event_count, orders, rdp, order_count, epsilon,
                                          options->conversion, delta, err);
+}
+
+int accountant_epsilon_interval(const accountant_event *events, size_t event_count, double delta,
+                                const accountant_options *options, double *lower, double *upper,
+                                dpkit_error *err)
+{
+    accountant_options storage;
+    options = options_or_default(options, &storage);
+    if (options->kind != ACCOUNTANT_PLD)
+        return error_set(err, "the epsilon interval needs the PLD accountant (--accountant pld)");
+    /* The cases settled without a PLD (no privacy, nothing released) are exact. */
+    int settled = epsilon_settled(events, event_count, delta, options, upper, err);
+    *lower = *upper;
+    if (settled != 0)
+        return settled < 0 ? -1 : 0;
+    return accountant_pld_epsilon_bounds(events, event_count, delta, options->pld_discretization,
+                                         lower, upper, err);
 }

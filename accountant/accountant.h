@@ -21,17 +21,28 @@ typedef struct accountant_event {
 
 /* The list of events of one run, run-length encoded: recording an event equal (same q, sigma,
  * label) to the last one adds to its count. */
+/* Hyperparameter tuning with a random number of runs (Papernot & Steinke 2022, docs/maths.md
+ * 2.11): the events describe one run and the released result is the best of K runs, K drawn
+ * from the truncated negative binomial distribution D_{eta,gamma} (eta > -1, gamma in (0, 1);
+ * eta = 1 is the geometric, eta = 0 the logarithmic distribution). */
+typedef struct accountant_tuning {
+    int enabled;
+    double eta, gamma;
+} accountant_tuning;
+
 typedef struct accountant_ledger {
     accountant_event *events;
     size_t count;
     size_t capacity;
+    accountant_tuning tuning; /* disabled unless accountant_ledger_set_tuning */
 } accountant_ledger;
 
 typedef enum { ACCOUNTANT_RDP, ACCOUNTANT_PLD } accountant_kind;
 typedef enum { ACCOUNTANT_CONVERSION_IMPROVED, ACCOUNTANT_CONVERSION_CLASSIC } accountant_conversion;
 
-/* Largest number of loss grid points of one PLD array or FFT (2^23 doubles, 64 MiB; a
- * composition holds at most four such arrays at once). */
+/* Largest number of loss grid points of one PLD array or FFT (2^23 doubles, 64 MiB; an
+ * evaluation holds several such arrays at once: an event's tabulation of both directions, the
+ * running composition of each direction (and, for the interval, of each estimate), the FFT). */
 #define ACCOUNTANT_PLD_MAX_POINTS ((size_t)1 << 23)
 
 typedef struct accountant_options {
@@ -53,6 +64,13 @@ int accountant_conversion_parse(const char *text, accountant_conversion *convers
 int accountant_epsilon(const accountant_event *events, size_t event_count, double delta,
                        const accountant_options *options, double *epsilon, double *order,
                        dpkit_error *err);
+
+/* PLD only: the optimistic and pessimistic connect-the-dots estimates of epsilon at delta
+ * (docs/maths.md 3.3), lower <= true epsilon <= upper; *upper is what accountant_epsilon
+ * returns, the value reported everywhere. -1 with a message for the RDP accountant. */
+int accountant_epsilon_interval(const accountant_event *events, size_t event_count, double delta,
+                                const accountant_options *options, double *lower, double *upper,
+                                dpkit_error *err);
 
 /* delta at a given epsilon (PLD: exact read-off; RDP: the conversion solved for delta). */
 int accountant_delta(const accountant_event *events, size_t event_count, double epsilon,
@@ -97,6 +115,24 @@ int accountant_rdp_to_delta(const double *orders, const double *rdp, size_t orde
                             double epsilon, accountant_conversion conversion, double *delta,
                             dpkit_error *err);
 
+/* Tuning (tuning.c). Checks eta and gamma (message naming the bad one). */
+int accountant_tuning_check(double eta, double gamma, dpkit_error *err);
+/* E[K] of D_{eta,gamma}. */
+double accountant_tuning_expected_runs(double eta, double gamma);
+/* K ~ D_{eta,gamma} from one uniform draw in [0, 1) by the inverse CDF (eta and gamma checked by
+ * the caller); at most ACCOUNTANT_TUNING_MAX_RUNS (where the tail's mass is below rounding). */
+#define ACCOUNTANT_TUNING_MAX_RUNS 1000000000LL
+long long accountant_tuning_draw_runs(double eta, double gamma, double uniform);
+/* tuned[k]: the RDP at orders[k] of the best of K ~ D_{eta,gamma} runs, each with the RDP curve
+ * `rdp` (Papernot & Steinke 2022, Theorem 2; docs/maths.md 2.11). */
+int accountant_tuning_rdp(const double *orders, const double *rdp, size_t order_count,
+                          double eta, double gamma, double *tuned, dpkit_error *err);
+/* epsilon at delta of the best of K ~ D_{eta,gamma} runs of the composition `events` (RDP over
+ * the default orders; the PLD accountant is refused with a message). */
+int accountant_tuning_epsilon(const accountant_event *events, size_t event_count, double eta,
+                              double gamma, double delta, const accountant_options *options,
+                              double *epsilon, double *order, dpkit_error *err);
+
 /* Ledger. */
 void accountant_ledger_init(accountant_ledger *ledger);
 void accountant_ledger_free(accountant_ledger *ledger);
@@ -104,6 +140,10 @@ int accountant_ledger_record(accountant_ledger *ledger, double sampling_rate,
                              double noise_multiplier, long long count, const char *label,
                              dpkit_error *err);
 int accountant_ledger_copy(const accountant_ledger *from, accountant_ledger *to, dpkit_error *err);
+/* Records that the ledger's events describe one run of a tuning that releases the best of
+ * K ~ D_{eta,gamma} runs; its epsilon is then that of the tuned result (RDP accountant only). */
+int accountant_ledger_set_tuning(accountant_ledger *ledger, double eta, double gamma,
+                                 dpkit_error *err);
 int accountant_ledger_epsilon(const accountant_ledger *ledger, double delta,
                               const accountant_options *options, double *epsilon, double *order,
                               dpkit_error *err);
@@ -115,8 +155,9 @@ int accountant_ledger_save_h5(const accountant_ledger *ledger, h5io_file *file, 
  * failure it is left empty. */
 int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const char *group,
                               dpkit_error *err);
-/* JSON: {"events": [{"sampling_rate":..,"noise_multiplier":..,"count":..,"label":".."}]};
- * written atomically. */
+/* JSON: {"events": [{"sampling_rate":..,"noise_multiplier":..,"count":..,"label":".."}]},
+ * plus "tuning": {"distribution": "truncated-negative-binomial", "eta":..,"gamma":..} when
+ * recorded (HDF5: attributes tuning_eta and tuning_gamma of the group); written atomically. */
 int accountant_ledger_save_json(const accountant_ledger *ledger, const char *path, dpkit_error *err);
 int accountant_ledger_load_json(accountant_ledger *ledger, const char *path, dpkit_error *err);
 

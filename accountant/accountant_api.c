@@ -26,6 +26,16 @@ DPKIT_API int dpkit_epsilon(double noise_multiplier, double sample_rate, long lo
     return accountant_epsilon(&event, 1, delta, &options, epsilon, NULL, err);
 }
 
+DPKIT_API int dpkit_epsilon_interval(double noise_multiplier, double sample_rate, long long steps,
+                                     double delta, double *lower, double *upper, dpkit_error *err)
+{
+    accountant_options options;
+    if (options_for("pld", &options, err))
+        return -1;
+    accountant_event event = {sample_rate, noise_multiplier, steps, "dp-sgd"};
+    return accountant_epsilon_interval(&event, 1, delta, &options, lower, upper, err);
+}
+
 DPKIT_API int dpkit_calibrate(double epsilon, double delta, double sample_rate, long long steps,
                               const char *accountant, double *noise_multiplier, dpkit_error *err)
 {

@@ -20,6 +20,12 @@ int accountant_pld_epsilon(const accountant_event *events, size_t event_count, d
                            double discretization, double *epsilon, dpkit_error *err);
 int accountant_pld_delta(const accountant_event *events, size_t event_count, double epsilon,
                          double discretization, double *delta, dpkit_error *err);
+/* Both connect-the-dots estimates of epsilon at delta (docs/maths.md 3.3): optimistic <= the
+ * true epsilon <= pessimistic (what accountant_pld_epsilon returns), up to the truncated tails
+ * and rounding. */
+int accountant_pld_epsilon_bounds(const accountant_event *events, size_t event_count,
+                                  double delta, double discretization, double *optimistic,
+                                  double *pessimistic, dpkit_error *err);
 
 /* epsilon (delta) of an RDP curve given on the default grid, extended past its top when the
  * optimum is there (rdp_orders.c); `events` are those of the curve, validated. */

@@ -22,6 +22,7 @@ void accountant_ledger_init(accountant_ledger *ledger)
     ledger->events = NULL;
     ledger->count = 0;
     ledger->capacity = 0;
+    ledger->tuning = (accountant_tuning){0, 0.0, 0.0};
 }
 
 void accountant_ledger_free(accountant_ledger *ledger)
@@ -92,6 +93,7 @@ int accountant_ledger_record(accountant_ledger *ledger, double sampling_rate,
 int accountant_ledger_copy(const accountant_ledger *from, accountant_ledger *to, dpkit_error *err)
 {
     accountant_ledger_init(to);
+    to->tuning = from->tuning;
     if (from->count == 0)
         return 0;
     to->events = malloc(from->count * sizeof *to->events);
@@ -106,7 +108,24 @@ int accountant_ledger_epsilon(const accountant_ledger *ledger, double delta,
                               const accountant_options *options, double *epsilon, double *order,
                               dpkit_error *err)
 {
+    if (ledger->tuning.enabled)
+        return accountant_tuning_epsilon(ledger->events, ledger->count, ledger->tuning.eta,
+                                         ledger->tuning.gamma, delta, options, epsilon, order,
+                                         err);
     return accountant_epsilon(ledger->events, ledger->count, delta, options, epsilon, order, err);
+}
+
+int accountant_ledger_set_tuning(accountant_ledger *ledger, double eta, double gamma,
+                                 dpkit_error *err)
+{
+    if (ledger->tuning.enabled)
+        return error_set(err, "the privacy ledger already records a tuning (eta = %g, gamma = "
+                              "%g); a tuning of tunings is not supported", ledger->tuning.eta,
+                         ledger->tuning.gamma);
+    if (accountant_tuning_check(eta, gamma, err) != 0)
+        return -1;
+    ledger->tuning = (accountant_tuning){1, eta, gamma};
+    return 0;
 }
 
 static void join_path(char *out, size_t size, const char *group, const char *name)
@@ -215,6 +234,10 @@ int accountant_ledger_save_h5(const accountant_ledger *ledger, h5io_file *file, 
         status = h5io_write_attr_string(file, group, "format", LEDGER_FORMAT, err);
     if (status == 0)
         status = h5io_write_attr_int64(file, group, "version", LEDGER_VERSION, err);
+    if (status == 0 && ledger->tuning.enabled)
+        status = h5io_write_attr_double(file, group, "tuning_eta", ledger->tuning.eta, err);
+    if (status == 0 && ledger->tuning.enabled)
+        status = h5io_write_attr_double(file, group, "tuning_gamma", ledger->tuning.gamma, err);
     free(rates);
     free(sigmas);
     free(counts);
@@ -282,6 +305,19 @@ int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const 
         if (status != 0)
             error_prefix(err, "%s: privacy ledger %s, event %zu", file->path, group, i);
     }
+    /* A tuning record: both attributes or neither (one alone is a corrupt ledger). */
+    int has_eta = h5io_has_attr(file, group, "tuning_eta") > 0;
+    int has_gamma = h5io_has_attr(file, group, "tuning_gamma") > 0;
+    double eta = 0.0, gamma = 0.0;
+    if (status == 0 && has_eta != has_gamma)
+        status = error_set(err, "%s: privacy ledger %s has tuning_%s but not tuning_%s",
+                           file->path, group, has_eta ? "eta" : "gamma",
+                           has_eta ? "gamma" : "eta");
+    if (status == 0 && has_eta &&
+        (h5io_read_attr_double(file, group, "tuning_eta", &eta, err) != 0 ||
+         h5io_read_attr_double(file, group, "tuning_gamma", &gamma, err) != 0 ||
+         accountant_ledger_set_tuning(ledger, eta, gamma, err) != 0))
+        status = error_prefix(err, "%s: privacy ledger %s", file->path, group);
     free(rates);
     free(sigmas);
     free(counts);

@@ -34,7 +34,11 @@ int accountant_ledger_save_json(const accountant_ledger *ledger, const char *pat
         }
         fputs("\"}", out);
     }
-    fputs(ledger->count ? "\n]}\n" : "]}\n", out);
+    fputs(ledger->count ? "\n]" : "]", out);
+    if (ledger->tuning.enabled)
+        fprintf(out, ",\n\"tuning\": {\"distribution\": \"truncated-negative-binomial\", "
+                     "\"eta\": %.17g, \"gamma\": %.17g}", ledger->tuning.eta, ledger->tuning.gamma);
+    fputs("}\n", out);
     int failed = ferror(out);
     if (fclose(out) != 0 || failed) {
         remove(temp);
@@ -118,19 +122,59 @@ static int parse_event(yaml_document_t *doc, const yaml_node_t *node, const char
     return 0;
 }
 
+/* "tuning": {"distribution": "truncated-negative-binomial", "eta": E, "gamma": G}. */
+static int parse_tuning(yaml_document_t *doc, const yaml_node_t *node, const char *path,
+                        accountant_ledger *ledger, dpkit_error *err)
+{
+    if (node->type != YAML_MAPPING_NODE)
+        return error_set(err, "%s: \"tuning\" must be an object", path);
+    double eta = NAN, gamma = NAN;
+    const char *distribution = NULL;
+    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+         pair < node->data.mapping.pairs.top; pair++) {
+        const char *key = scalar_text(yaml_document_get_node(doc, pair->key));
+        const char *text = scalar_text(yaml_document_get_node(doc, pair->value));
+        char *end = NULL;
+        double value = text ? strtod(text, &end) : NAN;
+        int number = text && end != text && *end == '\0';
+        if (key && strcmp(key, "distribution") == 0)
+            distribution = text;
+        else if (key && (strcmp(key, "eta") == 0 || strcmp(key, "gamma") == 0)) {
+            if (!number)
+                return error_set(err, "%s: tuning %s must be a number", path, key);
+            *(key[0] == 'e' ? &eta : &gamma) = value;
+        } else
+            return error_set(err, "%s: tuning: unknown key '%s' (expected distribution, eta, "
+                                  "gamma)", path, key ? key : "?");
+    }
+    if (!distribution || strcmp(distribution, "truncated-negative-binomial") != 0)
+        return error_set(err, "%s: tuning distribution = %s, expected "
+                              "\"truncated-negative-binomial\"", path,
+                         distribution ? distribution : "(missing)");
+    if (isnan(eta) || isnan(gamma))
+        return error_set(err, "%s: tuning needs eta and gamma", path);
+    if (accountant_ledger_set_tuning(ledger, eta, gamma, err) != 0)
+        return error_prefix(err, "%s", path);
+    return 0;
+}
+
 static int parse_document(yaml_document_t *doc, const char *path, accountant_ledger *ledger,
                           dpkit_error *err)
 {
     yaml_node_t *root = yaml_document_get_root_node(doc);
     if (!root || root->type != YAML_MAPPING_NODE)
         return error_set(err, "%s: expected a JSON object with an \"events\" list", path);
-    yaml_node_t *events = NULL;
+    yaml_node_t *events = NULL, *tuning = NULL;
     for (yaml_node_pair_t *pair = root->data.mapping.pairs.start;
          pair < root->data.mapping.pairs.top; pair++) {
         const char *key = scalar_text(yaml_document_get_node(doc, pair->key));
         if (key && strcmp(key, "events") == 0)
             events = yaml_document_get_node(doc, pair->value);
+        if (key && strcmp(key, "tuning") == 0)
+            tuning = yaml_document_get_node(doc, pair->value);
     }
+    if (tuning && parse_tuning(doc, tuning, path, ledger, err) != 0)
+        return -1;
     if (!events || events->type != YAML_SEQUENCE_NODE)
         return error_set(err, "%s: \"events\" must be a list", path);
     size_t index = 0;

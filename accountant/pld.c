@@ -1,5 +1,6 @@
 /* PLD accountant for compositions of Poisson-subsampled Gaussian mechanisms (docs/maths.md 3):
- * connect-the-dots pessimistic discretisation of each direction of add/remove adjacency, FFT
+ * one exact tabulation of each event's delta curve serving both directions of add/remove
+ * adjacency, connect-the-dots pessimistic and hull-based optimistic discretisations, FFT
  * self-composition of each event, composition of the events, read-off. */
 #include "accountant/accountant.h"
 #include "accountant/accountant_internal.h"
@@ -8,6 +9,7 @@
 #include <gsl/gsl_cdf.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Noise mass beyond the truncation points: log 2 + log Phi(x_lo / sigma) = -50 (3.3). */
 #define PLD_LOG_MASS_TRUNCATION (-50.0)
@@ -16,164 +18,247 @@
 
 typedef enum { PLD_REMOVE, PLD_ADD } pld_direction;
 
-/* One event's mechanism: q, sigma, and which neighbouring direction. */
-typedef struct pld_mechanism {
-    double q, sigma;
-    pld_direction direction;
-} pld_mechanism;
+/* One event's curves on the REMOVE grid k = k_lo..k_lo+n-1 (loss k d): delta and the Q-mass of
+ * the losses >= k d, for REMOVE at k d and for ADD at -k d (the ADD grid is the mirror image,
+ * docs/maths.md 3.3). */
+typedef struct pld_table {
+    long long k_lo;
+    size_t n;
+    int symmetric; /* q = 1: the ADD arrays are not filled, both directions are REMOVE */
+    double *delta_remove, *mass_remove, *delta_add, *mass_add;
+} pld_table;
 
-static double normal_cdf(double x)
+static void table_free(pld_table *t)
 {
-    return 0.5 * erfc(-x * M_SQRT1_2);
+    free(t->delta_remove);
+    t->delta_remove = t->mass_remove = t->delta_add = t->mass_add = NULL;
 }
 
-/* Privacy loss at noise outcome x (3.2); both are decreasing in x. */
-static double mechanism_loss(const pld_mechanism *m, double x)
+/* Phi(y) and 1 - Phi(y), the smaller one by erfc and the other as its complement, so that both
+ * are accurate to an ulp of the larger (3.3). */
+static void normal_cdf_pair(double y, double *below, double *above)
 {
-    double var = m->sigma * m->sigma;
-    if (m->direction == PLD_REMOVE) {
-        double l = (-0.5 - x) / var;
-        if (m->q == 1.0)
-            return l;
-        double a = log1p(-m->q), b = log(m->q) + l; /* log(e^a + e^b) */
-        return fmax(a, b) + log1p(exp(-fabs(a - b)));
-    }
-    double l = (x - 0.5) / var;
-    if (m->q == 1.0)
-        return -l;
-    double a = log1p(-m->q), b = log(m->q) + l;
-    return -(fmax(a, b) + log1p(exp(-fabs(a - b))));
+    double small = 0.5 * erfc(fabs(y) * M_SQRT1_2);
+    *below = y < 0.0 ? small : 1.0 - small;
+    *above = y < 0.0 ? 1.0 - small : small;
 }
 
-/* Exact hockey-stick divergence of the mechanism at epsilon (3.2). */
-static double mechanism_delta(const pld_mechanism *m, double epsilon)
+/* Privacy loss of the REMOVE direction at noise outcome x (3.2); decreasing in x. The ADD loss
+ * at x is minus this at -x. */
+static double remove_loss(double q, double sigma, double x)
 {
-    double q = m->q, sigma = m->sigma, var = sigma * sigma;
-    if (m->direction == PLD_REMOVE) {
-        if (q < 1.0 && epsilon <= log1p(-q))
-            return -expm1(epsilon);
-        /* loss >= epsilon iff x <= x_eps */
-        double x = -0.5 - var * log1p(expm1(epsilon) / q);
-        double lower = normal_cdf(x / sigma);
-        double upper = (1.0 - q) * lower + q * normal_cdf((x + 1.0) / sigma);
-        return fmin(fmax(upper - exp(epsilon) * lower, 0.0), 1.0);
-    }
-    if (q < 1.0 && epsilon >= -log1p(-q))
-        return 0.0;
-    double x = 0.5 + var * log1p(expm1(-epsilon) / q);
-    double upper = normal_cdf(x / sigma);
-    double lower = (1.0 - q) * upper + q * normal_cdf((x - 1.0) / sigma);
-    return fmin(fmax(upper - exp(epsilon) * lower, 0.0), 1.0);
+    double l = (-0.5 - x) / (sigma * sigma);
+    if (q == 1.0)
+        return l;
+    double a = log1p(-q), b = log(q) + l; /* log(e^a + e^b) */
+    return fmax(a, b) + log1p(exp(-fabs(a - b)));
 }
 
-/* Connect-the-dots discretisation (Doroshenko et al. 2022; 3.3): a PMF on the grid whose
- * delta(eps) equals the true one at every grid point and lies above it in between. */
-static int discretize(const pld_mechanism *m, double d, pld_pmf *pmf, dpkit_error *err)
+/* x clipped to [0, 1], NaN to 0 as fmin(fmax(x, 0), 1) does; inline (fmin and fmax are
+ * library calls at -O2). */
+static inline double clamp01(double x)
 {
-    double x_tail = m->sigma * gsl_cdf_ugaussian_Pinv(0.5 * exp(PLD_LOG_MASS_TRUNCATION));
-    double x_lo = x_tail, x_hi = -x_tail;
-    if (m->direction == PLD_REMOVE)
-        x_lo -= 1.0;
-    else
-        x_hi += 1.0;
+    return !(x > 0.0) ? 0.0 : x > 1.0 ? 1.0 : x;
+}
+
+/* Exact delta and Q-mass above of both directions at each grid point (3.2, 3.3): REMOVE at
+ * loss k d and ADD at -k d share the threshold x and the two normal CDFs. */
+static int tabulate(double q, double sigma, double d, pld_table *t, dpkit_error *err)
+{
+    memset(t, 0, sizeof *t);
+    t->symmetric = q == 1.0;
+    double x_tail = sigma * gsl_cdf_ugaussian_Pinv(0.5 * exp(PLD_LOG_MASS_TRUNCATION));
     /* The grid spans the loss range, about (1/2 + 9.75 sigma) / sigma^2 / d points (3.3): it
      * grows as 1/(sigma^2 d), e.g. 6e7 points for sigma = 0.01 at d = 1e-4. Counted in double
      * and checked against the cap before any conversion to an integer or allocation. */
-    double top = ceil(mechanism_loss(m, x_lo) / d), bottom = floor(mechanism_loss(m, x_hi) / d);
+    double top = ceil(remove_loss(q, sigma, x_tail - 1.0) / d);
+    double bottom = floor(remove_loss(q, sigma, -x_tail) / d);
     double points = top - bottom + 1.0;
     if (!(points <= (double)ACCOUNTANT_PLD_MAX_POINTS))
         return error_set(err, "PLD: noise multiplier %g needs %.3g loss grid points at "
                               "discretization %g, more than the %zu (%zu MiB per array) the PLD "
                               "accountant allows; use the RDP accountant (--accountant rdp) or a "
-                              "coarser discretization", m->sigma, points, d,
+                              "coarser discretization", sigma, points, d,
                          ACCOUNTANT_PLD_MAX_POINTS, ACCOUNTANT_PLD_MAX_POINTS * 8 >> 20);
-    long long k_lo = (long long)bottom;
     size_t n = (size_t)points;
-    double *delta = malloc(n * sizeof *delta);
-    if (!delta || pld_pmf_alloc(pmf, n, err) != 0) {
-        free(delta);
+    t->k_lo = (long long)bottom;
+    t->n = n;
+    t->delta_remove = malloc((t->symmetric ? 2 : 4) * n * sizeof *t->delta_remove);
+    if (!t->delta_remove)
         return error_set(err, "PLD: out of memory for %zu grid points", n);
-    }
+    t->mass_remove = t->delta_remove + n;
+    t->delta_add = t->symmetric ? NULL : t->mass_remove + n;
+    t->mass_add = t->symmetric ? NULL : t->delta_add + n;
+    double var = sigma * sigma;
     for (size_t i = 0; i < n; i++) {
-        delta[i] = mechanism_delta(m, (double)(k_lo + (long long)i) * d);
-        if (i > 0 && delta[i] > delta[i - 1])
-            delta[i] = delta[i - 1]; /* rounding; the true curve is non-increasing */
+        double eps = (double)(t->k_lo + (long long)i) * d;
+        double dr, mr, da, ma;
+        if (q < 1.0 && eps <= log1p(-q)) {
+            /* every REMOVE loss is >= eps; no ADD loss is >= -eps */
+            dr = -expm1(eps);
+            mr = 1.0;
+            da = ma = 0.0;
+        } else {
+            /* REMOVE loss >= eps iff x <= x_eps; ADD loss >= -eps iff x >= -x_eps */
+            double x = -0.5 - var * log1p(expm1(eps) / q);
+            double a_lo, a_hi, b_lo, b_hi;
+            normal_cdf_pair(x / sigma, &a_lo, &a_hi);
+            normal_cdf_pair((x + 1.0) / sigma, &b_lo, &b_hi);
+            double growth = exp(eps);
+            mr = a_lo;
+            dr = (1.0 - q) * a_lo + q * b_lo - growth * mr;
+            ma = (1.0 - q) * a_hi + q * b_hi;
+            da = a_hi - ma / growth;
+        }
+        t->delta_remove[i] = clamp01(dr);
+        t->mass_remove[i] = mr;
+        if (!t->symmetric) {
+            t->delta_add[i] = clamp01(da);
+            t->mass_add[i] = ma;
+        }
     }
-    pmf->offset = k_lo;
-    pmf->infinity_mass = delta[n - 1];
-    if (n == 1) {
-        pmf->p[0] = 1.0 - delta[0];
-    } else {
-        double g1 = expm1(d), h = expm1(-d), g = exp(d);
-        pmf->p[0] = 1.0 - delta[0] + (delta[1] - delta[0]) / g1;
-        for (size_t i = 1; i + 1 < n; i++)
-            pmf->p[i] = ((delta[i + 1] - delta[i]) - g * (delta[i] - delta[i - 1])) / g1;
-        pmf->p[n - 1] = (delta[n - 1] - delta[n - 2]) / h;
-        for (size_t i = 0; i < n; i++)
-            pmf->p[i] = fmax(pmf->p[i], 0.0);
-    }
-    free(delta);
     return 0;
 }
 
-/* The PLD of all events in one direction. */
-static int compose_direction(const accountant_event *events, size_t event_count,
-                             pld_direction direction, double d, pld_pmf *total, dpkit_error *err)
+/* Lower convex hull of the points (u_i, v_i), u_i = e^{(i - n/2) d} increasing: the values at
+ * the points off the hull are lowered onto it (3.3, optimistic). The shared factor of u cancels
+ * in the orientation test; long double keeps e^{n d / 2} finite for any grid the cap allows. */
+static int lower_hull(double *v, size_t n, double d, dpkit_error *err)
 {
-    int status = 0, have_total = 0;
-    for (size_t e = 0; e < event_count; e++) {
-        const accountant_event *event = &events[e];
-        if (event->count == 0 || event->sampling_rate == 0.0)
-            continue;
-        pld_mechanism m = {event->sampling_rate, event->noise_multiplier, direction};
-        long long times = event->count;
-        if (m.q == 1.0) {
-            /* c Gaussian releases are one Gaussian with sigma / sqrt(c), exactly (3.2). */
-            m.sigma /= sqrt((double)times);
-            m.direction = PLD_REMOVE; /* both directions coincide */
-            times = 1;
+    size_t *hull = malloc(n * sizeof *hull);
+    if (!hull)
+        return error_set(err, "PLD: out of memory for %zu grid points", n);
+    long double half = (long double)(n / 2);
+#define HULL_U(i) expl(((long double)(i) - half) * (long double)d)
+    size_t top = 0;
+    for (size_t i = 0; i < n; i++) {
+        while (top >= 2) {
+            size_t a = hull[top - 2], b = hull[top - 1];
+            long double ua = HULL_U(a), ub = HULL_U(b), uc = HULL_U(i);
+            long double cross = (ub - ua) * ((long double)v[i] - v[a]) -
+                                ((long double)v[b] - v[a]) * (uc - ua);
+            if (cross > 0.0L)
+                break;
+            top--;
         }
-        pld_pmf single, composed, next;
-        status = discretize(&m, d, &single, err);
-        if (status != 0) {
-            error_prefix(err, "event %zu (q = %g, %lld steps)", e, event->sampling_rate,
-                         event->count);
-            break;
-        }
-        status = pld_pmf_self_compose(&single, times, PLD_TAIL_MASS, &composed, err);
-        pld_pmf_free(&single);
-        if (status != 0) {
-            error_prefix(err, "event %zu (q = %g, noise multiplier %g, %lld steps)", e,
-                         event->sampling_rate, event->noise_multiplier, event->count);
-            break;
-        }
-        if (!have_total) {
-            pld_pmf_truncate(&composed, PLD_TAIL_MASS);
-            *total = composed;
-            have_total = 1;
-            continue;
-        }
-        status = pld_pmf_compose(total, &composed, PLD_TAIL_MASS, &next, err);
-        pld_pmf_free(&composed);
-        if (status != 0) {
-            error_prefix(err, "event %zu (q = %g, noise multiplier %g, %lld steps)", e,
-                         event->sampling_rate, event->noise_multiplier, event->count);
-            break;
-        }
-        pld_pmf_free(total);
-        *total = next;
+        hull[top++] = i;
     }
-    if (status != 0) {
-        if (have_total)
-            pld_pmf_free(total);
+    for (size_t h = 0; h + 1 < top; h++) {
+        size_t a = hull[h], b = hull[h + 1];
+        long double ua = HULL_U(a), ub = HULL_U(b);
+        for (size_t i = a + 1; i < b; i++) {
+            long double w = (HULL_U(i) - ua) / (ub - ua);
+            v[i] = fmin(v[i], (double)((1.0L - w) * v[a] + w * v[b]));
+        }
+    }
+#undef HULL_U
+    free(hull);
+    return 0;
+}
+
+/* Optimistic curve (3.3): below the true delta everywhere and a valid delta curve. Point k
+ * takes the tangent of the true curve at point k - 1, delta_{k-1} + s_{k-1}(u_k - u_{k-1}) in
+ * u = e^eps with slope s = -(Q-mass above): the chord of segment k then lies below the tangent
+ * at its left end, itself below the convex true curve, and every value stays above 1 - u (a
+ * Q-mass of at most 1). The last point is 0 (no mass at infinity) and the lower hull makes the
+ * curve convex (lowering points only lowers chords). */
+static int optimistic_curve(const double *delta, const double *mass, long long k_lo, size_t n,
+                            double d, double *v, dpkit_error *err)
+{
+    if ((double)(n / 2) * d > 11000.0) {
+        /* u = e^{(i - n/2) d} would overflow even a long double in the hull: the curve of no
+         * privacy loss at all, max(1 - u, 0), is below the true one, a valid if trivial
+         * lower bound (epsilon 0). */
+        for (size_t i = 0; i < n; i++)
+            v[i] = fmax(-expm1((double)(k_lo + (long long)i) * d), 0.0);
+        return 0;
+    }
+    double g1 = expm1(d), previous = delta[0];
+    v[0] = delta[0];
+    for (size_t i = 1; i < n; i++) {
+        double step = mass[i - 1] > 0.0
+                          ? exp((double)(k_lo + (long long)i - 1) * d + log(mass[i - 1])) * g1
+                          : 0.0;
+        double tangent = previous - step;
+        previous = delta[i];
+        v[i] = fmax(tangent, 0.0);
+    }
+    v[n - 1] = 0.0;
+    return lower_hull(v, n, d, err);
+}
+
+/* PMF on the grid from a delta curve given at the grid points (3.3 step 3). */
+static int pmf_from_curve(const double *curve, long long k_lo, size_t n, double d,
+                          double infinity_mass, pld_pmf *pmf, dpkit_error *err)
+{
+    if (pld_pmf_alloc(pmf, n, err) != 0)
         return -1;
+    pmf->offset = k_lo;
+    pmf->infinity_mass = infinity_mass;
+    if (n == 1) {
+        pmf->p[0] = 1.0 - curve[0];
+        return 0;
     }
-    if (!have_total) {
-        /* No event spends privacy: the identity PLD, loss 0 with mass 1. */
-        if (pld_pmf_alloc(total, 1, err) != 0)
-            return -1;
-        total->p[0] = 1.0;
+    double g1 = expm1(d), h = expm1(-d), g = exp(d);
+    pmf->p[0] = 1.0 - curve[0] + (curve[1] - curve[0]) / g1;
+    for (size_t i = 1; i + 1 < n; i++)
+        pmf->p[i] = ((curve[i + 1] - curve[i]) - g * (curve[i] - curve[i - 1])) / g1;
+    pmf->p[n - 1] = (curve[n - 1] - curve[n - 2]) / h;
+    for (size_t i = 0; i < n; i++)
+        if (!(pmf->p[i] > 0.0))
+            pmf->p[i] = 0.0;
+    return 0;
+}
+
+/* The single-step PMF of one direction and bound from an event's table; ADD reverses the grid. */
+static int single_pmf(const pld_table *t, pld_direction direction, pld_bound bound, double d,
+                      pld_pmf *pmf, dpkit_error *err)
+{
+    size_t n = t->n;
+    int add = direction == PLD_ADD && !t->symmetric;
+    long long k_lo = add ? -(t->k_lo + (long long)n - 1) : t->k_lo;
+    double *curve = malloc(2 * n * sizeof *curve);
+    if (!curve)
+        return error_set(err, "PLD: out of memory for %zu grid points", n);
+    double *mass = curve + n;
+    for (size_t i = 0; i < n; i++) {
+        curve[i] = add ? t->delta_add[n - 1 - i] : t->delta_remove[i];
+        mass[i] = add ? t->mass_add[n - 1 - i] : t->mass_remove[i];
     }
+    int status;
+    if (bound == PLD_PESSIMISTIC) {
+        /* Connect-the-dots: the true values; an increase (rounding) becomes the running
+         * minimum, the true curve being non-increasing. */
+        for (size_t i = 1; i < n; i++)
+            if (curve[i] > curve[i - 1])
+                curve[i] = curve[i - 1];
+        status = pmf_from_curve(curve, k_lo, n, d, curve[n - 1], pmf, err);
+    } else {
+        status = optimistic_curve(curve, mass, k_lo, n, d, curve, err);
+        if (status == 0)
+            status = pmf_from_curve(curve, k_lo, n, d, 0.0, pmf, err);
+    }
+    free(curve);
+    return status;
+}
+
+/* Folds `composed` into the running total *total (taken over on the first call). */
+static int fold(pld_pmf *total, int *have_total, pld_pmf *composed, pld_bound bound,
+                dpkit_error *err)
+{
+    if (!*have_total) {
+        pld_pmf_truncate(composed, PLD_TAIL_MASS, bound);
+        *total = *composed;
+        *have_total = 1;
+        return 0;
+    }
+    pld_pmf next;
+    int status = pld_pmf_compose(total, composed, PLD_TAIL_MASS, bound, &next, err);
+    pld_pmf_free(composed);
+    if (status != 0)
+        return -1;
+    pld_pmf_free(total);
+    *total = next;
     return 0;
 }
 
@@ -186,34 +271,108 @@ static int symmetric(const accountant_event *events, size_t event_count)
     return 1;
 }
 
-/* Builds the PLD of both directions (one when symmetric) and reads off `value` from each. */
+/* The composed PLDs of every (bound, direction) asked for: each event is tabulated once and
+ * its single-step PMFs self-composed and folded into the totals (3.5). */
+static int compose_all(const accountant_event *events, size_t event_count, double d,
+                       int bounds, int directions, pld_pmf total[2][2], dpkit_error *err)
+{
+    int have[2][2] = {{0, 0}, {0, 0}}, status = 0;
+    for (size_t e = 0; e < event_count && status == 0; e++) {
+        const accountant_event *event = &events[e];
+        if (event->count == 0 || event->sampling_rate == 0.0)
+            continue;
+        double q = event->sampling_rate, sigma = event->noise_multiplier;
+        long long times = event->count;
+        if (q == 1.0) {
+            /* c Gaussian releases are one Gaussian with sigma / sqrt(c), exactly (3.2). */
+            sigma /= sqrt((double)times);
+            times = 1;
+        }
+        pld_table table;
+        status = tabulate(q, sigma, d, &table, err);
+        for (int b = 0; b < bounds && status == 0; b++)
+            for (int k = 0; k < directions && status == 0; k++) {
+                pld_pmf single, composed;
+                status = single_pmf(&table, k == 0 ? PLD_REMOVE : PLD_ADD, (pld_bound)b, d,
+                                    &single, err);
+                if (status != 0)
+                    break;
+                status = pld_pmf_self_compose(&single, times, PLD_TAIL_MASS, (pld_bound)b,
+                                              &composed, err);
+                pld_pmf_free(&single);
+                if (status == 0)
+                    status = fold(&total[b][k], &have[b][k], &composed, (pld_bound)b, err);
+            }
+        table_free(&table);
+        if (status != 0)
+            error_prefix(err, "event %zu (q = %g, noise multiplier %g, %lld steps)", e,
+                         event->sampling_rate, event->noise_multiplier, event->count);
+    }
+    for (int b = 0; b < bounds; b++)
+        for (int k = 0; k < directions; k++) {
+            if (status != 0) {
+                if (have[b][k])
+                    pld_pmf_free(&total[b][k]);
+            } else if (!have[b][k]) {
+                /* No event spends privacy: the identity PLD, loss 0 with mass 1. */
+                if (pld_pmf_alloc(&total[b][k], 1, err) != 0)
+                    status = -1;
+                else
+                    total[b][k].p[0] = 1.0;
+                have[b][k] = status == 0;
+            }
+        }
+    if (status != 0)
+        for (int b = 0; b < bounds; b++)
+            for (int k = 0; k < directions; k++)
+                if (have[b][k])
+                    pld_pmf_free(&total[b][k]);
+    return status;
+}
+
+/* Builds the PLDs of both directions (one when symmetric) and reads off epsilon at `argument`
+ * (or delta) from each: result[0] the pessimistic value, result[1] (when `bounds` is 2) the
+ * optimistic one, each the maximum over the directions. */
 static int evaluate(const accountant_event *events, size_t event_count, double d, double argument,
-                    int want_epsilon, double *result, dpkit_error *err)
+                    int want_epsilon, int bounds, double *result, dpkit_error *err)
 {
     int directions = symmetric(events, event_count) ? 1 : 2;
-    double worst = 0.0;
-    for (int k = 0; k < directions; k++) {
-        pld_pmf total;
-        if (compose_direction(events, event_count, k == 0 ? PLD_REMOVE : PLD_ADD, d, &total,
-                              err) != 0)
-            return -1;
-        double value = want_epsilon ? pld_pmf_epsilon(&total, d, argument)
-                                    : pld_pmf_delta(&total, d, argument);
-        worst = fmax(worst, value);
-        pld_pmf_free(&total);
+    pld_pmf total[2][2];
+    if (compose_all(events, event_count, d, bounds, directions, total, err) != 0)
+        return -1;
+    for (int b = 0; b < bounds; b++) {
+        double worst = 0.0;
+        for (int k = 0; k < directions; k++) {
+            double value = want_epsilon ? pld_pmf_epsilon(&total[b][k], d, argument)
+                                        : pld_pmf_delta(&total[b][k], d, argument);
+            worst = fmax(worst, value);
+            pld_pmf_free(&total[b][k]);
+        }
+        result[b] = worst;
     }
-    *result = worst;
     return 0;
 }
 
 int accountant_pld_epsilon(const accountant_event *events, size_t event_count, double delta,
                            double discretization, double *epsilon, dpkit_error *err)
 {
-    return evaluate(events, event_count, discretization, delta, 1, epsilon, err);
+    return evaluate(events, event_count, discretization, delta, 1, 1, epsilon, err);
 }
 
 int accountant_pld_delta(const accountant_event *events, size_t event_count, double epsilon,
                          double discretization, double *delta, dpkit_error *err)
 {
-    return evaluate(events, event_count, discretization, epsilon, 0, delta, err);
+    return evaluate(events, event_count, discretization, epsilon, 0, 1, delta, err);
+}
+
+int accountant_pld_epsilon_bounds(const accountant_event *events, size_t event_count,
+                                  double delta, double discretization, double *optimistic,
+                                  double *pessimistic, dpkit_error *err)
+{
+    double result[2];
+    if (evaluate(events, event_count, discretization, delta, 1, 2, result, err) != 0)
+        return -1;
+    *pessimistic = result[0];
+    *optimistic = fmin(result[1], result[0]);
+    return 0;
 }

@@ -36,7 +36,7 @@ void pld_pmf_free(pld_pmf *pmf)
     pmf->n = 0;
 }
 
-void pld_pmf_truncate(pld_pmf *pmf, double tail)
+void pld_pmf_truncate(pld_pmf *pmf, double tail, pld_bound bound)
 {
     size_t first = 0, last = pmf->n - 1;
     double prefix = 0.0, suffix = 0.0;
@@ -44,8 +44,10 @@ void pld_pmf_truncate(pld_pmf *pmf, double tail)
         prefix += pmf->p[first++];
     while (last > first && suffix + pmf->p[last] <= tail / 2.0)
         suffix += pmf->p[last--];
-    pmf->p[first] += prefix;
-    pmf->infinity_mass += suffix;
+    if (bound == PLD_PESSIMISTIC) {
+        pmf->p[first] += prefix;
+        pmf->infinity_mass += suffix;
+    }
     size_t kept = last - first + 1;
     if (first > 0)
         memmove(pmf->p, pmf->p + first, kept * sizeof *pmf->p);
@@ -77,19 +79,86 @@ typedef struct fft_work {
     double *real;
     fftw_complex *spectrum;
     fftw_plan forward, backward;
+    int cached;                /* the plans belong to plan_cache */
+    struct plan_entry *borrowed; /* the arrays too: this entry's */
 } fft_work;
+
+/* Plans kept for reuse, per transform size, with one pair of arrays each: FFTW_ESTIMATE
+ * planning (twiddle tables, first touch of their pages) costs ten times the transform it plans
+ * at the sizes the PLD uses, and fresh arrays of megabytes cost page faults on first touch;
+ * calibration, curves and repeated calls ask for the same few sizes. A plan is executed on the
+ * caller's arrays (new-array execution is thread-safe, and fftw_alloc gives every array the same
+ * alignment); a thread that finds the cached arrays in use allocates its own. Never freed,
+ * so bounded: at most PLAN_CACHE_ENTRIES sizes of at most PLAN_CACHE_MAX_SIZE (a few MiB of
+ * arrays and twiddles each, under 100 MiB in all, however many noise multipliers a calibration
+ * tries); other sizes are planned per call. */
+#define PLAN_CACHE_ENTRIES 8
+#define PLAN_CACHE_MAX_SIZE ((size_t)1 << 19)
+typedef struct plan_entry {
+    size_t size;
+    fftw_plan forward, backward;
+    double *real;
+    fftw_complex *spectrum;
+    int busy; /* the arrays are lent to a fft_work */
+} plan_entry;
+static plan_entry plan_cache[PLAN_CACHE_ENTRIES];
+static size_t plan_cache_count;
+
+/* The cache entry of `size`, created if there is room; NULL otherwise. Under planner_lock. */
+static plan_entry *plan_cache_entry(size_t size)
+{
+    for (size_t i = 0; i < plan_cache_count; i++)
+        if (plan_cache[i].size == size)
+            return &plan_cache[i];
+    if (size > PLAN_CACHE_MAX_SIZE || plan_cache_count == PLAN_CACHE_ENTRIES)
+        return NULL;
+    plan_entry e = {size, NULL, NULL, fftw_alloc_real(size), fftw_alloc_complex(size / 2 + 1), 0};
+    if (e.real && e.spectrum) {
+        e.forward = fftw_plan_dft_r2c_1d((int)size, e.real, e.spectrum, FFTW_ESTIMATE);
+        e.backward = fftw_plan_dft_c2r_1d((int)size, e.spectrum, e.real, FFTW_ESTIMATE);
+    }
+    if (!e.forward || !e.backward) {
+        if (e.forward)
+            fftw_destroy_plan(e.forward);
+        if (e.backward)
+            fftw_destroy_plan(e.backward);
+        fftw_free(e.real);
+        fftw_free(e.spectrum);
+        return NULL;
+    }
+    plan_cache[plan_cache_count] = e;
+    return &plan_cache[plan_cache_count++];
+}
 
 static int fft_work_create(fft_work *w, size_t size, dpkit_error *err)
 {
     memset(w, 0, sizeof *w);
     w->size = size;
-    w->real = fftw_alloc_real(size);
-    w->spectrum = fftw_alloc_complex(size / 2 + 1);
-    if (!w->real || !w->spectrum) {
-        fftw_free(w->real);
-        fftw_free(w->spectrum);
-        return error_set(err, "PLD: out of memory for an FFT of size %zu", size);
+    pthread_mutex_lock(&planner_lock);
+    plan_entry *e = plan_cache_entry(size);
+    if (e) {
+        w->forward = e->forward;
+        w->backward = e->backward;
+        w->cached = 1;
+        if (!e->busy) {
+            e->busy = 1;
+            w->real = e->real;
+            w->spectrum = e->spectrum;
+            w->borrowed = e;
+        }
     }
+    pthread_mutex_unlock(&planner_lock);
+    if (!w->borrowed) {
+        w->real = fftw_alloc_real(size);
+        w->spectrum = fftw_alloc_complex(size / 2 + 1);
+        if (!w->real || !w->spectrum) {
+            fftw_free(w->real);
+            fftw_free(w->spectrum);
+            return error_set(err, "PLD: out of memory for an FFT of size %zu", size);
+        }
+    }
+    if (w->cached)
+        return 0;
     pthread_mutex_lock(&planner_lock);
     w->forward = fftw_plan_dft_r2c_1d((int)size, w->real, w->spectrum, FFTW_ESTIMATE);
     w->backward = fftw_plan_dft_c2r_1d((int)size, w->spectrum, w->real, FFTW_ESTIMATE);
@@ -108,14 +177,39 @@ static int fft_work_create(fft_work *w, size_t size, dpkit_error *err)
     return 0;
 }
 
+static void fft_forward(fft_work *w)
+{
+    fftw_execute_dft_r2c(w->forward, w->real, w->spectrum);
+}
+
+static void fft_backward(fft_work *w)
+{
+    fftw_execute_dft_c2r(w->backward, w->spectrum, w->real);
+}
+
 static void fft_work_free(fft_work *w)
 {
     pthread_mutex_lock(&planner_lock);
-    fftw_destroy_plan(w->forward);
-    fftw_destroy_plan(w->backward);
+    if (!w->cached) {
+        fftw_destroy_plan(w->forward);
+        fftw_destroy_plan(w->backward);
+    }
+    if (w->borrowed)
+        w->borrowed->busy = 0;
     pthread_mutex_unlock(&planner_lock);
-    fftw_free(w->real);
-    fftw_free(w->spectrum);
+    if (!w->borrowed) {
+        fftw_free(w->real);
+        fftw_free(w->spectrum);
+    }
+}
+
+/* a * b by the textbook formula. C's `*` on complex doubles adds a NaN test per product and a
+ * call into the library's __muldc3 (Annex G infinity recovery) behind it; the spectra here are
+ * finite with |z| <= 1, where both give the same bits. */
+static double complex complex_product(double complex a, double complex b)
+{
+    double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
+    return CMPLX(ar * br - ai * bi, ar * bi + ai * br);
 }
 
 /* z^n by repeated squaring: about 2 log2(n) products, and as accurate as cpow for |z| <= 1. */
@@ -124,10 +218,10 @@ static double complex complex_power(double complex z, long long n)
     double complex result = 1.0;
     while (n > 0) {
         if (n & 1)
-            result *= z;
+            result = complex_product(result, z);
         n >>= 1;
         if (n)
-            z *= z;
+            z = complex_product(z, z);
     }
     return result;
 }
@@ -184,8 +278,8 @@ static int too_long(double points, const char *what, dpkit_error *err)
                      ACCOUNTANT_PLD_MAX_POINTS, ACCOUNTANT_PLD_MAX_POINTS * 8 >> 20);
 }
 
-int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_pmf *out,
-                         dpkit_error *err)
+int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_bound bound,
+                         pld_pmf *out, dpkit_error *err)
 {
     if (times == 1) {
         if (pld_pmf_alloc(out, in->n, err) != 0)
@@ -220,26 +314,35 @@ int pld_pmf_self_compose(const pld_pmf *in, long long times, double tail, pld_pm
     }
     memset(w.real, 0, size * sizeof *w.real);
     memcpy(w.real, in->p, in->n * sizeof *in->p);
-    fftw_execute(w.forward);
+    fft_forward(&w);
+    /* A bin with |z|^times < 1e-300 is set to 0 without its 2 log2(times) products: it adds
+     * less than 1e-300 to any output. The spectrum of a spread-out PMF decays fast, so for
+     * many steps most bins are such (the squaring would also pass through slow subnormals). */
+    double norm_floor = exp(2.0 * log(1e-300) / (double)times);
     for (size_t k = 0; k < size / 2 + 1; k++) {
-        w.spectrum[k] = complex_power(w.spectrum[k], times);
+        double complex z = w.spectrum[k];
+        double norm = creal(z) * creal(z) + cimag(z) * cimag(z);
+        w.spectrum[k] = norm < norm_floor ? 0.0 : complex_power(z, times);
     }
-    fftw_execute(w.backward);
+    fft_backward(&w);
     /* The result is the circular convolution: index lower + j lives at (lower + j) mod size.
      * FFT rounding can leave tiny negative values; they are not probabilities. */
-    size_t start = (size_t)(lower % (long long)size);
+    size_t start = (size_t)(lower % (long long)size), index = start;
     for (size_t j = 0; j < length; j++) {
-        double v = w.real[(start + j) % size] / (double)size;
+        double v = w.real[index] / (double)size;
         out->p[j] = v > 0.0 ? v : 0.0;
+        index = index + 1 == size ? 0 : index + 1; /* (start + j) mod size without a division */
     }
     fft_work_free(&w);
     out->offset = offset;
-    out->infinity_mass = tail - expm1((double)times * log1p(-in->infinity_mass));
+    /* The mass outside the window, at most `tail`: charged to infinity, or dropped. */
+    out->infinity_mass = (bound == PLD_PESSIMISTIC ? tail : 0.0) -
+                         expm1((double)times * log1p(-in->infinity_mass));
     return 0;
 }
 
-int pld_pmf_compose(const pld_pmf *a, const pld_pmf *b, double tail, pld_pmf *out,
-                    dpkit_error *err)
+int pld_pmf_compose(const pld_pmf *a, const pld_pmf *b, double tail, pld_bound bound,
+                    pld_pmf *out, dpkit_error *err)
 {
     size_t length = a->n + b->n - 1;
     long long offset;
@@ -270,14 +373,14 @@ int pld_pmf_compose(const pld_pmf *a, const pld_pmf *b, double tail, pld_pmf *ou
         }
         memset(w.real, 0, size * sizeof *w.real);
         memcpy(w.real, a->p, a->n * sizeof *a->p);
-        fftw_execute(w.forward);
+        fft_forward(&w);
         memcpy(first, w.spectrum, (size / 2 + 1) * sizeof *first);
         memset(w.real, 0, size * sizeof *w.real);
         memcpy(w.real, b->p, b->n * sizeof *b->p);
-        fftw_execute(w.forward);
+        fft_forward(&w);
         for (size_t k = 0; k < size / 2 + 1; k++)
-            w.spectrum[k] *= first[k];
-        fftw_execute(w.backward);
+            w.spectrum[k] = complex_product(w.spectrum[k], first[k]);
+        fft_backward(&w);
         for (size_t j = 0; j < length; j++) {
             double v = w.real[j] / (double)size;
             out->p[j] = v > 0.0 ? v : 0.0;
@@ -287,7 +390,7 @@ int pld_pmf_compose(const pld_pmf *a, const pld_pmf *b, double tail, pld_pmf *ou
     }
     out->offset = offset;
     out->infinity_mass = a->infinity_mass + b->infinity_mass - a->infinity_mass * b->infinity_mass;
-    pld_pmf_truncate(out, tail);
+    pld_pmf_truncate(out, tail, bound);
     return 0;
 }
 
@@ -307,19 +410,22 @@ double pld_pmf_epsilon(const pld_pmf *pmf, double discretization, double delta)
 {
     if (pmf->infinity_mass > delta)
         return INFINITY;
-    /* Scanning down, (U, W) = (mass, sum p e^-loss) of the losses above the current one plus
-     * the infinity mass: between two losses delta(eps) = U - e^eps W. */
-    double upper_mass = pmf->infinity_mass, weighted = 0.0;
+    /* Scanning down, U = the mass of the losses above the current one l plus the infinity mass,
+     * and S = sum over them of p e^{l - loss} (W e^l for W = sum p e^-loss, kept by one product
+     * per step instead of an exp and a log): between two losses delta(eps) = U - e^eps W, so
+     * epsilon = l + log((U - delta)/S) once that is >= l. */
+    double upper_mass = pmf->infinity_mass, scaled = 0.0, decay = exp(-discretization);
+    double loss = 0.0;
     for (size_t i = pmf->n; i-- > 0;) {
-        double loss = (double)(pmf->offset + (long long)i) * discretization;
-        if (upper_mass > delta && weighted > 0.0 && log((upper_mass - delta) / weighted) >= loss)
-            break;
+        loss = (double)(pmf->offset + (long long)i) * discretization;
+        if (i + 1 < pmf->n)
+            scaled *= decay;
+        if (scaled > 0.0 && upper_mass - delta >= scaled)
+            return fmax(0.0, loss + log((upper_mass - delta) / scaled));
         upper_mass += pmf->p[i];
-        weighted += pmf->p[i] * exp(-loss);
-        if (upper_mass >= delta && weighted == 0.0)
-            return fmax(0.0, loss);
+        scaled += pmf->p[i];
     }
-    if (upper_mass <= weighted + delta)
+    if (!(upper_mass > delta) || scaled == 0.0)
         return 0.0;
-    return log((upper_mass - delta) / weighted);
+    return fmax(0.0, loss + log((upper_mass - delta) / scaled));
 }

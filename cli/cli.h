@@ -27,6 +27,7 @@ int cli_audit(int argc, char **argv);
 int cli_audit_canaries(int argc, char **argv);
 int cli_curve(int argc, char **argv);
 int cli_robustness(int argc, char **argv);
+int cli_tune(int argc, char **argv);
 
 /* Prints "dpkit COMMAND: message" and a hint to use --help; returns 2. */
 int cli_usage_error(const char *command, const char *format, ...) __attribute__((format(printf, 2, 3)));

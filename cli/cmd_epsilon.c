@@ -45,7 +45,12 @@ static void print_help(FILE *out)
             "--ledger, instead of the schedule: \"ledger\", \"source\" (model, checkpoint or json),\n"
             "\"delta_from\" (config or option), \"private\" (false: the run trained without privacy,\n"
             "epsilon inf), \"recorded_epsilon\" (what the run reported, at its own delta and\n"
-            "accountant; null when the file has none) and \"events\" (as in the file).\n"
+            "accountant; null when the file has none), \"events\" (as in the file) and \"tuning\"\n"
+            "(a JSON ledger's record of hyperparameter tuning: its epsilon is the best of K runs'\n"
+            "with K ~ truncated negative binomial, RDP only; docs/maths.md 2.11; else null).\n"
+            "With --accountant pld, \"epsilon_interval\": [LOWER, UPPER], the optimistic and\n"
+            "pessimistic estimates (the true epsilon lies between; epsilon is UPPER), also printed\n"
+            "as a second line; null with RDP.\n"
             "Noise so small that its square underflows (< 1.5e-154) gives epsilon = inf.\n"
             "\n"
             "examples (Tramer & Boneh, ScatterNet+linear on CIFAR-10; a trained model under PLD):\n"
@@ -88,6 +93,38 @@ static void print_edge_note(double epsilon, double order)
                order, order >= ACCOUNTANT_RDP_MAX_ORDER ? "largest" : "smallest");
 }
 
+/* The PLD's [optimistic, pessimistic] epsilon (NaN, NaN for RDP or a run without privacy). */
+static int epsilon_interval(const accountant_event *events, size_t count, double delta,
+                            const privacy_args *args, int private_mode, double interval[2],
+                            dpkit_error *err)
+{
+    interval[0] = interval[1] = NAN;
+    if (args->options.kind != ACCOUNTANT_PLD || !private_mode)
+        return 0;
+    return accountant_epsilon_interval(events, count, delta, &args->options, &interval[0],
+                                       &interval[1], err);
+}
+
+static void print_interval_line(const double interval[2])
+{
+    if (!isnan(interval[0]))
+        printf("PLD interval: [%.6f, %.6f] (optimistic, pessimistic; epsilon is the pessimistic "
+               "end)\n", interval[0], interval[1]);
+}
+
+static void json_interval(json_writer *w, const double interval[2])
+{
+    json_key(w, "epsilon_interval");
+    if (isnan(interval[0])) {
+        json_null(w);
+        return;
+    }
+    json_begin_array(w);
+    json_double(w, interval[0]);
+    json_double(w, interval[1]);
+    json_end_array(w);
+}
+
 static const char *conversion_name(const privacy_args *args)
 {
     return args->options.conversion == ACCOUNTANT_CONVERSION_CLASSIC ? "classic" : "improved";
@@ -96,7 +133,7 @@ static const char *conversion_name(const privacy_args *args)
 enum { LEDGER_EVENTS_SHOWN = 8 };
 
 static void print_ledger_json(const privacy_args *args, const run_ledger *rl, double epsilon,
-                              double delta, double order)
+                              double delta, double order, const double interval[2])
 {
     json_writer w;
     json_writer_init_file(&w, stdout, 0);
@@ -105,6 +142,18 @@ static void print_ledger_json(const privacy_args *args, const run_ledger *rl, do
     json_field_double(&w, "delta", delta);
     json_field_double(&w, "order", order);
     json_field_bool(&w, "order_at_edge", order_at_edge(epsilon, order));
+    json_interval(&w, interval);
+    json_key(&w, "tuning");
+    if (rl->ledger.tuning.enabled) {
+        json_begin_object(&w);
+        json_field_string(&w, "distribution", "truncated-negative-binomial");
+        json_field_double(&w, "eta", rl->ledger.tuning.eta);
+        json_field_double(&w, "gamma", rl->ledger.tuning.gamma);
+        json_field_double(&w, "expected_runs", accountant_tuning_expected_runs(
+                                                   rl->ledger.tuning.eta, rl->ledger.tuning.gamma));
+        json_end_object(&w);
+    } else
+        json_null(&w);
     json_field_string(&w, "accountant", args->options.kind == ACCOUNTANT_PLD ? "pld" : "rdp");
     json_field_string(&w, "conversion", conversion_name(args));
     json_field_string(&w, "ledger", args->ledger);
@@ -130,9 +179,10 @@ static void print_ledger_json(const privacy_args *args, const run_ledger *rl, do
 }
 
 static void print_ledger_text(const privacy_args *args, const run_ledger *rl, double epsilon,
-                              double delta, double order)
+                              double delta, double order, const double interval[2])
 {
     print_epsilon_line(epsilon, delta, order);
+    print_interval_line(interval);
     printf("%s; the ledger of %s (%s):", privacy_args_describe(args), args->ledger, rl->source);
     for (size_t i = 0; i < rl->ledger.count && i < LEDGER_EVENTS_SHOWN; i++) {
         const accountant_event *e = &rl->ledger.events[i];
@@ -144,6 +194,11 @@ static void print_ledger_text(const privacy_args *args, const run_ledger *rl, do
     if (rl->ledger.count == 0)
         printf(" no events");
     printf("%s\n", args->have_delta ? "" : "; delta from its config");
+    if (rl->ledger.tuning.enabled)
+        printf("tuning: the best of K runs like these, K truncated negative binomial (eta = %g, "
+               "gamma = %g, E[K] = %.4g); epsilon is the tuned result's\n",
+               rl->ledger.tuning.eta, rl->ledger.tuning.gamma,
+               accountant_tuning_expected_runs(rl->ledger.tuning.eta, rl->ledger.tuning.gamma));
     if (!rl->private_mode)
         printf("the run trained without privacy (privacy.enabled: false)\n");
     else if (!isnan(rl->recorded_epsilon))
@@ -165,12 +220,15 @@ static int ledger_epsilon(const char *command, const privacy_args *args)
         return cli_usage_error(command, "missing --delta: %s records no config to take it from "
                                         "(only a model.h5 or checkpoint.h5 does)", args->ledger);
     }
-    double epsilon, order;
+    double epsilon, order, interval[2];
     int status = run_ledger_epsilon(&rl, delta, &args->options, &epsilon, &order, &err);
+    if (status == 0)
+        status = epsilon_interval(rl.ledger.events, rl.ledger.count, delta, args,
+                                  rl.private_mode, interval, &err);
     if (status == 0 && args->json)
-        print_ledger_json(args, &rl, epsilon, delta, order);
+        print_ledger_json(args, &rl, epsilon, delta, order, interval);
     else if (status == 0)
-        print_ledger_text(args, &rl, epsilon, delta, order);
+        print_ledger_text(args, &rl, epsilon, delta, order, interval);
     run_ledger_free(&rl);
     return status ? cli_fail(command, &err) : 0;
 }
@@ -194,9 +252,10 @@ int cli_epsilon(int argc, char **argv)
     for (size_t i = 0; i < args.extra_count; i++)
         events[count++] = args.extra[i];
     events[count++] = (accountant_event){args.sampling_rate, sigma, args.steps, "dp-sgd"};
-    double epsilon, order;
+    double epsilon, order, interval[2];
     dpkit_error err;
-    if (accountant_epsilon(events, count, args.delta, &args.options, &epsilon, &order, &err) != 0)
+    if (accountant_epsilon(events, count, args.delta, &args.options, &epsilon, &order, &err) != 0 ||
+        epsilon_interval(events, count, args.delta, &args, 1, interval, &err) != 0)
         return cli_fail(command, &err);
     const char *kind = args.options.kind == ACCOUNTANT_PLD ? "pld" : "rdp";
     int at_edge = order_at_edge(epsilon, order);
@@ -206,12 +265,23 @@ int cli_epsilon(int argc, char **argv)
         printf(", \"delta\": %.17g, \"order\": ", args.delta);
         print_json_number(order);
         printf(", \"order_at_edge\": %s", at_edge ? "true" : "false");
+        printf(", \"epsilon_interval\": ");
+        if (isnan(interval[0]))
+            printf("null");
+        else {
+            printf("[");
+            print_json_number(interval[0]);
+            printf(", ");
+            print_json_number(interval[1]);
+            printf("]");
+        }
         printf(", \"accountant\": \"%s\", \"conversion\": \"%s\", \"sampling_rate\": %.17g, "
                "\"noise_multiplier\": %.17g, \"steps\": %lld}\n",
                kind, conversion_name(&args), args.sampling_rate, sigma, args.steps);
         return 0;
     }
     print_epsilon_line(epsilon, args.delta, order);
+    print_interval_line(interval);
     printf("%s; q = %.6g, noise multiplier %g, %lld steps", privacy_args_describe(&args),
            args.sampling_rate, sigma, args.steps);
     for (size_t i = 0; i < args.extra_count; i++)

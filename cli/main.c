@@ -18,6 +18,7 @@ static const cli_command commands[] = {
     {"eval", "accuracy of a trained model on a dataset split", cli_eval},
     {"audit", "empirical privacy audits: membership inference, one-run and multi-run epsilon lower bounds", cli_audit},
     {"curve", "accuracy against epsilon: train a grid of points and plot them", cli_curve},
+    {"tune", "hyperparameter tuning with a random number of runs: draw it, record its privacy cost", cli_tune},
     {"audit-canaries", "Secret Sharer audit: canary exposure and extraction on a character model", cli_audit_canaries},
     {"robustness", "adversarial robustness of trained models: PGD and C&W attacks, smoothing certificates", cli_robustness},
     {NULL, NULL, NULL},

@@ -409,6 +409,55 @@ Test(accountant, epsilon_pld_matches_references, .timeout = 120)
     free(t);
 }
 
+/* The optimistic and pessimistic PLD estimates (docs/maths.md 3.3) around dp_accounting's
+ * pessimistic connect-the-dots value. dp_accounting and dpkit compute the same pessimistic
+ * estimate in different orders of rounding (and dpkit builds c releases at q = 1 as one exact
+ * Gaussian where dp_accounting composes c discretised ones): they agree to 1e-7 relative, which
+ * is the slack the upper end gets; the lower end gets none. */
+Test(accountant, pld_interval_brackets_references, .timeout = 120)
+{
+    csv_table *t = csv_load("accountant/epsilon.csv");
+    int cq = csv_column(t, "q"), cs = csv_column(t, "sigma"), ct = csv_column(t, "steps"),
+        cd = csv_column(t, "delta"), cp = csv_column(t, "eps_pld");
+    accountant_options o = options_of(ACCOUNTANT_PLD, ACCOUNTANT_CONVERSION_IMPROVED);
+    for (int r = 0; r < t->rows; r++) {
+        const double *v = t->values[r];
+        accountant_event event = {v[cq], v[cs], (long long)v[ct], "dp-sgd"};
+        double lower, upper, reported;
+        dpkit_error err;
+        cr_assert_eq(accountant_epsilon_interval(&event, 1, v[cd], &o, &lower, &upper, &err), 0,
+                     "%s: %s", t->labels[r], err.message);
+        cr_assert_eq(accountant_epsilon(&event, 1, v[cd], &o, &reported, NULL, &err), 0);
+        cr_expect_eq(upper, reported, "%s: upper end %.12g, reported epsilon %.12g",
+                     t->labels[r], upper, reported);
+        cr_expect(lower <= v[cp] && v[cp] <= upper * (1.0 + 1e-7),
+                  "%s: dp_accounting %.12g outside [%.12g, %.12g]", t->labels[r], v[cp], lower,
+                  upper);
+        cr_expect(lower < upper && upper - lower < 2e-3 * upper,
+                  "%s: interval [%.12g, %.12g] empty or wider than 0.2%%", t->labels[r], lower,
+                  upper);
+    }
+    free(t);
+}
+
+/* 100 releases at q = 1, sigma = 10: one Gaussian with sigma = 1, whose epsilon at 1e-5 is
+ * 4.377178095681 (the analytic hockey stick, Phi(1/2 - eps) - e^eps Phi(-1/2 - eps) = delta,
+ * solved by bisection in double precision with erfc):
+ * the interval holds it. */
+Test(accountant, pld_interval_holds_gaussian_truth)
+{
+    accountant_event event = {1.0, 10.0, 100, "full-batch"};
+    accountant_options o = options_of(ACCOUNTANT_PLD, ACCOUNTANT_CONVERSION_IMPROVED);
+    double lower, upper;
+    dpkit_error err;
+    cr_assert_eq(accountant_epsilon_interval(&event, 1, 1e-5, &o, &lower, &upper, &err), 0);
+    cr_expect(lower <= 4.377178095681 && 4.377178095681 <= upper, "[%.12g, %.12g]", lower,
+              upper);
+    o.kind = ACCOUNTANT_RDP;
+    cr_expect_eq(accountant_epsilon_interval(&event, 1, 1e-5, &o, &lower, &upper, &err), -1);
+    cr_expect(strstr(err.message, "PLD") != NULL, "%s", err.message);
+}
+
 Test(accountant, pld_delta_inverts_epsilon)
 {
     accountant_event event = {0.02, 1.3, 2000, "dp-sgd"};
@@ -850,6 +899,19 @@ Test(accountant, cli_epsilon_text_and_json)
                                 "pld --json", &out), 0, "%s", out);
     cr_expect(strstr(out, "\"order\": null") != NULL, "%s", out);
     cr_expect(strstr(out, "\"accountant\": \"pld\"") != NULL, "%s", out);
+    free(out);
+    /* The PLD interval: in JSON its upper end is the epsilon, in text a second line. */
+    cr_assert_eq(test_run_dpkit("epsilon --sampling-rate 0.01 --noise-multiplier 1.1 --steps "
+                                "10000 --delta 1e-5 --accountant pld --json", &out), 0, "%s", out);
+    double reported, lower, upper;
+    const char *at = strstr(out, "\"epsilon_interval\": [");
+    cr_assert(at && sscanf(out, "{\"epsilon\": %lf", &reported) == 1 &&
+                  sscanf(at, "\"epsilon_interval\": [%lf, %lf]", &lower, &upper) == 2, "%s", out);
+    cr_expect(upper == reported && lower < upper && lower > 5.19, "%s", out);
+    free(out);
+    cr_assert_eq(test_run_dpkit("epsilon --sampling-rate 0.01 --noise-multiplier 1.1 --steps "
+                                "10000 --delta 1e-5 --accountant pld", &out), 0, "%s", out);
+    cr_expect(strstr(out, "PLD interval: [5.1924") != NULL, "%s", out);
     free(out);
     cr_assert_eq(test_run_dpkit("epsilon --sampling-rate 0.1 --noise-multiplier 0 --steps 1 "
                                 "--delta 1e-5 --json", &out), 0, "%s", out);

@@ -19,6 +19,8 @@ const char *dpkit_version(void);
 
 int dpkit_epsilon(double noise_multiplier, double sample_rate, long long steps, double delta,
                   const char *accountant, double *epsilon, dpkit_error *err);
+int dpkit_epsilon_interval(double noise_multiplier, double sample_rate, long long steps,
+                           double delta, double *lower, double *upper, dpkit_error *err);
 int dpkit_calibrate(double epsilon, double delta, double sample_rate, long long steps,
                     const char *accountant, double *noise_multiplier, dpkit_error *err);
 

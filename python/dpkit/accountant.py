@@ -6,7 +6,7 @@ and dpkit_ledger_*: the same numbers as `dpkit epsilon` and `dpkit calibrate`.
 
 from ._lib import check, ffi, integer, lib, new_error, real, text
 
-__all__ = ["epsilon", "calibrate", "Ledger", "ACCOUNTANTS"]
+__all__ = ["epsilon", "epsilon_interval", "calibrate", "Ledger", "ACCOUNTANTS"]
 
 ACCOUNTANTS = ("rdp", "pld")
 
@@ -27,6 +27,18 @@ def epsilon(noise_multiplier, sample_rate, steps, delta, accountant="rdp"):
                               real(sample_rate, "sample_rate"), integer(steps, "steps"),
                               real(delta, "delta"), _accountant(accountant), out, err), err)
     return out[0]
+
+
+def epsilon_interval(noise_multiplier, sample_rate, steps, delta):
+    """(lower, upper): the PLD accountant's optimistic and pessimistic epsilon of the same
+    schedule (docs/maths.md 3.3); the true epsilon lies between, and upper is
+    epsilon(..., accountant="pld")."""
+    lower, upper = ffi.new("double *"), ffi.new("double *")
+    err = new_error()
+    check(lib().dpkit_epsilon_interval(real(noise_multiplier, "noise_multiplier"),
+                                       real(sample_rate, "sample_rate"), integer(steps, "steps"),
+                                       real(delta, "delta"), lower, upper, err), err)
+    return lower[0], upper[0]
 
 
 def calibrate(epsilon, delta, sample_rate, steps, accountant="rdp"):

@@ -45,6 +45,16 @@ def test_acceptance_point(dpkit_bin):
     assert got == cli_epsilon(dpkit_bin, 0.01, 1.1, 10000, 1e-5, "rdp")
 
 
+def test_epsilon_interval_brackets_the_program(dpkit_bin):
+    lower, upper = accountant.epsilon_interval(1.1, 0.01, 10000, 1e-5)
+    out = subprocess.run([dpkit_bin, "epsilon", "--noise-multiplier", "1.1", "--sampling-rate",
+                          "0.01", "--steps", "10000", "--delta", "1e-5", "--accountant", "pld",
+                          "--json"], capture_output=True, text=True, check=True)
+    assert [lower, upper] == json.loads(out.stdout)["epsilon_interval"]
+    assert upper == accountant.epsilon(1.1, 0.01, 10000, 1e-5, accountant="pld")
+    assert 5.19 < lower < upper
+
+
 def test_calibrate_inverts_epsilon(dpkit_bin):
     sigma = accountant.calibrate(epsilon=3.0, delta=1e-5, sample_rate=0.01, steps=2000)
     out = subprocess.run([dpkit_bin, "calibrate", "--epsilon", "3", "--delta", "1e-5",
