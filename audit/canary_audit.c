@@ -294,7 +294,8 @@ static int train_run(const audit_trainer *t, const dp_data *train, const dp_data
         return error_set(err, "audit: out of memory for %zu x %zu features", capacity, D);
     }
     size_t n = training_rows(train, D, c, included, x, y);
-    dp_gradient_canaries gradient = {c->count, c->directions, included};
+    dp_gradient_canaries gradient = {.count = c->count, .directions = c->directions,
+                                     .included = included};
     audit_trained m;
     int status = audit_train_model(t, x, y, n, c->kind == AUDIT_CANARY_GRADIENT ? &gradient : NULL,
                                    model_index, &m, err);
