@@ -86,6 +86,16 @@ int audit_membership_write_report(const char *path, const audit_report_info *inf
     return finish(&w, path, err);
 }
 
+/* The threshold and the held-out counts behind a Clopper-Pearson bound. */
+static void counts_json(json_writer *w, const audit_canary_result *r)
+{
+    json_field_double(w, "threshold", r->threshold);
+    json_field_int(w, "evaluated_with", (long long)r->evaluated_with);
+    json_field_int(w, "false_negatives", (long long)r->false_negatives);
+    json_field_int(w, "evaluated_without", (long long)r->evaluated_without);
+    json_field_int(w, "false_positives", (long long)r->false_positives);
+}
+
 /* The Dirac audits' statistics: the mu-GDP estimate from the summed observations with its
  * interval, the mu of the accountant's epsilon, and each kind's second bound. */
 static void dirac_json(json_writer *w, double confidence, int multi,
@@ -110,11 +120,7 @@ static void dirac_json(json_writer *w, double confidence, int multi,
     json_end_object(w);
     if (multi) {
         json_field_double(w, "epsilon_lb_counts", r->epsilon_lb_counts);
-        json_field_double(w, "threshold", r->threshold);
-        json_field_int(w, "evaluated_with", (long long)r->evaluated_with);
-        json_field_int(w, "false_negatives", (long long)r->false_negatives);
-        json_field_int(w, "evaluated_without", (long long)r->evaluated_without);
-        json_field_int(w, "false_positives", (long long)r->false_positives);
+        counts_json(w, r);
     } else {
         json_field_double(w, "epsilon_lb_ideal", r->ideal.epsilon);
         json_field_double(w, "epsilon_lb_over_ideal",
@@ -147,11 +153,7 @@ int audit_canary_write_report(const char *path, const audit_report_info *info,
         json_field_int(&w, "canaries", (long long)o->canaries);
     } else if (multi) {
         json_field_int(&w, "runs", (long long)o->runs);
-        json_field_double(&w, "threshold", r->threshold);
-        json_field_int(&w, "evaluated_with", (long long)r->evaluated_with);
-        json_field_int(&w, "false_negatives", (long long)r->false_negatives);
-        json_field_int(&w, "evaluated_without", (long long)r->evaluated_without);
-        json_field_int(&w, "false_positives", (long long)r->false_positives);
+        counts_json(&w, r);
     } else {
         json_field_int(&w, "canaries", (long long)o->canaries);
         json_field_int(&w, "included", (long long)r->included);
