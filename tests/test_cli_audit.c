@@ -449,3 +449,25 @@ Test(cli_audit, dirac_canaries_catch_the_noise_faults, .timeout = 120)
     cr_assert(strstr(out, "inject_fault"), "%s", out);
     free(out);
 }
+
+/* Clipping off is what black-box input canaries see: with C = 0.001 a mislabelled example's
+ * unclipped gradient is thousands of times the noise's scale, while the correct training at the
+ * same settings refutes nothing (measured at this seed). */
+Test(cli_audit, black_box_input_canaries_catch_clipping_off, .timeout = 120)
+{
+    write_audit("noclip", "kind: one-run\ntraining: {config: %s/train.yaml, set: "
+                          "\"privacy.max_grad_norm=0.001\"}\ncanary: {kind: input, count: 400}\n",
+                dir);
+    char *out;
+    cr_assert_eq(run_audit(&out, "noclip", ""), 0, "%s", out);
+    free(out);
+    report ok = read_report("noclip");
+    cr_assert_lt(number(&ok, "epsilon_lb"), 0.5);
+    config_node_free(ok.root);
+    cr_assert_eq(run_audit(&out, "noclip", "--set inject_fault=no-clipping"), 3, "%s", out);
+    free(out);
+    report broken = read_report("noclip");
+    cr_assert_gt(number(&broken, "epsilon_lb"), 1.5);
+    cr_assert_eq(flag(&broken, "dp_violation"), 1);
+    config_node_free(broken.root);
+}
