@@ -6,6 +6,23 @@
 #include <math.h>
 #include <stdlib.h>
 
+/* The x with P[Beta(a, b) <= x] = p (or P[> x] = p when upper) by bisection on the CDF, for
+ * the extreme shapes (thousands of trials with almost all successes) where GSL's quantile
+ * iteration gives up; the CDF itself is accurate there. */
+static double beta_quantile_by_bisection(double p, double a, double b, int upper)
+{
+    double lo = 0.0, hi = 1.0;
+    for (int i = 0; i < 200 && hi - lo > 1e-17; i++) {
+        double mid = 0.5 * (lo + hi);
+        double tail = upper ? gsl_cdf_beta_Q(mid, a, b) : gsl_cdf_beta_P(mid, a, b);
+        if (upper ? tail > p : tail < p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
 int audit_clopper_pearson(uint64_t successes, uint64_t trials, double alpha, double *lower,
                           double *upper, dpkit_error *err)
 {
@@ -21,6 +38,10 @@ int audit_clopper_pearson(uint64_t successes, uint64_t trials, double alpha, dou
     double lo = successes == 0 ? 0.0 : gsl_cdf_beta_Pinv(alpha / 2, c, t - c + 1);
     /* Qinv(alpha/2) rather than Pinv(1 - alpha/2): no rounding of 1 - alpha/2. */
     double hi = successes == trials ? 1.0 : gsl_cdf_beta_Qinv(alpha / 2, c + 1, t - c);
+    if (!(lo >= 0.0 && lo <= 1.0))
+        lo = beta_quantile_by_bisection(alpha / 2, c, t - c + 1, 0);
+    if (!(hi >= 0.0 && hi <= 1.0))
+        hi = beta_quantile_by_bisection(alpha / 2, c + 1, t - c, 1);
     audit_gsl_restore(previous);
     if (!(lo >= 0.0 && lo <= 1.0) || !(hi >= 0.0 && hi <= 1.0))
         return error_set(err, "Clopper-Pearson: beta quantile failed for %llu of %llu at "

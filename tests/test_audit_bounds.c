@@ -11,7 +11,8 @@
 Test(audit, clopper_pearson_ends_invert_binomial_tails)
 {
     uint64_t cases[][2] = {{0, 10}, {1, 10}, {5, 10}, {10, 10}, {50, 1000}, {900, 1000},
-                           {3, 7}, {1, 1}, {0, 1}, {4999, 10000}};
+                           {3, 7}, {1, 1}, {0, 1}, {4999, 10000},
+                           {10001, 10012}, {11, 10012}}; /* the last two: bisection fallback */
     double alpha = 0.05;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint64_t c = cases[i][0], t = cases[i][1];
