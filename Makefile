@@ -30,7 +30,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := dpkit.h $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
-.PHONY: dpkit.pc all check-deps test python test-asan fuzz demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves reproduce-robustness
+.PHONY: dpkit.pc all check-deps test python test-asan fuzz demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves reproduce-audits reproduce-robustness
 
 all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
 
@@ -107,6 +107,10 @@ reproduce-cnn: deps all
 # Accuracy-against-epsilon curves (configs/curves/*.yaml; 15 runs per dataset and line).
 reproduce-curves: deps all
 	@scripts/reproduce-curves
+
+# Dirac-canary audits: 5 repetitions with secret noise and every injected fault (about 30 min).
+reproduce-audits: deps all
+	@scripts/reproduce-audits
 
 # Privacy x robustness on MNIST (configs/robustness-mnist.yaml): trains 10 models, then attacks
 # them (EPOCHS_CNN=... EPOCHS_LINEAR=... shorten the schedules).

@@ -230,6 +230,21 @@ DPKIT_API int dpkit_one_run_bound(const double *scores, const unsigned char *inc
                                   unsigned long long *guesses, unsigned long long *correct,
                                   double *grid_epsilon, dpkit_error *err);
 
+/* mu-GDP (docs/maths.md 6d): the epsilon of mu at delta (exact curve), and the mu of (epsilon,
+ * delta). */
+DPKIT_API int dpkit_gdp_epsilon(double mu, double delta, double *epsilon, dpkit_error *err);
+DPKIT_API int dpkit_gdp_mu(double epsilon, double delta, double *mu, dpkit_error *err);
+/* mu-GDP estimated from canary-aligned scores with (n_with) and without (n_without) the canary:
+ * mu_out[3] = {mu, lower, upper} at two-sided `confidence`, epsilon_out[3] their epsilons at
+ * delta (epsilon_out[1] is the audit's eps_lb; an estimate resting on Gaussian scores). */
+DPKIT_API int dpkit_gdp_estimate(const double *with, size_t n_with, const double *without,
+                                 size_t n_without, double delta, double confidence,
+                                 double *mu_out, double *epsilon_out, dpkit_error *err);
+/* The one-run bound an ideal attacker reaches with m canaries against mu-GDP (same guess counts
+ * and correction as dpkit_one_run_bound). */
+DPKIT_API int dpkit_one_run_ideal(size_t m, double mu, double delta, double p, double *epsilon,
+                                  dpkit_error *err);
+
 /* LiRA's logit-scaled confidence phi = log(p / (1 - p)) of the true class, logits (n, classes). */
 DPKIT_API int dpkit_lira_logit_confidence(const float *logits, size_t n, size_t classes,
                                           const int *labels, double *phi, dpkit_error *err);

@@ -371,8 +371,16 @@ int audit_canary_experiment_plot(const audit_canary_experiment_settings *setting
 /* Deliberate faults, only for checking that the audits catch a broken training. */
 typedef enum {
     AUDIT_FAULT_NONE,
-    AUDIT_FAULT_NO_NOISE /* DP-SGD runs without noise; the accountant is told the calibrated sigma */
+    AUDIT_FAULT_NO_NOISE,    /* DP-SGD runs without noise; the accountant is told the calibrated sigma */
+    AUDIT_FAULT_HALF_NOISE,  /* noise sigma/2 (same claim) */
+    AUDIT_FAULT_NOISE_WITHOUT_C, /* noise std sigma instead of sigma C (same claim) */
+    AUDIT_FAULT_NO_CLIPPING, /* per-example gradients not clipped (same claim) */
+    AUDIT_FAULT_SHUFFLED     /* fixed-size batches of a shuffle, accounted as Poisson sampling */
 } audit_fault;
+
+/* The fault named by inject_fault (none, no-noise, half-noise, noise-without-c, no-clipping,
+ * shuffled-batches); -1 for another name. */
+int audit_fault_parse(const char *name, audit_fault *fault);
 
 /* How one model is trained (the base training config). */
 typedef struct audit_trainer {
@@ -470,7 +478,8 @@ void audit_membership_result_free(audit_membership_result *result);
 
 typedef enum {
     AUDIT_CANARY_GRADIENT, /* white-box: Dirac gradient of norm C, score = update along it */
-    AUDIT_CANARY_INPUT     /* black-box: mislabelled training example, score = -loss */
+    AUDIT_CANARY_INPUT,    /* black-box: mislabelled training example, score = -loss */
+    AUDIT_CANARY_DIRAC     /* white-box: C on a coordinate of its own, observed at every step */
 } audit_canary_kind;
 
 /* Where gradient canaries go: m random parameters, or the m that moved least in a pilot
@@ -509,6 +518,13 @@ typedef struct audit_canary_result {
     size_t signal_count;
     double *signal_score;
     uint8_t *signal_truth;
+    /* Dirac canaries (docs/maths.md 6d); their signals are per canary (all runs): the summed
+     * observation over every iterate and the inclusion. */
+    double sampling_rate;          /* q of the audited training */
+    double mu_claimed;             /* mu of the accountant's epsilon at delta */
+    audit_gdp_estimate_result gdp; /* from the summed observations */
+    audit_one_run_bound ideal;     /* one-run: the ideal attacker's bound, m canaries, mu_claimed */
+    double epsilon_lb_counts;      /* multi-run: Clopper-Pearson bound over the canaries */
 } audit_canary_result;
 
 void audit_canary_result_free(audit_canary_result *result);
@@ -537,6 +553,17 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
 int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp_data *test,
                     const audit_canary_options *options, audit_canary_result *result,
                     dpkit_error *err);
+
+/* Audits with Dirac canaries on coordinates of their own (docs/maths.md 6d), observed at every
+ * iterate (audit/dirac_audit.c). `runs` trainings (1 for multi = 0), each with m = canaries
+ * canaries included with probability 1/2; a canary's score is the sum of its observations.
+ * One-run: eps_lb is the one-run bound (6b) on the scores, with the ideal attacker's bound and
+ * the mu-GDP estimate beside it. Multi-run: eps_lb is the larger of the mu-GDP lower end and the
+ * Clopper-Pearson bound over the canaries (each at half the level; the likelihood-ratio score
+ * for Poisson rate q and the claimed sigma, threshold chosen on the first half of the canaries). */
+int audit_dirac(const audit_trainer *trainer, const dp_data *train, const dp_data *test,
+                const audit_canary_options *options, int multi, audit_canary_result *result,
+                dpkit_error *err);
 
 /* ------------------------------------------------------------------------------------------
  * A classifier audit as one call (audit/classifier_audit.c) and its report.json

@@ -119,3 +119,35 @@ DPKIT_API int dpkit_roc(const double *scores, const unsigned char *labels, size_
     audit_roc_free(&roc);
     return 0;
 }
+
+DPKIT_API int dpkit_gdp_epsilon(double mu, double delta, double *epsilon, dpkit_error *err)
+{
+    return audit_gdp_epsilon(mu, delta, epsilon, err);
+}
+
+DPKIT_API int dpkit_gdp_mu(double epsilon, double delta, double *mu, dpkit_error *err)
+{
+    return audit_gdp_mu(epsilon, delta, mu, err);
+}
+
+DPKIT_API int dpkit_gdp_estimate(const double *with, size_t n_with, const double *without,
+                                 size_t n_without, double delta, double confidence,
+                                 double *mu_out, double *epsilon_out, dpkit_error *err)
+{
+    audit_gdp_estimate_result e;
+    if (audit_gdp_estimate(with, n_with, without, n_without, delta, confidence, &e, err))
+        return -1;
+    mu_out[0] = e.mu, mu_out[1] = e.mu_lower, mu_out[2] = e.mu_upper;
+    epsilon_out[0] = e.epsilon, epsilon_out[1] = e.epsilon_lower, epsilon_out[2] = e.epsilon_upper;
+    return 0;
+}
+
+DPKIT_API int dpkit_one_run_ideal(size_t m, double mu, double delta, double p, double *epsilon,
+                                  dpkit_error *err)
+{
+    audit_one_run_bound b;
+    if (audit_one_run_ideal_gaussian(m, mu, delta, p, &b, err))
+        return -1;
+    *epsilon = b.epsilon;
+    return 0;
+}

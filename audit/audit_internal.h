@@ -34,6 +34,11 @@ static inline double audit_nats_to_bits(double nats)
 int audit_check_secret(const audit_secret_space *space, const int32_t *secret, const char *what,
                        dpkit_error *err);
 
+/* The guess counts r of the one-run bound, m/16, m/8, m/4, m/2 and m (distinct, >= 2), in
+ * ascending order; returns how many (at most AUDIT_ONE_RUN_GUESS_COUNTS). */
+#define AUDIT_ONE_RUN_GUESS_COUNTS 5
+size_t audit_one_run_guess_counts(size_t m, size_t *counts);
+
 /* qsort comparator for doubles, ascending (no NaN). */
 int audit_compare_double(const void *a, const void *b);
 

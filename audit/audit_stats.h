@@ -180,6 +180,42 @@ int audit_one_run_guess_labels(const double *scores, size_t m, size_t member_gue
                                size_t nonmember_guesses, int32_t *guess, dpkit_error *err);
 
 /* ------------------------------------------------------------------------------------------
+ * Gaussian differential privacy (docs/maths.md 6d). A mechanism is mu-GDP when telling it apart
+ * on neighbouring inputs is no easier than telling N(0, 1) from N(mu, 1).
+ * ------------------------------------------------------------------------------------------ */
+
+/* The exact privacy curve of mu-GDP: delta(eps) = Phi(-eps/mu + mu/2) - e^eps Phi(-eps/mu - mu/2)
+ * (mu >= 0; NaN otherwise). */
+double audit_gdp_delta(double mu, double epsilon);
+/* The smallest eps with delta(eps) <= delta (0 < delta < 1); +inf for mu = +inf. */
+int audit_gdp_epsilon(double mu, double delta, double *epsilon, dpkit_error *err);
+/* The mu whose curve passes through (epsilon, delta): the inverse of audit_gdp_epsilon. */
+int audit_gdp_mu(double epsilon, double delta, double *mu, dpkit_error *err);
+
+/* mu-GDP estimated from canary-aligned scores: n_with scores of canaries present (or runs with
+ * the canary), n_without of canaries absent. mu = (mean_with - mean_without) / pooled sd, its
+ * two-sided normal interval at `confidence`, and each converted to epsilon at delta. Exact
+ * when the scores are Gaussian with a common variance (a Dirac canary's summed noisy gradient
+ * under full-batch DP-SGD); otherwise an estimate, not a bound. epsilon_lower is the audit's
+ * eps_lb. Zero spread with separated means (no noise) gives mu = +inf. */
+typedef struct audit_gdp_estimate_result {
+    double mean_with, mean_without, sd_with, sd_without, sd; /* sd: pooled */
+    double mu, mu_lower, mu_upper;
+    double epsilon, epsilon_lower, epsilon_upper;
+} audit_gdp_estimate_result;
+
+int audit_gdp_estimate(const double *with, size_t n_with, const double *without,
+                       size_t n_without, double delta, double confidence,
+                       audit_gdp_estimate_result *out, dpkit_error *err);
+
+/* The one-run bound (audit_one_run_bound_compute, same guess counts and Bonferroni level) that
+ * an ideal attacker reaches with m canaries against a mu-GDP mechanism: the expected correct
+ * guesses (rounded) of top/bottom guessing on N(mu, 1) against N(0, 1) scores, each canary
+ * included with probability 1/2. grid_epsilon is NaN. */
+int audit_one_run_ideal_gaussian(size_t m, double mu, double delta, double p,
+                                 audit_one_run_bound *bound, dpkit_error *err);
+
+/* ------------------------------------------------------------------------------------------
  * Membership inference scores (docs/maths.md 6c). Logits are float32 rows (n x classes).
  * ------------------------------------------------------------------------------------------ */
 

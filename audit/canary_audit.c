@@ -1,7 +1,7 @@
 /* Epsilon lower bounds for DP-SGD training from canaries (docs/maths.md 6a, 6b): the one-run audit
  * (m canaries in one training) and the multi-run audit (one canary, many trainings), with
  * white-box gradient canaries or black-box mislabelled input canaries. */
-#include "audit/audit.h"
+#include "audit/audit_internal.h"
 
 #include "common/log.h"
 #include "common/progress.h"
@@ -11,7 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GUESS_FRACTIONS 5
+size_t audit_one_run_guess_counts(size_t m, size_t *counts)
+{
+    /* r = m / 2^k guesses for k = 4..0 (distinct, at least 2). */
+    size_t G = 0;
+    for (int k = AUDIT_ONE_RUN_GUESS_COUNTS - 1; k >= 0; k--) {
+        size_t r = m >> k;
+        if (r >= 2 && (G == 0 || counts[G - 1] != r))
+            counts[G++] = r;
+    }
+    return G;
+}
 
 int audit_one_run_bound_compute(const double *scores, const uint8_t *included, size_t m,
                                 double delta, double p, audit_one_run_bound *bound,
@@ -20,14 +30,10 @@ int audit_one_run_bound_compute(const double *scores, const uint8_t *included, s
     memset(bound, 0, sizeof *bound);
     if (m < 2)
         return error_set(err, "one-run audit: %zu canaries, expected at least 2", m);
-    /* r = m / 2^k guesses for k = 4..0; the p-value of each is taken at p / G so that the best of
-     * the G candidates is still a 1 - p bound (union bound over the candidates). */
-    size_t counts[GUESS_FRACTIONS], G = 0;
-    for (int k = GUESS_FRACTIONS - 1; k >= 0; k--) {
-        size_t r = m >> k;
-        if (r >= 2 && (G == 0 || counts[G - 1] != r))
-            counts[G++] = r;
-    }
+    /* the p-value of each candidate is taken at p / G so that the best of the G candidates is
+     * still a 1 - p bound (union bound over the candidates). */
+    size_t counts[AUDIT_ONE_RUN_GUESS_COUNTS];
+    size_t G = audit_one_run_guess_counts(m, counts);
     for (size_t g = 0; g < G; g++) {
         size_t members = (counts[g] + 1) / 2, nonmembers = counts[g] - members;
         uint64_t r, v;
@@ -288,7 +294,8 @@ static int train_run(const audit_trainer *t, const dp_data *train, const dp_data
         return error_set(err, "audit: out of memory for %zu x %zu features", capacity, D);
     }
     size_t n = training_rows(train, D, c, included, x, y);
-    dp_gradient_canaries gradient = {c->count, c->directions, included};
+    dp_gradient_canaries gradient = {.count = c->count, .directions = c->directions,
+                                     .included = included};
     audit_trained m;
     int status = audit_train_model(t, x, y, n, c->kind == AUDIT_CANARY_GRADIENT ? &gradient : NULL,
                                    model_index, &m, err);

@@ -76,8 +76,11 @@ static int run_kind(const audit_classifier_settings *s, const run_features *rf,
         return 0;
     }
     audit_canary_result *r = &out->canary;
-    if ((s->kind == AUDIT_MULTI_RUN ? audit_multi_run : audit_one_run)(trainer, &train, &test,
-                                                                      &s->canary, r, err))
+    int multi = s->kind == AUDIT_MULTI_RUN;
+    if (s->canary.canary == AUDIT_CANARY_DIRAC
+            ? audit_dirac(trainer, &train, &test, &s->canary, multi, r, err)
+            : (multi ? audit_multi_run : audit_one_run)(trainer, &train, &test, &s->canary, r,
+                                                        err))
         return -1;
     out->verdict = audit_verdict_of(r->epsilon, r->delta, r->epsilon_lb, s->canary.confidence);
     out->noise_multiplier = r->noise_multiplier;

@@ -19,11 +19,11 @@ const config_field audit_classifier_schema[] = {
     {"confidence", CONFIG_DOUBLE, "0.95", "confidence of the lower bound (0 < confidence < 1)", "0..1", NULL},
     {"membership.shadows", CONFIG_INT, "16", "membership: shadow models (each on a random half)", "2..4096", NULL},
     {"membership.global_variance", CONFIG_BOOL, "false", "membership: one LiRA std for all examples", NULL, NULL},
-    {"canary.kind", CONFIG_ENUM, "gradient", "one-run, multi-run: white-box gradient or black-box input canaries", "gradient|input", NULL},
+    {"canary.kind", CONFIG_ENUM, "gradient", "one-run, multi-run: white-box gradient canaries on model parameters, black-box input canaries, or white-box dirac canaries on coordinates of their own observed at every step (multi-run: canary.count of them in each of the runs)", "gradient|input|dirac", NULL},
     {"canary.placement", CONFIG_ENUM, "pilot", "gradient canaries: on the parameters that moved least in a pilot training without noise (one more training), or random", "pilot|random", NULL},
     {"canary.count", CONFIG_INT, "1000", "one-run: canaries m (each included with probability 1/2)", "2..16777216", NULL},
-    {"runs", CONFIG_INT, "32", "multi-run: trainings with the canary and as many without", "2..100000", NULL},
-    {"inject_fault", CONFIG_ENUM, "none", "none, or no-noise: train without noise while the accountant is told the calibrated sigma (checks the audit itself)", "none|no-noise", NULL},
+    {"runs", CONFIG_INT, "32", "multi-run: trainings with the canary and as many without (at least 2); with dirac canaries, trainings (each with canary.count canaries)", "1..100000", NULL},
+    {"inject_fault", CONFIG_ENUM, "none", "a deliberately broken training to check the audit itself, the accountant still told the calibrated sigma and Poisson sampling: no-noise, half-noise (sigma/2), noise-without-c (std sigma, not sigma C), no-clipping, shuffled-batches (fixed-size batches of a shuffle per epoch)", "none|no-noise|half-noise|noise-without-c|no-clipping|shuffled-batches", NULL},
     {"*", CONFIG_INCLUDE, NULL, NULL, NULL, run_config_schema_output},
     {"output.dir", CONFIG_DEFAULT, "", "audit directory (default runs/audits/<name>)", NULL, NULL},
     {0}};
@@ -39,18 +39,23 @@ static int read_settings(audit_classifier_job *job, dpkit_error *err)
         .kind = strcmp(kind, "membership") == 0  ? AUDIT_MEMBERSHIP
                 : strcmp(kind, "multi-run") == 0 ? AUDIT_MULTI_RUN : AUDIT_ONE_RUN,
         .training = &job->training,
-        .fault = strcmp(config_get_string(c, "inject_fault"), "no-noise") == 0
-                     ? AUDIT_FAULT_NO_NOISE : AUDIT_FAULT_NONE,
+        .fault = AUDIT_FAULT_NONE,
         .membership = {.shadows = (size_t)config_get_int(c, "membership.shadows"),
                        .global_variance = config_get_bool(c, "membership.global_variance"),
                        .confidence = confidence},
         .canary = {.canary = strcmp(config_get_string(c, "canary.kind"), "input") == 0
-                                 ? AUDIT_CANARY_INPUT : AUDIT_CANARY_GRADIENT,
+                                 ? AUDIT_CANARY_INPUT
+                             : strcmp(config_get_string(c, "canary.kind"), "dirac") == 0
+                                 ? AUDIT_CANARY_DIRAC : AUDIT_CANARY_GRADIENT,
                    .placement = strcmp(config_get_string(c, "canary.placement"), "random") == 0
                                     ? AUDIT_CANARY_RANDOM : AUDIT_CANARY_PILOT,
                    .canaries = (size_t)config_get_int(c, "canary.count"),
                    .runs = (size_t)config_get_int(c, "runs"),
                    .confidence = confidence}};
+    if (audit_fault_parse(config_get_string(c, "inject_fault"), &job->settings.fault))
+        return error_set(err, "inject_fault: %s, expected none, no-noise, half-noise, "
+                         "noise-without-c, no-clipping or shuffled-batches",
+                         config_get_string(c, "inject_fault"));
     return 0;
 }
 

@@ -86,6 +86,50 @@ int audit_membership_write_report(const char *path, const audit_report_info *inf
     return finish(&w, path, err);
 }
 
+/* The threshold and the held-out counts behind a Clopper-Pearson bound. */
+static void counts_json(json_writer *w, const audit_canary_result *r)
+{
+    json_field_double(w, "threshold", r->threshold);
+    json_field_int(w, "evaluated_with", (long long)r->evaluated_with);
+    json_field_int(w, "false_negatives", (long long)r->false_negatives);
+    json_field_int(w, "evaluated_without", (long long)r->evaluated_without);
+    json_field_int(w, "false_positives", (long long)r->false_positives);
+}
+
+/* The Dirac audits' statistics: the mu-GDP estimate from the summed observations with its
+ * interval, the mu of the accountant's epsilon, and each kind's second bound. */
+static void dirac_json(json_writer *w, double confidence, int multi,
+                       const audit_canary_result *r)
+{
+    const audit_gdp_estimate_result *g = &r->gdp;
+    json_field_double(w, "sampling_rate", r->sampling_rate);
+    json_key(w, "gdp");
+    json_begin_object(w);
+    json_field_double(w, "mu", g->mu);
+    json_field_double(w, "mu_lower", g->mu_lower);
+    json_field_double(w, "mu_upper", g->mu_upper);
+    json_field_double(w, "confidence", multi ? 1 - (1 - confidence) / 2 : confidence);
+    json_field_double(w, "epsilon", g->epsilon);
+    json_field_double(w, "epsilon_lower", g->epsilon_lower);
+    json_field_double(w, "epsilon_upper", g->epsilon_upper);
+    json_field_double(w, "mean_with", g->mean_with);
+    json_field_double(w, "mean_without", g->mean_without);
+    json_field_double(w, "sd_with", g->sd_with);
+    json_field_double(w, "sd_without", g->sd_without);
+    json_field_double(w, "mu_claimed", r->mu_claimed);
+    json_end_object(w);
+    if (multi) {
+        json_field_double(w, "epsilon_lb_counts", r->epsilon_lb_counts);
+        counts_json(w, r);
+    } else {
+        json_field_double(w, "epsilon_lb_ideal", r->ideal.epsilon);
+        json_field_double(w, "epsilon_lb_over_ideal",
+                          r->ideal.epsilon > 0 ? r->epsilon_lb / r->ideal.epsilon : NAN);
+        json_field_int(w, "ideal_guesses", (long long)r->ideal.guesses);
+        json_field_int(w, "ideal_correct", (long long)r->ideal.correct);
+    }
+}
+
 int audit_canary_write_report(const char *path, const audit_report_info *info,
                               const audit_verdict *v, const audit_canary_options *o, int multi,
                               const audit_canary_result *r, const char *figure,
@@ -96,18 +140,20 @@ int audit_canary_write_report(const char *path, const audit_report_info *info,
         return error_set(err, "report: out of memory");
     json_begin_object(&w);
     report_head(&w, info, v, r->noise_multiplier, r->steps, r->test_accuracy, r->train_seconds);
-    json_field_string(&w, "canary", o->canary == AUDIT_CANARY_INPUT ? "input" : "gradient");
+    json_field_string(&w, "canary", o->canary == AUDIT_CANARY_INPUT   ? "input"
+                                    : o->canary == AUDIT_CANARY_DIRAC ? "dirac" : "gradient");
+    if (o->canary == AUDIT_CANARY_DIRAC)
+        dirac_json(&w, o->confidence, multi, r);
     if (o->canary == AUDIT_CANARY_GRADIENT)
         json_field_string(&w, "canary_placement",
                           o->placement == AUDIT_CANARY_RANDOM ? "random" : "pilot");
     json_field_double(&w, "canary_auc", r->auc);
-    if (multi) {
+    if (multi && o->canary == AUDIT_CANARY_DIRAC) {
         json_field_int(&w, "runs", (long long)o->runs);
-        json_field_double(&w, "threshold", r->threshold);
-        json_field_int(&w, "evaluated_with", (long long)r->evaluated_with);
-        json_field_int(&w, "false_negatives", (long long)r->false_negatives);
-        json_field_int(&w, "evaluated_without", (long long)r->evaluated_without);
-        json_field_int(&w, "false_positives", (long long)r->false_positives);
+        json_field_int(&w, "canaries", (long long)o->canaries);
+    } else if (multi) {
+        json_field_int(&w, "runs", (long long)o->runs);
+        counts_json(&w, r);
     } else {
         json_field_int(&w, "canaries", (long long)o->canaries);
         json_field_int(&w, "included", (long long)r->included);

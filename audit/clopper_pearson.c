@@ -6,19 +6,16 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* The x with P(X <= x) = p (upper_tail: P(X > x) = p) for X ~ Beta(a, b). GSL's inverse fails to
- * converge for large a and b (e.g. 13185 successes of 20000); bisection on its CDF, which is
- * reliable there, then gives the quantile to double precision. */
-static double beta_quantile(double p, double a, double b, int upper_tail)
+/* The x with P[Beta(a, b) <= x] = p (or P[> x] = p when upper) by bisection on the CDF, for
+ * the extreme shapes (thousands of trials with almost all successes) where GSL's quantile
+ * iteration gives up; the CDF itself is accurate there. */
+static double beta_quantile_by_bisection(double p, double a, double b, int upper)
 {
-    double x = upper_tail ? gsl_cdf_beta_Qinv(p, a, b) : gsl_cdf_beta_Pinv(p, a, b);
-    if (x >= 0.0 && x <= 1.0)
-        return x;
     double lo = 0.0, hi = 1.0;
     for (int i = 0; i < 200 && hi - lo > 1e-17; i++) {
         double mid = 0.5 * (lo + hi);
-        double tail = upper_tail ? gsl_cdf_beta_Q(mid, a, b) : gsl_cdf_beta_P(mid, a, b);
-        if (upper_tail ? tail > p : tail < p)
+        double tail = upper ? gsl_cdf_beta_Q(mid, a, b) : gsl_cdf_beta_P(mid, a, b);
+        if (upper ? tail > p : tail < p)
             lo = mid;
         else
             hi = mid;
@@ -38,9 +35,13 @@ int audit_clopper_pearson(uint64_t successes, uint64_t trials, double alpha, dou
         return error_set(err, "Clopper-Pearson: alpha %g, expected 0 < alpha < 1", alpha);
     double c = (double)successes, t = (double)trials;
     gsl_error_handler_t *previous = audit_gsl_quiet();
-    double lo = successes == 0 ? 0.0 : beta_quantile(alpha / 2, c, t - c + 1, 0);
+    double lo = successes == 0 ? 0.0 : gsl_cdf_beta_Pinv(alpha / 2, c, t - c + 1);
     /* Qinv(alpha/2) rather than Pinv(1 - alpha/2): no rounding of 1 - alpha/2. */
-    double hi = successes == trials ? 1.0 : beta_quantile(alpha / 2, c + 1, t - c, 1);
+    double hi = successes == trials ? 1.0 : gsl_cdf_beta_Qinv(alpha / 2, c + 1, t - c);
+    if (!(lo >= 0.0 && lo <= 1.0))
+        lo = beta_quantile_by_bisection(alpha / 2, c, t - c + 1, 0);
+    if (!(hi >= 0.0 && hi <= 1.0))
+        hi = beta_quantile_by_bisection(alpha / 2, c + 1, t - c, 1);
     audit_gsl_restore(previous);
     if (!(lo >= 0.0 && lo <= 1.0) || !(hi >= 0.0 && hi <= 1.0))
         return error_set(err, "Clopper-Pearson: beta quantile failed for %llu of %llu at "

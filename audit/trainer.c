@@ -53,6 +53,18 @@ int audit_trainer_from_run(const run_config *rc, const run_features *rf, audit_f
     return 0;
 }
 
+int audit_fault_parse(const char *name, audit_fault *fault)
+{
+    static const char *const names[] = {"none", "no-noise", "half-noise", "noise-without-c",
+                                        "no-clipping", "shuffled-batches"};
+    for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
+        if (strcmp(name, names[i]) == 0) {
+            *fault = (audit_fault)i;
+            return 0;
+        }
+    return -1;
+}
+
 void audit_trained_free(audit_trained *trained)
 {
     dp_model_free(&trained->model);
@@ -95,10 +107,19 @@ int audit_train_model(const audit_trainer *t, float *x, const int32_t *y, size_t
         accountant_ledger_copy(&state.ledger, &claimed, err))
         goto done;
     out->noise_multiplier = config.private_mode ? config.noise_multiplier : 0;
-    if (t->fault == AUDIT_FAULT_NO_NOISE && config.private_mode) {
-        /* The broken training: no noise (and so no budget the engine could enforce). */
-        config.noise_multiplier = 0;
+    if (t->fault != AUDIT_FAULT_NONE && config.private_mode) {
+        /* The broken trainings; the accountant below is still told the calibrated sigma. The
+         * engine enforces no budget (it would stop the less noisy ones early). */
         config.target_epsilon = 0;
+        if (t->fault == AUDIT_FAULT_NO_NOISE)
+            config.noise_multiplier = 0;
+        else if (t->fault == AUDIT_FAULT_HALF_NOISE)
+            config.noise_multiplier *= 0.5;
+        else if (t->fault == AUDIT_FAULT_NOISE_WITHOUT_C) /* std sigma: multiplier sigma / C */
+            config.noise_multiplier /= config.clip_norm;
+        else
+            config.fault = t->fault == AUDIT_FAULT_NO_CLIPPING ? DP_FAULT_NO_CLIPPING
+                                                               : DP_FAULT_SHUFFLED_BATCHES;
     }
     if (build_model(t, &out->model, err) ||
         dp_workspace_create(&out->model, config.physical_batch, &ws, err) ||

@@ -82,6 +82,7 @@ static int write_report(const audit_classifier_job *a, const audit_classifier_se
                         const audit_classifier_result *r, dpkit_error *err)
 {
     int membership = s->kind == AUDIT_MEMBERSHIP, multi = s->kind == AUDIT_MULTI_RUN;
+    int per_run = multi && s->canary.canary != AUDIT_CANARY_DIRAC; /* Dirac: per canary */
     const audit_membership_result *m = &r->membership;
     char path[2200], figure[2200], signals[2200];
     snprintf(path, sizeof path, "%s/report.json", a->dir);
@@ -89,12 +90,12 @@ static int write_report(const audit_classifier_job *a, const audit_classifier_se
     snprintf(signals, sizeof signals, "%s/signals.h5", a->dir);
     audit_roc curves[] = {m->loss.roc, m->offline.roc, m->online.roc};
     if (membership ? audit_plot_roc(figure, curves, attack_names, 3, a->info.name, err)
-                   : audit_canary_plot_scores(&r->canary, multi, a->info.name,
+                   : audit_canary_plot_scores(&r->canary, per_run, a->info.name,
                                               s->canary.confidence, figure, err))
         return -1;
     printf("%-28s %s\n", membership ? "ROC plot" : "score plot", figure);
     if (membership ? audit_membership_write_signals(m, signals, err)
-                   : audit_canary_write_signals(&r->canary, multi, signals, err))
+                   : audit_canary_write_signals(&r->canary, per_run, signals, err))
         return -1;
     printf("%-28s %s\n", "per-example signals", signals);
     if (membership ? audit_membership_write_report(path, &a->info, &r->verdict, &s->membership,
@@ -120,11 +121,43 @@ static void print_membership(const audit_classifier_job *a, const audit_membersh
                m[i]->tpr_at_fpr_1);
 }
 
+static void print_dirac(const audit_classifier_job *a, const audit_canary_options *o, int multi,
+                        const audit_classifier_result *res)
+{
+    const audit_canary_result *r = &res->canary;
+    printf("audit %s: %s (%zu Dirac canaries%s, observed at every step, q = %.4g)\n",
+           multi ? "multi-run" : "one-run", a->info.name, o->canaries,
+           multi ? " in each run" : "", r->sampling_rate);
+    if (multi)
+        printf("%-28s %zu\n", "runs", o->runs);
+    print_head(a, res);
+    const audit_gdp_estimate_result *g = &r->gdp;
+    printf("%-28s %.4f [%.4f, %.4f] (accountant: %.4f)\n", "mu-GDP estimate", g->mu, g->mu_lower,
+           g->mu_upper, r->mu_claimed);
+    printf("%-28s %.4g [%.4g, %.4g]\n", "epsilon of the estimate", g->epsilon, g->epsilon_lower,
+           g->epsilon_upper);
+    if (multi)
+        printf("%-28s %.4g (FPR %llu/%llu, FNR %llu/%llu)\n", "canary-count bound",
+               r->epsilon_lb_counts, (unsigned long long)r->false_positives,
+               (unsigned long long)r->evaluated_without, (unsigned long long)r->false_negatives,
+               (unsigned long long)r->evaluated_with);
+    else
+        printf("%-28s %.4g (%llu of %llu correct; measured / ideal %.3f)\n",
+               "ideal attacker's bound", r->ideal.epsilon, (unsigned long long)r->ideal.correct,
+               (unsigned long long)r->ideal.guesses,
+               r->ideal.epsilon > 0 ? r->epsilon_lb / r->ideal.epsilon : NAN);
+}
+
 static void print_canaries(const audit_classifier_job *a, const audit_canary_options *o, int multi,
                            const audit_classifier_result *res)
 {
     const audit_canary_result *r = &res->canary;
-    const char *kind = o->canary == AUDIT_CANARY_INPUT ? "input" : "gradient";
+    const char *kind = o->canary == AUDIT_CANARY_INPUT   ? "input"
+                       : o->canary == AUDIT_CANARY_DIRAC ? "dirac" : "gradient";
+    if (o->canary == AUDIT_CANARY_DIRAC) {
+        print_dirac(a, o, multi, res);
+        return;
+    }
     if (multi)
         printf("audit multi-run: %s (%s canary, %zu runs with and %zu without)\n", a->info.name, kind,
                o->runs, o->runs);

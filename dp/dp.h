@@ -357,7 +357,20 @@ typedef struct dp_gradient_canaries {
     size_t count;
     const float *directions;
     const uint8_t *included; /* count flags */
+    /* directions NULL: Dirac canaries on coordinates of their own (docs/maths.md 6d). Canary j
+     * adds C to an extra coordinate P + j that no example's gradient touches, the noise covers
+     * those coordinates too (after the model's), and each step's noised value divided by C is
+     * written to observed[step * count + j] for steps below observed_steps: the white-box view
+     * of every iterate. The model's own training is unchanged. */
+    double *observed;
+    long long observed_steps;
 } dp_gradient_canaries;
+
+/* Deliberately broken DP-SGD, only for checking that the audits catch it (audit/trainer.c):
+ * per-example gradients not clipped (the noise still scales with C), or fixed-size batches of a
+ * shuffle per epoch (every example and canary in exactly one step) while the ledger records
+ * Poisson sampling. */
+typedef enum { DP_FAULT_NONE, DP_FAULT_NO_CLIPPING, DP_FAULT_SHUFFLED_BATCHES } dp_fault;
 
 typedef struct dp_train_config {
     int private_mode;         /* 0: plain SGD (no clipping, no noise, nothing recorded) */
@@ -370,6 +383,7 @@ typedef struct dp_train_config {
     double delta;
     accountant_options accountant;
     const dp_gradient_canaries *canaries; /* audits only; NULL otherwise */
+    dp_fault fault;                       /* audits only; DP_FAULT_NONE otherwise */
     /* Adversarial training (docs/maths.md 12.6): each physical batch's inputs are replaced by
      * PGD examples on the current model before its clipped gradient; NULL otherwise. */
     const struct dp_pgd_config *adversarial;

@@ -29,14 +29,21 @@ static int check_config(const dp_train_config *c, const dp_data *train, dpkit_er
     return 0;
 }
 
-/* Adds the directions of the included canaries that this step samples (rate q each). */
+/* Adds the directions of the included canaries that this step samples (rate q each); canaries
+ * without directions add C on their own coordinate P + j. */
 static void add_sampled_canaries(const dp_gradient_canaries *canaries, rng *sampler, double rate,
+                                 const long long *fault_step, long long step, double magnitude,
                                  float *grad, size_t P)
 {
     for (size_t j = 0; j < canaries->count; j++) {
-        int sampled = rng_uniform(sampler) < rate; /* drawn for every canary: same stream use */
+        /* drawn for every canary: same stream use (the shuffled fault: one step per epoch) */
+        int sampled = fault_step ? fault_step[j] == step : rng_uniform(sampler) < rate;
         if (!sampled || !canaries->included[j])
             continue;
+        if (!canaries->directions) {
+            grad[P + j] += (float)magnitude;
+            continue;
+        }
         const float *d = canaries->directions + j * P;
         for (size_t k = 0; k < P; k++)
             grad[k] += d[k];
@@ -89,12 +96,20 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
         return -1;
 
     size_t *indices = malloc(N * sizeof *indices);
-    float *grad = malloc(P * sizeof *grad);
+    int shuffled = config->fault == DP_FAULT_SHUFFLED_BATCHES;
+    long long *canary_step = shuffled && config->canaries
+                                 ? malloc((config->canaries->count + 1) * sizeof *canary_step)
+                                 : NULL;
+    /* Dirac canaries on coordinates of their own extend the noised vector past the model's P. */
+    size_t own = config->canaries && !config->canaries->directions ? config->canaries->count : 0;
+    double magnitude = config->clip_norm > 0 ? config->clip_norm : 1.0;
+    float *grad = malloc((P + own) * sizeof *grad);
     float *batch_x = malloc(ws->max_batch * D * sizeof *batch_x);
     int32_t *batch_y = malloc(ws->max_batch * sizeof *batch_y);
     float *adv_x = config->adversarial ? malloc(ws->max_batch * D * sizeof *adv_x) : NULL;
     int status = 0;
-    if (!indices || !grad || !batch_x || !batch_y || (config->adversarial && !adv_x)) {
+    if (!indices || !grad || !batch_x || !batch_y || (config->adversarial && !adv_x) ||
+        (shuffled && config->canaries && !canary_step)) {
         status = error_set(err, "training: out of memory for a batch of %zu x %zu", ws->max_batch, D);
         goto done;
     }
@@ -104,7 +119,15 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     char label[64];
     snprintf(label, sizeof label, "epoch %d", state->epoch + 1);
     progress_start(&bar, label, (size_t)steps, "steps");
-    double clip = config->private_mode ? config->clip_norm : 0.0;
+    double clip = config->private_mode && config->fault != DP_FAULT_NO_CLIPPING
+                      ? config->clip_norm : 0.0;
+    if (shuffled) { /* the fault: one shuffle per epoch, cut into fixed-size batches */
+        for (size_t i = 0; i < N; i++)
+            indices[i] = i;
+        rng_shuffle_indices(&state->sampler, indices, N);
+        for (size_t j = 0; canary_step && j < config->canaries->count; j++)
+            canary_step[j] = (long long)rng_below(&state->sampler, (uint64_t)steps);
+    }
     int linear = dp_model_is_single_linear(model) && ws->rows_scratch && !train->row &&
                  !config->adversarial;
     for (long long s = 0; s < steps; s++) {
@@ -114,11 +137,13 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
                      config->target_epsilon, state->step);
             break;
         }
-        size_t n = dp_poisson_sample(&state->sampler, N, rate, indices);
-        memset(grad, 0, P * sizeof *grad);
+        size_t n = shuffled ? config->batch_size
+                            : dp_poisson_sample(&state->sampler, N, rate, indices);
+        size_t *batch = shuffled ? indices + (size_t)s * config->batch_size : indices;
+        memset(grad, 0, (P + own) * sizeof *grad);
         /* A linear model reads its rows in place, in cache-sized blocks; layered models copy
          * physical batches of ws->max_batch rows. Same sum either way. */
-        if (linear && dp_linear_rows_clipped_gradient(model, ws, train, indices, n, clip, grad,
+        if (linear && dp_linear_rows_clipped_gradient(model, ws, train, batch, n, clip, grad,
                                                       &stats, err)) {
             status = -1;
             goto done;
@@ -127,7 +152,7 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
             size_t m = n - first < ws->max_batch ? n - first : ws->max_batch;
 #pragma omp parallel for schedule(static)
             for (size_t i = 0; i < m; i++) {
-                size_t row = indices[first + i];
+                size_t row = batch[first + i];
                 if (train->row)
                     train->row(train->row_user, row, batch_x + i * D);
                 else
@@ -150,9 +175,15 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
             }
         }
         if (config->canaries)
-            add_sampled_canaries(config->canaries, &state->sampler, rate, grad, P);
+            add_sampled_canaries(config->canaries, &state->sampler, rate, canary_step, s,
+                                 magnitude, grad, P);
         if (config->private_mode)
-            dp_add_noise(&state->noise, grad, P, config->noise_multiplier, config->clip_norm);
+            dp_add_noise(&state->noise, grad, P + own, config->noise_multiplier,
+                         config->clip_norm);
+        if (own && state->step < config->canaries->observed_steps)
+            for (size_t j = 0; j < own; j++)
+                config->canaries->observed[state->step * (long long)own + (long long)j] =
+                    grad[P + j] / magnitude;
         float scale = (float)(1.0 / expected_batch);
         for (size_t j = 0; j < P; j++)
             grad[j] *= scale;
@@ -192,6 +223,7 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     metrics->epsilon = state->epsilon;
     metrics->seconds = state->seconds;
 done:
+    free(canary_step);
     free(indices);
     free(grad);
     free(batch_x);

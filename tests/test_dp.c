@@ -587,3 +587,50 @@ Test(dp, model_file_round_trip_and_bad_models)
     cr_assert_neq(dp_model_create((dp_shape){5, 1, 1}, 3, &wrong, 1, &a, &err), 0);
     cr_assert(strstr(err.message, "expected 3") != NULL, "%s", err.message);
 }
+
+/* Dirac canaries on coordinates of their own (audits): without noise and with full batches an
+ * included canary is observed as exactly 1 (in units of C) at every step and an excluded one as
+ * 0; the shuffled-batches fault puts each included canary in exactly one step per epoch. */
+Test(dp, own_coordinate_canaries_are_observed_at_every_step)
+{
+    toy t;
+    make_toy(&t, 200);
+    dp_train_config c = toy_config();
+    c.noise_multiplier = 0;
+    c.clip_norm = 3;
+    enum { M = 6, EPOCHS = 2 };
+    uint8_t included[M] = {1, 0, 1, 0, 1, 1};
+    for (int shuffled = 0; shuffled < 2; shuffled++) {
+        c.batch_size = shuffled ? 20 : 200; /* shuffled: 10 steps per epoch */
+        c.fault = shuffled ? DP_FAULT_SHUFFLED_BATCHES : DP_FAULT_NONE;
+        long long T = EPOCHS * dp_steps_per_epoch(200, c.batch_size);
+        double *observed = calloc((size_t)T * M, sizeof *observed);
+        dp_gradient_canaries canaries = {.count = M, .included = included, .observed = observed,
+                                         .observed_steps = T};
+        c.canaries = &canaries;
+        run r;
+        start_run(&r, &c, 3, t.D);
+        dp_epoch_metrics m;
+        dpkit_error err;
+        for (int e = 0; e < EPOCHS; e++)
+            cr_assert_eq(dp_train_epoch(&r.model, &r.ws, &c, &r.state, &t.train, NULL, &m, &err),
+                         0, "%s", err.message);
+        cr_assert_eq(r.state.step, T);
+        long long per_epoch = T / EPOCHS;
+        for (size_t j = 0; j < M; j++)
+            for (int e = 0; e < EPOCHS; e++) {
+                double sum = 0;
+                for (long long s = e * per_epoch; s < (e + 1) * per_epoch; s++) {
+                    double v = observed[s * M + (long long)j];
+                    cr_assert(v == 0 || v == 1, "canary %zu step %lld: %g", j, s, v);
+                    cr_assert(shuffled || v == included[j], "full batch: every step");
+                    sum += v;
+                }
+                if (shuffled)
+                    cr_assert_eq(sum, included[j], "canary %zu: %g steps in epoch %d", j, sum, e);
+            }
+        end_run(&r);
+        free(observed);
+    }
+    free_toy(&t);
+}

@@ -1,0 +1,102 @@
+/* Dirac-canary audits on a small private training (two Gaussian blobs): a correct full-batch
+ * training is estimated close to its mu and not flagged, and each noise fault is flagged. */
+#include "audit/audit.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { N = 200, DIM = 8 };
+
+static void blobs(float *x, int32_t *y, size_t n)
+{
+    rng r;
+    rng_init_seed(&r, 5, RNG_STREAM_TEST);
+    for (size_t i = 0; i < n; i++) {
+        y[i] = (int32_t)(i % 2);
+        for (size_t k = 0; k < DIM; k++)
+            x[i * DIM + k] = (float)(rng_gaussian(&r) + (y[i] ? 1.0 : -1.0));
+    }
+}
+
+/* Full batches (q = 1), 10 steps, C = 4, sigma calibrated to epsilon 2 by the PLD accountant,
+ * secret noise as in a release. */
+static audit_trainer trainer(void)
+{
+    audit_trainer t;
+    memset(&t, 0, sizeof t);
+    t.input = (dp_shape){DIM, 1, 1};
+    t.class_count = 2;
+    t.zero_init = 1;
+    features_normalize_config_default(&t.normalize);
+    t.train.private_mode = 1;
+    t.train.clip_norm = 4;
+    t.train.batch_size = N;
+    t.train.physical_batch = 64;
+    t.train.epochs = 10;
+    t.train.target_epsilon = 2;
+    t.train.delta = 1e-5;
+    accountant_options_default(&t.train.accountant);
+    t.train.accountant.kind = ACCOUNTANT_PLD;
+    dp_optimizer_config_default(&t.optimizer);
+    t.optimizer.lr = 0.1;
+    t.seed = 11;
+    return t;
+}
+
+static void run(const audit_trainer *t, int multi, size_t canaries, size_t runs,
+                audit_canary_kind kind, audit_canary_result *r)
+{
+    static float x[N * DIM];
+    static int32_t y[N];
+    blobs(x, y, N);
+    dp_data train = {.x = x, .y = y, .count = N}, test = {.x = x, .y = y, .count = 0};
+    audit_canary_options o = {.canary = kind, .placement = AUDIT_CANARY_RANDOM,
+                              .canaries = canaries, .runs = runs, .confidence = 0.95};
+    dpkit_error err;
+    int status = kind == AUDIT_CANARY_DIRAC ? audit_dirac(t, &train, &test, &o, multi, r, &err)
+                                            : audit_one_run(t, &train, &test, &o, r, &err);
+    cr_assert_eq(status, 0, "%s", err.message);
+}
+
+Test(audit_dirac, a_correct_training_is_estimated_near_its_mu_and_not_flagged)
+{
+    audit_trainer t = trainer();
+    audit_canary_result r;
+    run(&t, 1, 20000, 1, AUDIT_CANARY_DIRAC, &r);
+    cr_assert_leq(r.epsilon, 2.0);
+    cr_assert_gt(r.epsilon, 1.5, "the run spends about its target: %g", r.epsilon);
+    cr_assert_eq(r.sampling_rate, 1.0);
+    /* 20000 canaries: mu within about 0.05 of the accountant's */
+    cr_assert(fabs(r.gdp.mu - r.mu_claimed) < 0.08, "mu %g, accountant %g", r.gdp.mu,
+              r.mu_claimed);
+    cr_assert_leq(r.epsilon_lb, r.epsilon, "eps_lb %g > eps %g", r.epsilon_lb, r.epsilon);
+    cr_assert_gt(r.epsilon_lb, 0.75 * r.epsilon, "tight: eps_lb %g of eps %g", r.epsilon_lb,
+                 r.epsilon);
+    cr_assert_eq(r.signal_count, 20000);
+    audit_canary_result_free(&r);
+
+    /* one run: the one-run bound beside the ideal attacker's for the same canaries */
+    run(&t, 0, 20000, 1, AUDIT_CANARY_DIRAC, &r);
+    cr_assert_leq(r.epsilon_lb, r.epsilon);
+    cr_assert_gt(r.ideal.epsilon, 0);
+    cr_assert_gt(r.epsilon_lb, 0.7 * r.ideal.epsilon, "measured %g, ideal %g", r.epsilon_lb,
+                 r.ideal.epsilon);
+    audit_canary_result_free(&r);
+}
+
+Test(audit_dirac, every_noise_fault_is_a_violation)
+{
+    audit_fault faults[] = {AUDIT_FAULT_NO_NOISE, AUDIT_FAULT_HALF_NOISE,
+                            AUDIT_FAULT_NOISE_WITHOUT_C};
+    for (int i = 0; i < 3; i++) {
+        audit_trainer t = trainer();
+        t.fault = faults[i];
+        audit_canary_result r;
+        run(&t, 1, 4000, 1, AUDIT_CANARY_DIRAC, &r);
+        cr_assert_gt(r.epsilon_lb, r.epsilon, "fault %d: eps_lb %g, eps %g", (int)faults[i],
+                     r.epsilon_lb, r.epsilon);
+        audit_canary_result_free(&r);
+    }
+}
