@@ -387,6 +387,10 @@ typedef struct dp_train_config {
     /* Adversarial training (docs/maths.md 12.6): each physical batch's inputs are replaced by
      * PGD examples on the current model before its clipped gradient; NULL otherwise. */
     const struct dp_pgd_config *adversarial;
+    /* Gaussian noise of this standard deviation on every input before its gradient (training
+     * for randomized smoothing, docs/maths.md 12.6); 0: none. */
+    double input_noise;
+    uint64_t augment_seed; /* public randomness of the two above (with the step) */
 } dp_train_config;
 
 /* Everything that changes while training; saved in checkpoints. */

@@ -67,17 +67,28 @@ static int allowed_steps(const dp_train_config *c, const dp_train_state *state, 
     return 0;
 }
 
-/* x_adv (n, D): PGD examples for the batch x on the current model; the random starts are
- * public randomness, keyed by the config's seed and the step. */
-static int adversarial_batch(const dp_model *model, dp_workspace *ws, const dp_pgd_config *pgd,
-                             long long step, const float *x, const int32_t *y, size_t n,
-                             float *x_adv, dpkit_error *err)
+/* The inputs an example is trained on (docs/maths.md 12.6): Gaussian noise added to x in place
+ * (input_noise), then PGD examples on the current model into x_adv (adversarial; else x_adv
+ * is not touched). The randomness is public: the config's seed, the step and the batch. */
+static int augment_batch(const dp_model *model, dp_workspace *ws, const dp_train_config *config,
+                         long long step, size_t first, float *x, const int32_t *y, size_t n,
+                         float *x_adv, dpkit_error *err)
 {
+    uint64_t seed = (config->augment_seed * 0x9E3779B97F4A7C15ull + (uint64_t)step) *
+                        0x9E3779B97F4A7C15ull + first;
+    if (config->input_noise > 0) {
+        rng r;
+        rng_init_seed(&r, seed, RNG_STREAM_ROBUST);
+        for (size_t k = 0; k < n * dp_shape_size(model->input); k++)
+            x[k] = (float)(x[k] + config->input_noise * rng_gaussian(&r));
+    }
+    if (!config->adversarial)
+        return 0;
     dp_model_classifier mc = {model, ws};
     dp_classifier classifier;
     dp_classifier_of_model(&mc, &classifier);
-    dp_pgd_config c = *pgd;
-    c.seed = pgd->seed * 0x9E3779B97F4A7C15ull + (uint64_t)step;
+    dp_pgd_config c = *config->adversarial;
+    c.seed = seed;
     return dp_pgd(&classifier, &c, x, y, n, x_adv, NULL, err);
 }
 
@@ -129,7 +140,7 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
             canary_step[j] = (long long)rng_below(&state->sampler, (uint64_t)steps);
     }
     int linear = dp_model_is_single_linear(model) && ws->rows_scratch && !train->row &&
-                 !config->adversarial;
+                 !config->adversarial && !(config->input_noise > 0);
     for (long long s = 0; s < steps; s++) {
         if (s >= allowed) {
             state->budget_exhausted = 1;
@@ -159,12 +170,12 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
                     memcpy(batch_x + i * D, train->x + row * D, D * sizeof *batch_x);
                 batch_y[i] = train->y[row];
             }
-            /* Adversarial training: each example's input becomes a PGD example on the current
-             * (already released) model, a function of that example alone, so clipping still
-             * bounds its whole contribution (docs/maths.md 12.6). */
-            if (config->adversarial && adversarial_batch(model, ws, config->adversarial,
-                                                         state->step, batch_x, batch_y, m, adv_x,
-                                                         err)) {
+            /* Noise and adversarial training: each example's input becomes a function of that
+             * example alone (and of the released model), so clipping still bounds its whole
+             * contribution (docs/maths.md 12.6). */
+            if ((config->adversarial || config->input_noise > 0) &&
+                augment_batch(model, ws, config, state->step, first, batch_x, batch_y, m, adv_x,
+                              err)) {
                 status = -1;
                 goto done;
             }
