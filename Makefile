@@ -12,6 +12,19 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # GSL's reference CBLAS is dropped: OpenBLAS provides the same symbols, fast.
 PKG_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 
+# MPI is optional (docs/mpi.md): with OpenMPI's ompi-c (or an `mpi` module) the data-parallel
+# training and the distributed sweeps are built in (DPKIT_MPI); without it, one process as before.
+# MPI=0 builds without it even where it is installed.
+ifeq ($(origin MPI),undefined)
+MPI := $(shell pkg-config --exists ompi-c 2>/dev/null && echo ompi-c || \
+         (pkg-config --exists mpi 2>/dev/null && echo mpi) || echo 0)
+endif
+ifneq ($(MPI),0)
+PKG_CFLAGS += $(shell pkg-config --cflags $(MPI)) -DDPKIT_MPI
+PKG_LIBS   += $(shell pkg-config --libs $(MPI))
+MPI_PRIVATE := $(shell pkg-config --libs $(MPI))
+endif
+
 WERROR ?=
 # CFLAGS/LDFLAGS are the user's (optimisation, sanitizers); the project's flags are added here.
 CFLAGS ?= -O2 -g
@@ -147,8 +160,8 @@ data: all
 # Static linking needs the libraries' own static dependencies (Requires.private), OpenMP, and
 # the szip filter that hdf5.pc omits (libaec, installed with libhdf5-dev).
 dpkit.pc: Makefile
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dpkit\nDescription: differentially private learning on handcrafted features\nVersion: %s\nRequires.private: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -ldpkit\nLibs.private: -lfftw3f_omp -lfftw3_omp -fopenmp -lhdf5 -lsz -laec -lm\n' \
-	  '$(PREFIX)' '$(VERSION)' '$(PKGS)' > $@
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dpkit\nDescription: differentially private learning on handcrafted features\nVersion: %s\nRequires.private: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -ldpkit\nLibs.private: -lfftw3f_omp -lfftw3_omp -fopenmp -lhdf5 -lsz -laec -lm %s\n' \
+	  '$(PREFIX)' '$(VERSION)' '$(PKGS)' '$(MPI_PRIVATE)' > $@
 
 # The library (static, shared with its SONAME links), the one public header, the program, the
 # configs (share/dpkit/configs) and the manual page.

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "common/log.h"
+#include "common/parallel.h"
 #include "common/spelling.h"
 
 #include <stdio.h>
@@ -133,5 +134,11 @@ int main(int argc, char **argv)
     const cli_command *c = find_command(name);
     if (!c)
         return unknown_command(name);
-    return c->run(argc - first, argv + first);
+    /* Under mpirun every rank runs the command; rank 0 alone reports progress (docs/mpi.md). */
+    parallel_init();
+    if (parallel_world_rank() != 0 && log_get_level() > DPKIT_LOG_WARN)
+        log_set_level(DPKIT_LOG_WARN);
+    int status = c->run(argc - first, argv + first);
+    parallel_finish();
+    return status;
 }

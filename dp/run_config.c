@@ -2,6 +2,7 @@
 #include "dp/run_config.h"
 
 #include "common/log.h"
+#include "common/parallel.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,15 +315,56 @@ int run_dataset_load(const run_config *rc, dataset *out, dpkit_error *err)
     return 0;
 }
 
+/* $DPKIT_RANK_MEMORY_MB in bytes (0: unset, no cap). */
+static int rank_memory_cap(size_t *bytes, dpkit_error *err)
+{
+    *bytes = 0;
+    const char *text = getenv("DPKIT_RANK_MEMORY_MB");
+    if (!text || !*text)
+        return 0;
+    char *end;
+    double mb = strtod(text, &end);
+    if (*end || !(mb > 0 && mb < 1e12))
+        return error_set(err, "DPKIT_RANK_MEMORY_MB: '%s', expected a number of MiB in (0, 1e12)",
+                         text);
+    *bytes = (size_t)(mb * (1 << 20));
+    return 0;
+}
+
+/* This rank's training rows and the test split; rank 0 first, so that a missing cache is built
+ * once, by rank 0, before the other ranks read their rows from it. */
+static int load_split_features(const run_config *rc, int force, run_features *out,
+                               dpkit_error *err)
+{
+    size_t cap, total = out->data.train.count, ranks = (size_t)parallel_size();
+    size_t rank = (size_t)parallel_rank();
+    if (rank_memory_cap(&cap, err))
+        return -1;
+    out->train_total = total;
+    out->train_first = total * rank / ranks;
+    size_t count = total * (rank + 1) / ranks - out->train_first;
+    int status = 0;
+    for (int turn = 0; turn < 2; turn++) {
+        if ((turn == 0) == (rank == 0))
+            status = features_cached_rows(&rc->extractor, &out->data, "train", force && rank == 0,
+                                          out->train_first, count, cap, &out->train,
+                                          &out->train_info, err) ||
+                     features_cached(&rc->extractor, &out->data, "test", force && rank == 0,
+                                     &out->test, &out->test_info, err);
+        if (ranks > 1 && parallel_agree(status, err))
+            return -1;
+    }
+    if (status && cap && strstr(err->message, "one rank may hold"))
+        error_prefix(err, "DPKIT_RANK_MEMORY_MB (run on more ranks: mpirun -np K)");
+    return status;
+}
+
 int run_features_load(const run_config *rc, int force, run_features *out, dpkit_error *err)
 {
     memset(out, 0, sizeof *out);
     if (run_dataset_load(rc, &out->data, err))
         return -1;
-    if (features_cached(&rc->extractor, &out->data, "train", force, &out->train,
-                        &out->train_info, err) ||
-        features_cached(&rc->extractor, &out->data, "test", force, &out->test, &out->test_info,
-                        err)) {
+    if (load_split_features(rc, force, out, err)) {
         run_features_free(out);
         return -1;
     }

@@ -10,6 +10,17 @@ size_t dp_poisson_sample(rng *sampler, size_t count, double rate, size_t *indice
     return taken;
 }
 
+/* Each uniform takes 8 keystream bytes, so example i's is at start + 8 i (docs/maths.md 4.9). */
+size_t dp_poisson_sample_shard(rng *sampler, size_t total, size_t first, size_t count,
+                               double rate, size_t *indices)
+{
+    uint64_t start = rng_tell(sampler);
+    rng_seek(sampler, start + 8 * (uint64_t)first);
+    size_t taken = dp_poisson_sample(sampler, count, rate, indices);
+    rng_seek(sampler, start + 8 * (uint64_t)total);
+    return taken;
+}
+
 void dp_add_noise(rng *noise, float *grad, size_t n, double noise_multiplier, double clip_norm)
 {
     double std = noise_multiplier * clip_norm;
