@@ -147,7 +147,8 @@ int parallel_broadcast(void *bytes, size_t n, dpkit_error *err)
     return 0;
 }
 
-/* Over `ranks` ranks (the world when a sweep asks, else the training's). */
+/* Over `ranks` ranks: the training's or the world's (the same communicator; a training that
+ * spans fewer than all ranks spans one, and then agrees with itself). */
 static int agree_over(int status, int ranks, int rank, dpkit_error *err)
 {
 #ifdef DPKIT_MPI
@@ -169,6 +170,11 @@ static int agree_over(int status, int ranks, int rank, dpkit_error *err)
 int parallel_agree(int status, dpkit_error *err)
 {
     return agree_over(status, parallel_size(), parallel_rank(), err);
+}
+
+int parallel_agree_world(int status, dpkit_error *err)
+{
+    return agree_over(status, parallel_world_size(), parallel_world_rank(), err);
 }
 
 int parallel_owns(size_t item)

@@ -36,6 +36,8 @@ int parallel_broadcast(void *bytes, size_t n, dpkit_error *err);
 /* Agreement on failure: 0 when status is 0 on every rank; otherwise -1, and a rank whose own
  * status was 0 gets an error naming the first rank that failed (its message is that rank's). */
 int parallel_agree(int status, dpkit_error *err);
+/* The same over the world's ranks (a sweep's, whatever the mode). */
+int parallel_agree_world(int status, dpkit_error *err);
 
 /* Sweeps: item i of `count` belongs to rank i % world size. */
 int parallel_owns(size_t item);
