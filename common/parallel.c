@@ -182,14 +182,21 @@ int parallel_owns(size_t item)
     return item % (size_t)parallel_world_size() == (size_t)parallel_world_rank();
 }
 
-int parallel_share_items(void *items, size_t item_size, size_t count, dpkit_error *err)
+int parallel_broadcast_item(void *bytes, size_t n, size_t item, dpkit_error *err)
 {
 #ifdef DPKIT_MPI
-    int size = parallel_world_size();
-    for (size_t i = 0; size > 1 && i < count; i++)
-        if (broadcast_from((char *)items + i * item_size, item_size, (int)(i % (size_t)size), err))
-            return -1;
+    size_t size = (size_t)parallel_world_size();
+    if (size > 1)
+        return broadcast_from(bytes, n, (int)(item % size), err);
 #endif
-    (void)items, (void)item_size, (void)count, (void)err;
+    (void)bytes, (void)n, (void)item, (void)err;
+    return 0;
+}
+
+int parallel_share_items(void *items, size_t item_size, size_t count, dpkit_error *err)
+{
+    for (size_t i = 0; parallel_world_size() > 1 && i < count; i++)
+        if (parallel_broadcast_item((char *)items + i * item_size, item_size, i, err))
+            return -1;
     return 0;
 }

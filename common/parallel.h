@@ -41,6 +41,8 @@ int parallel_agree_world(int status, dpkit_error *err);
 
 /* Sweeps: item i of `count` belongs to rank i % world size. */
 int parallel_owns(size_t item);
+/* The owner's n bytes of `item` (rank item % world size) to every rank of the world. */
+int parallel_broadcast_item(void *bytes, size_t n, size_t item, dpkit_error *err);
 /* After each rank filled the items it owns, every rank gets all of them (item_size bytes each,
  * contiguous); the world's ranks, whatever parallel_set_alone says. */
 int parallel_share_items(void *items, size_t item_size, size_t count, dpkit_error *err);
