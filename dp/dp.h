@@ -235,7 +235,7 @@ int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, c
  * indices ascending. Returns the batch size (0 is a valid batch). indices needs count entries. */
 size_t dp_poisson_sample(rng *sampler, size_t count, double rate, size_t *indices);
 /* The same decisions for the examples first..first+count-1 of `total` only (one rank's shard,
- * docs/maths.md 4.9): the uniform of example i is read at its own stream position, so every
+ * docs/maths.md 4.12): the uniform of example i is read at its own stream position, so every
  * shard sees the decisions one process would draw, and the sampler ends where one process's
  * would. indices are shard-local (0..count-1), ascending; indices needs count entries. */
 size_t dp_poisson_sample_shard(rng *sampler, size_t total, size_t first, size_t count,

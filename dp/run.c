@@ -272,7 +272,7 @@ static int setup(run *r, const run_options *job, dpkit_error *err)
         run_warn_reproducible_noise(rc->reproducible_noise, rc->seed);
     /* A resumed run takes the key back from its checkpoint (dp_train_state_load). Ranks share
      * rank 0's key, never one of their own: their batches and noise must be the one
-     * process's (docs/maths.md 4.9). */
+     * process's (docs/maths.md 4.12). */
     if (root)
         run_private_key(rc, r->private_key);
     if (parallel_broadcast(r->private_key, sizeof r->private_key, err))

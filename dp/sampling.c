@@ -10,7 +10,7 @@ size_t dp_poisson_sample(rng *sampler, size_t count, double rate, size_t *indice
     return taken;
 }
 
-/* Each uniform takes 8 keystream bytes, so example i's is at start + 8 i (docs/maths.md 4.9). */
+/* Each uniform takes 8 keystream bytes, so example i's is at start + 8 i (docs/maths.md 4.12). */
 size_t dp_poisson_sample_shard(rng *sampler, size_t total, size_t first, size_t count,
                                double rate, size_t *indices)
 {

@@ -158,7 +158,7 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
                                        batch_y, grad, &stats, &local);
         grad[P] = failed ? 1.0f : 0.0f;
         /* The one reduction of a data-parallel step: the clipped sums of all ranks (docs/maths.md
-         * 4.9); everything after it is the same computation on every rank. */
+         * 4.12); everything after it is the same computation on every rank. */
         if (parallel_sum_float(grad, P + 1, err)) {
             status = -1;
             goto done;

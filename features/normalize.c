@@ -223,7 +223,7 @@ int features_private_bn_statistics(const float *features, size_t count, size_t c
             sums[i] += partial[k * 2 * channels + i];
     free(partial);
     /* A data-parallel training's ranks each hold a shard of the rows: the release is of the
-     * sums over all of them (docs/maths.md 4.9), with the failures, so all ranks stop together;
+     * sums over all of them (docs/maths.md 4.12), with the failures, so all ranks stop together;
      * each rank then draws the same noise from the same stream. */
     sums[2 * channels] = (double)count;
     sums[2 * channels + 1] = status < 0;

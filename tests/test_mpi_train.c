@@ -1,6 +1,7 @@
 /* Data-parallel training under mpirun (docs/mpi.md): two ranks give one process's model, ledger
- * and epsilon; a run resumes on another number of ranks; a feature matrix twice the per-rank
- * cap trains on two ranks. Skipped when dpkit was built without MPI or mpirun is missing. */
+ * and epsilon (linear and CNN); a run resumes on another number of ranks; a feature matrix twice
+ * the per-rank cap trains on two ranks. Skipped when dpkit was built without MPI or mpirun is
+ * missing. */
 #include "common/h5io.h"
 #include "tests/test_util.h"
 
@@ -53,7 +54,7 @@ static double epsilon_of(const char *path)
 }
 
 /* Parameters within 1e-6 of the largest (the ranks add their partial sums in another order than
- * one process adds the examples, docs/maths.md 4.9), the same ledger and the same epsilon. */
+ * one process adds the examples, docs/maths.md 4.12), the same ledger and the same epsilon. */
 static void assert_same_model(const char *one, const char *other)
 {
     size_t n, m;
@@ -126,4 +127,21 @@ Test(mpi_train, a_feature_matrix_twice_the_rank_cap_trains_on_two_ranks)
     struct stat st;
     snprintf(model, sizeof model, "%s/shared/model.h5", dir);
     cr_assert_eq(stat(model, &st), 0, "no %s", model);
+}
+
+Test(mpi_train, a_cnn_on_two_ranks_matches_one_process)
+{
+    char *out;
+    const char *sets = "--set privacy.reproducible_noise=true --set training.epochs=1 "
+                       "--set model.kind=cnn --set model.preset=scatter-cnn-mnist";
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s %s --output %s/one", config_path, sets, dir),
+                 0, "%s", out);
+    free(out);
+    cr_assert_eq(test_run_dpkit_ranks(2, &out, "-q train %s %s --output %s/two", config_path, sets,
+                                      dir), 0, "%s", out);
+    free(out);
+    char one[1200], two[1200];
+    snprintf(one, sizeof one, "%s/one/model.h5", dir);
+    snprintf(two, sizeof two, "%s/two/model.h5", dir);
+    assert_same_model(one, two);
 }
