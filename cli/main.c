@@ -135,7 +135,11 @@ int main(int argc, char **argv)
     if (!c)
         return unknown_command(name);
     /* Under mpirun every rank runs the command; rank 0 alone reports progress (docs/mpi.md). */
-    parallel_init();
+    dpkit_error err;
+    if (parallel_init(&err)) {
+        fprintf(stderr, "dpkit: error: %s\n", err.message);
+        return 2;
+    }
     if (parallel_world_rank() != 0 && log_get_level() > DPKIT_LOG_WARN)
         log_set_level(DPKIT_LOG_WARN);
     int status = c->run(argc - first, argv + first);

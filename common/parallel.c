@@ -27,14 +27,25 @@ static int mpi_active(void)
 }
 #endif
 
-void parallel_init(void)
+int parallel_init(dpkit_error *err)
 {
-#ifdef DPKIT_MPI
     /* Only under a launcher (OpenMPI's mpirun, PMI or PMIx ones): a plain start stays one
      * process and never pays for MPI's start-up (OpenMPI's singleton start spawns a daemon). */
-    int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
-    if (launched && !mpi_active() && MPI_Init(NULL, NULL) == MPI_SUCCESS)
+    const char *size = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!size)
+        size = getenv("PMI_SIZE");
+#ifdef DPKIT_MPI
+    if ((size || getenv("PMIX_RANK")) && !mpi_active() && MPI_Init(NULL, NULL) == MPI_SUCCESS)
         started = 1;
+    (void)err;
+    return 0;
+#else
+    /* K copies of one run would write the same files. */
+    if (size && atoi(size) > 1)
+        return error_set(err, "started by mpirun with %s ranks, but this dpkit was built "
+                              "without MPI: rebuild it with libopenmpi-dev installed "
+                              "(docs/mpi.md), or run one process", size);
+    return 0;
 #endif
 }
 

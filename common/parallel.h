@@ -10,8 +10,9 @@
 #include <stddef.h>
 
 /* MPI_Init when built with MPI and started by mpirun (or another MPI launcher); a plain start
- * is one rank without MPI. */
-void parallel_init(void);
+ * is one rank without MPI. Fails when started as one of several ranks by a dpkit built
+ * without MPI. */
+int parallel_init(dpkit_error *err);
 /* MPI_Finalize if parallel_init started MPI. */
 void parallel_finish(void);
 

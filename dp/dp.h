@@ -243,6 +243,11 @@ size_t dp_poisson_sample_shard(rng *sampler, size_t total, size_t first, size_t 
 
 /* grad[j] += N(0, (noise_multiplier * clip_norm)^2) for j < n, secure sampler (docs/maths.md 4.8). */
 void dp_add_noise(rng *noise, float *grad, size_t n, double noise_multiplier, double clip_norm);
+/* The values first..first+count-1 of the n that dp_add_noise would add, added to those entries
+ * only (one rank's slice of the noise, docs/maths.md 4.12); the generator ends where
+ * dp_add_noise's would. */
+void dp_add_noise_slice(rng *noise, float *grad, size_t n, size_t first, size_t count,
+                        double noise_multiplier, double clip_norm);
 
 typedef enum { DP_OPTIMIZER_SGD, DP_OPTIMIZER_ADAM } dp_optimizer_kind;
 

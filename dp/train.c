@@ -157,6 +157,13 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
         int failed = local_clipped_sum(model, ws, train, indices, n, clip, linear, batch_x,
                                        batch_y, grad, &stats, &local);
         grad[P] = failed ? 1.0f : 0.0f;
+        /* On K ranks each draws its slice of the one noise vector and adds it to its partial
+         * sum, so the reduction below delivers G + Z (docs/maths.md 4.12). */
+        int ranks = parallel_size(), rank = parallel_rank();
+        if (config->private_mode && ranks > 1)
+            dp_add_noise_slice(&state->noise, grad, P, P * rank / ranks,
+                               P * (rank + 1) / ranks - P * rank / ranks,
+                               config->noise_multiplier, config->clip_norm);
         /* The one reduction of a data-parallel step: the clipped sums of all ranks (docs/maths.md
          * 4.12); everything after it is the same computation on every rank. */
         if (parallel_sum_float(grad, P + 1, err)) {
@@ -174,7 +181,7 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
         }
         if (config->canaries)
             add_sampled_canaries(config->canaries, &state->sampler, rate, grad, P);
-        if (config->private_mode)
+        if (config->private_mode && ranks == 1)
             dp_add_noise(&state->noise, grad, P, config->noise_multiplier, config->clip_norm);
         float scale = (float)(1.0 / expected_batch);
         for (size_t j = 0; j < P; j++)
