@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const config_field layer_schema[] = {
     {"kind", CONFIG_ENUM, NULL, "layer kind", "linear|conv2d|tanh|relu|maxpool|avgpool|group-norm|flatten|embedding", NULL},
@@ -331,8 +332,19 @@ static int rank_memory_cap(size_t *bytes, dpkit_error *err)
     return 0;
 }
 
-/* This rank's training rows and the test split; rank 0 first, so that a missing cache is built
- * once, by rank 0, before the other ranks read their rows from it. */
+/* 1 when the cache file of the split exists (valid or not). */
+static int cache_exists(const run_config *rc, const dataset *data, const char *split)
+{
+    char path[4096];
+    struct stat st;
+    dpkit_error ignored;
+    return features_cache_file(&rc->extractor, data, split, path, sizeof path, &ignored) == 0 &&
+           stat(path, &st) == 0;
+}
+
+/* This rank's training rows and the test split. When rank 0 finds both cache files, all ranks
+ * read at once; otherwise rank 0 first builds them, alone, then the others read. Only rank 0
+ * builds: the others fail on a file that is not valid. */
 static int load_split_features(const run_config *rc, int force, run_features *out,
                                dpkit_error *err)
 {
@@ -343,14 +355,18 @@ static int load_split_features(const run_config *rc, int force, run_features *ou
     out->train_total = total;
     out->train_first = total * rank / ranks;
     size_t count = total * (rank + 1) / ranks - out->train_first;
-    int status = 0;
+    int ready = ranks > 1 && rank == 0 && !force && cache_exists(rc, &out->data, "train") &&
+                cache_exists(rc, &out->data, "test");
+    if (ranks > 1 && parallel_broadcast(&ready, sizeof ready, err))
+        return -1;
+    int mode = rank == 0 ? force : -1, status = 0;
     for (int turn = 0; turn < 2; turn++) {
-        if ((turn == 0) == (rank == 0))
-            status = features_cached_rows(&rc->extractor, &out->data, "train", force && rank == 0,
+        if (ready ? turn == 0 : (turn == 0) == (rank == 0))
+            status = features_cached_rows(&rc->extractor, &out->data, "train", mode,
                                           out->train_first, count, cap, &out->train,
                                           &out->train_info, err) ||
-                     features_cached(&rc->extractor, &out->data, "test", force && rank == 0,
-                                     &out->test, &out->test_info, err);
+                     features_cached(&rc->extractor, &out->data, "test", mode, &out->test,
+                                     &out->test_info, err);
         if (ranks > 1 && parallel_agree(status, err))
             return -1;
     }

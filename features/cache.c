@@ -375,6 +375,36 @@ int features_cached(const features_extractor_config *config, const dataset *data
     return features_cached_rows(config, data, split_name, force, 0, SIZE_MAX, 0, out, info, err);
 }
 
+/* The split, its cache key (in key, 2048 bytes) and dataset checksum, and the file's path. */
+static int cache_target(const features_extractor_config *config, const dataset *data,
+                        const char *split_name, const dataset_split **split, char *key,
+                        char checksum[65], char *path, size_t size, dpkit_error *err)
+{
+    if (strcmp(split_name, "train") == 0)
+        *split = &data->train;
+    else if (strcmp(split_name, "test") == 0)
+        *split = &data->test;
+    else
+        return error_set(err, "feature cache: split '%s', expected train or test", split_name);
+    if ((*split)->count == 0)
+        return error_set(err, "%s: the %s split is empty", data->name, split_name);
+    char description[512];
+    features_extractor_describe(config, (*split)->channels, description, sizeof description);
+    snprintf(key, 2048, "dataset=%s;split=%s;%s", data->name, split_name, description);
+    split_checksum(*split, checksum);
+    return paths_make_directory(features_cache_dir(), err) ||
+           cache_path(data->name, split_name, features_extractor_kind_name(config->kind), key,
+                      path, size, err);
+}
+
+int features_cache_file(const features_extractor_config *config, const dataset *data,
+                        const char *split_name, char *path, size_t size, dpkit_error *err)
+{
+    const dataset_split *split;
+    char key[2048], checksum[65];
+    return cache_target(config, data, split_name, &split, key, checksum, path, size, err);
+}
+
 int features_cached_rows(const features_extractor_config *config, const dataset *data,
                          const char *split_name, int force, size_t first, size_t count,
                          size_t max_bytes, features_set *out, features_cache_info *info,
@@ -384,14 +414,10 @@ int features_cached_rows(const features_extractor_config *config, const dataset 
     memset(info, 0, sizeof *info);
     double start = progress_now();
     const dataset_split *split;
-    if (strcmp(split_name, "train") == 0)
-        split = &data->train;
-    else if (strcmp(split_name, "test") == 0)
-        split = &data->test;
-    else
-        return error_set(err, "feature cache: split '%s', expected train or test", split_name);
-    if (split->count == 0)
-        return error_set(err, "%s: the %s split is empty", data->name, split_name);
+    char key[2048], checksum[65];
+    if (cache_target(config, data, split_name, &split, key, checksum, info->path,
+                     sizeof info->path, err))
+        return -1;
 
     /* The output shape, from a one-image extractor (cheap: plans are built once more below). */
     features_extractor *probe;
@@ -413,23 +439,15 @@ int features_cached_rows(const features_extractor_config *config, const dataset 
                          (double)(want.keep_count * row_bytes) / (1 << 20),
                          (double)max_bytes / (1 << 20));
 
-    char description[512], key[2048], checksum[65];
-    features_extractor_describe(config, split->channels, description, sizeof description);
-    snprintf(key, sizeof key, "dataset=%s;split=%s;%s", data->name, split_name, description);
-    split_checksum(split, checksum);
     want.key = key;
     want.dataset_checksum = checksum;
-    if (paths_make_directory(features_cache_dir(), err) ||
-        cache_path(data->name, split_name, features_extractor_kind_name(config->kind), key,
-                   info->path, sizeof info->path, err))
-        return -1;
 
     struct stat st;
     char why[1200] = "";
     char label[96]; /* progress label: a long dataset name is cut to its first 60 bytes */
     snprintf(label, sizeof label, "%.60s %s %s (cache)", data->name, split_name,
              features_extractor_kind_name(config->kind));
-    if (!force && stat(info->path, &st) == 0) {
+    if (force <= 0 && stat(info->path, &st) == 0) {
         int loaded = try_load(info->path, &want, label, out, why, sizeof why, err);
         if (loaded < 0)
             return -1;
@@ -440,7 +458,14 @@ int features_cached_rows(const features_extractor_config *config, const dataset 
             log_debug("feature cache: loaded %s", info->path);
             return 0;
         }
+        if (force < 0)
+            return error_set(err, "feature cache: %s is not valid for this run (%s); expected "
+                             "the file rank 0 checked: run again (rank 0 rebuilds it)",
+                             info->path, why);
         log_warn("feature cache: %s is not valid for this run (%s); rebuilding", info->path, why);
+    } else if (force < 0) {
+        return error_set(err, "feature cache: no %s; expected the file rank 0 checked",
+                         info->path);
     }
     snprintf(label, sizeof label, "%.60s %s %s", data->name, split_name,
              features_extractor_kind_name(config->kind));
