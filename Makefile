@@ -12,17 +12,17 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # GSL's reference CBLAS is dropped: OpenBLAS provides the same symbols, fast.
 PKG_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 
-# MPI is optional (docs/mpi.md): with OpenMPI's ompi-c (or an `mpi` module) the data-parallel
-# training and the distributed sweeps are built in (DPKIT_MPI); without it, one process as before.
-# MPI=0 builds without it even where it is installed.
+# MPI is optional (docs/mpi.md): with OpenMPI's ompi-c (or an `mpi` module) the dpkit program's
+# MPI backend (mpi/, DPKIT_MPI) runs data-parallel training and distributed sweeps under mpirun;
+# without it, one process as before. MPI=0 builds without it even where it is installed. The
+# library never links MPI.
 ifeq ($(origin MPI),undefined)
 MPI := $(shell pkg-config --exists ompi-c 2>/dev/null && echo ompi-c || \
          (pkg-config --exists mpi 2>/dev/null && echo mpi) || echo 0)
 endif
 ifneq ($(MPI),0)
-PKG_CFLAGS += $(shell pkg-config --cflags $(MPI)) -DDPKIT_MPI
-PKG_LIBS   += $(shell pkg-config --libs $(MPI))
-MPI_PRIVATE := $(shell pkg-config --libs $(MPI))
+MPI_CFLAGS := $(shell pkg-config --cflags $(MPI)) -DDPKIT_MPI
+MPI_LIBS   := $(shell pkg-config --libs $(MPI))
 endif
 
 WERROR ?=
@@ -42,7 +42,8 @@ TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-HEADERS  := dpkit.h $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
+HEADERS  := dpkit.h $(foreach m,$(MODULES),$(wildcard $(m)/*.h)) $(wildcard mpi/*.h)
+MPI_OBJ  := $(BUILD)/mpi/parallel_mpi.o
 .PHONY: dpkit.pc all check-deps test python test-asan fuzz demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves
 
 all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
@@ -72,14 +73,19 @@ $(BUILD)/libdpkit.so: $(LIB_OBJ)
 	ln -sf libdpkit.so.$(VERSION) $(BUILD)/libdpkit.so.$(SOMAJOR)
 	ln -sf libdpkit.so.$(VERSION) $@
 
-$(BUILD)/dpkit: $(CLI_OBJ) $(BUILD)/libdpkit.a
-	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS)
+$(MPI_OBJ): ALL_CFLAGS += $(MPI_CFLAGS)
+
+$(BUILD)/dpkit: $(CLI_OBJ) $(MPI_OBJ) $(BUILD)/libdpkit.a
+	$(CC) -o $@ $(CLI_OBJ) $(MPI_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS) $(MPI_LIBS)
 
 $(BUILD)/tests/run-tests: $(TEST_OBJ) $(BUILD)/libdpkit.a
 	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs criterion)
 
 # bench/train-cnn times the library's BLAS calls by wrapping them at link time.
 $(BUILD)/bench/train-cnn: BENCH_LDFLAGS = -Wl,--wrap=cblas_sgemm,--wrap=cblas_ssyrk,--wrap=cblas_sgemv
+# bench/mpi-model times the step's MPI_Allreduce under mpirun: the program's MPI backend.
+$(BUILD)/bench/mpi-model: $(MPI_OBJ)
+$(BUILD)/bench/mpi-model: BENCH_LDFLAGS = $(MPI_OBJ) $(MPI_LIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libdpkit.a $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -160,8 +166,8 @@ data: all
 # Static linking needs the libraries' own static dependencies (Requires.private), OpenMP, and
 # the szip filter that hdf5.pc omits (libaec, installed with libhdf5-dev).
 dpkit.pc: Makefile
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dpkit\nDescription: differentially private learning on handcrafted features\nVersion: %s\nRequires.private: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -ldpkit\nLibs.private: -lfftw3f_omp -lfftw3_omp -fopenmp -lhdf5 -lsz -laec -lm %s\n' \
-	  '$(PREFIX)' '$(VERSION)' '$(PKGS)' '$(MPI_PRIVATE)' > $@
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: dpkit\nDescription: differentially private learning on handcrafted features\nVersion: %s\nRequires.private: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -ldpkit\nLibs.private: -lfftw3f_omp -lfftw3_omp -fopenmp -lhdf5 -lsz -laec -lm\n' \
+	  '$(PREFIX)' '$(VERSION)' '$(PKGS)' > $@
 
 # The library (static, shared with its SONAME links), the one public header, the program, the
 # configs (share/dpkit/configs) and the manual page.

@@ -7,6 +7,7 @@
 #include "common/parallel.h"
 #include "common/progress.h"
 #include "dp/dp.h"
+#include "mpi/parallel_mpi.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -120,7 +121,7 @@ typedef struct network {
 int main(void)
 {
     dpkit_error err;
-    if (parallel_init(&err))
+    if (parallel_mpi_init(&err))
         fail(&err);
     parallel_set_spanning(1);
     int root = parallel_rank() == 0;
@@ -163,6 +164,6 @@ int main(void)
                        comm > compute + draw + add ? "dominates" : "");
             }
         }
-    parallel_finish();
+    parallel_mpi_finish();
     return 0;
 }

@@ -1,7 +1,7 @@
 /* The ranks of an MPI job (docs/mpi.md): who this process is, and the few collective calls the
- * data-parallel training and the distributed sweeps need. Built with MPI (DPKIT_MPI) these go
- * through MPI_COMM_WORLD once the program called parallel_init; otherwise, or in a library user
- * that never called it, there is one rank and every call is a copy or nothing. */
+ * data-parallel training and the distributed sweeps need. The library itself holds no MPI: the
+ * dpkit program, started by mpirun, installs the MPI backend (mpi/parallel_mpi.c, built with
+ * DPKIT_MPI); without one there is one rank and every call is a copy or nothing. */
 #ifndef DPKIT_COMMON_PARALLEL_H
 #define DPKIT_COMMON_PARALLEL_H
 
@@ -9,12 +9,19 @@
 
 #include <stddef.h>
 
-/* MPI_Init when built with MPI and started by mpirun (or another MPI launcher); a plain start
- * is one rank without MPI. Fails when started as one of several ranks by a dpkit built
- * without MPI. */
-int parallel_init(dpkit_error *err);
-/* MPI_Finalize if parallel_init started MPI. */
-void parallel_finish(void);
+/* What a backend provides over all the job's ranks (MPI_COMM_WORLD). */
+typedef struct parallel_backend {
+    int rank, size;
+    /* in-place element-wise sum of n floats (is_double 0) or doubles, same result everywhere */
+    int (*sum)(void *values, size_t n, int is_double, dpkit_error *err);
+    /* root's n bytes to every rank */
+    int (*broadcast)(void *bytes, size_t n, int root, dpkit_error *err);
+    /* the smallest of the ranks' values */
+    int (*minimum)(int value, int *smallest, dpkit_error *err);
+} parallel_backend;
+
+/* Installs the backend (NULL: one rank again); the backend must outlive its use. */
+void parallel_use(const parallel_backend *backend);
 
 /* The job's ranks, whatever the mode below. */
 int parallel_world_rank(void);
