@@ -78,6 +78,9 @@ $(MPI_OBJ): ALL_CFLAGS += $(MPI_CFLAGS)
 $(BUILD)/dpkit: $(CLI_OBJ) $(MPI_OBJ) $(BUILD)/libdpkit.a
 	$(CC) -o $@ $(CLI_OBJ) $(MPI_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS) $(MPI_LIBS)
 
+# The MPI tests run when the dpkit program has the MPI backend.
+$(BUILD)/tests/test_util.o: ALL_CFLAGS += $(if $(MPI_LIBS),-DDPKIT_MPI)
+
 $(BUILD)/tests/run-tests: $(TEST_OBJ) $(BUILD)/libdpkit.a
 	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs criterion)
 

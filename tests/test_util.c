@@ -93,6 +93,7 @@ int test_run_dpkit(const char *args, char **output)
     return run_prefixed("", args, output);
 }
 
+/* DPKIT_MPI: the Makefile built dpkit with its MPI backend. */
 int test_mpi_available(void)
 {
 #ifdef DPKIT_MPI
