@@ -1,9 +1,10 @@
 /* Benchmark and model of data-parallel DP-SGD on K nodes (docs/mpi.md, docs/maths.md 4.12):
- * measures on this machine the rate of the clipped sum of a linear model (bytes of features per
- * second), of the secure Gaussian noise and of the Poisson sampler, and, under mpirun, the time
- * of the step's MPI_Allreduce; then models a step on 8-64 such nodes: compute (B rows split over
- * K), sampler (N/K decisions), noise (P/K values a rank), and a ring allreduce of 4P bytes over
- * an assumed network. Usage: [mpirun -np 2] build/bench/mpi-model */
+ * measures, on one rank here (its OpenMP threads), the rate of the clipped sum of a linear model
+ * (bytes of features per second), of the secure Gaussian noise and of the Poisson sampler, and,
+ * under mpirun, the time of the step's MPI_Allreduce; then models a step on 8-64 nodes that each
+ * run one such rank: compute (B rows split over K), sampler (N/K decisions), noise (P/K values a
+ * rank), and a ring allreduce of 4P bytes over an assumed network.
+ * Usage: [mpirun -np 2] build/bench/mpi-model */
 #include "common/parallel.h"
 #include "common/progress.h"
 #include "dp/dp.h"
@@ -131,7 +132,7 @@ int main(void)
     for (int i = 0; i < 3; i++)
         reduce[i] = allreduce_seconds(sizes[i]);
     if (root) {
-        printf("this node: clipped sum %.2f GB/s of features, noise %.1f M values/s, sampler "
+        printf("one rank here: clipped sum %.2f GB/s of features, noise %.1f M values/s, sampler "
                "%.1f M decisions/s\n", rows / 1e9, noise / 1e6, sampler / 1e6);
         for (int i = 0; i < 3 && parallel_size() > 1; i++)
             printf("MPI_Allreduce of %zu floats over %d ranks here: %.3f ms (%.2f GB/s)\n",
