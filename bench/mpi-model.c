@@ -144,6 +144,14 @@ int main(void)
                               {"imagenet64-scatter-linear", 1281167, 62208, 62209000, 32768}};
     const network nets[] = {{"100 Gb/s InfiniBand", 2e-6, 12.5e9}, {"10 Gb/s Ethernet", 30e-6, 1.25e9}};
     const int nodes[] = {1, 8, 16, 32, 64};
+    /* Seconds of each part of a step on K nodes: compute, sampler, noise, communication. */
+#define STEP_PARTS(l, net, K)                                                                    \
+    double compute = (l)->B * (l)->D * 4 / (K) / rows, draw = (l)->N / (K) / sampler;          \
+    double add = (l)->P / (K) / noise;                                                          \
+    /* ring: 2 (K - 1) messages, 2 (K - 1) / K of the 4P bytes through each link */            \
+    double comm = (K) > 1 ? 2 * ((K) - 1) * (net)->latency +                                    \
+                                2 * ((K) - 1) / (K) * 4 * (l)->P / (net)->bytes_per_second      \
+                          : 0;
     for (size_t w = 0; root && w < 2; w++)
         for (size_t k = 0; k < 2; k++) {
             const workload *l = &loads[w];
@@ -153,17 +161,22 @@ int main(void)
                    "noise ms", "allreduce ms", "step ms", "communication");
             for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++) {
                 double K = nodes[i];
-                double compute = l->B * l->D * 4 / K / rows, draw = l->N / K / sampler;
-                double add = l->P / K / noise;
-                /* ring: 2 (K - 1) messages, 2 (K - 1) / K of the 4P bytes through each link */
-                double comm = K > 1 ? 2 * (K - 1) * nets[k].latency +
-                                          2 * (K - 1) / K * 4 * l->P / nets[k].bytes_per_second
-                                    : 0;
+                STEP_PARTS(l, &nets[k], K);
                 double step = compute + draw + add + comm;
                 printf("%6d %12.2f %12.2f %12.2f %12.2f %12.2f %s\n", nodes[i], 1e3 * compute,
                        1e3 * draw, 1e3 * add, 1e3 * comm, 1e3 * step,
                        comm > compute + draw + add ? "dominates" : "");
             }
+            double over_compute = 0, over_rest = 0;
+            for (double K = 2; K < 1e5 && !over_rest; K++) {
+                STEP_PARTS(l, &nets[k], K);
+                if (!over_compute && comm > compute)
+                    over_compute = K;
+                if (comm > compute + draw + add)
+                    over_rest = K;
+            }
+            printf("communication exceeds the compute from %.0f nodes, the rest of the step from "
+                   "%.0f\n", over_compute, over_rest);
         }
     parallel_mpi_finish();
     return 0;
