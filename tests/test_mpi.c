@@ -60,10 +60,14 @@ static double epsilon_of(const char *path)
     return epsilon;
 }
 
-/* Parameters within 1e-6 of the largest (the ranks add their partial sums in another order than
- * one process adds the examples, docs/maths.md 4.12), the same ledger and the same epsilon. */
-static void assert_same_model(const char *one, const char *other)
+/* The model.h5 of two runs (directories under DIR): parameters within 1e-6 of the largest (the
+ * ranks add their partial sums in another order than one process adds the examples,
+ * docs/maths.md 4.12), the same ledger and the same epsilon. */
+static void assert_same_model(const char *one_run, const char *other_run)
 {
+    char one[1200], other[1200];
+    snprintf(one, sizeof one, "%s/%s/model.h5", dir, one_run);
+    snprintf(other, sizeof other, "%s/%s/model.h5", dir, other_run);
     size_t n, m;
     float *a = read_vector(one, "/model/params", H5IO_FLOAT32, &n);
     float *b = read_vector(other, "/model/params", H5IO_FLOAT32, &m);
@@ -101,10 +105,7 @@ static void train_one_and_two(const char *sets)
     cr_assert_eq(test_run_dpkit_ranks(2, &out, "-q train %s %s --output %s/two", config_path, sets,
                                       dir), 0, "%s", out);
     free(out);
-    char one[1200], two[1200];
-    snprintf(one, sizeof one, "%s/one/model.h5", dir);
-    snprintf(two, sizeof two, "%s/two/model.h5", dir);
-    assert_same_model(one, two);
+    assert_same_model("one", "two");
 }
 
 Test(mpi, two_ranks_and_a_resume_on_one_match_one_process)
@@ -119,10 +120,7 @@ Test(mpi, two_ranks_and_a_resume_on_one_match_one_process)
     cr_assert_eq(test_run_dpkitf(&out, "-q train %s %s --output %s/resumed --resume", config_path,
                                  sets, dir), 0, "%s", out);
     free(out);
-    char one[1200], resumed[1200];
-    snprintf(one, sizeof one, "%s/one/model.h5", dir);
-    snprintf(resumed, sizeof resumed, "%s/resumed/model.h5", dir);
-    assert_same_model(one, resumed);
+    assert_same_model("one", "resumed");
 }
 
 Test(mpi, a_feature_matrix_twice_the_rank_cap_trains_on_two_ranks)
