@@ -3,8 +3,8 @@
  * run resumes on another number of ranks; a feature matrix twice the per-rank cap trains on two
  * ranks. Sweeps: dpkit curve and dpkit audit (membership, multi-run) share their trainings
  * between the ranks and write what one process writes, bit for bit but for the timings (each
- * training runs on one rank; reproducible noise, one thread everywhere). Skipped when dpkit was
- * built without MPI or mpirun is missing. */
+ * training runs on one rank; reproducible noise, one thread everywhere); a one-run audit refuses
+ * them. Skipped when dpkit was built without MPI or mpirun is missing. */
 #include "common/h5io.h"
 #include "tests/test_util.h"
 
@@ -263,4 +263,17 @@ Test(mpi, audits_on_two_ranks_write_what_one_process_writes)
         free(a), free(b);
         assert_same_vector("%s/%s/signals.h5", k == 0 ? "/score_lira_online" : "/score");
     }
+}
+
+/* A one-run audit trains one model: two ranks would only repeat it, and are refused. */
+Test(mpi, a_one_run_audit_refuses_two_ranks)
+{
+    char text[4096];
+    snprintf(text, sizeof text, "kind: one-run\ntraining: {config: %s}\n", config_path);
+    write_text("one-run.yaml", text);
+    char *out;
+    cr_assert_neq(test_run_dpkit_ranks(2, &out, "-q audit %s/one-run.yaml --output %s/one", dir,
+                                       dir), 0, "%s", out);
+    cr_assert(strstr(out, "one-run trains one model: run it without mpirun"), "%s", out);
+    free(out);
 }
