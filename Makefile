@@ -12,6 +12,19 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # GSL's reference CBLAS is dropped: OpenBLAS provides the same symbols, fast.
 PKG_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 
+# MPI is optional (docs/mpi.md): with OpenMPI's ompi-c (or an `mpi` module) the dpkit program's
+# MPI backend (mpi/, DPKIT_MPI) runs data-parallel training and distributed sweeps under mpirun;
+# without it, one process as before. MPI=0 builds without it even where it is installed. The
+# library never links MPI.
+ifeq ($(origin MPI),undefined)
+MPI := $(shell pkg-config --exists ompi-c 2>/dev/null && echo ompi-c || \
+         (pkg-config --exists mpi 2>/dev/null && echo mpi) || echo 0)
+endif
+ifneq ($(MPI),0)
+MPI_CFLAGS := $(shell pkg-config --cflags $(MPI)) -DDPKIT_MPI
+MPI_LIBS   := $(shell pkg-config --libs $(MPI))
+endif
+
 WERROR ?=
 # CFLAGS/LDFLAGS are the user's (optimisation, sanitizers); the project's flags are added here.
 CFLAGS ?= -O2 -g
@@ -29,7 +42,8 @@ TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-HEADERS  := dpkit.h $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
+HEADERS  := dpkit.h $(foreach m,$(MODULES),$(wildcard $(m)/*.h)) $(wildcard mpi/*.h)
+MPI_OBJ  := $(BUILD)/mpi/parallel_mpi.o
 .PHONY: dpkit.pc all check-deps test python test-asan fuzz demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves reproduce-audits reproduce-robustness
 
 all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
@@ -59,14 +73,22 @@ $(BUILD)/libdpkit.so: $(LIB_OBJ)
 	ln -sf libdpkit.so.$(VERSION) $(BUILD)/libdpkit.so.$(SOMAJOR)
 	ln -sf libdpkit.so.$(VERSION) $@
 
-$(BUILD)/dpkit: $(CLI_OBJ) $(BUILD)/libdpkit.a
-	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS)
+$(MPI_OBJ): ALL_CFLAGS += $(MPI_CFLAGS)
+
+$(BUILD)/dpkit: $(CLI_OBJ) $(MPI_OBJ) $(BUILD)/libdpkit.a
+	$(CC) -o $@ $(CLI_OBJ) $(MPI_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS) $(MPI_LIBS)
+
+# The MPI tests run when the dpkit program has the MPI backend.
+$(BUILD)/tests/test_util.o: ALL_CFLAGS += $(if $(MPI_LIBS),-DDPKIT_MPI)
 
 $(BUILD)/tests/run-tests: $(TEST_OBJ) $(BUILD)/libdpkit.a
 	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs criterion)
 
 # bench/train-cnn times the library's BLAS calls by wrapping them at link time.
 $(BUILD)/bench/train-cnn: BENCH_LDFLAGS = -Wl,--wrap=cblas_sgemm,--wrap=cblas_ssyrk,--wrap=cblas_sgemv
+# bench/mpi-model times the step's MPI_Allreduce under mpirun: the program's MPI backend.
+$(BUILD)/bench/mpi-model: $(MPI_OBJ)
+$(BUILD)/bench/mpi-model: BENCH_LDFLAGS = $(MPI_OBJ) $(MPI_LIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libdpkit.a $(HEADERS)
 	@mkdir -p $(dir $@)

@@ -4,6 +4,7 @@
 #include "audit/audit_internal.h"
 
 #include "common/log.h"
+#include "common/parallel.h"
 #include "common/progress.h"
 
 #include <math.h>
@@ -403,16 +404,43 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
     double accuracy_sum = 0;
     progress models;
     progress_start(&models, "audit", 2 * R, "models");
-    for (size_t r = 0; r < R; r++) {
+    /* Under mpirun, rank r % K trains the pair of runs r (docs/mpi.md); each pair's numbers are
+     * then shared, and every rank combines them as one process does. */
+    typedef struct {
+        double with, without, accuracy, seconds, epsilon, sigma, steps;
+    } run_pair;
+    run_pair *pairs = calloc(R, sizeof *pairs);
+    int failed = !pairs;
+    if (failed)
+        error_set(err, "audit: out of memory for %zu runs", R);
+    for (size_t r = 0; r < R && !failed; r++) {
+        if (!parallel_owns(r))
+            continue;
         const uint8_t in = 1, out = 0;
-        double a_in, a_out;
-        if (train_run(trainer, train, test, &pool, &in, 2 * r, &models, &with[r], result, &a_in,
-                      err) ||
-            train_run(trainer, train, test, &pool, &out, 2 * r + 1, &models, &without[r], result,
-                      &a_out, err))
-            goto done;
-        accuracy_sum += a_in + a_out;
+        double a_in = 0, a_out = 0;
+        audit_canary_result part = {0};
+        failed = train_run(trainer, train, test, &pool, &in, 2 * r, &models, &pairs[r].with,
+                           &part, &a_in, err) ||
+                 train_run(trainer, train, test, &pool, &out, 2 * r + 1, &models,
+                           &pairs[r].without, &part, &a_out, err);
+        pairs[r] = (run_pair){pairs[r].with, pairs[r].without, a_in + a_out, part.train_seconds,
+                              part.epsilon, part.noise_multiplier, (double)part.steps};
     }
+    if (parallel_agree_world(failed, err) ||
+        parallel_share_items(pairs, sizeof *pairs, R, err)) {
+        free(pairs);
+        goto done;
+    }
+    for (size_t r = 0; r < R; r++) {
+        with[r] = pairs[r].with, without[r] = pairs[r].without;
+        accuracy_sum += pairs[r].accuracy;
+        result->train_seconds += pairs[r].seconds;
+        if (!(result->epsilon >= pairs[r].epsilon)) /* the largest over runs */
+            result->epsilon = pairs[r].epsilon;
+        result->noise_multiplier = pairs[r].sigma;
+        result->steps = (long long)pairs[r].steps;
+    }
+    free(pairs);
     result->test_accuracy = accuracy_sum / (double)(2 * R);
     /* Choosing the threshold on the runs that give the counts would void the confidence. */
     size_t h = R / 2, rest = R - h;

@@ -4,6 +4,7 @@
 #include "audit/audit.h"
 
 #include "common/log.h"
+#include "common/parallel.h"
 #include "common/progress.h"
 
 #include <math.h>
@@ -109,14 +110,21 @@ int audit_membership(const audit_trainer *trainer, const dp_data *train, const d
     }
     progress models; /* the audit's time left, after each training */
     progress_start(&models, "audit", S + 1, "models");
-    for (size_t i = 0; i <= S; i++) {
+    /* Under mpirun, rank i % K trains model i (docs/mpi.md); the scores are shared below. */
+    double *seconds = calloc(S + 1, sizeof *seconds);
+    int failed = !seconds;
+    if (failed)
+        error_set(err, "membership: out of memory");
+    for (size_t i = 0; i <= S && !failed; i++) {
+        if (!parallel_owns(i))
+            continue;
         size_t n = gather(train, D, keep + i * N, x, y);
         audit_trained model;
-        if (audit_train_model(trainer, x, y, n, NULL, i, &model, err))
-            goto done;
-        int failed = audit_trained_logits(&model, train->x, N, logits, err) ||
-                     audit_lira_logit_confidence(logits, N, K, train->y, scores + i * N, err);
-        result->train_seconds += model.seconds;
+        if ((failed = audit_train_model(trainer, x, y, n, NULL, i, &model, err)) != 0)
+            break;
+        failed = audit_trained_logits(&model, train->x, N, logits, err) ||
+                 audit_lira_logit_confidence(logits, N, K, train->y, scores + i * N, err);
+        seconds[i] = model.seconds;
         if (!failed && i == S) {
             result->epsilon = model.epsilon;
             result->noise_multiplier = model.noise_multiplier;
@@ -132,9 +140,22 @@ int audit_membership(const audit_trainer *trainer, const dp_data *train, const d
                  i == S ? "target" : "shadow", i + 1, S + 1, n, model.steps, model.epsilon,
                  model.seconds, eta);
         audit_trained_free(&model);
-        if (failed)
-            goto done;
     }
+    /* The target's numbers travel with its loss scores, from the rank that trained it. */
+    double target[4] = {result->epsilon, result->noise_multiplier, (double)result->steps,
+                        result->test_accuracy};
+    failed = parallel_agree_world(failed, err) ||
+             parallel_share_items(scores, N * sizeof *scores, S + 1, err) ||
+             parallel_share_items(seconds, sizeof *seconds, S + 1, err) ||
+             parallel_broadcast_item(target, sizeof target, S, err) ||
+             parallel_broadcast_item(loss_scores, N * sizeof *loss_scores, S, err);
+    for (size_t i = 0; seconds && i <= S; i++)
+        result->train_seconds += seconds[i];
+    free(seconds);
+    if (failed)
+        goto done;
+    result->epsilon = target[0], result->noise_multiplier = target[1];
+    result->steps = (long long)target[2], result->test_accuracy = target[3];
     if (audit_lira_fit(scores, keep, S, N, 1, options->global_variance, &fit, err) ||
         audit_lira_online(&fit, scores + S * N, online, err) ||
         audit_lira_offline(&fit, scores + S * N, AUDIT_LIRA_ONE_SIDED, offline, err) ||

@@ -7,6 +7,7 @@
 
 #include "audit/audit.h"
 #include "common/log.h"
+#include "common/parallel.h"
 #include "common/paths.h"
 
 #include <getopt.h>
@@ -203,6 +204,12 @@ int cli_audit(int argc, char **argv)
                                           &job, NULL, NULL);
     if (parsed)
         return parsed == 1 ? 0 : parsed;
+    /* Under mpirun the ranks share the trainings of a membership or multi-run audit, and rank 0
+     * alone prints and writes (docs/mpi.md). */
+    int ranks = parallel_world_size(), root = parallel_world_rank() == 0;
+    if (ranks > 1 && is_canary_audit(&job))
+        return cli_usage_error(COMMAND, "a canaries audit trains one model: run it without "
+                                        "mpirun (%d ranks)", ranks);
     if (is_canary_audit(&job))
         return cli_audit_canaries(argc, argv);
     audit_classifier_job a;
@@ -210,8 +217,17 @@ int cli_audit(int argc, char **argv)
     audit_classifier_result r = {0};
     const audit_classifier_settings *s = &a.settings;
     int status = audit_classifier_job_load(job.config_path, job.sets, job.set_count, job.output,
-                                           &a, &err) ||
-                 paths_make_directory(a.dir, &err) || audit_classifier(s, &r, &err);
+                                           &a, &err);
+    if (status == 0 && ranks > 1 && s->kind == AUDIT_ONE_RUN)
+        status = error_set(&err, "kind: one-run trains one model: run it without mpirun (%d "
+                                 "ranks)", ranks);
+    status = status || parallel_agree_world(root && paths_make_directory(a.dir, &err), &err) ||
+             audit_classifier(s, &r, &err);
+    if (status == 0 && !root) {
+        audit_classifier_result_free(&r);
+        audit_classifier_job_free(&a);
+        return 0;
+    }
     if (status == 0 && s->kind == AUDIT_MEMBERSHIP)
         print_membership(&a, &s->membership, &r);
     else if (status == 0)

@@ -1,6 +1,7 @@
 /* dpkit curve: accuracy against epsilon. Parses the command line, runs the library's curve
  * experiment (dp/run_curve.c) and prints the result. */
 #include "cli/cli.h"
+#include "common/parallel.h"
 #include "dp/run_curve.h"
 
 #include <getopt.h>
@@ -111,7 +112,7 @@ int cli_curve(int argc, char **argv)
         return status ? cli_fail(COMMAND, &err) : 0;
     }
     status = status || run_curve_run(&curve, &run, &err);
-    if (!status)
+    if (!status && parallel_world_rank() == 0) /* under mpirun, rank 0 reports */
         printf("%s: %zu points; %s/curve.csv, curve.md, curve.png\n", curve.name,
                curve.point_count, curve.dir);
     run_curve_free(&curve);

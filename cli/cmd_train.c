@@ -1,6 +1,7 @@
 /* dpkit train: parses the command line, runs the library's training driver (dp/run.c) and
  * prints the result. */
 #include "cli/cli.h"
+#include "common/parallel.h"
 #include "dp/run_config.h"
 
 #include <getopt.h>
@@ -94,6 +95,8 @@ int cli_train(int argc, char **argv)
         cli_fail(COMMAND, &err);
         return 1;
     }
+    if (parallel_world_rank() != 0) /* under mpirun, rank 0 reports */
+        return 0;
     if (!r.finished) {
         run_warn_reproducible_noise(r.reproducible_noise, r.seed);
         return 0;

@@ -2,6 +2,8 @@
 #include "cli/cli.h"
 
 #include "common/log.h"
+#include "common/parallel.h"
+#include "mpi/parallel_mpi.h"
 #include "common/spelling.h"
 
 #include <stdio.h>
@@ -135,5 +137,15 @@ int main(int argc, char **argv)
     const cli_command *c = find_command(name);
     if (!c)
         return unknown_command(name);
-    return c->run(argc - first, argv + first);
+    /* Under mpirun every rank runs the command; rank 0 alone reports progress (docs/mpi.md). */
+    dpkit_error err;
+    if (parallel_mpi_init(&err)) {
+        fprintf(stderr, "dpkit: error: %s\n", err.message);
+        return 2;
+    }
+    if (parallel_world_rank() != 0 && log_get_level() > DPKIT_LOG_WARN)
+        log_set_level(DPKIT_LOG_WARN);
+    int status = c->run(argc - first, argv + first);
+    parallel_mpi_finish();
+    return status;
 }

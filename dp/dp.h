@@ -206,6 +206,9 @@ typedef struct dp_data {
      * (input size floats) to out; called from several threads at once. */
     void (*row)(const void *user, size_t index, float *out);
     const void *row_user;
+    /* Data-parallel training (docs/mpi.md): these rows are the examples first..first+count-1
+     * of the `total` the ranks hold together; total 0 means count (all of them). */
+    size_t first, total;
 } dp_data;
 
 /* 1 when the model is one linear layer (a linear softmax classifier on the features). */
@@ -311,9 +314,20 @@ int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, c
 /* Poisson sampling (docs/maths.md 4.2): one uniform per example, example i taken when u_i < q;
  * indices ascending. Returns the batch size (0 is a valid batch). indices needs count entries. */
 size_t dp_poisson_sample(rng *sampler, size_t count, double rate, size_t *indices);
+/* The same decisions for the examples first..first+count-1 of `total` only (one rank's shard,
+ * docs/maths.md 4.12): the uniform of example i is read at its own stream position, so every
+ * shard sees the decisions one process would draw, and the sampler ends where one process's
+ * would. indices are shard-local (0..count-1), ascending; indices needs count entries. */
+size_t dp_poisson_sample_shard(rng *sampler, size_t total, size_t first, size_t count,
+                               double rate, size_t *indices);
 
 /* grad[j] += N(0, (noise_multiplier * clip_norm)^2) for j < n, secure sampler (docs/maths.md 4.8). */
 void dp_add_noise(rng *noise, float *grad, size_t n, double noise_multiplier, double clip_norm);
+/* The values first..first+count-1 of the n that dp_add_noise would add, added to those entries
+ * only (one rank's slice of the noise, docs/maths.md 4.12); the generator ends where
+ * dp_add_noise's would. */
+void dp_add_noise_slice(rng *noise, float *grad, size_t n, size_t first, size_t count,
+                        double noise_multiplier, double clip_norm);
 
 typedef enum { DP_OPTIMIZER_SGD, DP_OPTIMIZER_ADAM } dp_optimizer_kind;
 

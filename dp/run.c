@@ -6,6 +6,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/parallel.h"
 #include "common/paths.h"
 #include "common/progress.h"
 #include "common/textfile.h"
@@ -204,10 +205,10 @@ static int resolve_noise(run *r, h5io_file *checkpoint, dpkit_error *err)
         snprintf(field, sizeof field, "%s: noise_multiplier", checkpoint->path);
         return h5io_read_attr_double(checkpoint, "/", "noise_multiplier", &t->noise_multiplier,
                                      err) ||
-               dp_check_noise(t, r->rf.train.count, &r->state.ledger, field, err);
+               dp_check_noise(t, r->rf.train_total, &r->state.ledger, field, err);
     }
     int given = t->noise_multiplier > 0;
-    if (dp_calibrate_noise(t, r->rf.train.count, &r->state.ledger, err))
+    if (dp_calibrate_noise(t, r->rf.train_total, &r->state.ledger, err))
         return -1;
     if (!given)
         log_info("noise multiplier %.6g calibrated for epsilon %g, delta %g over %d epochs",
@@ -215,12 +216,13 @@ static int resolve_noise(run *r, h5io_file *checkpoint, dpkit_error *err)
     return 0;
 }
 
-static int set_paths(run *r, dpkit_error *err)
+/* make: create the directory (rank 0 of a data-parallel run; the others only read there). */
+static int set_paths(run *r, int make, dpkit_error *err)
 {
     const char *d = r->rc.output_dir;
     struct stat st;
-    r->made_directory = stat(d, &st) != 0;
-    if (paths_make_directory(d, err))
+    r->made_directory = make && stat(d, &st) != 0;
+    if (make && paths_make_directory(d, err))
         return error_prefix(err, "output.dir");
     snprintf(r->path_checkpoint, sizeof r->path_checkpoint, "%s/checkpoint.h5", d);
     snprintf(r->path_model, sizeof r->path_model, "%s/model.h5", d);
@@ -262,11 +264,19 @@ static int setup(run *r, const run_options *job, dpkit_error *err)
         return -1;
     if (job->output_dir)
         snprintf(rc->output_dir, sizeof rc->output_dir, "%s", job->output_dir);
-    if (set_paths(r, err) || claim_directory(r, job, err))
+    /* Data-parallel (docs/mpi.md): rank 0 alone writes the run directory. */
+    int root = parallel_rank() == 0;
+    if (parallel_agree(set_paths(r, root, err) || (root && claim_directory(r, job, err)), err))
         return -1;
-    run_warn_reproducible_noise(rc->reproducible_noise, rc->seed);
-    /* A resumed run takes the key back from its checkpoint (dp_train_state_load). */
-    run_private_key(rc, r->private_key);
+    if (root)
+        run_warn_reproducible_noise(rc->reproducible_noise, rc->seed);
+    /* A resumed run takes the key back from its checkpoint (dp_train_state_load). Ranks share
+     * rank 0's key, never one of their own: their batches and noise must be the one
+     * process's (docs/maths.md 4.12). */
+    if (root)
+        run_private_key(rc, r->private_key);
+    if (parallel_broadcast(r->private_key, sizeof r->private_key, err))
+        return -1;
     h5io_file *checkpoint = NULL;
     struct stat st;
     if (job->resume) {
@@ -280,9 +290,9 @@ static int setup(run *r, const run_options *job, dpkit_error *err)
     int status = -1;
     if (run_features_load(rc, job->force_features, &r->rf, err))
         goto done;
-    if (rc->train.batch_size > r->rf.train.count) {
+    if (rc->train.batch_size > r->rf.train_total) {
         error_set(err, "training.batch_size: %zu, expected at most the %zu training examples",
-                  rc->train.batch_size, r->rf.train.count);
+                  rc->train.batch_size, r->rf.train_total);
         goto done;
     }
     if (run_check_adversarial(rc, r->rf.data.train.channels, err) ||
@@ -318,19 +328,19 @@ static int setup(run *r, const run_options *job, dpkit_error *err)
         }
         accountant_ledger_free(&r->state.ledger);
         if (dp_train_state_load(&r->model, &r->state, checkpoint, "/state", err) ||
-            dp_train_state_check(&r->state, &rc->train, tr->count, checkpoint->path, "/state",
-                                 err) ||
+            dp_train_state_check(&r->state, &rc->train, r->rf.train_total, checkpoint->path,
+                                 "/state", err) ||
             h5io_read_attr_string(checkpoint, "/", "metrics", &r->metrics, err))
             goto done;
         r->metrics_size = strlen(r->metrics);
         log_info("resuming after epoch %d (%lld steps, epsilon %.4g)", r->state.epoch,
                  r->state.step, r->state.epsilon);
     }
-    status = config_write_file(rc->cfg, r->path_config, err);
+    status = root ? config_write_file(rc->cfg, r->path_config, err) : 0;
 done:
     if (checkpoint)
         h5io_close(checkpoint);
-    return status;
+    return parallel_agree(status, err);
 }
 
 /* After each epoch: its metrics line, the checkpoint, metrics.jsonl. */
@@ -338,8 +348,12 @@ static int after_epoch(void *user, const dp_epoch_metrics *m, dpkit_error *err)
 {
     run *r = user;
     const dp_train_config *t = &r->rc.train;
-    if (append_metrics(r, m, t->noise_multiplier, err) || write_checkpoint(r, err) ||
-        textfile_write_atomic(r->path_metrics, r->metrics, r->metrics_size, err))
+    int root = parallel_rank() == 0;
+    if (parallel_agree(append_metrics(r, m, t->noise_multiplier, err) ||
+                           (root && (write_checkpoint(r, err) ||
+                                     textfile_write_atomic(r->path_metrics, r->metrics,
+                                                           r->metrics_size, err))),
+                       err))
         return -1;
     char eta[96];
     progress_count(&r->epochs, r->epochs.done + 1);
@@ -353,7 +367,8 @@ static int after_epoch(void *user, const dp_epoch_metrics *m, dpkit_error *err)
 static int train_epochs(run *r, const run_options *job, dpkit_error *err)
 {
     dp_train_config *t = &r->rc.train;
-    dp_data train = {.x = r->rf.train.values, .y = r->rf.train.labels, .count = r->rf.train.count};
+    dp_data train = {.x = r->rf.train.values, .y = r->rf.train.labels, .count = r->rf.train.count,
+                     .first = r->rf.train_first, .total = r->rf.train_total};
     dp_data test = {.x = r->rf.test.values, .y = r->rf.test.labels, .count = r->rf.test.count};
     dp_epoch_metrics m = {0}, *last = NULL;
     int epochs_run = 0;
@@ -377,7 +392,9 @@ static int train_epochs(run *r, const run_options *job, dpkit_error *err)
         m.train_accuracy = NAN;
         last = &m;
     }
-    if (write_model(r, last, err) || write_summary(r, last, err))
+    if (parallel_agree(parallel_rank() == 0 && (write_model(r, last, err) ||
+                                                 write_summary(r, last, err)),
+                       err))
         return -1;
     r->finished = 1;
     r->test_accuracy = last->test_accuracy;
@@ -388,7 +405,10 @@ int run_train(const run_options *options, run_result *result, dpkit_error *err)
 {
     run r;
     memset(&r, 0, sizeof r);
+    /* Under mpirun the training spans the ranks, unless a sweep runs it on one (docs/mpi.md). */
+    int spanning = parallel_set_spanning(1);
     int status = setup(&r, options, err) || train_epochs(&r, options, err);
+    parallel_set_spanning(spanning);
     if (status && r.rc.cfg)
         run_warn_reproducible_noise(r.rc.reproducible_noise, r.rc.seed);
     /* A run that failed before writing anything leaves no empty directory behind (rmdir

@@ -2,10 +2,12 @@
 #include "dp/run_config.h"
 
 #include "common/log.h"
+#include "common/parallel.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const config_field layer_schema[] = {
     {"kind", CONFIG_ENUM, NULL, "layer kind", "linear|conv2d|tanh|relu|maxpool|avgpool|group-norm|flatten|embedding", NULL},
@@ -367,15 +369,71 @@ int run_dataset_load(const run_config *rc, dataset *out, dpkit_error *err)
     return 0;
 }
 
+/* $DPKIT_RANK_MEMORY_MB in bytes (0: unset, no cap). */
+static int rank_memory_cap(size_t *bytes, dpkit_error *err)
+{
+    *bytes = 0;
+    const char *text = getenv("DPKIT_RANK_MEMORY_MB");
+    if (!text || !*text)
+        return 0;
+    char *end;
+    double mb = strtod(text, &end);
+    if (*end || !(mb > 0 && mb < 1e12))
+        return error_set(err, "DPKIT_RANK_MEMORY_MB: '%s', expected a number of MiB in (0, 1e12)",
+                         text);
+    *bytes = (size_t)(mb * (1 << 20));
+    return 0;
+}
+
+/* 1 when the cache file of the split exists (valid or not). */
+static int cache_exists(const run_config *rc, const dataset *data, const char *split)
+{
+    char path[4096];
+    struct stat st;
+    dpkit_error ignored;
+    return features_cache_file(&rc->extractor, data, split, path, sizeof path, &ignored) == 0 &&
+           stat(path, &st) == 0;
+}
+
+/* This rank's training rows and the test split. When rank 0 finds both cache files, all ranks
+ * read at once; otherwise rank 0 first builds them, alone, then the others read. Only rank 0
+ * builds: the others fail on a file that is not valid. */
+static int load_split_features(const run_config *rc, int force, run_features *out,
+                               dpkit_error *err)
+{
+    size_t cap, total = out->data.train.count, ranks = (size_t)parallel_size();
+    size_t rank = (size_t)parallel_rank();
+    if (rank_memory_cap(&cap, err))
+        return -1;
+    out->train_total = total;
+    out->train_first = total * rank / ranks;
+    size_t count = total * (rank + 1) / ranks - out->train_first;
+    int ready = ranks > 1 && rank == 0 && !force && cache_exists(rc, &out->data, "train") &&
+                cache_exists(rc, &out->data, "test");
+    if (ranks > 1 && parallel_broadcast(&ready, sizeof ready, err))
+        return -1;
+    int mode = rank == 0 ? force : -1, status = 0;
+    for (int turn = 0; turn < 2; turn++) {
+        if (ready ? turn == 0 : (turn == 0) == (rank == 0))
+            status = features_cached_rows(&rc->extractor, &out->data, "train", mode,
+                                          out->train_first, count, cap, &out->train,
+                                          &out->train_info, err) ||
+                     features_cached(&rc->extractor, &out->data, "test", mode, &out->test,
+                                     &out->test_info, err);
+        if (ranks > 1 && parallel_agree(status, err))
+            return -1;
+    }
+    if (status && cap && strstr(err->message, "one rank may hold"))
+        error_prefix(err, "DPKIT_RANK_MEMORY_MB (run on more ranks: mpirun -np K)");
+    return status;
+}
+
 int run_features_load(const run_config *rc, int force, run_features *out, dpkit_error *err)
 {
     memset(out, 0, sizeof *out);
     if (run_dataset_load(rc, &out->data, err))
         return -1;
-    if (features_cached(&rc->extractor, &out->data, "train", force, &out->train,
-                        &out->train_info, err) ||
-        features_cached(&rc->extractor, &out->data, "test", force, &out->test, &out->test_info,
-                        err)) {
+    if (load_split_features(rc, force, out, err)) {
         run_features_free(out);
         return -1;
     }

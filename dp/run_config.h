@@ -80,10 +80,15 @@ typedef struct run_features {
     dataset data;
     features_set train, test;
     features_cache_info train_info, test_info;
+    /* Data-parallel (docs/mpi.md): train holds the examples train_first.. of train_total; one
+     * process holds them all (0, train.count). */
+    size_t train_first, train_total;
 } run_features;
 
 /* The config's dataset, fetched first when it is one of the real sources. */
 int run_dataset_load(const run_config *rc, dataset *out, dpkit_error *err);
+/* Under mpirun each rank of a training loads its shard of the training rows, at most
+ * $DPKIT_RANK_MEMORY_MB MiB of them when that is set (docs/mpi.md); the test split whole. */
 int run_features_load(const run_config *rc, int force, run_features *out, dpkit_error *err);
 void run_features_free(run_features *rf);
 

@@ -4,6 +4,7 @@
 #include "dp/run_curve.h"
 
 #include "common/log.h"
+#include "common/parallel.h"
 #include "common/paths.h"
 #include "common/progress.h"
 #include "common/textfile.h"
@@ -369,11 +370,12 @@ static void point_finished(const run_curve *c, size_t k, progress *bar, size_t f
 
 static int train_points(run_curve *c, const run_curve_options *options, dpkit_error *err)
 {
-    size_t todo = 0;
+    size_t todo = 0, mine = 0;
     for (size_t k = 0; k < c->point_count; k++) {
         if (read_summary(&c->points[k], err))
             return -1;
         todo += !c->points[k].done;
+        mine += !c->points[k].done && parallel_owns(k);
     }
     log_info("%s: %zu points, %zu already done", c->name, c->point_count, c->point_count - todo);
     int jobs = options->jobs;
@@ -385,11 +387,11 @@ static int train_points(run_curve *c, const run_curve_options *options, dpkit_er
     /* One line per finished point with the curve's time left: a point takes minutes, so a
      * redrawn bar would stand still between them. */
     progress bar;
-    progress_start(&bar, c->name, todo, "points");
+    progress_start(&bar, c->name, mine, "points"); /* this rank's */
     size_t running = 0, finished = 0, k_done;
     int status = 0;
     for (size_t k = 0; k < c->point_count && status == 0; k++) {
-        if (c->points[k].done)
+        if (c->points[k].done || !parallel_owns(k)) /* under mpirun: rank k % ranks trains it */
             continue;
         while (running >= (size_t)jobs && status == 0) {
             status = wait_one(c, workers, &running, &k_done, err);
@@ -496,7 +498,16 @@ static int write_outputs(const run_curve *c, dpkit_error *err)
 
 int run_curve_run(run_curve *c, const run_curve_options *options, dpkit_error *err)
 {
-    if (paths_make_directory(c->dir, err) || train_points(c, options, err))
+    /* Under mpirun (docs/mpi.md) each rank trains its points, one rank per training; rank 0
+     * gathers the points and writes the outputs one process would. */
+    int root = parallel_world_rank() == 0;
+    if (parallel_agree_world(root && paths_make_directory(c->dir, err), err))
         return -1;
-    return write_outputs(c, err);
+    int alone = parallel_set_alone(1);
+    int status = train_points(c, options, err);
+    parallel_set_alone(alone);
+    if (parallel_agree_world(status, err) ||
+        parallel_share_items(c->points, sizeof *c->points, c->point_count, err))
+        return -1;
+    return parallel_agree_world(root && write_outputs(c, err), err);
 }

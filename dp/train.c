@@ -3,6 +3,7 @@
 #include "dp/dp.h"
 
 #include "common/log.h"
+#include "common/parallel.h"
 #include "common/progress.h"
 
 #include <math.h>
@@ -15,13 +16,20 @@ long long dp_steps_per_epoch(size_t count, size_t batch_size)
     return steps > 0 ? steps : 1;
 }
 
+/* The examples all ranks hold together (one process: all of them). */
+static size_t total_count(const dp_data *d) { return d->total ? d->total : d->count; }
+
 static int check_config(const dp_train_config *c, const dp_data *train, dpkit_error *err)
 {
-    if (train->count == 0)
+    size_t total = total_count(train);
+    if (total == 0)
         return error_set(err, "training: the training set is empty");
-    if (c->batch_size < 1 || c->batch_size > train->count)
+    if (train->first > total || train->count > total - train->first)
+        return error_set(err, "training: rows %zu..%zu of %zu: expected a shard inside the "
+                         "training set", train->first, train->first + train->count, total);
+    if (c->batch_size < 1 || c->batch_size > total)
         return error_set(err, "training.batch_size: %zu, expected 1..%zu (the training set size)",
-                         c->batch_size, train->count);
+                         c->batch_size, total);
     if (c->private_mode && !(c->clip_norm > 0))
         return error_set(err, "privacy.max_grad_norm: %g, expected > 0", c->clip_norm);
     if (c->private_mode && !(c->noise_multiplier >= 0))
@@ -92,6 +100,54 @@ static int augment_batch(const dp_model *model, dp_workspace *ws, const dp_train
     return dp_pgd(&classifier, &c, x, y, n, x_adv, NULL, err);
 }
 
+/* This rank's clipped sum over the sampled rows (indices shard-local) added to grad; the
+ * inputs augmented first when the config asks (adv_x then holds PGD examples). */
+static int local_clipped_sum(dp_model *model, dp_workspace *ws, const dp_train_config *config,
+                             long long step, const dp_data *train, const size_t *indices,
+                             size_t n, double clip, int linear, float *batch_x, int32_t *batch_y,
+                             float *adv_x, float *grad, dp_batch_stats *stats, dpkit_error *err)
+{
+    size_t D = dp_shape_size(model->input);
+    /* A linear model reads its rows in place, in cache-sized blocks; layered models copy
+     * physical batches of ws->max_batch rows. Same sum either way. */
+    if (linear)
+        return dp_linear_rows_clipped_gradient(model, ws, train, indices, n, clip, grad, stats,
+                                               err);
+    for (size_t first = 0; first < n; first += ws->max_batch) {
+        size_t m = n - first < ws->max_batch ? n - first : ws->max_batch;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < m; i++) {
+            size_t row = indices[first + i];
+            if (train->row)
+                train->row(train->row_user, row, batch_x + i * D);
+            else
+                memcpy(batch_x + i * D, train->x + row * D, D * sizeof *batch_x);
+            batch_y[i] = train->y[row];
+        }
+        /* Noise and adversarial training: each example's input becomes a function of that
+         * example alone (and of the released model), so clipping still bounds its whole
+         * contribution (docs/maths.md 12.6). */
+        if ((config->adversarial || config->input_noise > 0) &&
+            augment_batch(model, ws, config, step, first, batch_x, batch_y, m, adv_x, err))
+            return -1;
+        if (dp_model_clipped_gradient(model, ws, config->adversarial ? adv_x : batch_x, batch_y,
+                                      m, clip, grad, NULL, stats, err))
+            return -1;
+    }
+    return 0;
+}
+
+/* The epoch's diagnostics summed over the ranks (once per epoch, not per step). */
+static int sum_epoch_stats(dp_batch_stats *stats, size_t *seen, dpkit_error *err)
+{
+    double v[4] = {stats->loss_sum, (double)stats->correct, (double)stats->clipped, (double)*seen};
+    if (parallel_sum_double(v, 4, err))
+        return -1;
+    *stats = (dp_batch_stats){v[0], (size_t)v[1], (size_t)v[2]};
+    *seen = (size_t)v[3];
+    return 0;
+}
+
 int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *config,
                    dp_train_state *state, const dp_data *train, const dp_data *test,
                    dp_epoch_metrics *metrics, dpkit_error *err)
@@ -99,22 +155,26 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     if (check_config(config, train, err))
         return -1;
     double start = progress_now();
-    size_t N = train->count, D = dp_shape_size(model->input), P = model->param_count;
+    /* N: the examples of all ranks, which set q and the steps; this rank samples its own. */
+    size_t N = total_count(train), D = dp_shape_size(model->input), P = model->param_count;
     double rate = (double)config->batch_size / (double)N;
     double expected_batch = (double)config->batch_size; /* q N (docs/maths.md 4.7) */
     long long steps = dp_steps_per_epoch(N, config->batch_size), allowed;
     if (allowed_steps(config, state, rate, steps, &allowed, err))
         return -1;
 
-    size_t *indices = malloc(N * sizeof *indices);
+    size_t *indices = malloc((N ? N : 1) * sizeof *indices);
     int shuffled = config->fault == DP_FAULT_SHUFFLED_BATCHES;
     long long *canary_step = shuffled && config->canaries
                                  ? malloc((config->canaries->count + 1) * sizeof *canary_step)
                                  : NULL;
-    /* Dirac canaries on coordinates of their own extend the noised vector past the model's P. */
+    /* Dirac canaries on coordinates of their own extend the noised vector past the model's P;
+     * grad[flag]: 1 on a rank that failed, summed with the gradient so that the step's one
+     * reduction also tells every rank to stop. */
     size_t own = config->canaries && !config->canaries->directions ? config->canaries->count : 0;
+    size_t flag = P + own;
     double magnitude = config->clip_norm > 0 ? config->clip_norm : 1.0;
-    float *grad = malloc((P + own) * sizeof *grad);
+    float *grad = malloc((flag + 1) * sizeof *grad);
     float *batch_x = malloc(ws->max_batch * D * sizeof *batch_x);
     int32_t *batch_y = malloc(ws->max_batch * sizeof *batch_y);
     float *adv_x = config->adversarial ? malloc(ws->max_batch * D * sizeof *adv_x) : NULL;
@@ -139,6 +199,11 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
         for (size_t j = 0; canary_step && j < config->canaries->count; j++)
             canary_step[j] = (long long)rng_below(&state->sampler, (uint64_t)steps);
     }
+    if ((shuffled || own) && parallel_size() > 1) {
+        status = error_set(err, "training: Dirac canaries and the shuffled-batches fault train "
+                                "on one rank (an audit gives each rank trainings of its own)");
+        goto done;
+    }
     int linear = dp_model_is_single_linear(model) && ws->rows_scratch && !train->row &&
                  !config->adversarial && !(config->input_noise > 0);
     for (long long s = 0; s < steps; s++) {
@@ -149,46 +214,40 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
             break;
         }
         size_t n = shuffled ? config->batch_size
-                            : dp_poisson_sample(&state->sampler, N, rate, indices);
+                            : dp_poisson_sample_shard(&state->sampler, N, train->first,
+                                                      train->count, rate, indices);
         size_t *batch = shuffled ? indices + (size_t)s * config->batch_size : indices;
-        memset(grad, 0, (P + own) * sizeof *grad);
-        /* A linear model reads its rows in place, in cache-sized blocks; layered models copy
-         * physical batches of ws->max_batch rows. Same sum either way. */
-        if (linear && dp_linear_rows_clipped_gradient(model, ws, train, batch, n, clip, grad,
-                                                      &stats, err)) {
+        memset(grad, 0, (flag + 1) * sizeof *grad);
+        dpkit_error local;
+        int failed = local_clipped_sum(model, ws, config, state->step, train, batch, n, clip,
+                                       linear, batch_x, batch_y, adv_x, grad, &stats, &local);
+        grad[flag] = failed ? 1.0f : 0.0f;
+        /* On K ranks each draws its slice of the one noise vector and adds it to its partial
+         * sum, so the reduction below delivers G + Z (docs/maths.md 4.12). */
+        int ranks = parallel_size(), rank = parallel_rank();
+        if (config->private_mode && ranks > 1)
+            dp_add_noise_slice(&state->noise, grad, P, P * rank / ranks,
+                               P * (rank + 1) / ranks - P * rank / ranks,
+                               config->noise_multiplier, config->clip_norm);
+        /* The one reduction of a data-parallel step: the clipped sums of all ranks (docs/maths.md
+         * 4.12); everything after it is the same computation on every rank. */
+        if (parallel_sum_float(grad, flag + 1, err)) {
             status = -1;
             goto done;
         }
-        for (size_t first = 0; !linear && first < n; first += ws->max_batch) {
-            size_t m = n - first < ws->max_batch ? n - first : ws->max_batch;
-#pragma omp parallel for schedule(static)
-            for (size_t i = 0; i < m; i++) {
-                size_t row = batch[first + i];
-                if (train->row)
-                    train->row(train->row_user, row, batch_x + i * D);
-                else
-                    memcpy(batch_x + i * D, train->x + row * D, D * sizeof *batch_x);
-                batch_y[i] = train->y[row];
-            }
-            /* Noise and adversarial training: each example's input becomes a function of that
-             * example alone (and of the released model), so clipping still bounds its whole
-             * contribution (docs/maths.md 12.6). */
-            if ((config->adversarial || config->input_noise > 0) &&
-                augment_batch(model, ws, config, state->step, first, batch_x, batch_y, m, adv_x,
-                              err)) {
-                status = -1;
-                goto done;
-            }
-            if (dp_model_clipped_gradient(model, ws, adv_x ? adv_x : batch_x, batch_y, m, clip,
-                                          grad, NULL, &stats, err)) {
-                status = -1;
-                goto done;
-            }
+        if (failed || grad[flag] != 0.0f) {
+            if (failed)
+                *err = local;
+            else
+                error_set(err, "training: another rank failed at step %lld (its message is "
+                          "above)", state->step + 1);
+            status = -1;
+            goto done;
         }
         if (config->canaries)
             add_sampled_canaries(config->canaries, &state->sampler, rate, canary_step, s,
                                  magnitude, grad, P);
-        if (config->private_mode)
+        if (config->private_mode && ranks == 1)
             dp_add_noise(&state->noise, grad, P + own, config->noise_multiplier,
                          config->clip_norm);
         if (own && state->step < config->canaries->observed_steps)
@@ -211,6 +270,10 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
         progress_update(&bar, (size_t)(s + 1));
     }
     progress_finish(&bar);
+    if (sum_epoch_stats(&stats, &metrics->seen, err)) {
+        status = -1;
+        goto done;
+    }
     state->epoch++;
     state->seconds += progress_now() - start;
     metrics->epoch = state->epoch;

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,7 @@ typedef struct expected {
     const char *key, *dataset_checksum;
     size_t count, channels, height, width;
     int class_count;
+    size_t keep_first, keep_count; /* the rows a load holds (all: 0, count) */
 } expected;
 
 static int attribute_matches(h5io_file *f, const char *name, const char *want, char *why,
@@ -131,7 +133,9 @@ static size_t to_mib(size_t bytes)
 }
 
 /* Reads /features of the shape `want` in slabs of about CHUNK_BYTES, hashing each into `hash` as
- * it arrives, with progress in MiB for a large file (label NULL: none); *values is malloc'd.
+ * it arrives, with progress in MiB for a large file (label NULL: none); *values is malloc'd and
+ * holds the rows want->keep_first.. (want->keep_count of them): every row is hashed, only those
+ * are kept, so a rank's shard costs its own rows plus one slab.
  * Fails (why set) on a dataset that is not float data fully stored in the file. */
 static int read_features(h5io_file *f, const expected *want, const char *label, float **values,
                          crypto_generichash_state *hash, char *why, size_t why_size)
@@ -149,19 +153,21 @@ static int read_features(h5io_file *f, const expected *want, const char *label, 
         H5Tclose(stored);
     dpkit_error err;
     size_t row = want->channels * want->height * want->width, count = want->count;
-    size_t bytes = count * row * sizeof(float);
+    size_t bytes = count * row * sizeof(float), kept = want->keep_count * row * sizeof(float);
+    size_t slab = row ? CHUNK_BYTES / (row * sizeof(float)) : 1;
+    if (slab < 1) /* a row of more than 64 MiB */
+        slab = 1;
+    int all = want->keep_count == count;
+    float *scratch = all ? NULL : malloc((slab < count ? slab : count) * row * sizeof *scratch);
     int status = -1;
     if (space < 0 || !is_float || stored_size == 0 || stored_size > 8)
         snprintf(why, why_size, "/features: expected float data of 4 or 8 bytes");
     else if (h5io_check_storage(f, dset, "/features", &err))
         snprintf(why, why_size, "%s", err.message);
-    else if (!(*values = memory_alloc_large(bytes ? bytes : 1)))
-        snprintf(why, why_size, "out of memory for /features (%zu bytes)", bytes);
+    else if (!(*values = memory_alloc_large(kept ? kept : 1)) || (!all && !scratch))
+        snprintf(why, why_size, "out of memory for /features (%zu bytes)", kept);
     else
         status = 0;
-    size_t slab = row ? CHUNK_BYTES / (row * sizeof(float)) : 1;
-    if (slab < 1) /* a row of more than 64 MiB */
-        slab = 1;
     progress bar;
     int shown = label && bytes >= PROGRESS_BYTES;
     if (shown)
@@ -171,7 +177,7 @@ static int read_features(h5io_file *f, const expected *want, const char *label, 
         hsize_t start[4] = {first, 0, 0, 0};
         hsize_t size[4] = {n, want->channels, want->height, want->width};
         hid_t memory = H5Screate_simple(4, size, NULL);
-        float *at = *values + first * row;
+        float *at = all ? *values + first * row : scratch;
         if (memory < 0 ||
             H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, size, NULL) < 0 ||
             H5Dread(dset, H5T_NATIVE_FLOAT, memory, space, H5P_DEFAULT, at) < 0) {
@@ -179,6 +185,12 @@ static int read_features(h5io_file *f, const expected *want, const char *label, 
             status = -1;
         } else {
             crypto_generichash_update(hash, (const unsigned char *)at, n * row * sizeof(float));
+            size_t lo = first > want->keep_first ? first : want->keep_first;
+            size_t end = want->keep_first + want->keep_count;
+            size_t hi = first + n < end ? first + n : end;
+            if (!all && lo < hi)
+                memcpy(*values + (lo - want->keep_first) * row, at + (lo - first) * row,
+                       (hi - lo) * row * sizeof(float));
         }
         if (memory >= 0)
             H5Sclose(memory);
@@ -190,6 +202,7 @@ static int read_features(h5io_file *f, const expected *want, const char *label, 
     if (space >= 0)
         H5Sclose(space);
     H5Dclose(dset);
+    free(scratch);
     if (status) {
         free(*values);
         *values = NULL;
@@ -245,8 +258,11 @@ static int try_load(const char *path, const expected *want, const char *label,
         ok = attribute_matches(f, "content_checksum", stored, why, why_size);
     }
     h5io_close(f);
-    if (ok && check_content(path, values, want->count * want->channels * want->height * want->width,
-                            labels, want->count, want->class_count, fail)) {
+    if (ok && want->keep_first) /* the shard's labels first */
+        memmove(labels, labels + want->keep_first, want->keep_count * sizeof *labels);
+    if (ok && check_content(path, values,
+                            want->keep_count * want->channels * want->height * want->width,
+                            labels, want->keep_count, want->class_count, fail)) {
         free(values);
         free(labels);
         return -1;
@@ -256,7 +272,8 @@ static int try_load(const char *path, const expected *want, const char *label,
         free(labels);
         return 0;
     }
-    *out = (features_set){want->count, want->channels, want->height, want->width, values, labels};
+    *out = (features_set){want->keep_count, want->channels, want->height, want->width, values,
+                          labels};
     return 1;
 }
 
@@ -355,18 +372,52 @@ int features_cached(const features_extractor_config *config, const dataset *data
                     const char *split_name, int force, features_set *out,
                     features_cache_info *info, dpkit_error *err)
 {
+    return features_cached_rows(config, data, split_name, force, 0, SIZE_MAX, 0, out, info, err);
+}
+
+/* The split, its cache key (in key, 2048 bytes) and dataset checksum, and the file's path. */
+static int cache_target(const features_extractor_config *config, const dataset *data,
+                        const char *split_name, const dataset_split **split, char *key,
+                        char checksum[65], char *path, size_t size, dpkit_error *err)
+{
+    if (strcmp(split_name, "train") == 0)
+        *split = &data->train;
+    else if (strcmp(split_name, "test") == 0)
+        *split = &data->test;
+    else
+        return error_set(err, "feature cache: split '%s', expected train or test", split_name);
+    if ((*split)->count == 0)
+        return error_set(err, "%s: the %s split is empty", data->name, split_name);
+    char description[512];
+    features_extractor_describe(config, (*split)->channels, description, sizeof description);
+    snprintf(key, 2048, "dataset=%s;split=%s;%s", data->name, split_name, description);
+    split_checksum(*split, checksum);
+    return paths_make_directory(features_cache_dir(), err) ||
+           cache_path(data->name, split_name, features_extractor_kind_name(config->kind), key,
+                      path, size, err);
+}
+
+int features_cache_file(const features_extractor_config *config, const dataset *data,
+                        const char *split_name, char *path, size_t size, dpkit_error *err)
+{
+    const dataset_split *split;
+    char key[2048], checksum[65];
+    return cache_target(config, data, split_name, &split, key, checksum, path, size, err);
+}
+
+int features_cached_rows(const features_extractor_config *config, const dataset *data,
+                         const char *split_name, int force, size_t first, size_t count,
+                         size_t max_bytes, features_set *out, features_cache_info *info,
+                         dpkit_error *err)
+{
     memset(out, 0, sizeof *out);
     memset(info, 0, sizeof *info);
     double start = progress_now();
     const dataset_split *split;
-    if (strcmp(split_name, "train") == 0)
-        split = &data->train;
-    else if (strcmp(split_name, "test") == 0)
-        split = &data->test;
-    else
-        return error_set(err, "feature cache: split '%s', expected train or test", split_name);
-    if (split->count == 0)
-        return error_set(err, "%s: the %s split is empty", data->name, split_name);
+    char key[2048], checksum[65];
+    if (cache_target(config, data, split_name, &split, key, checksum, info->path,
+                     sizeof info->path, err))
+        return -1;
 
     /* The output shape, from a one-image extractor (cheap: plans are built once more below). */
     features_extractor *probe;
@@ -376,24 +427,27 @@ int features_cached(const features_extractor_config *config, const dataset *data
     expected want = {.count = split->count, .class_count = data->class_count};
     features_extractor_shape(probe, &want.channels, &want.height, &want.width);
     features_extractor_free(probe);
+    if (first > split->count)
+        first = split->count;
+    want.keep_first = first;
+    want.keep_count = count < split->count - first ? count : split->count - first;
+    size_t row_bytes = want.channels * want.height * want.width * sizeof(float);
+    if (max_bytes && want.keep_count * row_bytes > max_bytes)
+        return error_set(err, "%s %s features: %zu examples of %zu bytes are %.1f MiB, more than "
+                         "the %.1f MiB one rank may hold", data->name, split_name,
+                         want.keep_count, row_bytes,
+                         (double)(want.keep_count * row_bytes) / (1 << 20),
+                         (double)max_bytes / (1 << 20));
 
-    char description[512], key[2048], checksum[65];
-    features_extractor_describe(config, split->channels, description, sizeof description);
-    snprintf(key, sizeof key, "dataset=%s;split=%s;%s", data->name, split_name, description);
-    split_checksum(split, checksum);
     want.key = key;
     want.dataset_checksum = checksum;
-    if (paths_make_directory(features_cache_dir(), err) ||
-        cache_path(data->name, split_name, features_extractor_kind_name(config->kind), key,
-                   info->path, sizeof info->path, err))
-        return -1;
 
     struct stat st;
     char why[1200] = "";
     char label[96]; /* progress label: a long dataset name is cut to its first 60 bytes */
     snprintf(label, sizeof label, "%.60s %s %s (cache)", data->name, split_name,
              features_extractor_kind_name(config->kind));
-    if (!force && stat(info->path, &st) == 0) {
+    if (force <= 0 && stat(info->path, &st) == 0) {
         int loaded = try_load(info->path, &want, label, out, why, sizeof why, err);
         if (loaded < 0)
             return -1;
@@ -404,7 +458,14 @@ int features_cached(const features_extractor_config *config, const dataset *data
             log_debug("feature cache: loaded %s", info->path);
             return 0;
         }
+        if (force < 0)
+            return error_set(err, "feature cache: %s is not valid for this run (%s); expected "
+                             "the file rank 0 checked: run again (rank 0 rebuilds it)",
+                             info->path, why);
         log_warn("feature cache: %s is not valid for this run (%s); rebuilding", info->path, why);
+    } else if (force < 0) {
+        return error_set(err, "feature cache: no %s; expected the file rank 0 checked",
+                         info->path);
     }
     snprintf(label, sizeof label, "%.60s %s %s", data->name, split_name,
              features_extractor_kind_name(config->kind));

@@ -234,5 +234,17 @@ typedef struct features_cache_info {
 int features_cached(const features_extractor_config *config, const dataset *data,
                     const char *split_name, int force, features_set *out,
                     features_cache_info *info, dpkit_error *err);
+/* The same for the examples first..first+count-1 only (count is cut at the split's end): one
+ * rank's shard in a data-parallel training (docs/mpi.md). The whole file is still read and
+ * checked, a slab at a time, but only these rows are held; max_bytes > 0 refuses, before
+ * reading, a shard of more bytes. out->count is the shard's size. force < 0: never build, fail
+ * when there is no valid file (the ranks that read what rank 0 built). */
+int features_cached_rows(const features_extractor_config *config, const dataset *data,
+                         const char *split_name, int force, size_t first, size_t count,
+                         size_t max_bytes, features_set *out, features_cache_info *info,
+                         dpkit_error *err);
+/* The path of the cache file of a split (whether or not it exists). */
+int features_cache_file(const features_extractor_config *config, const dataset *data,
+                        const char *split_name, char *path, size_t size, dpkit_error *err);
 
 #endif

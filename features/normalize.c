@@ -3,6 +3,7 @@
 #include "features/features.h"
 
 #include "common/log.h"
+#include "common/parallel.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -176,7 +177,7 @@ int features_private_bn_statistics(const float *features, size_t count, size_t c
 
     size_t chunks = (count + BN_CHUNK - 1) / BN_CHUNK;
     double *partial = calloc(chunks * 2 * channels, sizeof *partial);
-    double *sums = calloc(2 * channels, sizeof *sums);
+    double *sums = calloc(2 * channels + 2, sizeof *sums); /* + examples, failed ranks */
     stats->mean = malloc(channels * sizeof *stats->mean);
     stats->variance = malloc(channels * sizeof *stats->variance);
     if (!partial || !sums || !stats->mean || !stats->variance) {
@@ -217,16 +218,26 @@ int features_private_bn_statistics(const float *features, size_t count, size_t c
     else if (bad_example)
         status = error_set(err, "private-bn: example %zu has a non-finite feature value: "
                            "expected finite features", bad_example - 1);
+    for (size_t k = 0; status == 0 && k < chunks; k++)
+        for (size_t i = 0; i < 2 * channels; i++)
+            sums[i] += partial[k * 2 * channels + i];
+    free(partial);
+    /* A data-parallel training's ranks each hold a shard of the rows: the release is of the
+     * sums over all of them (docs/maths.md 4.12), with the failures, so all ranks stop together;
+     * each rank then draws the same noise from the same stream. */
+    sums[2 * channels] = (double)count;
+    sums[2 * channels + 1] = status < 0;
+    dpkit_error reduce;
+    if (parallel_sum_double(sums, 2 * channels + 2, &reduce) && status == 0)
+        status = -1, *err = reduce;
+    if (status == 0 && sums[2 * channels + 1] > 0)
+        status = error_set(err, "private-bn: another rank failed (its message is above)");
+    count = (size_t)sums[2 * channels];
     if (status < 0) {
-        free(partial);
         free(sums);
         features_bn_statistics_free(stats);
         return -1;
     }
-    for (size_t k = 0; k < chunks; k++)
-        for (size_t i = 0; i < 2 * channels; i++)
-            sums[i] += partial[k * 2 * channels + i];
-    free(partial);
 
     /* Gaussian mechanism on each clipped sum (sensitivity clip_threshold); secure sampling so
      * the low bits of the noisy sums do not reveal the sums (docs/maths.md 4.8). The number of

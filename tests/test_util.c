@@ -67,7 +67,8 @@ int test_write_file(const char *path, const void *data, size_t size)
     return written == size ? 0 : -1;
 }
 
-int test_run_dpkit(const char *args, char **output)
+/* `PREFIX dpkit ARGS` through the shell, output captured. */
+static int run_prefixed(const char *prefix, const char *args, char **output)
 {
     char out_path[4096];
     const char *root = getenv("TMPDIR");
@@ -76,9 +77,10 @@ int test_run_dpkit(const char *args, char **output)
     if (fd < 0)
         return -1;
     close(fd);
-    size_t n = strlen(args) + strlen(test_dpkit_bin()) + strlen(out_path) + 32;
+    size_t n = strlen(prefix) + strlen(args) + strlen(test_dpkit_bin()) + strlen(out_path) + 32;
     char *command = malloc(n);
-    snprintf(command, n, "%s %s >%s 2>&1 </dev/null", test_dpkit_bin(), args, out_path);
+    snprintf(command, n, "%s%s %s >%s 2>&1 </dev/null", prefix, test_dpkit_bin(), args,
+             out_path);
     int status = system(command);
     free(command);
     if (output)
@@ -87,6 +89,35 @@ int test_run_dpkit(const char *args, char **output)
     if (status == -1 || !WIFEXITED(status))
         return -1;
     return WEXITSTATUS(status);
+}
+
+int test_run_dpkit(const char *args, char **output)
+{
+    return run_prefixed("", args, output);
+}
+
+/* DPKIT_MPI: the Makefile built dpkit with its MPI backend. */
+int test_mpi_available(void)
+{
+#ifdef DPKIT_MPI
+    return system("command -v mpirun >/dev/null 2>&1") == 0;
+#else
+    return 0;
+#endif
+}
+
+int test_run_dpkit_ranks(int ranks, char **output, const char *format, ...)
+{
+    char args[8192], prefix[256];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(args, sizeof args, format, ap);
+    va_end(ap);
+    /* The environment (DPKIT_CACHE, TMPDIR) reaches the local ranks; two ranks on two cores
+     * take one thread each. */
+    snprintf(prefix, sizeof prefix, "OMP_NUM_THREADS=1 mpirun -np %d --oversubscribe %s", ranks,
+             geteuid() == 0 ? "--allow-run-as-root " : "");
+    return run_prefixed(prefix, args, output);
 }
 
 const char *test_dataset_dir(const char *name)

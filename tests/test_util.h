@@ -18,6 +18,12 @@ const char *test_temp_dir(void);
 int test_run_dpkit(const char *args, char **output);
 /* The same with printf-style arguments. */
 int test_run_dpkitf(char **output, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* 1 when dpkit was built with MPI (DPKIT_MPI) and mpirun is on the PATH. */
+int test_mpi_available(void);
+/* test_run_dpkitf under `mpirun -np RANKS --oversubscribe` (--allow-run-as-root as root), one
+ * OpenMP thread per rank. */
+int test_run_dpkit_ranks(int ranks, char **output, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A run of a few seconds that the command tests share (vary it with --set): 3 epochs of 10 steps
  * of DP-SGD at epsilon 4 on the synthetic set, linear on ScatterNet (J 2, L 4, order 1) features
  * after a private-bn release, so its ledger holds events of two kinds. */
