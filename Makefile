@@ -33,7 +33,7 @@ ALL_CFLAGS := $(CFLAGS) -std=c17 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fopenmp 
 LDFLAGS ?=
 LDLIBS  := $(PKG_LIBS) -lfftw3f_omp -lfftw3_omp -fopenmp -lm
 
-MODULES  := common datasets accountant scatter features dp audit
+MODULES  := common datasets accountant scatter features dp audit robust
 LIB_SRC  := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  := $(wildcard cli/*.c)
@@ -44,7 +44,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := dpkit.h $(foreach m,$(MODULES),$(wildcard $(m)/*.h)) $(wildcard mpi/*.h)
 MPI_OBJ  := $(BUILD)/mpi/parallel_mpi.o
-.PHONY: dpkit.pc all check-deps test python test-asan fuzz demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves reproduce-audits
+.PHONY: dpkit.pc all check-deps test python test-asan fuzz demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves reproduce-audits reproduce-robustness
 
 all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
 
@@ -133,6 +133,11 @@ reproduce-curves: deps all
 # Dirac-canary audits: 5 repetitions with secret noise and every injected fault (about 30 min).
 reproduce-audits: deps all
 	@scripts/reproduce-audits
+
+# Privacy x robustness on MNIST (configs/robustness-mnist.yaml): trains 10 models, then attacks
+# them (EPOCHS_CNN=... EPOCHS_LINEAR=... shorten the schedules).
+reproduce-robustness: deps all
+	@scripts/reproduce-robustness
 
 reproduce: reproduce-linear reproduce-cnn reproduce-curves
 

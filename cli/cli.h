@@ -26,6 +26,7 @@ int cli_eval(int argc, char **argv);
 int cli_audit(int argc, char **argv);
 int cli_audit_canaries(int argc, char **argv);
 int cli_curve(int argc, char **argv);
+int cli_robustness(int argc, char **argv);
 int cli_tune(int argc, char **argv);
 
 /* Prints "dpkit COMMAND: message" and a hint to use --help; returns 2. */

@@ -22,6 +22,7 @@ static const cli_command commands[] = {
     {"curve", "accuracy against epsilon: train a grid of points and plot them", cli_curve},
     {"tune", "hyperparameter tuning with a random number of runs: draw it, record its privacy cost", cli_tune},
     {"audit-canaries", "Secret Sharer audit: canary exposure and extraction on a character model", cli_audit_canaries},
+    {"robustness", "adversarial robustness of trained models: PGD and C&W attacks, smoothing certificates", cli_robustness},
     {NULL, NULL, NULL},
 };
 

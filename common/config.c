@@ -1030,3 +1030,31 @@ int config_check_schema(const config_field *schema, dpkit_error *err)
     config_free(cfg);
     return status;
 }
+
+int config_get_numbers(const config *cfg, const char *path, double *values, size_t max,
+                       size_t *count, dpkit_error *err)
+{
+    const char *text = config_get_string(cfg, path);
+    const char *p = text;
+    *count = 0;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || !isfinite(v) ||
+            (*end && *end != ' ' && *end != ',' && *end != '\t'))
+            return config_error(cfg, path, err, "'%s' is not a list of numbers", text);
+        if (*count == max)
+            return config_error(cfg, path, err, "more than %zu values", max);
+        values[(*count)++] = v;
+        p = end;
+    }
+    if (*count == 0)
+        return config_error(cfg, path, err, "empty list, expected numbers separated by spaces "
+                                            "or commas");
+    return 0;
+}

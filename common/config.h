@@ -128,6 +128,10 @@ long config_get_int(const config *cfg, const char *path);
 double config_get_double(const config *cfg, const char *path);
 int config_get_bool(const config *cfg, const char *path);
 const char *config_get_string(const config *cfg, const char *path); /* strings and enums */
+/* A string key holding numbers separated by spaces or commas ("0 0.1, 0.3"): at most max
+ * finite values into values; an empty or malformed list is an error naming the key. */
+int config_get_numbers(const config *cfg, const char *path, double *values, size_t max,
+                       size_t *count, dpkit_error *err);
 size_t config_list_length(const config *cfg, const char *path);
 const config *config_list_item(const config *cfg, const char *path, size_t index);
 /* 1 if the key was given in the file or by an override, 0 if it holds its default. */

@@ -24,6 +24,7 @@ enum rng_stream_id {
     RNG_STREAM_SYNTHETIC = 6,  /* synthetic datasets */
     RNG_STREAM_AUDIT = 7,      /* audit choices (shadow splits, canary inclusion) */
     RNG_STREAM_SAMPLER = 8,    /* text generation */
+    RNG_STREAM_ROBUST = 9,     /* attack starts and smoothing noise (not a privacy mechanism) */
     RNG_STREAM_TEST = 100      /* tests; ids above this are free for callers */
 };
 

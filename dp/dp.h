@@ -223,6 +223,86 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
                                     double clip_norm, float *grad, dp_batch_stats *stats,
                                     dpkit_error *err);
 
+/* Softmax cross-entropy of one row of logits z (K): adds the loss, writes softmax - onehot into
+ * grad (may be z itself, or NULL); 1 when the argmax is the label. */
+int dp_softmax_cross_entropy_row(const float *z, int32_t label, size_t K, float *grad,
+                                 double *loss);
+
+/* grad_x (n, input) = (d logits / d x)^T grad_logits (n, class_count) for the batch x of the
+ * last dp_model_forward on ws (dp/model_input_grad.c). The gradient of any function of the
+ * logits (cross-entropy, a margin) with respect to the input, for attacks and certificates.
+ * Models starting with an embedding have no input gradient (an error). */
+int dp_model_input_gradient(const dp_model *model, dp_workspace *ws, const float *x, size_t n,
+                            const float *grad_logits, float *grad_x, dpkit_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Attacks on a model's input (dp/classifier.c, dp/pgd.c; docs/maths.md 12.1): a model seen as
+ * a classifier with input gradients, and projected gradient descent, which adversarial
+ * training runs on each batch and robust/ builds on.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct dp_classifier {
+    size_t input_size, class_count;
+    size_t max_batch; /* largest n the two calls take */
+    /* logits (n, class_count) of the inputs x (n, input_size) */
+    int (*logits)(void *user, const float *x, size_t n, float *logits, dpkit_error *err);
+    /* grad_x (n, input_size) = (d logits / d x)^T grad_logits (n, class_count) at x */
+    int (*input_gradient)(void *user, const float *x, size_t n, const float *grad_logits,
+                          float *grad_x, dpkit_error *err);
+    void *user;
+} dp_classifier;
+
+/* A dp model on its own input (pixels for a CNN, features for a linear model on features).
+ * The classifier points at `model` (which must outlive it); ws->max_batch is its batch limit. */
+typedef struct dp_model_classifier {
+    const dp_model *model;
+    dp_workspace *ws;
+} dp_model_classifier;
+void dp_classifier_of_model(dp_model_classifier *model, dp_classifier *out);
+
+typedef enum { DP_ATTACK_LINF, DP_ATTACK_L2 } dp_attack_norm;
+
+typedef struct dp_pgd_config {
+    dp_attack_norm norm;
+    double epsilon;       /* radius of the perturbation set {||delta|| <= epsilon} */
+    double step;          /* step size alpha */
+    int steps;            /* iterations (>= 0) */
+    int random_start;     /* 1: start at a uniform point of the ball (L-inf: of the cube) */
+    double lower, upper;  /* valid input range, e.g. pixels 0 and 1 */
+    uint64_t seed;        /* of the random start; the attack is deterministic given it */
+} dp_pgd_config;
+
+/* Checks a configuration (finite, epsilon >= 0, step > 0, steps >= 0, lower < upper). */
+int dp_pgd_check(const dp_pgd_config *config, dpkit_error *err);
+
+/* x_adv (n, D): the last PGD iterate from x (n, D), which ascends the cross-entropy of the
+ * labels y within the perturbation set and the input range; fooled[i] = 1 when the model
+ * misclassifies x_adv[i] (fooled may be NULL). Batches of the classifier's max_batch. */
+int dp_pgd(const dp_classifier *classifier, const dp_pgd_config *config, const float *x,
+           const int32_t *y, size_t n, float *x_adv, uint8_t *fooled, dpkit_error *err);
+
+/* The loop of every projected attack, for any loss of the classifier's outputs: from the
+ * starts (dp_pgd_start) it steps along the input gradient of the loss (ascent 1) or against
+ * it (ascent 0) and projects, config->steps times; x_adv (n, D) is the last iterate. loss
+ * writes dL/dz (m, class_count) for inputs first..first+m-1 given their outputs z, and is
+ * called once more at the last iterate with grad NULL (to record what the caller keeps). */
+typedef int (*dp_attack_loss)(void *user, size_t first, size_t m, const float *z, float *grad,
+                              dpkit_error *err);
+int dp_attack_run(const dp_classifier *classifier, const dp_pgd_config *config, const float *x,
+                  size_t n, dp_attack_loss loss, void *user, int ascent, float *x_adv,
+                  dpkit_error *err);
+/* x (D) back into the ball of radius epsilon around x0, then into [lower, upper]. */
+void dp_pgd_project(const dp_pgd_config *config, const float *x0, float *x, size_t D);
+/* x += step sign(g) (L-inf) or step g / ||g||_2 (L2; no move where g = 0). */
+void dp_pgd_step(const dp_pgd_config *config, const float *g, float *x, size_t D);
+/* The starts x (n, D) of an attack from x0 (n, D): x0 itself, or with config->random_start a
+ * uniform point of the cube (L-inf) or of the ball (L2: a Gaussian direction at radius
+ * epsilon U^(1/D)), projected. */
+void dp_pgd_start(const dp_pgd_config *config, rng *r, const float *x0, float *x, size_t n,
+                  size_t D);
+/* The index of the first largest of z[0..K). */
+size_t dp_argmax(const float *z, size_t K);
+
 /* Accuracy and mean loss over a whole split, in batches of ws->max_batch. */
 int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, const int32_t *y,
                       size_t count, double *accuracy, double *mean_loss, dpkit_error *err);
@@ -318,6 +398,13 @@ typedef struct dp_train_config {
     accountant_options accountant;
     const dp_gradient_canaries *canaries; /* audits only; NULL otherwise */
     dp_fault fault;                       /* audits only; DP_FAULT_NONE otherwise */
+    /* Adversarial training (docs/maths.md 12.6): each physical batch's inputs are replaced by
+     * PGD examples on the current model before its clipped gradient; NULL otherwise. */
+    const struct dp_pgd_config *adversarial;
+    /* Gaussian noise of this standard deviation on every input before its gradient (training
+     * for randomized smoothing, docs/maths.md 12.6); 0: none. */
+    double input_noise;
+    uint64_t augment_seed; /* public randomness of the two above (with the step) */
 } dp_train_config;
 
 /* Everything that changes while training; saved in checkpoints. */

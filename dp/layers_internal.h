@@ -27,11 +27,6 @@ float *dp_scratch_slice(const dp_scratch *scratch, size_t floats);
 /* Conv cost model (dp/layer_conv2d.c): 1 when the Gram form is cheaper for this shape. */
 int dp_conv2d_prefers_ghost(const dp_layer *layer);
 
-/* Softmax cross-entropy of one row of logits z (K): adds the loss, writes softmax - onehot into
- * grad (may be z itself, or NULL); 1 when the argmax is the label. */
-int dp_softmax_cross_entropy_row(const float *z, int32_t label, size_t K, float *grad,
-                                 double *loss);
-
 /* The clip factor min(1, C / norm) in float32, rounded down far enough that the clipped
  * per-example gradient, as float32 products of it, has norm <= C (dp/model.c). */
 float dp_clip_factor(double norm, double clip_norm);

@@ -295,7 +295,8 @@ static int setup(run *r, const run_options *job, dpkit_error *err)
                   rc->train.batch_size, r->rf.train_total);
         goto done;
     }
-    if (normalize_features(r, checkpoint, err) || resolve_noise(r, checkpoint, err))
+    if (run_check_adversarial(rc, r->rf.data.train.channels, err) ||
+        normalize_features(r, checkpoint, err) || resolve_noise(r, checkpoint, err))
         goto done;
     features_set *tr = &r->rf.train;
     shape = (dp_shape){tr->channels, tr->height, tr->width};

@@ -42,6 +42,12 @@ const config_field run_config_schema_training[] = {
     {"training.optimizer.beta1", CONFIG_DOUBLE, "0.9", "Adam beta1", "0..1", NULL},
     {"training.optimizer.beta2", CONFIG_DOUBLE, "0.999", "Adam beta2", "0..1", NULL},
     {"training.optimizer.eps", CONFIG_DOUBLE, "1e-8", "Adam epsilon", "0..1", NULL},
+    {"training.adversarial.norm", CONFIG_ENUM, "none", "adversarial training: PGD examples replace each batch's inputs (raw pixels in [0, 1])", "none|linf|l2", NULL},
+    {"training.adversarial.epsilon", CONFIG_DOUBLE, "0.3", "adversarial training: radius of the perturbation set", "0..1e6", NULL},
+    {"training.adversarial.steps", CONFIG_INT, "7", "adversarial training: PGD steps per batch", "1..100000", NULL},
+    {"training.adversarial.step", CONFIG_DOUBLE, "0.1", "adversarial training: PGD step size", "0..1e6", NULL},
+    {"training.adversarial.random_start", CONFIG_BOOL, "true", "adversarial training: PGD starts at a random point of the set", NULL, NULL},
+    {"training.input_noise", CONFIG_DOUBLE, "0", "Gaussian noise (standard deviation) on every training input, for randomized smoothing (raw pixels in [0, 1])", "0..1e6", NULL},
     {0}};
 
 const config_field run_config_schema_output[] = {
@@ -172,6 +178,53 @@ static int read_features(run_config *rc, dpkit_error *err)
     return 0;
 }
 
+/* training.adversarial.* and training.input_noise: PGD and noise on the model's own input,
+ * which must then be pixels in [0, 1] (checked against the dataset by run_check_adversarial). */
+static int read_adversarial(run_config *rc, dpkit_error *err)
+{
+    config *c = rc->cfg;
+    const char *norm = config_get_string(c, "training.adversarial.norm");
+    rc->train.adversarial = NULL;
+    rc->train.input_noise = config_get_double(c, "training.input_noise");
+    rc->train.augment_seed = (uint64_t)rc->seed;
+    int adversarial = strcmp(norm, "none") != 0;
+    if (!adversarial && rc->train.input_noise == 0)
+        return 0;
+    const char *key = adversarial ? "training.adversarial.norm" : "training.input_noise";
+    if (rc->extractor.kind != FEATURES_RAW || rc->normalize.kind != FEATURES_NORMALIZE_NONE ||
+        rc->extractor.image_norm == FEATURES_IMAGE_NORM_IMAGENET)
+        return config_error(c, key, err,
+                            "set, but it perturbs the model's own input, which must be pixels "
+                            "in [0, 1]: features.extractor raw, features.normalize.kind none, "
+                            "features.image_norm none");
+    if (!adversarial)
+        return 0;
+    rc->adversarial = (dp_pgd_config){
+        .norm = strcmp(norm, "l2") == 0 ? DP_ATTACK_L2 : DP_ATTACK_LINF,
+        .epsilon = config_get_double(c, "training.adversarial.epsilon"),
+        .step = config_get_double(c, "training.adversarial.step"),
+        .steps = (int)config_get_int(c, "training.adversarial.steps"),
+        .random_start = config_get_bool(c, "training.adversarial.random_start"),
+        .lower = 0,
+        .upper = 1};
+    if (!(rc->adversarial.step > 0))
+        return config_error(c, "training.adversarial.step", err, "0, expected > 0");
+    rc->train.adversarial = &rc->adversarial;
+    return 0;
+}
+
+int run_check_adversarial(const run_config *rc, size_t channels, dpkit_error *err)
+{
+    if ((rc->train.adversarial || rc->train.input_noise > 0) &&
+        features_image_norm_is_imagenet(&rc->extractor, channels))
+        return config_error(rc->cfg, rc->train.adversarial ? "training.adversarial.norm"
+                                                           : "training.input_noise", err,
+                            "set, but %zu-channel images are standardised with the ImageNet "
+                            "statistics (features.image_norm auto); set features.image_norm: "
+                            "none so that the inputs stay pixels in [0, 1]", channels);
+    return 0;
+}
+
 /* privacy.* and training.*: the ranges are the schema's; what is left relates keys. */
 static int read_training(run_config *rc, dpkit_error *err)
 {
@@ -219,7 +272,7 @@ static int read_training(run_config *rc, dpkit_error *err)
     o->nesterov = config_get_bool(c, "training.optimizer.nesterov");
     if (o->nesterov && o->momentum == 0)
         return config_error(c, "training.optimizer.nesterov", err, "needs a momentum > 0");
-    return 0;
+    return read_adversarial(rc, err);
 }
 
 /* Every error names where the value came from (file:line or --set) and the key. */

@@ -33,7 +33,8 @@ typedef struct run_config {
     size_t layer_count;
     int zero_init;         /* linear: start from zero weights */
     double target_epsilon; /* privacy.epsilon (0: none) */
-    dp_train_config train;
+    dp_train_config train;        /* train.adversarial points at `adversarial` when set */
+    dp_pgd_config adversarial;    /* training.adversarial.* */
     dp_optimizer_config optimizer;
     char output_dir[2048];
 } run_config;
@@ -46,14 +47,16 @@ int run_config_from_text(const char *text, const char *source, run_config *out, 
 void run_config_free(run_config *rc);
 
 /* What a config file is for, judged from its top-level keys alone (dp/run_config_kind.c): a
- * `kind:` of membership, one-run, multi-run or canaries is an audit config (dpkit audit); a
+ * `kind:` of membership, one-run, multi-run or canaries is an audit config (dpkit audit), of
+ * robustness a robustness config (dpkit robustness); a
  * `runs` list without a kind, a curve config (dpkit curve); data.dataset without a kind, a
  * training config (dpkit train, features, eval). */
 typedef enum {
     RUN_CONFIG_KIND_UNKNOWN,
     RUN_CONFIG_KIND_TRAINING,
     RUN_CONFIG_KIND_AUDIT,
-    RUN_CONFIG_KIND_CURVE
+    RUN_CONFIG_KIND_CURVE,
+    RUN_CONFIG_KIND_ROBUSTNESS
 } run_config_kind;
 
 /* The kind of a parsed config tree (NULL: unknown); `why` receives the keys that tell, e.g.
@@ -64,6 +67,9 @@ run_config_kind run_config_classify(const config_node *root, char *why, size_t s
  * that runs it ("PATH looks like a training config (it has data.dataset and no kind); run it
  * with `dpkit train` (the original message)"). Returns -1. */
 int run_config_explain_kind(const char *path, run_config_kind expected, dpkit_error *err);
+
+/* Refuses adversarial training on images the extractor standardises (inputs not in [0, 1]). */
+int run_check_adversarial(const run_config *rc, size_t channels, dpkit_error *err);
 
 /* The model's layers for a given input shape and class count (linear: one dense layer). */
 int run_config_model(const run_config *rc, dp_shape input, size_t class_count, dp_model *model,

@@ -1,4 +1,4 @@
-/* Which command a config file belongs to (training, audit or curve config), told from its
+/* Which command a config file belongs to (training, audit, curve or robustness config), told from its
  * top-level keys, so that a config given to the wrong command is answered with the right one
  * rather than with its first unknown key alone. */
 #include "dp/run_config.h"
@@ -20,6 +20,10 @@ run_config_kind run_config_classify(const config_node *root, char *why, size_t s
                 snprintf(why, size, "it has kind: %s", kind->value);
                 return RUN_CONFIG_KIND_AUDIT;
             }
+        if (kind->value && strcmp(kind->value, "robustness") == 0) {
+            snprintf(why, size, "it has kind: robustness");
+            return RUN_CONFIG_KIND_ROBUSTNESS;
+        }
         return RUN_CONFIG_KIND_UNKNOWN; /* a kind no config has: nothing to say */
     }
     const config_node *runs = config_node_find(root, "runs");
@@ -36,8 +40,9 @@ run_config_kind run_config_classify(const config_node *root, char *why, size_t s
 
 int run_config_explain_kind(const char *path, run_config_kind expected, dpkit_error *err)
 {
-    static const char *const names[] = {"", "a training", "an audit", "a curve"};
-    static const char *const commands[] = {"", "dpkit train", "dpkit audit", "dpkit curve"};
+    static const char *const names[] = {"", "a training", "an audit", "a curve", "a robustness"};
+    static const char *const commands[] = {"", "dpkit train", "dpkit audit", "dpkit curve",
+                                           "dpkit robustness"};
     /* Any failure counts, not only unknown keys: another kind's key may exist here with
      * another type (a curve's `runs` list is an audit's run count). A config of the expected
      * kind, or a file that does not parse, keeps its message as it is. */

@@ -75,11 +75,37 @@ static int allowed_steps(const dp_train_config *c, const dp_train_state *state, 
     return 0;
 }
 
-/* This rank's clipped sum over the sampled rows (indices shard-local) added to grad. */
-static int local_clipped_sum(dp_model *model, dp_workspace *ws, const dp_data *train,
-                             const size_t *indices, size_t n, double clip, int linear,
-                             float *batch_x, int32_t *batch_y, float *grad,
-                             dp_batch_stats *stats, dpkit_error *err)
+/* The inputs an example is trained on (docs/maths.md 12.6): Gaussian noise added to x in place
+ * (input_noise), then PGD examples on the current model into x_adv (adversarial; else x_adv
+ * is not touched). The randomness is public: the config's seed, the step and the batch. */
+static int augment_batch(const dp_model *model, dp_workspace *ws, const dp_train_config *config,
+                         long long step, size_t first, float *x, const int32_t *y, size_t n,
+                         float *x_adv, dpkit_error *err)
+{
+    uint64_t seed = (config->augment_seed * 0x9E3779B97F4A7C15ull + (uint64_t)step) *
+                        0x9E3779B97F4A7C15ull + first;
+    if (config->input_noise > 0) {
+        rng r;
+        rng_init_seed(&r, seed, RNG_STREAM_ROBUST);
+        for (size_t k = 0; k < n * dp_shape_size(model->input); k++)
+            x[k] = (float)(x[k] + config->input_noise * rng_gaussian(&r));
+    }
+    if (!config->adversarial)
+        return 0;
+    dp_model_classifier mc = {model, ws};
+    dp_classifier classifier;
+    dp_classifier_of_model(&mc, &classifier);
+    dp_pgd_config c = *config->adversarial;
+    c.seed = seed;
+    return dp_pgd(&classifier, &c, x, y, n, x_adv, NULL, err);
+}
+
+/* This rank's clipped sum over the sampled rows (indices shard-local) added to grad; the
+ * inputs augmented first when the config asks (adv_x then holds PGD examples). */
+static int local_clipped_sum(dp_model *model, dp_workspace *ws, const dp_train_config *config,
+                             long long step, const dp_data *train, const size_t *indices,
+                             size_t n, double clip, int linear, float *batch_x, int32_t *batch_y,
+                             float *adv_x, float *grad, dp_batch_stats *stats, dpkit_error *err)
 {
     size_t D = dp_shape_size(model->input);
     /* A linear model reads its rows in place, in cache-sized blocks; layered models copy
@@ -98,8 +124,14 @@ static int local_clipped_sum(dp_model *model, dp_workspace *ws, const dp_data *t
                 memcpy(batch_x + i * D, train->x + row * D, D * sizeof *batch_x);
             batch_y[i] = train->y[row];
         }
-        if (dp_model_clipped_gradient(model, ws, batch_x, batch_y, m, clip, grad, NULL, stats,
-                                      err))
+        /* Noise and adversarial training: each example's input becomes a function of that
+         * example alone (and of the released model), so clipping still bounds its whole
+         * contribution (docs/maths.md 12.6). */
+        if ((config->adversarial || config->input_noise > 0) &&
+            augment_batch(model, ws, config, step, first, batch_x, batch_y, m, adv_x, err))
+            return -1;
+        if (dp_model_clipped_gradient(model, ws, config->adversarial ? adv_x : batch_x, batch_y,
+                                      m, clip, grad, NULL, stats, err))
             return -1;
     }
     return 0;
@@ -145,8 +177,10 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     float *grad = malloc((flag + 1) * sizeof *grad);
     float *batch_x = malloc(ws->max_batch * D * sizeof *batch_x);
     int32_t *batch_y = malloc(ws->max_batch * sizeof *batch_y);
+    float *adv_x = config->adversarial ? malloc(ws->max_batch * D * sizeof *adv_x) : NULL;
     int status = 0;
-    if (!indices || !grad || !batch_x || !batch_y || (shuffled && config->canaries && !canary_step)) {
+    if (!indices || !grad || !batch_x || !batch_y || (config->adversarial && !adv_x) ||
+        (shuffled && config->canaries && !canary_step)) {
         status = error_set(err, "training: out of memory for a batch of %zu x %zu", ws->max_batch, D);
         goto done;
     }
@@ -170,7 +204,8 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
                                 "on one rank (an audit gives each rank trainings of its own)");
         goto done;
     }
-    int linear = dp_model_is_single_linear(model) && ws->rows_scratch && !train->row;
+    int linear = dp_model_is_single_linear(model) && ws->rows_scratch && !train->row &&
+                 !config->adversarial && !(config->input_noise > 0);
     for (long long s = 0; s < steps; s++) {
         if (s >= allowed) {
             state->budget_exhausted = 1;
@@ -184,8 +219,8 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
         size_t *batch = shuffled ? indices + (size_t)s * config->batch_size : indices;
         memset(grad, 0, (flag + 1) * sizeof *grad);
         dpkit_error local;
-        int failed = local_clipped_sum(model, ws, train, batch, n, clip, linear, batch_x,
-                                       batch_y, grad, &stats, &local);
+        int failed = local_clipped_sum(model, ws, config, state->step, train, batch, n, clip,
+                                       linear, batch_x, batch_y, adv_x, grad, &stats, &local);
         grad[flag] = failed ? 1.0f : 0.0f;
         /* On K ranks each draws its slice of the one noise vector and adds it to its partial
          * sum, so the reduction below delivers G + Z (docs/maths.md 4.12). */
@@ -267,6 +302,7 @@ done:
     free(grad);
     free(batch_x);
     free(batch_y);
+    free(adv_x);
     return status;
 }
 

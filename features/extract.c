@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const double imagenet_mean[3] = {0.485, 0.456, 0.406};
-static const double imagenet_std[3] = {0.229, 0.224, 0.225};
+const double features_imagenet_mean[3] = {0.485, 0.456, 0.406};
+const double features_imagenet_std[3] = {0.229, 0.224, 0.225};
 
 struct features_extractor {
     features_extractor_config config;
@@ -59,7 +59,7 @@ int features_image_norm_parse(const char *text, features_image_norm *norm, dpkit
     return error_set(err, "image_norm '%s': expected auto, none or imagenet", text);
 }
 
-static int resolve_imagenet(const features_extractor_config *config, size_t channels)
+int features_image_norm_is_imagenet(const features_extractor_config *config, size_t channels)
 {
     if (config->image_norm == FEATURES_IMAGE_NORM_AUTO)
         return channels == 3;
@@ -69,7 +69,7 @@ static int resolve_imagenet(const features_extractor_config *config, size_t chan
 int features_extractor_describe(const features_extractor_config *config, size_t channels,
                                 char *text, size_t size)
 {
-    const char *norm = resolve_imagenet(config, channels) ? "imagenet" : "none";
+    const char *norm = features_image_norm_is_imagenet(config, channels) ? "imagenet" : "none";
     const features_hog_params *h = &config->hog;
     int n;
     switch (config->kind) {
@@ -101,7 +101,7 @@ int features_extractor_create(const features_extractor_config *config, size_t ch
     if (!ex)
         return error_set(err, "features: out of memory");
     ex->config = *config;
-    ex->imagenet = resolve_imagenet(config, channels);
+    ex->imagenet = features_image_norm_is_imagenet(config, channels);
     if (ex->imagenet && channels != 3) {
         free(ex);
         return error_set(err, "features.image_norm: imagenet needs 3-channel images, these have "
@@ -174,8 +174,8 @@ static void preprocess(const features_extractor *ex, const dataset_split *split,
         for (size_t c = 0; c < ex->channels; c++) {
             size_t base = (first + i) * item + c * plane;
             float *o = out + i * item + c * plane;
-            double mean = ex->imagenet ? imagenet_mean[c] : 0.0;
-            double inv_std = ex->imagenet ? 1.0 / imagenet_std[c] : 1.0;
+            double mean = ex->imagenet ? features_imagenet_mean[c] : 0.0;
+            double inv_std = ex->imagenet ? 1.0 / features_imagenet_std[c] : 1.0;
             if (split->dtype == DATASET_UINT8) {
                 const uint8_t *p = (const uint8_t *)split->images + base;
                 for (size_t k = 0; k < plane; k++)

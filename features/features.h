@@ -141,6 +141,12 @@ int features_normalizer_fit(features_normalizer *normalizer,
 int features_normalizer_apply(const features_normalizer *normalizer, float *features,
                               size_t count, size_t channels, size_t spatial, dpkit_error *err);
 void features_normalizer_free(features_normalizer *normalizer);
+/* grad (count, channels, spatial), the gradient with respect to the normalised features, in
+ * place into the gradient with respect to `features`, the same examples before normalisation
+ * (features/normalize_grad.c; for attacks). */
+int features_normalizer_backward(const features_normalizer *normalizer, const float *features,
+                                 float *grad, size_t count, dpkit_error *err);
+
 /* The fitted normaliser under `group` of a model or checkpoint file (features/normalizer_h5.c).
  * Loading checks every value (finite statistics, positive sizes) and names file and field. */
 struct h5io_file;
@@ -174,6 +180,10 @@ void features_extractor_config_default(features_extractor_config *config);
 int features_extractor_kind_parse(const char *text, features_extractor_kind *kind, dpkit_error *err);
 const char *features_extractor_kind_name(features_extractor_kind kind);
 int features_image_norm_parse(const char *text, features_image_norm *norm, dpkit_error *err);
+/* 1 when images of `channels` channels are standardised with the ImageNet statistics
+ * (features_imagenet_mean, features_imagenet_std, per channel) before extraction. */
+int features_image_norm_is_imagenet(const features_extractor_config *config, size_t channels);
+extern const double features_imagenet_mean[3], features_imagenet_std[3];
 /* The parameters as one canonical text ("extractor=scatter;J=2;L=8;max_order=2;image_norm=imagenet"),
  * with auto resolved for the given channel count; used as the cache key. */
 int features_extractor_describe(const features_extractor_config *config, size_t channels,

@@ -78,6 +78,20 @@ int scatter_execute(scatter_plan *plan, size_t count, const float *images, float
  * over threads since the plan was created. */
 void scatter_plan_profile(const scatter_plan *plan, double *fftw_seconds, double *total_seconds);
 
+/* ---- gradient with respect to the input image (scatter/scatter_grad.c, docs/maths.md 1.11) ---- */
+
+/* For attacks and certificates: the plan's transform of one image in double precision, keeping
+ * what the gradient needs. Uses the plan's geometry and filters (the plan must outlive it).
+ * Creation, like FFTW planning, is not thread-safe; one object serves one thread. */
+typedef struct scatter_grad scatter_grad;
+int scatter_grad_create(const scatter_plan *plan, scatter_grad **out, dpkit_error *err);
+void scatter_grad_free(scatter_grad *grad);
+/* out (K, H', W') = S(image) for one image (height x width), in double precision; keeps the
+ * complex wavelet responses for scatter_grad_backward. */
+void scatter_grad_forward(scatter_grad *grad, const float *image, double *out);
+/* grad_image (height x width) = (dS/dimage)^T grad_out (K, H', W') at the last forward's image. */
+void scatter_grad_backward(scatter_grad *grad, const float *grad_out, float *grad_image);
+
 /* FFTW wisdom for the single-precision planner (optional; speeds up MEASURE/PATIENT planning). */
 int scatter_wisdom_import(const char *path, dpkit_error *err);
 int scatter_wisdom_export(const char *path, dpkit_error *err);

@@ -22,20 +22,6 @@ static void setup_run(void)
 
 TestSuite(cli_train, .init = setup_run);
 
-static float *read_params(const char *path, size_t *count)
-{
-    h5io_file *f;
-    dpkit_error err;
-    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
-    int rank;
-    size_t dims[H5IO_MAX_RANK];
-    float *p;
-    cr_assert_eq(h5io_read_array(f, "/model/params", H5IO_FLOAT32, &rank, dims, (void **)&p, &err), 0);
-    *count = dims[0];
-    h5io_close(f);
-    return p;
-}
-
 Test(cli_train, help_of_features_train_eval)
 {
     const char *commands[] = {"features", "train", "eval"};
@@ -121,9 +107,9 @@ Test(cli_train, interrupted_and_resumed_run_equals_an_uninterrupted_one)
     free(out);
     size_t n1, n2;
     snprintf(path, sizeof path, "%s/full/model.h5", dir);
-    float *a = read_params(path, &n1);
+    float *a = test_read_params(path, &n1);
     snprintf(path, sizeof path, "%s/parts/model.h5", dir);
-    float *b = read_params(path, &n2);
+    float *b = test_read_params(path, &n2);
     cr_assert_eq(n1, n2);
     cr_assert_eq(memcmp(a, b, n1 * sizeof *a), 0);
     free(a), free(b);
@@ -181,7 +167,7 @@ Test(cli_train, noise_is_secret_by_default_and_reproducible_only_on_request)
         cr_assert_eq(count_of(out, warning), i < 2 ? 0u : 2u, "%s", out);
         free(out);
         snprintf(path, sizeof path, "%s/%s/model.h5", dir, names[i]);
-        params[i] = read_params(path, &counts[i]);
+        params[i] = test_read_params(path, &counts[i]);
         char *key = read_string_attr(path, "noise_key");
         cr_assert_str_eq(key, i < 2 ? "secret (OS entropy)"
                                     : "derived from seed - not private against anyone "
@@ -282,9 +268,9 @@ Test(cli_train, resumed_secret_run_continues_the_same_secret_streams)
     free(out);
     size_t n1, n2;
     snprintf(path, sizeof path, "%s/a/model.h5", dir);
-    float *a = read_params(path, &n1);
+    float *a = test_read_params(path, &n1);
     snprintf(path, sizeof path, "%s/b/model.h5", dir);
-    float *b = read_params(path, &n2);
+    float *b = test_read_params(path, &n2);
     cr_assert_eq(n1, n2);
     cr_assert_eq(memcmp(a, b, n1 * sizeof *a), 0);
     free(a), free(b), free(first), free(second);

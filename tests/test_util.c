@@ -1,6 +1,9 @@
 /* Test helpers (see test_util.h). */
 #include "tests/test_util.h"
 
+#include "common/h5io.h"
+
+#include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,4 +162,19 @@ const char *test_run_dir(const char *config_text, char *config_path, size_t size
     snprintf(cache, sizeof cache, "%s/cache", dir);
     setenv("DPKIT_CACHE", cache, 1);
     return test_write_file(config_path, config_text, strlen(config_text)) == 0 ? dir : NULL;
+}
+
+float *test_read_params(const char *path, size_t *count)
+{
+    h5io_file *f;
+    dpkit_error err;
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
+    int rank;
+    size_t dims[H5IO_MAX_RANK];
+    float *p;
+    cr_assert_eq(h5io_read_array(f, "/model/params", H5IO_FLOAT32, &rank, dims, (void **)&p,
+                                 &err), 0, "%s: %s", path, err.message);
+    *count = dims[0];
+    h5io_close(f);
+    return p;
 }

@@ -32,6 +32,8 @@ extern const char test_tiny_config[];
  * DPKIT_CACHE pointed inside it so that tests never share a feature cache; NULL when the file
  * cannot be written. */
 const char *test_run_dir(const char *config_text, char *config_path, size_t size);
+/* The parameters of a model.h5 (/model/params, malloc'd); asserts that they are there. */
+float *test_read_params(const char *path, size_t *count);
 /* Reads a whole file (malloc'd, NUL-terminated); NULL if missing. */
 char *test_read_file(const char *path, size_t *size);
 /* Writes bytes to a file; returns 0 on success. */
