@@ -1,6 +1,7 @@
 /* Max and average pooling over square windows (kernel, stride, no padding), per channel. No
  * parameters. Max pooling sends each output gradient to the first maximum of its window in
- * row-major order (PyTorch's choice), accumulating where windows overlap (stride < kernel). */
+ * row-major order (PyTorch's choice), accumulating where windows overlap (stride < kernel);
+ * the backward pass finds it again by comparing the window with the stored output. */
 #include "dp/layers_internal.h"
 
 #include <string.h>
@@ -15,17 +16,59 @@ static pool_dims dims_of(const dp_layer *layer, size_t n)
                        layer->output.height, layer->output.width, layer->kernel, layer->stride};
 }
 
-/* Offset (within the plane) of the first maximum of the window at (oh, ow). */
-static size_t window_argmax(const pool_dims *d, const float *plane, size_t oh, size_t ow)
+/* One output row of a plane: y[ow] = the first maximum of window (oh, ow) in row-major order,
+ * as a running "v > best" over the window's offsets, each pass a loop over ow that vectorizes
+ * (docs/maths.md 4.12). */
+DP_SIMD_CLONES
+static void maxpool_row(const pool_dims *d, const float *plane, size_t oh, float *y)
 {
-    size_t best = oh * d->s * d->w + ow * d->s;
+    const float *top = plane + oh * d->s * d->w;
+    for (size_t ow = 0; ow < d->wo; ow++)
+        y[ow] = top[ow * d->s];
     for (size_t ki = 0; ki < d->k; ki++)
-        for (size_t kj = 0; kj < d->k; kj++) {
-            size_t at = (oh * d->s + ki) * d->w + ow * d->s + kj;
-            if (plane[at] > plane[best])
-                best = at;
+        for (size_t kj = ki ? 0 : 1; kj < d->k; kj++) {
+            const float *r = top + ki * d->w + kj;
+#pragma omp simd
+            for (size_t ow = 0; ow < d->wo; ow++) {
+                float v = r[ow * d->s];
+                y[ow] = v > y[ow] ? v : y[ow];
+            }
         }
-    return best;
+}
+
+/* Columns of an output row handled together by maxpool_row_backward (its stack arrays). */
+#define POOL_CHUNK 64
+
+/* The adjoint of maxpool_row: each g[ow] goes to the first window position, in row-major
+ * order, whose input equals the output y[ow] (the first maximum, as the forward pass took it;
+ * a NaN window, where nothing compares equal, sends it to the first position as the forward
+ * pass did). dx accumulates (windows overlap when stride < kernel). */
+DP_SIMD_CLONES
+static void maxpool_row_backward(const pool_dims *d, const float *plane, const float *y,
+                                 const float *g, size_t oh, float *dx)
+{
+    size_t top = oh * d->s * d->w;
+    for (size_t o0 = 0; o0 < d->wo; o0 += POOL_CHUNK) {
+        size_t m = d->wo - o0 < POOL_CHUNK ? d->wo - o0 : POOL_CHUNK;
+        float left[POOL_CHUNK]; /* 1 until the window's maximum is found */
+        for (size_t j = 0; j < m; j++)
+            left[j] = 1.0f;
+        for (size_t ki = 0; ki < d->k; ki++)
+            for (size_t kj = 0; kj < d->k; kj++) {
+                size_t at = top + ki * d->w + kj + o0 * d->s;
+                const float *r = plane + at;
+                float *out = dx + at;
+#pragma omp simd
+                for (size_t j = 0; j < m; j++) {
+                    float hit = r[j * d->s] == y[o0 + j] ? left[j] : 0.0f;
+                    out[j * d->s] += hit != 0.0f ? g[o0 + j] : 0.0f;
+                    left[j] -= hit;
+                }
+            }
+        for (size_t j = 0; j < m; j++)
+            if (left[j] != 0.0f)
+                dx[top + (o0 + j) * d->s] += g[o0 + j];
+    }
 }
 
 static void maxpool_forward(const dp_layer *layer, const float *params, const float *in,
@@ -34,29 +77,24 @@ static void maxpool_forward(const dp_layer *layer, const float *params, const fl
     (void)params, (void)scratch;
     pool_dims d = dims_of(layer, n);
 #pragma omp parallel for schedule(static)
-    for (size_t p = 0; p < d.planes; p++) {
-        const float *plane = in + p * d.h * d.w;
-        float *y = out + p * d.ho * d.wo;
+    for (size_t p = 0; p < d.planes; p++)
         for (size_t oh = 0; oh < d.ho; oh++)
-            for (size_t ow = 0; ow < d.wo; ow++)
-                y[oh * d.wo + ow] = plane[window_argmax(&d, plane, oh, ow)];
-    }
+            maxpool_row(&d, in + p * d.h * d.w, oh, out + p * d.ho * d.wo + oh * d.wo);
 }
 
 static void maxpool_backward_input(const dp_layer *layer, const float *params, const float *in,
                                    const float *out, const float *grad_out, float *grad_in,
                                    size_t n, const dp_scratch *scratch)
 {
-    (void)params, (void)out, (void)scratch;
+    (void)params, (void)scratch;
     pool_dims d = dims_of(layer, n);
 #pragma omp parallel for schedule(static)
     for (size_t p = 0; p < d.planes; p++) {
-        const float *plane = in + p * d.h * d.w, *g = grad_out + p * d.ho * d.wo;
         float *dx = grad_in + p * d.h * d.w;
         memset(dx, 0, d.h * d.w * sizeof *dx);
         for (size_t oh = 0; oh < d.ho; oh++)
-            for (size_t ow = 0; ow < d.wo; ow++)
-                dx[window_argmax(&d, plane, oh, ow)] += g[oh * d.wo + ow];
+            maxpool_row_backward(&d, in + p * d.h * d.w, out + p * d.ho * d.wo + oh * d.wo,
+                                 grad_out + p * d.ho * d.wo + oh * d.wo, oh, dx);
     }
 }
 
