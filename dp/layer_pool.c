@@ -6,6 +6,12 @@
 
 #include <string.h>
 
+/* Selects vectorize only when the compiler may evaluate both sides: no FP trap is ever enabled
+ * here, and the results do not change. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 typedef struct pool_dims {
     size_t planes, h, w, ho, wo, k, s;
 } pool_dims;
@@ -14,6 +20,17 @@ static pool_dims dims_of(const dp_layer *layer, size_t n)
 {
     return (pool_dims){n * layer->input.channels, layer->input.height, layer->input.width,
                        layer->output.height, layer->output.width, layer->kernel, layer->stride};
+}
+
+/* y[ow] = max(y[ow], r[ow * s]) with the forward pass's tie rule (a later equal value does not
+ * replace an earlier one); inlined with s = 1 or the layer's stride. */
+static inline void max_pass(const float *r, float *y, size_t wo, size_t s)
+{
+#pragma omp simd
+    for (size_t ow = 0; ow < wo; ow++) {
+        float v = r[ow * s];
+        y[ow] = v > y[ow] ? v : y[ow];
+    }
 }
 
 /* One output row of a plane: y[ow] = the first maximum of window (oh, ow) in row-major order,
@@ -27,17 +44,28 @@ static void maxpool_row(const pool_dims *d, const float *plane, size_t oh, float
         y[ow] = top[ow * d->s];
     for (size_t ki = 0; ki < d->k; ki++)
         for (size_t kj = ki ? 0 : 1; kj < d->k; kj++) {
-            const float *r = top + ki * d->w + kj;
-#pragma omp simd
-            for (size_t ow = 0; ow < d->wo; ow++) {
-                float v = r[ow * d->s];
-                y[ow] = v > y[ow] ? v : y[ow];
-            }
+            if (d->s == 1)
+                max_pass(top + ki * d->w + kj, y, d->wo, 1);
+            else
+                max_pass(top + ki * d->w + kj, y, d->wo, d->s);
         }
 }
 
 /* Columns of an output row handled together by maxpool_row_backward (its stack arrays). */
 #define POOL_CHUNK 64
+
+/* One window offset of the backward pass: where r[j * s] equals the output y[j] and the
+ * window's gradient is still unassigned (left[j] = 1), out[j * s] += g[j]. */
+static inline void first_max_pass(const float *r, const float *y, const float *g, float *left,
+                                  float *out, size_t m, size_t s)
+{
+#pragma omp simd
+    for (size_t j = 0; j < m; j++) {
+        float hit = r[j * s] == y[j] ? left[j] : 0.0f;
+        out[j * s] += hit != 0.0f ? g[j] : 0.0f;
+        left[j] -= hit;
+    }
+}
 
 /* The adjoint of maxpool_row: each g[ow] goes to the first window position, in row-major
  * order, whose input equals the output y[ow] (the first maximum, as the forward pass took it;
@@ -56,14 +84,10 @@ static void maxpool_row_backward(const pool_dims *d, const float *plane, const f
         for (size_t ki = 0; ki < d->k; ki++)
             for (size_t kj = 0; kj < d->k; kj++) {
                 size_t at = top + ki * d->w + kj + o0 * d->s;
-                const float *r = plane + at;
-                float *out = dx + at;
-#pragma omp simd
-                for (size_t j = 0; j < m; j++) {
-                    float hit = r[j * d->s] == y[o0 + j] ? left[j] : 0.0f;
-                    out[j * d->s] += hit != 0.0f ? g[o0 + j] : 0.0f;
-                    left[j] -= hit;
-                }
+                if (d->s == 1)
+                    first_max_pass(plane + at, y + o0, g + o0, left, dx + at, m, 1);
+                else
+                    first_max_pass(plane + at, y + o0, g + o0, left, dx + at, m, d->s);
             }
         for (size_t j = 0; j < m; j++)
             if (left[j] != 0.0f)

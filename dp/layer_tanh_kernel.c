@@ -3,6 +3,12 @@
  * (docs/maths.md 4.12). libm's tanhf is a scalar call per value, a sixth of a CNN step. */
 #include "dp/layers_internal.h"
 
+/* Selects around a division vectorize only when the compiler may evaluate both sides: no FP
+ * trap is ever enabled here, and the results do not change. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include <math.h>
 #include <stdint.h>
 
@@ -15,12 +21,11 @@ typedef union float_bits {
 static inline float tanh_value(float x)
 {
     float a = fabsf(x);
-    a = a > 10.0f ? 10.0f : a; /* tanh rounds to 1 in float32 from 9.02 on; NaN passes */
+    a = a < 10.0f ? a : 10.0f; /* tanh rounds to 1 in float32 from 9.02 on; NaN: below */
     float t = 2.0f * a;
     /* t = n ln2 + r, |r| <= ln2/2: round to nearest by the 1.5 * 2^23 shift, ln2 in two parts
      * (n <= 29, so n * ln2_hi is exact) */
     float n = (t * 1.44269504f + 12582912.0f) - 12582912.0f;
-    n = n == n ? n : 0.0f;
     float r = (t - n * 0x1.62e4p-1f) - n * 0x1.7f7d1cp-20f;
     /* expm1(r) by its Taylor series to r^8 (remainder < 2e-8 relative at |r| = ln2/2) */
     float p = r + r * r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
