@@ -1,7 +1,7 @@
 /* The vectorized CNN kernels against their definitions: tanh within a few float32 ulps of the
  * double-precision tanh over the whole range (docs/maths.md 4.12), with its special values, and
  * max pooling's backward pass sending every gradient to the first maximum of its window even
- * with ties and overlapping windows. */
+ * with ties, NaN and overlapping windows. */
 #include "dp/layers_internal.h"
 
 #include <criterion/criterion.h>
@@ -49,8 +49,8 @@ Test(dp_kernels, maxpool_gradient_goes_to_the_first_maximum)
                          5, 2, 3, 3,  /* */
                          0, 0, 3, 3,  /* */
                          7, 7, 7, NAN};
-    float y[9], g[9], dx[16], expected[16] = {0};
-    dp_scratch scratch = {0};
+    float y[9], g[9], dx[16], expected[16] = {0}, kept[9];
+    dp_scratch scratch = {.kept = kept};
     const dp_layer_ops *ops = dp_layer_ops_of(DP_LAYER_MAXPOOL);
     ops->forward(&layer, NULL, x, y, 1, &scratch);
     for (size_t o = 0; o < 9; o++)
