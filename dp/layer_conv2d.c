@@ -62,10 +62,6 @@ static size_t padded_floats(const conv_dims *d)
 static void pad_input(const conv_dims *d, const float *x, float *xp)
 {
     size_t hp = d->h + 2 * d->p, wp = d->w + 2 * d->p;
-    if (d->p == 0) {
-        memcpy(xp, x, d->in_size * sizeof *xp);
-        return;
-    }
     memset(xp, 0, padded_floats(d) * sizeof *xp);
     for (size_t c = 0; c < d->cin; c++)
         for (size_t i = 0; i < d->h; i++)
@@ -163,11 +159,14 @@ static float *padded_part(const dp_layer *layer, const conv_dims *d, float *cols
     return cols + d->K * d->T + middle_floats(layer, d);
 }
 
-/* cols (K, T) of example input x, through the padded copy xp. */
+/* cols (K, T) of example input x, through the padded copy xp (x itself when p = 0). */
 static void columns_of(const conv_dims *d, const float *x, float *xp, float *cols)
 {
-    pad_input(d, x, xp);
-    im2col(d, xp, cols);
+    if (d->p) {
+        pad_input(d, x, xp);
+        x = xp;
+    }
+    im2col(d, x, cols);
 }
 
 /* Materialising: the per-example gradient (P); Gram form: A_i (T x T, upper triangle used). */

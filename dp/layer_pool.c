@@ -29,12 +29,13 @@ static pool_dims dims_of(const dp_layer *layer, size_t n)
 static inline void max_pass(const float *r, float *y, int32_t *at, int32_t base, size_t wo,
                             size_t s)
 {
+    int32_t n = (int32_t)wo, step = (int32_t)s; /* 32-bit lanes throughout */
 #pragma omp simd
-    for (size_t ow = 0; ow < wo; ow++) {
-        float v = r[ow * s];
-        int take = v > y[ow];
-        y[ow] = take ? v : y[ow];
-        at[ow] = take ? base + (int32_t)(ow * s) : at[ow];
+    for (int32_t ow = 0; ow < n; ow++) {
+        float v = r[ow * step], best = y[ow];
+        int32_t take = -(int32_t)(v > best), old = at[ow];
+        y[ow] = v > best ? v : best;
+        at[ow] = old + ((base + ow * step - old) & take); /* a blend, not a masked store */
     }
 }
 
@@ -60,6 +61,35 @@ static void maxpool_row(const pool_dims *d, const float *plane, size_t oh, float
         }
 }
 
+/* Longest run of a plane that maxpool_rows_flat handles at once (its stack arrays). */
+#define POOL_FLAT 1024
+
+/* Unit stride, rows oh0 .. oh0 + rows - 1 at once: with s = 1, the window of output (oh, ow)
+ * starts at plane offset q = oh*w + ow, so every window offset is one pass over the flat run
+ * q = oh0*w .. (oh0 + rows - 1)*w + wo - 1 (its columns past wo are computed and dropped), a
+ * long vector even when rows are short; then the run is compacted into y and at. */
+DP_SIMD_CLONES
+static void maxpool_rows_flat(const pool_dims *d, const float *plane, size_t oh0, size_t rows,
+                              float *y, int32_t *at)
+{
+    float run[POOL_FLAT];
+    int32_t run_at[POOL_FLAT];
+    size_t base = oh0 * d->w, span = (rows - 1) * d->w + d->wo;
+    for (size_t q = 0; q < span; q++) {
+        run[q] = plane[base + q];
+        run_at[q] = (int32_t)(base + q);
+    }
+    for (size_t ki = 0; ki < d->k; ki++)
+        for (size_t kj = ki ? 0 : 1; kj < d->k; kj++) {
+            size_t first = base + ki * d->w + kj;
+            max_pass(plane + first, run, run_at, (int32_t)first, span, 1);
+        }
+    for (size_t r = 0; r < rows; r++) {
+        memcpy(y + (oh0 + r) * d->wo, run + r * d->w, d->wo * sizeof *y);
+        memcpy(at + (oh0 + r) * d->wo, run_at + r * d->w, d->wo * sizeof *at);
+    }
+}
+
 /* The offsets of the maxima are kept (one int32 per output, in the float-sized slots of
  * scratch->kept) for the backward pass; plane sizes are below 2^31 (dp/model.c). */
 static size_t maxpool_kept_floats(const dp_layer *layer)
@@ -73,11 +103,19 @@ static void maxpool_forward(const dp_layer *layer, const float *params, const fl
     (void)params;
     pool_dims d = dims_of(layer, n);
     int32_t *offsets = (int32_t *)scratch->kept;
+    size_t group = d.s == 1 && d.w <= POOL_FLAT ? POOL_FLAT / d.w : 0; /* rows at once */
 #pragma omp parallel for schedule(static)
-    for (size_t p = 0; p < d.planes; p++)
-        for (size_t oh = 0; oh < d.ho; oh++)
-            maxpool_row(&d, in + p * d.h * d.w, oh, out + p * d.ho * d.wo + oh * d.wo,
-                        offsets + p * d.ho * d.wo + oh * d.wo);
+    for (size_t p = 0; p < d.planes; p++) {
+        const float *plane = in + p * d.h * d.w;
+        float *y = out + p * d.ho * d.wo;
+        int32_t *at = offsets + p * d.ho * d.wo;
+        if (group)
+            for (size_t oh = 0; oh < d.ho; oh += group)
+                maxpool_rows_flat(&d, plane, oh, d.ho - oh < group ? d.ho - oh : group, y, at);
+        else
+            for (size_t oh = 0; oh < d.ho; oh++)
+                maxpool_row(&d, plane, oh, y + oh * d.wo, at + oh * d.wo);
+    }
 }
 
 /* dx[offset of the window's maximum] += g, from the offsets the forward pass kept. */
