@@ -75,6 +75,7 @@ static inline void gather_plane(float *restrict dst, const float *restrict src, 
                                 size_t wo, size_t wp, size_t s)
 {
     for (size_t oh = 0; oh < ho; oh++)
+#pragma omp simd
         for (size_t ow = 0; ow < wo; ow++)
             dst[oh * wo + ow] = src[oh * s * wp + ow * s];
 }
