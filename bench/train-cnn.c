@@ -251,6 +251,9 @@ int main(int argc, char **argv)
                100 * plain_gflops / limits.sgemm_gflops);
         printf("result %s.private_ex_s %.1f\nresult %s.nonprivate_ex_s %.1f\n", wl->preset,
                priv.examples_per_second, wl->preset, plain.examples_per_second);
+        printf("result %s.private_ex_cpu_s %.1f\nresult %s.nonprivate_ex_cpu_s %.1f\n",
+               wl->preset, priv.examples_per_cpu_second, wl->preset,
+               plain.examples_per_cpu_second);
         fflush(stdout);
     }
     return 0;
