@@ -2,7 +2,7 @@
  * of a few repetitions, so a busy machine lowers them less than it lowers a single run. */
 #include "bench/machine_limits.h"
 #include "common/progress.h"
-#include "dp/layers_internal.h"
+#include "common/simd.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -12,7 +12,7 @@
 enum { READ_FLOATS = 1 << 27, /* 512 MiB */ SGEMM_N = 2048, REPEATS = 3 };
 
 /* Sum of x[0..count), 64 independent lanes so that the adds never wait on each other. */
-DP_SIMD_CLONES
+SIMD_CLONES
 static float lane_sum(const float *x, size_t count)
 {
     float lanes[64] = {0};

@@ -91,7 +91,7 @@ static inline void scatter_plane(float *restrict dst, const float *restrict src,
 
 /* cols (K, T): row (c, ki, kj), column (oh, ow) = xp[c, oh*s + ki, ow*s + kj], from the padded
  * input xp (no bounds to test: the padding is in it). */
-DP_SIMD_CLONES
+SIMD_CLONES
 static void im2col(const conv_dims *d, const float *xp, float *cols)
 {
     size_t hp = d->h + 2 * d->p, wp = d->w + 2 * d->p, s = d->s;
@@ -111,7 +111,7 @@ static void im2col(const conv_dims *d, const float *xp, float *cols)
 
 /* The adjoint of im2col into the padded layout: dxp (Cin, H + 2p, W + 2p) = the columns summed
  * back at their positions; then dx (Cin, H, W) = its interior. */
-DP_SIMD_CLONES
+SIMD_CLONES
 static void col2im(const conv_dims *d, const float *cols, float *dxp, float *dx)
 {
     size_t hp = d->h + 2 * d->p, wp = d->w + 2 * d->p, s = d->s;

@@ -42,7 +42,7 @@ static inline void max_pass(const float *r, float *y, int32_t *at, int32_t base,
 /* One output row of a plane: y[ow] = the first maximum of window (oh, ow) in row-major order
  * and at[ow] its offset in the plane, as a running "v > best" over the window's offsets, each
  * pass a loop over ow (docs/maths.md 4.12). */
-DP_SIMD_CLONES
+SIMD_CLONES
 static void maxpool_row(const pool_dims *d, const float *plane, size_t oh, float *y,
                         int32_t *at)
 {
@@ -68,7 +68,7 @@ static void maxpool_row(const pool_dims *d, const float *plane, size_t oh, float
  * starts at plane offset q = oh*w + ow, so every window offset is one pass over the flat run
  * q = oh0*w .. (oh0 + rows - 1)*w + wo - 1 (its columns past wo are computed and dropped), a
  * long vector even when rows are short; then the run is compacted into y and at. */
-DP_SIMD_CLONES
+SIMD_CLONES
 static void maxpool_rows_flat(const pool_dims *d, const float *plane, size_t oh0, size_t rows,
                               float *y, int32_t *at)
 {

@@ -37,7 +37,7 @@ static inline float tanh_value(float x)
     return x == x ? y : x;
 }
 
-DP_SIMD_CLONES
+SIMD_CLONES
 void dp_tanh_array(const float *x, float *y, size_t count)
 {
 #pragma omp simd

@@ -3,6 +3,7 @@
 #ifndef DPKIT_DP_LAYERS_INTERNAL_H
 #define DPKIT_DP_LAYERS_INTERNAL_H
 
+#include "common/simd.h"
 #include "dp/dp.h"
 
 extern const dp_layer_ops dp_layer_linear_ops;
@@ -35,14 +36,6 @@ int dp_softmax_cross_entropy_row(const float *z, int32_t label, size_t K, float 
 /* The clip factor min(1, C / norm) in float32, rounded down far enough that the clipped
  * per-example gradient, as float32 products of it, has norm <= C (dp/model.c). */
 float dp_clip_factor(double norm, double clip_norm);
-
-/* Hot loops are compiled once per vector width (AVX-512, AVX2, the baseline) and the widest the
- * CPU runs is picked at load time; other compilers and targets get the baseline only. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define DP_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define DP_SIMD_CLONES
-#endif
 
 /* y[j] = tanh(x[j]) for j < count, vectorized (dp/layer_tanh_kernel.c; y may be x). */
 void dp_tanh_array(const float *x, float *y, size_t count);
