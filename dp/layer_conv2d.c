@@ -69,65 +69,55 @@ static void pad_input(const conv_dims *d, const float *x, float *xp)
                    d->w * sizeof *xp);
 }
 
-/* One plane of im2col: dst (ho, wo) = src[oh*s*wp + ow*s]; inlined with s = 1, 2 or the
- * layer's stride so that the copies vectorize. */
-static inline void gather_plane(float *restrict dst, const float *restrict src, size_t ho,
-                                size_t wo, size_t wp, size_t s)
+/* One (c, ki, kj) row of the columns and its plane positions: row (ho, wo) =
+ * plane[oh*s*wp + ow*s] (im2col), or, adjoint, plane[oh*s*wp + ow*s] += row (col2im); inlined
+ * with s = 1, 2 or the layer's stride so that the copies vectorize. */
+static inline void transfer_plane(float *restrict row, float *restrict plane, size_t ho,
+                                  size_t wo, size_t wp, size_t s, int adjoint)
 {
     for (size_t oh = 0; oh < ho; oh++)
+        if (adjoint)
+            for (size_t ow = 0; ow < wo; ow++)
+                plane[oh * s * wp + ow * s] += row[oh * wo + ow];
+        else
 #pragma omp simd
-        for (size_t ow = 0; ow < wo; ow++)
-            dst[oh * wo + ow] = src[oh * s * wp + ow * s];
+            for (size_t ow = 0; ow < wo; ow++)
+                row[oh * wo + ow] = plane[oh * s * wp + ow * s];
 }
 
-/* The adjoint of gather_plane: dst[oh*s*wp + ow*s] += src (ho, wo). */
-static inline void scatter_plane(float *restrict dst, const float *restrict src, size_t ho,
-                                 size_t wo, size_t wp, size_t s)
-{
-    for (size_t oh = 0; oh < ho; oh++)
-        for (size_t ow = 0; ow < wo; ow++)
-            dst[oh * s * wp + ow * s] += src[oh * wo + ow];
-}
-
-/* cols (K, T): row (c, ki, kj), column (oh, ow) = xp[c, oh*s + ki, ow*s + kj], from the padded
- * input xp (no bounds to test: the padding is in it). */
+/* cols (K, T) and the padded layout xp (Cin, H + 2p, W + 2p): row (c, ki, kj), column
+ * (oh, ow) of cols is xp[c, oh*s + ki, ow*s + kj]. adjoint = 0: cols from xp (im2col; xp is
+ * only read); 1: xp += the columns at their positions (col2im). No bounds to test: the padding
+ * is in xp. */
 SIMD_CLONES
-static void im2col(const conv_dims *d, const float *xp, float *cols)
+static void transfer_columns(const conv_dims *d, float *cols, float *xp, int adjoint)
 {
     size_t hp = d->h + 2 * d->p, wp = d->w + 2 * d->p, s = d->s;
     for (size_t c = 0; c < d->cin; c++)
         for (size_t ki = 0; ki < d->k; ki++)
             for (size_t kj = 0; kj < d->k; kj++) {
                 float *row = cols + ((c * d->k + ki) * d->k + kj) * d->T;
-                const float *src = xp + (c * hp + ki) * wp + kj;
+                float *plane = xp + (c * hp + ki) * wp + kj;
                 if (s == 1)
-                    gather_plane(row, src, d->ho, d->wo, wp, 1);
+                    transfer_plane(row, plane, d->ho, d->wo, wp, 1, adjoint);
                 else if (s == 2)
-                    gather_plane(row, src, d->ho, d->wo, wp, 2);
+                    transfer_plane(row, plane, d->ho, d->wo, wp, 2, adjoint);
                 else
-                    gather_plane(row, src, d->ho, d->wo, wp, s);
+                    transfer_plane(row, plane, d->ho, d->wo, wp, s, adjoint);
             }
 }
 
-/* The adjoint of im2col into the padded layout: dxp (Cin, H + 2p, W + 2p) = the columns summed
- * back at their positions; then dx (Cin, H, W) = its interior. */
-SIMD_CLONES
+static void im2col(const conv_dims *d, const float *xp, float *cols)
+{
+    transfer_columns(d, cols, (float *)xp, 0); /* reads xp only */
+}
+
+/* The adjoint of im2col into the padded layout dxp, then dx (Cin, H, W) = its interior. */
 static void col2im(const conv_dims *d, const float *cols, float *dxp, float *dx)
 {
-    size_t hp = d->h + 2 * d->p, wp = d->w + 2 * d->p, s = d->s;
+    size_t hp = d->h + 2 * d->p, wp = d->w + 2 * d->p;
     memset(dxp, 0, padded_floats(d) * sizeof *dxp);
-    for (size_t c = 0; c < d->cin; c++)
-        for (size_t ki = 0; ki < d->k; ki++)
-            for (size_t kj = 0; kj < d->k; kj++) {
-                const float *row = cols + ((c * d->k + ki) * d->k + kj) * d->T;
-                float *dst = dxp + (c * hp + ki) * wp + kj;
-                if (s == 1)
-                    scatter_plane(dst, row, d->ho, d->wo, wp, 1);
-                else if (s == 2)
-                    scatter_plane(dst, row, d->ho, d->wo, wp, 2);
-                else
-                    scatter_plane(dst, row, d->ho, d->wo, wp, s);
-            }
+    transfer_columns(d, (float *)cols, dxp, 1); /* reads cols only */
     for (size_t c = 0; c < d->cin; c++)
         for (size_t i = 0; i < d->h; i++)
             memcpy(dx + (c * d->h + i) * d->w, dxp + (c * hp + i + d->p) * wp + d->p,
