@@ -169,7 +169,7 @@ static measure run(const workload *w, int private_mode, int steps, size_t physic
     o.momentum = 0.9;
     if (dp_optimizer_create(&o, model.param_count, &state.optimizer, &err))
         fail(&err);
-    dp_data train = {x, y, N};
+    dp_data train = {.x = x, .y = y, .count = N};
     dp_epoch_metrics m;
     blas_seconds = 0;
     double start = progress_now(), cpu_start = cpu_now();
