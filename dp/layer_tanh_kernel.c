@@ -38,9 +38,15 @@ static inline float tanh_value(float x)
 }
 
 SIMD_CLONES
-void dp_tanh_array(const float *x, float *y, size_t count)
+static void tanh_run(const float *x, float *y, size_t count)
 {
 #pragma omp simd
     for (size_t j = 0; j < count; j++)
         y[j] = tanh_value(x[j]);
+}
+
+/* Not cloned itself: a cloned function's resolver would be exported from libdpkit.so. */
+void dp_tanh_array(const float *x, float *y, size_t count)
+{
+    tanh_run(x, y, count);
 }
