@@ -3,7 +3,6 @@
 #include "scatter/plan_internal.h"
 
 #include "common/progress.h"
-#include "common/simd.h"
 
 #include <math.h>
 #ifdef __SSE2__
@@ -23,7 +22,6 @@ static void pad_image(const scatter_plan *p, const float *image, float *padded)
 }
 
 /* Full m x n spectrum of a real signal from its m x (n/2+1) half: X[k,l] = conj X[-k,-l]. */
-SIMD_CLONES
 static void expand_half(const fftwf_complex *half, size_t m, size_t n, fftwf_complex *full)
 {
     size_t h = n / 2 + 1;
@@ -43,7 +41,6 @@ static void expand_half(const fftwf_complex *half, size_t m, size_t n, fftwf_com
  * docs/maths.md 1.6: out[u,v] = sum over the k x k aliases of in .* w (the 1/k^2 is inside w).
  * in and w are m x n (w stores each value twice, matching re/im); out has m/k rows of
  * out_cols <= n/k complex values (out_cols < n/k gives the first columns only). */
-SIMD_CLONES
 static void fold_product(const float *restrict in, const float *restrict w, size_t m, size_t n,
                          size_t k, size_t out_cols, float *restrict out)
 {
