@@ -40,7 +40,7 @@ CLI_SRC  := $(wildcard cli/*.c)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-BENCH_SRC := $(wildcard bench/*.c)
+BENCH_SRC := $(filter-out bench/machine_limits.c,$(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := dpkit.h $(foreach m,$(MODULES),$(wildcard $(m)/*.h)) $(wildcard mpi/*.h)
 MPI_OBJ  := $(BUILD)/mpi/parallel_mpi.o
@@ -85,14 +85,23 @@ $(BUILD)/tests/run-tests: $(TEST_OBJ) $(BUILD)/libdpkit.a
 	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs criterion)
 
 # bench/train-cnn times the library's BLAS calls by wrapping them at link time.
-$(BUILD)/bench/train-cnn: BENCH_LDFLAGS = -Wl,--wrap=cblas_sgemm,--wrap=cblas_ssyrk,--wrap=cblas_sgemv
+$(BUILD)/bench/train-cnn $(BUILD)/bench-ref/train-cnn: BENCH_LDFLAGS = -Wl,--wrap=cblas_sgemm,--wrap=cblas_ssyrk,--wrap=cblas_sgemv
 # bench/mpi-model times the step's MPI_Allreduce under mpirun: the program's MPI backend.
 $(BUILD)/bench/mpi-model: $(MPI_OBJ)
 $(BUILD)/bench/mpi-model: BENCH_LDFLAGS = $(MPI_OBJ) $(MPI_LIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libdpkit.a $(HEADERS)
+# Every bench measures the machine's limits first (bench/machine_limits.c).
+BENCH_LIMITS := $(BUILD)/bench/machine_limits.o
+$(BUILD)/bench/%: bench/%.c $(BENCH_LIMITS) bench/machine_limits.h $(BUILD)/libdpkit.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libdpkit.a $(LDFLAGS) $(BENCH_LDFLAGS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BENCH_LIMITS) $(BUILD)/libdpkit.a $(LDFLAGS) $(BENCH_LDFLAGS) $(LDLIBS)
+
+# The same bench source against an earlier revision's headers and library, unpacked and built
+# in REF_DIR by scripts/bench-against (old and new engine measured in one run).
+$(BUILD)/bench-ref/%: bench/%.c $(BENCH_LIMITS) $(REF_DIR)/build/libdpkit.a
+	@mkdir -p $(dir $@)
+	$(CC) -I$(REF_DIR) $(ALL_CFLAGS) -o $@ $< $(BENCH_LIMITS) $(REF_DIR)/build/libdpkit.a $(LDFLAGS) \
+	  $(BENCH_LDFLAGS) $(LDLIBS)
 
 deps:
 	@scripts/setup-deps

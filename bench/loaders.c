@@ -1,7 +1,9 @@
 /* Benchmark: load times of the real datasets from the data directory (MNIST and Fashion-MNIST
  * IDX files, CIFAR-10 binary batches, the SOTU text corpus). Best of several runs, page cache
  * warm; the first load of each set is reported too (it pays the fresh-memory page faults).
+ * Each rate is printed against the machine's measured read bandwidth (bench/machine_limits.c).
  * Usage: build/bench/loaders [repeats] */
+#include "bench/machine_limits.h"
 #include "common/progress.h"
 #include "datasets/datasets.h"
 
@@ -61,10 +63,14 @@ int main(int argc, char **argv)
     int repeats = argc > 1 ? atoi(argv[1]) : 5;
     if (repeats < 1)
         repeats = 1;
+    machine_limits limits;
+    machine_limits_measure(&limits);
     printf("data directory %s, best of %d loads (train + test splits)\n", datasets_data_dir(),
            repeats);
-    printf("%-14s %10s %12s %12s\n", "dataset", "examples", "first (s)", "best (s)");
+    printf("%-14s %10s %12s %12s   %s\n", "dataset", "examples", "first (s)", "best (s)",
+           "train pixels / best, of the read bandwidth");
     const char *names[] = {"mnist", "fashion-mnist", "cifar10"};
+    const double pixels[] = {784, 784, 3072}; /* uint8 bytes per image */
     int failed = 0;
     for (int i = 0; i < 3; i++) {
         size_t count = 0;
@@ -74,14 +80,17 @@ int main(int argc, char **argv)
             failed = 1;
             continue;
         }
-        printf("%-14s %10zu %12.3f %12.3f\n", names[i], count, first, seconds);
+        double gbs = (double)count * pixels[i] / 1e9 / seconds;
+        printf("%-14s %10zu %12.3f %12.3f   %.2f GB/s, %.1f%%\n", names[i], count, first,
+               seconds, gbs, 100 * gbs / limits.read_gbs);
     }
     size_t bytes = 0;
     double first = 0;
     double seconds = time_text(repeats, &bytes, &first);
     if (seconds >= 0)
-        printf("%-14s %10zu %12.3f %12.3f   (bytes; load + UTF-8 tokenize)\n", "sotu", bytes,
-               first, seconds);
+        printf("%-14s %10zu %12.3f %12.3f   %.2f GB/s, %.1f%% (bytes; load + UTF-8 "
+               "tokenize)\n", "sotu", bytes, first, seconds, (double)bytes / 1e9 / seconds,
+               100 * (double)bytes / 1e9 / seconds / limits.read_gbs);
     else
         failed = 1;
     return failed;

@@ -3,7 +3,10 @@
  * the time spent inside FFTW. The images are the real training sets when they have been fetched
  * (dpkit data fetch), random images of the same shapes otherwise (the cost does not depend on
  * pixel values). usage: bench/scattering [--threads N] [--fraction F] [--measure]
- * (F < 1 runs that share of the images; --measure plans with FFTW_MEASURE instead of PATIENT) */
+ * (F < 1 runs that share of the images; --measure plans with FFTW_MEASURE instead of PATIENT)
+ * Each workload's input and output traffic is printed against the machine's measured read
+ * bandwidth (bench/machine_limits.c); "result" lines are for scripts/bench-against. */
+#include "bench/machine_limits.h"
 #include "common/progress.h"
 #include "common/rng.h"
 #include "datasets/datasets.h"
@@ -64,7 +67,8 @@ static double run(scatter_plan *plan, size_t count, size_t plane, const float *i
     return progress_now() - start;
 }
 
-static int bench(const workload *w, int threads, double fraction, scatter_planning planning)
+static int bench(const workload *w, int threads, double fraction, scatter_planning planning,
+                 const machine_limits *limits)
 {
     dpkit_error err;
     size_t images = (size_t)((double)w->images * fraction);
@@ -103,6 +107,10 @@ static int bench(const workload *w, int threads, double fraction, scatter_planni
            w->name, images, real ? "real" : "random", planes, w->height, w->width, seconds,
            (double)images / seconds,
            100 * fftw_seconds / work_seconds, plan_seconds);
+    double gbs = (double)planes * (double)(in_size + out_size) * sizeof(float) / 1e9 / seconds;
+    printf("%-9s input + output %.2f GB/s: %.1f%% of the read bandwidth (the transform is "
+           "compute-bound)\nresult %s.images_s %.1f\n",
+           w->name, gbs, 100 * gbs / limits->read_gbs, w->dataset, (double)images / seconds);
     free(input);
     free(output);
     scatter_plan_free(plan);
@@ -138,12 +146,14 @@ int main(int argc, char **argv)
            "images%s\n",
            threads, planning == SCATTER_PLAN_PATIENT ? "PATIENT" : "MEASURE",
            fraction < 1 ? ", reduced count" : "");
+    machine_limits limits;
+    machine_limits_measure(&limits);
     const workload workloads[] = {
         {"MNIST", "mnist", 60000, 1, 28, 28},
         {"CIFAR-10", "cifar10", 50000, 3, 32, 32},
     };
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
-        if (bench(&workloads[i], threads, fraction, planning))
+        if (bench(&workloads[i], threads, fraction, planning, &limits))
             return 1;
     return 0;
 }

@@ -1,10 +1,13 @@
 /* Benchmark of DP-SGD steps on the four CNN presets: examples/s private (per-example norms,
- * clipping, noise) and non-private (plain SGD, same sampling), their ratio, and the share of
- * the step spent in BLAS (sgemm, ssyrk, sgemv), measured by wrapping the BLAS calls at link
- * time (-Wl,--wrap, see the Makefile). Inputs are random with each preset's shape (the cost
- * does not depend on the values).
+ * clipping, noise) and non-private (plain SGD, same sampling), their ratio, the share of the
+ * step spent in BLAS (sgemm, ssyrk, sgemv), measured by wrapping the BLAS calls at link time
+ * (-Wl,--wrap, see the Makefile), and the step's matrix arithmetic against the machine's
+ * measured sgemm peak (bench/machine_limits.c). Inputs are random with each preset's shape (the
+ * cost does not depend on the values). "result" lines are for scripts/bench-against.
  * usage: bench/train-cnn [--steps S] [--preset NAME] [--physical-batch P] [--private-only]
+ *        [--threads T]
  * (--private-only: for profiling the private step alone) */
+#include "bench/machine_limits.h"
 #include "common/progress.h"
 #include "common/rng.h"
 #include "dp/dp.h"
@@ -56,6 +59,35 @@ TIMED_BLAS(cblas_sgemv,
            (order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy))
 #undef K_
 
+/* ---- arithmetic of a step ----------------------------------------------------------------- */
+
+/* Floating-point operations of the matrix products of one example's step (2 per multiply-add):
+ * forward, input gradients (all layers but the first), parameter gradients and, private, the
+ * per-example norms (materialised: the per-example GEMM; Gram form: two T x T SYRKs). */
+static double example_flops(const dp_model *model, int private_mode)
+{
+    double total = 0;
+    for (size_t l = 0; l < model->layer_count; l++) {
+        const dp_layer *layer = &model->layers[l];
+        double product, norms;
+        if (layer->kind == DP_LAYER_CONV2D) {
+            double T = (double)(layer->output.height * layer->output.width);
+            double K = (double)(layer->input.channels * layer->kernel * layer->kernel);
+            double cout = (double)layer->units;
+            product = 2 * cout * K * T;
+            norms = layer->ghost_norms ? T * (T + 1) * (K + cout) : product;
+        } else if (layer->kind == DP_LAYER_LINEAR) {
+            double D = (double)dp_shape_size(layer->input);
+            product = 2 * (double)layer->units * D;
+            norms = 2 * (D + (double)layer->units);
+        } else {
+            continue;
+        }
+        total += product * (l > 0 ? 3 : 2) + (private_mode ? norms : 0);
+    }
+    return total;
+}
+
 /* ---- workloads ---------------------------------------------------------------------------- */
 
 typedef struct workload {
@@ -72,7 +104,7 @@ static const workload workloads[] = {
 };
 
 typedef struct measure {
-    double examples_per_second, examples_per_cpu_second, blas_share;
+    double examples_per_second, examples_per_cpu_second, blas_share, flops_per_example;
 } measure;
 
 /* CPU seconds of the whole process (all threads): on a shared machine this moves less than
@@ -137,14 +169,15 @@ static measure run(const workload *w, int private_mode, int steps, size_t physic
     o.momentum = 0.9;
     if (dp_optimizer_create(&o, model.param_count, &state.optimizer, &err))
         fail(&err);
-    dp_data train = {x, y, N};
+    dp_data train = {.x = x, .y = y, .count = N};
     dp_epoch_metrics m;
     blas_seconds = 0;
     double start = progress_now(), cpu_start = cpu_now();
     if (dp_train_epoch(&model, &ws, &c, &state, &train, NULL, &m, &err))
         fail(&err);
     double seconds = progress_now() - start, cpu = cpu_now() - cpu_start;
-    measure result = {(double)m.seen / seconds, (double)m.seen / cpu, blas_seconds / seconds};
+    measure result = {(double)m.seen / seconds, (double)m.seen / cpu, blas_seconds / seconds,
+                      example_flops(&model, private_mode)};
     dp_optimizer_free(&state.optimizer);
     accountant_ledger_free(&state.ledger);
     dp_workspace_free(&ws);
@@ -169,9 +202,11 @@ int main(int argc, char **argv)
             private_only = 1;
         else if (strcmp(argv[a], "--physical-batch") == 0 && a + 1 < argc)
             physical = (size_t)atoi(argv[++a]);
+        else if (strcmp(argv[a], "--threads") == 0 && a + 1 < argc && atoi(argv[a + 1]) >= 1)
+            omp_set_num_threads(atoi(argv[++a]));
         else {
             fprintf(stderr, "usage: bench/train-cnn [--steps S] [--preset NAME] "
-                            "[--physical-batch P] [--private-only]\n");
+                            "[--physical-batch P] [--private-only] [--threads T >= 1]\n");
             return 2;
         }
     }
@@ -179,11 +214,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench/train-cnn: --steps and --physical-batch must be >= 1\n");
         return 2;
     }
+    machine_limits limits;
+    machine_limits_measure(&limits);
     printf("%d OpenMP threads, %d OpenBLAS threads, %d steps per measurement, physical batch "
            "%zu\n\n", omp_get_max_threads(), openblas_get_num_threads(), steps, physical);
     printf("| preset | input | B | params | private ex/s | non-private ex/s | ratio | private "
            "ex/CPU-s | non-private ex/CPU-s | CPU ratio | BLAS share private | BLAS share "
-           "non-private |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "non-private | private GFLOP/s | of sgemm peak | non-private GFLOP/s | of sgemm peak "
+           "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t w = 0; w < sizeof workloads / sizeof workloads[0]; w++) {
         const workload *wl = &workloads[w];
         if (only && strcmp(only, wl->preset) != 0)
@@ -199,14 +237,23 @@ int main(int argc, char **argv)
         dp_model_free(&model);
         measure priv = run(wl, 1, steps, physical);
         measure plain = private_only ? priv : run(wl, 0, steps, physical);
+        double priv_gflops = priv.examples_per_second * priv.flops_per_example / 1e9;
+        double plain_gflops = plain.examples_per_second * plain.flops_per_example / 1e9;
         printf("| %s | %zux%zux%zu | %zu | %zu | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f | "
-               "%.0f%% | %.0f%% |\n",
+               "%.0f%% | %.0f%% | %.1f | %.1f%% | %.1f | %.1f%% |\n",
                wl->preset, wl->input.channels, wl->input.height, wl->input.width,
                wl->batch_size, params, priv.examples_per_second, plain.examples_per_second,
                plain.examples_per_second / priv.examples_per_second,
                priv.examples_per_cpu_second, plain.examples_per_cpu_second,
                plain.examples_per_cpu_second / priv.examples_per_cpu_second,
-               100 * priv.blas_share, 100 * plain.blas_share);
+               100 * priv.blas_share, 100 * plain.blas_share, priv_gflops,
+               100 * priv_gflops / limits.sgemm_gflops, plain_gflops,
+               100 * plain_gflops / limits.sgemm_gflops);
+        printf("result %s.private_ex_s %.1f\nresult %s.nonprivate_ex_s %.1f\n", wl->preset,
+               priv.examples_per_second, wl->preset, plain.examples_per_second);
+        printf("result %s.private_ex_cpu_s %.1f\nresult %s.nonprivate_ex_cpu_s %.1f\n",
+               wl->preset, priv.examples_per_cpu_second, wl->preset,
+               plain.examples_per_cpu_second);
         fflush(stdout);
     }
     return 0;

@@ -69,7 +69,8 @@ typedef struct dp_layer {
  * (max_batch x kept_floats, NULL for layers that keep nothing) that carries values from one
  * pass of dp_model_clipped_gradient to a later one: a materialising conv keeps its per-example
  * gradients from the norms to the clipped sum, a Gram-form conv keeps the Gram matrices of
- * its inputs from the forward pass to the norms. */
+ * its inputs from the forward pass to the norms, a max pooling keeps where its maxima were
+ * from every forward pass to the backward pass. */
 typedef struct dp_scratch {
     float *data;
     size_t threads;

@@ -1,17 +1,20 @@
 /* Element-wise activations (tanh, relu): no parameters; the backward pass uses the stored
- * output (tanh' = 1 - y^2, relu' = [y > 0]). */
+ * output (tanh' = 1 - y^2, relu' = [y > 0]). tanh itself is dp_tanh_array (vectorized). */
 #include "dp/layers_internal.h"
 
-#include <math.h>
+#include <omp.h>
 
 static void tanh_forward(const dp_layer *layer, const float *params, const float *in, float *out,
                          size_t n, const dp_scratch *scratch)
 {
     (void)params, (void)scratch;
     size_t total = n * dp_shape_size(layer->input);
-#pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < total; j++)
-        out[j] = tanhf(in[j]);
+#pragma omp parallel
+    {
+        size_t threads = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+        size_t first = total * t / threads, end = total * (t + 1) / threads;
+        dp_tanh_array(in + first, out + first, end - first);
+    }
 }
 
 static void tanh_backward_input(const dp_layer *layer, const float *params, const float *in,

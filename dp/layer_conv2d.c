@@ -52,71 +52,76 @@ int dp_conv2d_prefers_ghost(const dp_layer *layer)
     return gram < materialise;
 }
 
-/* Output columns ow whose input column ow*s + kj - p falls inside 0..w-1: [*first, *end). */
-static void valid_columns(const conv_dims *d, size_t kj, size_t *first, size_t *end)
+/* Floats of a zero-padded copy of one example's input: Cin x (H + 2p) x (W + 2p). */
+static size_t padded_floats(const conv_dims *d)
 {
-    size_t lo = kj >= d->p ? 0 : (d->p - kj + d->s - 1) / d->s;
-    /* ow*s + kj - p <= w - 1  <=>  ow <= (w - 1 + p - kj) / s */
-    size_t hi = d->w - 1 + d->p >= kj ? (d->w - 1 + d->p - kj) / d->s + 1 : 0;
-    if (hi > d->wo)
-        hi = d->wo;
-    *first = lo < hi ? lo : hi;
-    *end = hi;
+    return d->cin * (d->h + 2 * d->p) * (d->w + 2 * d->p);
 }
 
-/* cols (K, T): row (c, ki, kj), column (oh, ow); zero where the window is in the padding. */
-static void im2col(const conv_dims *d, const float *x, float *cols)
+/* x (Cin, H, W) into the interior of xp (Cin, H + 2p, W + 2p), zero around it. */
+static void pad_input(const conv_dims *d, const float *x, float *xp)
 {
-    for (size_t ki = 0; ki < d->k; ki++)
-        for (size_t kj = 0; kj < d->k; kj++) {
-            size_t first, end;
-            valid_columns(d, kj, &first, &end);
-            for (size_t c = 0; c < d->cin; c++) {
+    size_t hp = d->h + 2 * d->p, wp = d->w + 2 * d->p;
+    memset(xp, 0, padded_floats(d) * sizeof *xp);
+    for (size_t c = 0; c < d->cin; c++)
+        for (size_t i = 0; i < d->h; i++)
+            memcpy(xp + (c * hp + i + d->p) * wp + d->p, x + (c * d->h + i) * d->w,
+                   d->w * sizeof *xp);
+}
+
+/* One (c, ki, kj) row of the columns and its plane positions: row (ho, wo) =
+ * plane[oh*s*wp + ow*s] (im2col), or, adjoint, plane[oh*s*wp + ow*s] += row (col2im); inlined
+ * with s = 1, 2 or the layer's stride so that the copies vectorize. */
+static inline void transfer_plane(float *restrict row, float *restrict plane, size_t ho,
+                                  size_t wo, size_t wp, size_t s, int adjoint)
+{
+    for (size_t oh = 0; oh < ho; oh++)
+        if (adjoint)
+            for (size_t ow = 0; ow < wo; ow++)
+                plane[oh * s * wp + ow * s] += row[oh * wo + ow];
+        else
+#pragma omp simd
+            for (size_t ow = 0; ow < wo; ow++)
+                row[oh * wo + ow] = plane[oh * s * wp + ow * s];
+}
+
+/* cols (K, T) and the padded layout xp (Cin, H + 2p, W + 2p): row (c, ki, kj), column
+ * (oh, ow) of cols is xp[c, oh*s + ki, ow*s + kj]. adjoint = 0: cols from xp (im2col; xp is
+ * only read); 1: xp += the columns at their positions (col2im). No bounds to test: the padding
+ * is in xp. */
+SIMD_CLONES
+static void transfer_columns(const conv_dims *d, float *cols, float *xp, int adjoint)
+{
+    size_t hp = d->h + 2 * d->p, wp = d->w + 2 * d->p, s = d->s;
+    for (size_t c = 0; c < d->cin; c++)
+        for (size_t ki = 0; ki < d->k; ki++)
+            for (size_t kj = 0; kj < d->k; kj++) {
                 float *row = cols + ((c * d->k + ki) * d->k + kj) * d->T;
-                for (size_t oh = 0; oh < d->ho; oh++) {
-                    float *dst = row + oh * d->wo;
-                    size_t ih = oh * d->s + ki - d->p; /* wraps high when above the input */
-                    if (oh * d->s + ki < d->p || ih >= d->h || first == end) {
-                        memset(dst, 0, d->wo * sizeof *dst);
-                        continue;
-                    }
-                    /* input column of ow is ow*s + kj - p, >= 0 from `first` on */
-                    const float *src = x + (c * d->h + ih) * d->w;
-                    for (size_t ow = 0; ow < first; ow++)
-                        dst[ow] = 0.0f;
-                    if (d->s == 1)
-                        memcpy(dst + first, src + first + kj - d->p, (end - first) * sizeof *dst);
-                    else
-                        for (size_t ow = first; ow < end; ow++)
-                            dst[ow] = src[ow * d->s + kj - d->p];
-                    for (size_t ow = end; ow < d->wo; ow++)
-                        dst[ow] = 0.0f;
-                }
+                float *plane = xp + (c * hp + ki) * wp + kj;
+                if (s == 1)
+                    transfer_plane(row, plane, d->ho, d->wo, wp, 1, adjoint);
+                else if (s == 2)
+                    transfer_plane(row, plane, d->ho, d->wo, wp, 2, adjoint);
+                else
+                    transfer_plane(row, plane, d->ho, d->wo, wp, s, adjoint);
             }
-        }
 }
 
-/* dx (Cin, H, W) = sum of the columns back at their input positions (the adjoint of im2col). */
-static void col2im(const conv_dims *d, const float *cols, float *dx)
+static void im2col(const conv_dims *d, const float *xp, float *cols)
 {
-    memset(dx, 0, d->in_size * sizeof *dx);
-    for (size_t ki = 0; ki < d->k; ki++)
-        for (size_t kj = 0; kj < d->k; kj++) {
-            size_t first, end;
-            valid_columns(d, kj, &first, &end);
-            for (size_t c = 0; c < d->cin; c++) {
-                const float *row = cols + ((c * d->k + ki) * d->k + kj) * d->T;
-                for (size_t oh = 0; oh < d->ho; oh++) {
-                    size_t ih = oh * d->s + ki - d->p;
-                    if (oh * d->s + ki < d->p || ih >= d->h)
-                        continue;
-                    float *dst = dx + (c * d->h + ih) * d->w;
-                    const float *src = row + oh * d->wo;
-                    for (size_t ow = first; ow < end; ow++)
-                        dst[ow * d->s + kj - d->p] += src[ow];
-                }
-            }
-        }
+    transfer_columns(d, cols, (float *)xp, 0); /* reads xp only */
+}
+
+/* The adjoint of im2col into the padded layout dxp, then dx (Cin, H, W) = its interior. */
+static void col2im(const conv_dims *d, const float *cols, float *dxp, float *dx)
+{
+    size_t hp = d->h + 2 * d->p, wp = d->w + 2 * d->p;
+    memset(dxp, 0, padded_floats(d) * sizeof *dxp);
+    transfer_columns(d, (float *)cols, dxp, 1); /* reads cols only */
+    for (size_t c = 0; c < d->cin; c++)
+        for (size_t i = 0; i < d->h; i++)
+            memcpy(dx + (c * d->h + i) * d->w, dxp + (c * hp + i + d->p) * wp + d->p,
+                   d->w * sizeof *dx);
 }
 
 static size_t conv_param_count(const conv_dims *d)
@@ -124,13 +129,35 @@ static size_t conv_param_count(const conv_dims *d)
     return d->cout * d->K + d->cout;
 }
 
-/* Per thread: the columns (K*T), then either the two Gram matrices (2*T*T) or a partial
- * parameter gradient (P), whichever is larger. */
+/* Floats after the columns: either the two Gram matrices (2*T*T) or a partial parameter
+ * gradient (P), whichever is larger. */
+static size_t middle_floats(const dp_layer *layer, const conv_dims *d)
+{
+    size_t gram = layer->ghost_norms ? 2 * d->T * d->T : 0, P = conv_param_count(d);
+    return gram > P ? gram : P;
+}
+
+/* Per thread: the columns (K*T), the middle part above, then the padded input. */
 static size_t conv_scratch_floats(const dp_layer *layer)
 {
     conv_dims d = dims_of(layer);
-    size_t gram = layer->ghost_norms ? 2 * d.T * d.T : 0, P = conv_param_count(&d);
-    return d.K * d.T + (gram > P ? gram : P);
+    return d.K * d.T + middle_floats(layer, &d) + padded_floats(&d);
+}
+
+/* The padded-input part of a thread's scratch slice that starts with `cols`. */
+static float *padded_part(const dp_layer *layer, const conv_dims *d, float *cols)
+{
+    return cols + d->K * d->T + middle_floats(layer, d);
+}
+
+/* cols (K, T) of example input x, through the padded copy xp (x itself when p = 0). */
+static void columns_of(const conv_dims *d, const float *x, float *xp, float *cols)
+{
+    if (d->p) {
+        pad_input(d, x, xp);
+        x = xp;
+    }
+    im2col(d, x, cols);
 }
 
 /* Materialising: the per-example gradient (P); Gram form: A_i (T x T, upper triangle used). */
@@ -157,7 +184,7 @@ static void conv_forward(const dp_layer *layer, const float *params, const float
     for (size_t i = 0; i < n; i++) {
         float *cols = dp_scratch_slice(scratch, per_thread);
         float *y = out + i * d.out_size;
-        im2col(&d, in + i * d.in_size, cols);
+        columns_of(&d, in + i * d.in_size, padded_part(layer, &d, cols), cols);
         for (size_t c = 0; c < d.cout; c++)
             for (size_t t = 0; t < d.T; t++)
                 y[c * d.T + t] = bias[c];
@@ -184,7 +211,7 @@ static void conv_backward_input(const dp_layer *layer, const float *params, cons
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d.K, (int)d.T, (int)d.cout,
                     1.0f, params, (int)d.K, grad_out + i * d.out_size, (int)d.T, 0.0f, cols,
                     (int)d.T);
-        col2im(&d, cols, grad_in + i * d.in_size);
+        col2im(&d, cols, padded_part(layer, &d, cols), grad_in + i * d.in_size);
     }
     dp_blas_serial_end(blas);
 }
@@ -239,12 +266,12 @@ static void conv_add_squared_norms(const dp_layer *layer, const float *in, const
             if (scratch->kept_valid) {
                 A = scratch->kept + i * d.T * d.T; /* from the forward pass */
             } else {
-                im2col(&d, in + i * d.in_size, cols);
+                columns_of(&d, in + i * d.in_size, padded_part(layer, &d, cols), cols);
                 input_gram(&d, cols, A);
             }
             squared_norms[i] += gram_squared_norm(&d, A, delta, B);
         } else {
-            im2col(&d, in + i * d.in_size, cols);
+            columns_of(&d, in + i * d.in_size, padded_part(layer, &d, cols), cols);
             squared_norms[i] += materialise(&d, cols, delta, scratch->kept + i * P);
         }
     }
@@ -275,7 +302,7 @@ static void conv_add_param_gradient(const dp_layer *layer, const float *in, cons
 #pragma omp for schedule(dynamic)
         for (size_t i = 0; i < n; i++) {
             const float *delta = grad_out + i * d.out_size;
-            im2col(&d, in + i * d.in_size, cols);
+            columns_of(&d, in + i * d.in_size, padded_part(layer, &d, cols), cols);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d.cout, (int)d.K, (int)d.T,
                         1.0f, delta, (int)d.T, cols, (int)d.T, 1.0f, partial, (int)d.K);
             float *bias = partial + d.cout * d.K;

@@ -5,6 +5,20 @@
 #include "dp/layers_internal.h"
 
 #include <cblas.h>
+#include <omp.h>
+
+/* This thread's share [*first, *end) of count items, in multiples of `align`. */
+static void thread_share(size_t count, size_t align, size_t *first, size_t *end)
+{
+    size_t threads = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+    size_t blocks = (count + align - 1) / align;
+    *first = blocks * t / threads * align;
+    *end = blocks * (t + 1) / threads * align;
+    if (*end > count)
+        *end = count;
+    if (*first > *end)
+        *first = *end;
+}
 
 static void linear_forward(const dp_layer *layer, const float *params, const float *in,
                            float *out, size_t n, const dp_scratch *scratch)
@@ -12,12 +26,21 @@ static void linear_forward(const dp_layer *layer, const float *params, const flo
     (void)scratch;
     size_t D = dp_shape_size(layer->input), K = layer->units;
     const float *weight = params, *bias = params + K * D;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < K; k++)
-            out[i * K + k] = bias[k];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, (int)D, 1.0f, in,
-                (int)D, weight, (int)D, 1.0f, out, (int)K);
+    /* rows split over the threads, single-threaded BLAS in each (no oversubscription) */
+    int blas = dp_blas_serial_begin();
+#pragma omp parallel
+    {
+        size_t first, end;
+        thread_share(n, 16, &first, &end);
+        for (size_t i = first; i < end; i++)
+            for (size_t k = 0; k < K; k++)
+                out[i * K + k] = bias[k];
+        if (end > first)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(end - first), (int)K,
+                        (int)D, 1.0f, in + first * D, (int)D, weight, (int)D, 1.0f,
+                        out + first * K, (int)K);
+    }
+    dp_blas_serial_end(blas);
 }
 
 static void linear_backward_input(const dp_layer *layer, const float *params, const float *in,
@@ -26,8 +49,17 @@ static void linear_backward_input(const dp_layer *layer, const float *params, co
 {
     (void)in, (void)out, (void)scratch;
     size_t D = dp_shape_size(layer->input), K = layer->units;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)D, (int)K, 1.0f,
-                grad_out, (int)K, params, (int)D, 0.0f, grad_in, (int)D);
+    int blas = dp_blas_serial_begin();
+#pragma omp parallel
+    {
+        size_t first, end;
+        thread_share(n, 16, &first, &end);
+        if (end > first)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(end - first), (int)D,
+                        (int)K, 1.0f, grad_out + first * K, (int)K, params, (int)D, 0.0f,
+                        grad_in + first * D, (int)D);
+    }
+    dp_blas_serial_end(blas);
 }
 
 static void linear_add_squared_norms(const dp_layer *layer, const float *in,
@@ -54,9 +86,19 @@ static void linear_add_param_gradient(const dp_layer *layer, const float *in,
 {
     (void)scratch;
     size_t D = dp_shape_size(layer->input), K = layer->units;
-    /* dW += delta^T x (K x D); db += column sums of delta */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)D, (int)n, 1.0f, grad_out,
-                (int)K, in, (int)D, 1.0f, grad, (int)D);
+    /* dW += delta^T x (K x D), the D columns split over the threads; db += column sums of
+     * delta */
+    int blas = dp_blas_serial_begin();
+#pragma omp parallel
+    {
+        size_t first, end;
+        thread_share(D, 16, &first, &end);
+        if (end > first)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)(end - first),
+                        (int)n, 1.0f, grad_out, (int)K, in + first, (int)D, 1.0f, grad + first,
+                        (int)D);
+    }
+    dp_blas_serial_end(blas);
     float *bias = grad + K * D;
     for (size_t k = 0; k < K; k++) {
         double s = 0;

@@ -3,6 +3,7 @@
 #ifndef DPKIT_DP_LAYERS_INTERNAL_H
 #define DPKIT_DP_LAYERS_INTERNAL_H
 
+#include "common/simd.h"
 #include "dp/dp.h"
 
 extern const dp_layer_ops dp_layer_linear_ops;
@@ -30,6 +31,9 @@ int dp_conv2d_prefers_ghost(const dp_layer *layer);
 /* The clip factor min(1, C / norm) in float32, rounded down far enough that the clipped
  * per-example gradient, as float32 products of it, has norm <= C (dp/model.c). */
 float dp_clip_factor(double norm, double clip_norm);
+
+/* y[j] = tanh(x[j]) for j < count, vectorized (dp/layer_tanh_kernel.c; y may be x). */
+void dp_tanh_array(const float *x, float *y, size_t count);
 
 /* Floats of dp_workspace.rows_scratch per thread for a single linear layer model. */
 size_t dp_linear_rows_floats_per_thread(const dp_model *model);

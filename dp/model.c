@@ -396,7 +396,9 @@ int dp_softmax_cross_entropy_row(const float *z, int32_t label, size_t K, float 
 
 void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, size_t n)
 {
+    int blas = dp_blas_serial_begin(); /* as in dp_model_clipped_gradient */
     forward_pass(model, ws, x, n, 0);
+    dp_blas_serial_end(blas);
 }
 
 int dp_model_check_input(const dp_model *model, const float *x, size_t n, dpkit_error *err)
@@ -466,6 +468,9 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
         return -1;
     size_t L = model->layer_count;
     int have_norms = clip_norm > 0 || norms;
+    /* OpenBLAS single-threaded for the whole step: the layers split their work over OpenMP
+     * threads, and idle OpenBLAS threads spinning between their calls would take the cores */
+    int blas = dp_blas_serial_begin();
     forward_pass(model, ws, x, n, have_norms);
     softmax_cross_entropy(ws->activations[L], y, n, model->class_count, ws->gradients[L],
                           &stats->loss_sum, &stats->correct);
@@ -527,6 +532,7 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
                                                              &scratch);
     }
 #undef LAYER_INPUT
+    dp_blas_serial_end(blas);
     return 0;
 }
 

@@ -15,9 +15,11 @@ int dp_model_input_gradient(const dp_model *model, dp_workspace *ws, const float
                               "which have no gradient");
     size_t L = model->layer_count;
     memcpy(ws->gradients[L], grad_logits, n * model->class_count * sizeof *grad_logits);
-    dp_scratch scratch = {.data = ws->scratch, .threads = ws->threads, .factors = ws->factors};
     for (size_t l = L; l-- > 0;) {
         const dp_layer *layer = &model->layers[l];
+        /* what the forward kept (max pooling: where its maxima were), as in training */
+        dp_scratch scratch = {.data = ws->scratch, .threads = ws->threads, .kept = ws->kept[l],
+                              .factors = ws->factors};
         dp_layer_ops_of(layer->kind)->backward_input(
             layer, model->params + layer->param_offset, l == 0 ? x : ws->activations[l],
             ws->activations[l + 1], ws->gradients[l + 1], l == 0 ? grad_x : ws->gradients[l], n,
