@@ -406,6 +406,8 @@ typedef struct dp_train_config {
      * for randomized smoothing, docs/maths.md 12.6); 0: none. */
     double input_noise;
     uint64_t augment_seed; /* public randomness of the two above (with the step) */
+    long long adversarial_ramp; /* steps over which the radius (and step size) grow linearly
+                                   from 0 to their values; 0: full from the start */
 } dp_train_config;
 
 /* Everything that changes while training; saved in checkpoints. */

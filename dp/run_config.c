@@ -47,6 +47,7 @@ const config_field run_config_schema_training[] = {
     {"training.adversarial.steps", CONFIG_INT, "7", "adversarial training: PGD steps per batch", "1..100000", NULL},
     {"training.adversarial.step", CONFIG_DOUBLE, "0.1", "adversarial training: PGD step size", "0..1e6", NULL},
     {"training.adversarial.random_start", CONFIG_BOOL, "true", "adversarial training: PGD starts at a random point of the set", NULL, NULL},
+    {"training.adversarial.ramp_steps", CONFIG_INT, "0", "adversarial training: steps over which the radius grows from 0 to its value", "0..1000000000", NULL},
     {"training.input_noise", CONFIG_DOUBLE, "0", "Gaussian noise (standard deviation) on every training input, for randomized smoothing (raw pixels in [0, 1])", "0..1e6", NULL},
     {0}};
 
@@ -210,6 +211,7 @@ static int read_adversarial(run_config *rc, dpkit_error *err)
     if (!(rc->adversarial.step > 0))
         return config_error(c, "training.adversarial.step", err, "0, expected > 0");
     rc->train.adversarial = &rc->adversarial;
+    rc->train.adversarial_ramp = config_get_int(c, "training.adversarial.ramp_steps");
     return 0;
 }
 

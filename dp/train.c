@@ -97,6 +97,12 @@ static int augment_batch(const dp_model *model, dp_workspace *ws, const dp_train
     dp_classifier_of_model(&mc, &classifier);
     dp_pgd_config c = *config->adversarial;
     c.seed = seed;
+    if (step < config->adversarial_ramp) { /* the warm-up: a training that meets the full
+                                              radius from its first step can stall at chance */
+        double f = (double)(step + 1) / (double)config->adversarial_ramp;
+        c.epsilon *= f;
+        c.step *= f;
+    }
     return dp_pgd(&classifier, &c, x, y, n, x_adv, NULL, err);
 }
 

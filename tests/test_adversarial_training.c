@@ -1,6 +1,7 @@
 /* Adversarial training end to end (training.adversarial.*): with a radius of 0 it is plain
  * training (to float rounding: a linear model then sums its batch as a layered model does, in
- * another order), with a radius it trains on other inputs; training with noise on the inputs
+ * another order), with a radius it trains on other inputs unless its warm-up still holds the
+ * radius near 0; training with noise on the inputs
  * (training.input_noise) too; both refuse inputs that are not pixels in [0, 1]. */
 #include "tests/test_util.h"
 
@@ -17,39 +18,45 @@
 
 Test(adversarial_training, radius_zero_is_plain_training_and_a_radius_is_not)
 {
-    char config_path[1200], model[4][1300];
+    char config_path[1200], model[5][1300];
     const char *dir = test_run_dir(test_tiny_config, config_path, sizeof config_path);
     cr_assert_not_null(dir);
-    const char *extra[4] = {"", "--set training.adversarial.norm=linf "
+    const char *extra[5] = {"", "--set training.adversarial.norm=linf "
                                 "--set training.adversarial.epsilon=0 "
                                 "--set training.adversarial.steps=1 "
                                 "--set training.adversarial.random_start=false",
                             "--set training.adversarial.norm=linf "
                             "--set training.adversarial.epsilon=0.1 "
                             "--set training.adversarial.step=0.05 --set training.adversarial.steps=3",
-                            "--set training.input_noise=0.3"};
-    for (int k = 0; k < 4; k++) {
+                            "--set training.input_noise=0.3",
+                            "--set training.adversarial.norm=linf "
+                            "--set training.adversarial.epsilon=0.1 "
+                            "--set training.adversarial.step=0.05 --set training.adversarial.steps=3 "
+                            "--set training.adversarial.ramp_steps=100000000"};
+    for (int k = 0; k < 5; k++) {
         char *out = NULL;
         cr_assert_eq(test_run_dpkitf(&out, "-q train %s " RAW " %s --output %s/run%d", config_path,
                                      extra[k], dir, k), 0, "%s", out);
         free(out);
         snprintf(model[k], sizeof model[k], "%s/run%d/model.h5", dir, k);
     }
-    size_t n[4];
-    float *p[4];
-    for (int k = 0; k < 4; k++)
+    size_t n[5];
+    float *p[5];
+    for (int k = 0; k < 5; k++)
         p[k] = test_read_params(model[k], &n[k]);
-    cr_assert(n[0] == n[1] && n[0] == n[2] && n[0] == n[3]);
-    double scale = 0, d[4] = {0};
+    cr_assert(n[0] == n[1] && n[0] == n[2] && n[0] == n[3] && n[0] == n[4]);
+    double scale = 0, d[5] = {0};
     for (size_t i = 0; i < n[0]; i++) {
         scale = fmax(scale, fabs(p[0][i]));
-        for (int k = 1; k < 4; k++)
+        for (int k = 1; k < 5; k++)
             d[k] = fmax(d[k], fabs(p[0][i] - p[k][i]));
     }
     cr_assert(d[1] <= 1e-4 * scale, "radius 0 changed the training by %g (scale %g)", d[1], scale);
     cr_assert(d[2] > 1e-2 * scale, "a radius of 0.1 changed the training by %g only", d[2]);
     cr_assert(d[3] > 1e-2 * scale, "input noise 0.3 changed the training by %g only", d[3]);
-    for (int k = 0; k < 4; k++)
+    /* a ramp of 10^8 steps keeps the radius near 0 for the run's 10 steps */
+    cr_assert(d[4] <= 1e-4 * scale, "the ramp did not start near 0 (%g, scale %g)", d[4], scale);
+    for (int k = 0; k < 5; k++)
         free(p[k]);
 }
 
