@@ -71,8 +71,10 @@ static int read_attack(robustness *r, dpkit_error *err)
     r->cw_config.learning_rate = config_get_double(c, "cw.learning_rate");
     r->cw_config.initial_c = config_get_double(c, "cw.initial_c");
     r->cw_config.confidence = config_get_double(c, "cw.confidence");
-    if (r->cw && robust_cw_check(&r->cw_config, err))
-        return config_error(c, "cw", err, "%s", err->message);
+    if (r->cw && !(r->cw_config.learning_rate > 0))
+        return config_error(c, "cw.learning_rate", err, "0, expected > 0");
+    if (r->cw && !(r->cw_config.initial_c > 0))
+        return config_error(c, "cw.initial_c", err, "0, expected > 0");
     if (config_get_numbers(c, "attack.epsilons", r->epsilons, ROBUSTNESS_MAX_VALUES,
                            &r->epsilon_count, err))
         return -1;
@@ -102,8 +104,11 @@ static int read_smoothing(robustness *r, dpkit_error *err)
     r->smoothing.alpha = config_get_double(c, "smoothing.alpha");
     r->smoothing.seed = (uint64_t)config_get_int(c, "attack.seed");
     r->smoothing_attack = config_get_bool(c, "smoothing.attack");
-    if (r->smoothing_count && robust_smoothing_check(&r->smoothing, err))
-        return config_error(c, "smoothing", err, "%s", err->message);
+    if (r->smoothing_count && !(r->smoothing.sigma > 0))
+        return config_error(c, "smoothing.sigma", err, "0, expected > 0");
+    if (r->smoothing_count && !(r->smoothing.alpha > 0 && r->smoothing.alpha < 0.5))
+        return config_error(c, "smoothing.alpha", err, "%g, expected 0 < alpha < 0.5",
+                            r->smoothing.alpha);
     return config_get_numbers(c, "smoothing.radii", r->radii, ROBUSTNESS_MAX_VALUES,
                               &r->radius_count, err);
 }
