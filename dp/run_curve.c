@@ -42,40 +42,11 @@ const config_field run_curve_schema[] = {
 
 #define MAX_SETS 64 /* overrides of one point: 5 of the curve, the rest of its line */
 
-/* Parses "1 1.5, 2" (the string key `key`) into values; errors name the key. */
-static int parse_numbers(const config *cfg, const char *key, double *values, size_t *count,
-                         dpkit_error *err)
-{
-    const char *text = config_get_string(cfg, key);
-    *count = 0;
-    const char *p = text;
-    while (*p) {
-        while (*p == ' ' || *p == ',' || *p == '\t')
-            p++;
-        if (!*p)
-            break;
-        char *end;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno || !isfinite(v))
-            return config_error(cfg, key, err, "'%s' is not a list of numbers", text);
-        if (*count == RUN_CURVE_MAX_VALUES)
-            return config_error(cfg, key, err, "more than %d values", RUN_CURVE_MAX_VALUES);
-        values[(*count)++] = v;
-        p = end;
-        if (*p && *p != ' ' && *p != ',' && *p != '\t')
-            return config_error(cfg, key, err, "'%s' is not a list of numbers", text);
-    }
-    if (*count == 0)
-        return config_error(cfg, key, err, "empty list");
-    return 0;
-}
-
 /* Parses a list of seeds (integers >= 0). */
 static int parse_seeds(const config *cfg, const char *key, double *seeds, size_t *count,
                        dpkit_error *err)
 {
-    if (parse_numbers(cfg, key, seeds, count, err))
+    if (config_get_numbers(cfg, key, seeds, RUN_CURVE_MAX_VALUES, count, err))
         return -1;
     for (size_t i = 0; i < *count; i++)
         if (seeds[i] < 0 || seeds[i] != floor(seeds[i]) || seeds[i] > 9.2e18)
@@ -132,7 +103,8 @@ int run_curve_load(const char *path, const char *const *sets, size_t set_count, 
     c->line_count = config_list_length(c->cfg, "runs");
     if (c->line_count == 0)
         return config_error(c->cfg, "runs", err, "at least one line is needed");
-    if (parse_numbers(c->cfg, "epsilons", c->epsilons, &c->epsilon_count, err) ||
+    if (config_get_numbers(c->cfg, "epsilons", c->epsilons, RUN_CURVE_MAX_VALUES,
+                           &c->epsilon_count, err) ||
         parse_seeds(c->cfg, "seeds", c->seeds, &c->seed_count, err))
         return -1;
     for (size_t i = 0; i < c->epsilon_count; i++)

@@ -51,16 +51,6 @@ static int allocate_per_example(run_eval_result *r, size_t count, size_t classes
     return 0;
 }
 
-/* The first largest logit, as dp_softmax_cross_entropy_row counts a correct prediction. */
-static size_t argmax(const float *z, size_t K)
-{
-    size_t best = 0;
-    for (size_t k = 1; k < K; k++)
-        if (z[k] > z[best])
-            best = k;
-    return best;
-}
-
 /* Logits of the normalised features x, batch by batch; accuracy and mean loss summed over every
  * example, and the per-example outputs kept where r has arrays for them. */
 static int forward_all(const dp_model *model, const features_set *x, run_eval_result *r,
@@ -80,7 +70,7 @@ static int forward_all(const dp_model *model, const features_set *x, run_eval_re
         dp_model_forward(model, &ws, x->values + first * D, n);
         const float *z = ws.activations[ws.layer_count];
         for (size_t i = 0; i < n; i++) {
-            size_t e = first + i, predicted = argmax(z + i * K, K);
+            size_t e = first + i, predicted = dp_argmax(z + i * K, K);
             double loss = 0;
             dp_softmax_cross_entropy_row(z + i * K, x->labels[e], K, NULL, &loss);
             loss_sum += loss;
