@@ -286,11 +286,15 @@ static int certify(const robustness *r, robustness_model *rm, const dp_classifie
     if (!adv)
         return error_set(err, "robustness: out of memory");
     int rc = 0;
+    progress bar;
+    progress_start(&bar, rm->label, n, "certificates");
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = robust_certify(cl, &r->smoothing, x + i * D, &rm->smoothed[i], &rm->radius[i], err);
         if (rc == 0 && r->smoothing_attack && rm->smoothed[i] >= 0 && rm->radius[i] > 0)
             rc = check_certificate(r, rm, cl, x, i, adv, err);
+        progress_update(&bar, i + 1);
     }
+    progress_finish(&bar);
     free(adv);
     if (rc)
         return -1;
