@@ -209,7 +209,11 @@ static void fft_work_free(fft_work *w)
 static double complex complex_product(double complex a, double complex b)
 {
     double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
-    return CMPLX(ar * br - ai * bi, ar * bi + ai * br);
+    /* the parts set one by one: CMPLX is missing from some compilers' C17 (clang 14) */
+    double parts[2] = {ar * br - ai * bi, ar * bi + ai * br};
+    double complex z;
+    memcpy(&z, parts, sizeof z);
+    return z;
 }
 
 /* z^n by repeated squaring: about 2 log2(n) products, and as accurate as cpow for |z| <= 1. */
