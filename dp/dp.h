@@ -271,13 +271,14 @@ typedef struct dp_pgd_config {
     int random_start;     /* 1: start at a uniform point of the ball (L-inf: of the cube) */
     double lower, upper;  /* valid input range, e.g. pixels 0 and 1 */
     uint64_t seed;        /* of the random start; the attack is deterministic given it */
+    int margin_loss;      /* 1: ascend max_{j != y} Z_j - Z_y instead of the cross-entropy */
 } dp_pgd_config;
 
 /* Checks a configuration (finite, epsilon >= 0, step > 0, steps >= 0, lower < upper). */
 int dp_pgd_check(const dp_pgd_config *config, dpkit_error *err);
 
 /* x_adv (n, D): the last PGD iterate from x (n, D), which ascends the cross-entropy of the
- * labels y within the perturbation set and the input range; fooled[i] = 1 when the model
+ * labels y (or the margin) within the perturbation set and the input range; fooled[i] = 1 when the model
  * misclassifies x_adv[i] (fooled may be NULL). Batches of the classifier's max_batch. */
 int dp_pgd(const dp_classifier *classifier, const dp_pgd_config *config, const float *x,
            const int32_t *y, size_t n, float *x_adv, uint8_t *fooled, dpkit_error *err);

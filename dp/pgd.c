@@ -166,19 +166,34 @@ done:
 typedef struct pgd_labels {
     const int32_t *y;
     size_t K;
+    int margin;
     uint8_t *fooled;
 } pgd_labels;
 
-/* The cross-entropy's gradient softmax(z) - onehot(y) while attacking; at the last iterate,
- * whether each input is misclassified. */
-static int cross_entropy_loss(void *user, size_t first, size_t m, const float *z, float *grad,
-                              dpkit_error *err)
+/* The loss's gradient while attacking: the cross-entropy's softmax(z) - onehot(y), or the
+ * margin's e_j - e_y (j the best other class; docs/maths.md 12.1), which does not vanish when
+ * the softmax saturates; at the last iterate, whether each input is misclassified. */
+static int attack_loss(void *user, size_t first, size_t m, const float *z, float *grad,
+                       dpkit_error *err)
 {
     (void)err;
     const pgd_labels *l = user;
-    if (grad || l->fooled)
-        cross_entropy_gradient(z, l->y + first, m, l->K, grad,
-                               grad ? NULL : l->fooled + first);
+    if (!grad || !l->margin) {
+        if (grad || l->fooled)
+            cross_entropy_gradient(z, l->y + first, m, l->K, grad,
+                                   grad ? NULL : l->fooled + first);
+        return 0;
+    }
+    for (size_t i = 0; i < m; i++) {
+        const float *zi = z + i * l->K;
+        size_t y = (size_t)l->y[first + i], j = y == 0 ? 1 : 0;
+        for (size_t k = 0; k < l->K; k++)
+            if (k != y && zi[k] > zi[j])
+                j = k;
+        memset(grad + i * l->K, 0, l->K * sizeof *grad);
+        grad[i * l->K + j] = 1.0f;
+        grad[i * l->K + y] = -1.0f;
+    }
     return 0;
 }
 
@@ -189,6 +204,6 @@ int dp_pgd(const dp_classifier *cl, const dp_pgd_config *c, const float *x, cons
         if (y[i] < 0 || (size_t)y[i] >= cl->class_count)
             return error_set(err, "label %d of input %zu outside 0..%zu", (int)y[i], i,
                              cl->class_count - 1);
-    pgd_labels l = {y, cl->class_count, fooled};
-    return dp_attack_run(cl, c, x, n, cross_entropy_loss, &l, 1, x_adv, err);
+    pgd_labels l = {y, cl->class_count, c->margin_loss, fooled};
+    return dp_attack_run(cl, c, x, n, attack_loss, &l, 1, x_adv, err);
 }

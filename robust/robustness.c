@@ -29,6 +29,7 @@ const config_field robustness_schema[] = {
     {"attack.steps", CONFIG_INT, "40", "pgd: steps", "0..100000", NULL},
     {"attack.step", CONFIG_DOUBLE, "0.01", "pgd: step size", "0..1e6", NULL},
     {"attack.random_start", CONFIG_BOOL, "false", "pgd: start at a random point of the set", NULL, NULL},
+    {"attack.loss", CONFIG_ENUM, "cross-entropy", "pgd: the loss ascended (margin: max other logit - the label's, which does not vanish when the softmax saturates)", "cross-entropy|margin", NULL},
     {"attack.seed", CONFIG_INT, "0", "pgd: seed of the random starts", "0..9223372036854775807", NULL},
     {"attack.figure_epsilon", CONFIG_DOUBLE, "0.3", "radius of the privacy x robustness figure (one of attack.epsilons)", "0..1e6", NULL},
     {"cw.steps", CONFIG_INT, "1000", "cw: Adam steps per search step", "1..1000000", NULL},
@@ -60,6 +61,7 @@ static int read_attack(robustness *r, dpkit_error *err)
         .step = config_get_double(c, "attack.step"),
         .steps = (int)config_get_int(c, "attack.steps"),
         .random_start = config_get_bool(c, "attack.random_start"),
+        .margin_loss = strcmp(config_get_string(c, "attack.loss"), "margin") == 0,
         .lower = 0,
         .upper = 1,
         .seed = (uint64_t)config_get_int(c, "attack.seed")};

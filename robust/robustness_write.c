@@ -69,6 +69,7 @@ static int write_report(const robustness *r, const char *path, dpkit_error *err)
         json_field_int(&w, "steps", r->pgd.steps);
         json_field_double(&w, "step", r->pgd.step);
         json_field_bool(&w, "random_start", r->pgd.random_start);
+        json_field_string(&w, "loss", r->pgd.margin_loss ? "margin" : "cross-entropy");
     } else {
         json_field_int(&w, "cw_steps", r->cw_config.steps);
         json_field_int(&w, "cw_search_steps", r->cw_config.search_steps);

@@ -279,3 +279,32 @@ Test(robust_collision, reaches_the_projection_of_the_target)
     dp_workspace_free(&ws);
     dp_model_free(&m);
 }
+
+/* A saturated model (logit gap ~ 10^3): the cross-entropy's gradient underflows to 0 and PGD
+ * does not move (gradient masking); the margin loss crosses the boundary within the same set. */
+Test(dp_pgd, margin_loss_gets_through_a_saturated_softmax)
+{
+    float w[2][D], b[2];
+    for (int j = 0; j < D; j++)
+        w[0][j] = 1000 * W[0][j], w[1][j] = 1000 * W[1][j];
+    b[0] = 1000 * BIAS[0], b[1] = 1000 * BIAS[1];
+    dp_model m;
+    dp_workspace ws;
+    linear_model(&m, &ws, 1, w, b);
+    dp_model_classifier rm = {&m, &ws};
+    dp_classifier c;
+    dp_classifier_of_model(&rm, &c);
+    int32_t y = 0;
+    float adv[D];
+    uint8_t fooled;
+    dpkit_error err;
+    dp_pgd_config cfg = pgd(DP_ATTACK_LINF, 2.0, 20);
+    cr_assert_eq(dp_pgd(&c, &cfg, X0, &y, 1, adv, &fooled, &err), 0, "%s", err.message);
+    cr_assert_eq(fooled, 0, "the cross-entropy should stall here");
+    cr_assert_eq(memcmp(adv, X0, sizeof adv), 0, "a zero gradient moved the input");
+    cfg.margin_loss = 1;
+    cr_assert_eq(dp_pgd(&c, &cfg, X0, &y, 1, adv, &fooled, &err), 0, "%s", err.message);
+    cr_assert_eq(fooled, 1, "the margin loss did not cross the boundary");
+    dp_workspace_free(&ws);
+    dp_model_free(&m);
+}
