@@ -187,7 +187,7 @@ static int privacy_figure(const robustness *r, const char *png, dpkit_error *err
         return -1;
     FILE *s = plot_script(p);
     fprintf(s, "set xlabel 'DP ε (∞: not private)'\nset ylabel 'robust accuracy (%%)'\n"
-               "set logscale x\nset xrange [*:%g]\nset key outside below\n"
+               "set yrange [0:100]\nset logscale x\nset xrange [0.5:%g]\nset key outside below\n"
                "set xtics add ('∞' %g)\nplot ", 1.5 * inf_x, inf_x);
     int first = 1;
     for (size_t m = 0; m < r->model_count; m++) {
