@@ -174,10 +174,12 @@ static int privacy_figure(const robustness *r, const char *png, dpkit_error *err
     size_t e = 0;
     while (r->epsilons[e] != r->figure_epsilon)
         e++;
-    double top = 1;
+    double top = 1, low = 1;
     for (size_t m = 0; m < r->model_count; m++)
-        if (isfinite(r->models[m].dp_epsilon) && r->models[m].dp_epsilon > top)
-            top = r->models[m].dp_epsilon;
+        if (isfinite(r->models[m].dp_epsilon)) {
+            top = fmax(top, r->models[m].dp_epsilon);
+            low = fmin(low, r->models[m].dp_epsilon);
+        }
     double inf_x = 2 * top;
     char title[300];
     snprintf(title, sizeof title, "%s: robust accuracy at radius %g against DP ε", r->name,
@@ -187,8 +189,8 @@ static int privacy_figure(const robustness *r, const char *png, dpkit_error *err
         return -1;
     FILE *s = plot_script(p);
     fprintf(s, "set xlabel 'DP ε (∞: not private)'\nset ylabel 'robust accuracy (%%)'\n"
-               "set yrange [0:100]\nset logscale x\nset xrange [0.5:%g]\nset key outside below\n"
-               "set xtics add ('∞' %g)\nplot ", 1.5 * inf_x, inf_x);
+               "set yrange [0:100]\nset logscale x\nset xrange [%g:%g]\nset key outside below\n"
+               "set xtics add ('∞' %g)\nplot ", low / 1.5, 1.5 * inf_x, inf_x);
     int first = 1;
     for (size_t m = 0; m < r->model_count; m++) {
         int seen = 0;
