@@ -284,6 +284,8 @@ static int certify(const robustness *r, robustness_model *rm, const dp_classifie
                    const float *x, dpkit_error *err)
 {
     size_t n = rm->certified_count, D = cl->input_size;
+    if (n == 0)
+        return 0;
     float *adv = malloc(D * sizeof *adv);
     if (!adv)
         return error_set(err, "robustness: out of memory");
