@@ -20,6 +20,13 @@ int accountant_pld_epsilon(const accountant_event *events, size_t event_count, d
                            double discretization, double *epsilon, dpkit_error *err);
 int accountant_pld_delta(const accountant_event *events, size_t event_count, double epsilon,
                          double discretization, double *delta, dpkit_error *err);
+/* The pessimistic epsilon at delta = `argument` (want_epsilon 1) or delta at epsilon = `argument`
+ * (0); `screen` 1 computes the ADD direction on a coarse grid first and skips its fine grid when
+ * that proves REMOVE the larger (docs/maths.md 3.6; the same value up to rounding), 0 always
+ * computes both on the fine grid. */
+int accountant_pld_value(const accountant_event *events, size_t event_count, double argument,
+                         double discretization, int want_epsilon, int screen, double *result,
+                         dpkit_error *err);
 /* Both connect-the-dots estimates of epsilon at delta (docs/maths.md 3.3): optimistic <= the
  * true epsilon <= pessimistic (what accountant_pld_epsilon returns), up to the truncated tails
  * and rounding. */

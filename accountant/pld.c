@@ -15,6 +15,14 @@
 #define PLD_LOG_MASS_TRUNCATION (-50.0)
 /* Tail mass dropped (charged to infinity) by each composition (3.5). */
 #define PLD_TAIL_MASS 1e-15
+/* The ADD direction is first computed on a grid this many times coarser (3.6), and its delta
+ * charged for rounding: a base (FFT rounding of the read-off) plus a bound per step (the
+ * tabulated values' rounding, which can dent the convexity the screen relies on). */
+#define PLD_SCREEN_STRIDE 10
+/* Above this grid step the coarse grid is too loose to prove anything (measured, 3.6). */
+#define PLD_SCREEN_MAX_STEP 1.0001e-4
+#define PLD_SCREEN_SLACK_BASE 1e-11
+#define PLD_SCREEN_SLACK_STEP 1e-15
 
 typedef enum { PLD_REMOVE, PLD_ADD } pld_direction;
 
@@ -63,7 +71,8 @@ static inline double clamp01(double x)
 
 /* Exact delta and Q-mass above of both directions at each grid point (3.2, 3.3): REMOVE at
  * loss k d and ADD at -k d share the threshold x and the two normal CDFs. */
-static int tabulate(double q, double sigma, double d, pld_table *t, dpkit_error *err)
+static int tabulate(double q, double sigma, double d, long long align, pld_table *t,
+                    dpkit_error *err)
 {
     memset(t, 0, sizeof *t);
     t->symmetric = q == 1.0;
@@ -73,6 +82,10 @@ static int tabulate(double q, double sigma, double d, pld_table *t, dpkit_error 
      * and checked against the cap before any conversion to an integer or allocation. */
     double top = ceil(remove_loss(q, sigma, x_tail - 1.0) / d);
     double bottom = floor(remove_loss(q, sigma, -x_tail) / d);
+    /* Both ends on multiples of `align`, so that every align-th point of either direction is
+     * a point of the coarse grid align d (3.6); the added points carry their true values. */
+    top = ceil(top / (double)align) * (double)align;
+    bottom = floor(bottom / (double)align) * (double)align;
     double points = top - bottom + 1.0;
     if (!(points <= (double)ACCOUNTANT_PLD_MAX_POINTS))
         return error_set(err, "PLD: noise multiplier %g needs %.3g loss grid points at "
@@ -90,21 +103,31 @@ static int tabulate(double q, double sigma, double d, pld_table *t, dpkit_error 
     t->delta_add = t->symmetric ? NULL : t->mass_remove + n;
     t->mass_add = t->symmetric ? NULL : t->delta_add + n;
     double var = sigma * sigma;
+    /* e^eps as e^{block start} e^{j d}: one exp per GROWTH_BLOCK points, within 2 ulp */
+    enum { GROWTH_BLOCK = 64 };
+    double growth_step[GROWTH_BLOCK], growth_base = 1.0;
+    for (int j = 0; j < GROWTH_BLOCK; j++)
+        growth_step[j] = exp(j * d);
+    double no_remove_above = q < 1.0 ? log1p(-q) : -INFINITY; /* every REMOVE loss is above */
     for (size_t i = 0; i < n; i++) {
         double eps = (double)(t->k_lo + (long long)i) * d;
+        if (i % GROWTH_BLOCK == 0)
+            growth_base = exp(eps);
+        double growth = growth_base * growth_step[i % GROWTH_BLOCK];
         double dr, mr, da, ma;
-        if (q < 1.0 && eps <= log1p(-q)) {
+        if (eps <= no_remove_above) {
             /* every REMOVE loss is >= eps; no ADD loss is >= -eps */
             dr = -expm1(eps);
             mr = 1.0;
             da = ma = 0.0;
         } else {
-            /* REMOVE loss >= eps iff x <= x_eps; ADD loss >= -eps iff x >= -x_eps */
-            double x = -0.5 - var * log1p(expm1(eps) / q);
+            /* REMOVE loss >= eps iff x <= x_eps; ADD loss >= -eps iff x >= -x_eps. Past
+             * eps = 1/2, e^eps - 1 loses at most a bit to the subtraction. */
+            double growth_m1 = eps > 0.5 ? growth - 1.0 : expm1(eps);
+            double x = -0.5 - var * log1p(growth_m1 / q);
             double a_lo, a_hi, b_lo, b_hi;
             normal_cdf_pair(x / sigma, &a_lo, &a_hi);
             normal_cdf_pair((x + 1.0) / sigma, &b_lo, &b_hi);
-            double growth = exp(eps);
             mr = a_lo;
             dr = (1.0 - q) * a_lo + q * b_lo - growth * mr;
             ma = (1.0 - q) * a_hi + q * b_hi;
@@ -210,10 +233,20 @@ static int pmf_from_curve(const double *curve, long long k_lo, size_t n, double 
     return 0;
 }
 
-/* The single-step PMF of one direction and bound from an event's table; ADD reverses the grid. */
-static int single_pmf(const pld_table *t, pld_direction direction, pld_bound bound, double d,
-                      pld_pmf *pmf, dpkit_error *err)
+/* One composed PLD to build: its bound, its direction, and its grid step as a multiple of the
+ * table's (a stride > 1 only for the pessimistic estimate, 3.6). */
+typedef struct pld_target {
+    pld_bound bound;
+    pld_direction direction;
+    long long stride;
+} pld_target;
+
+/* The single-step PMF of a target from an event's table; ADD reverses the grid. */
+static int single_pmf(const pld_table *t, pld_target target, double d, pld_pmf *pmf,
+                      dpkit_error *err)
 {
+    pld_direction direction = target.direction;
+    pld_bound bound = target.bound;
     size_t n = t->n;
     int add = direction == PLD_ADD && !t->symmetric;
     long long k_lo = add ? -(t->k_lo + (long long)n - 1) : t->k_lo;
@@ -232,6 +265,16 @@ static int single_pmf(const pld_table *t, pld_direction direction, pld_bound bou
         for (size_t i = 1; i < n; i++)
             if (curve[i] > curve[i - 1])
                 curve[i] = curve[i - 1];
+        if (target.stride > 1) {
+            /* Every stride-th point on the coarse grid stride d: the table's ends are
+             * multiples of the stride, so both ends are kept (3.6). */
+            size_t m = (size_t)target.stride;
+            n = (n - 1) / m + 1;
+            for (size_t j = 1; j < n; j++)
+                curve[j] = curve[j * m];
+            k_lo /= target.stride;
+            d *= (double)target.stride;
+        }
         status = pmf_from_curve(curve, k_lo, n, d, curve[n - 1], pmf, err);
     } else {
         status = optimistic_curve(curve, mass, k_lo, n, d, curve, err);
@@ -271,12 +314,13 @@ static int symmetric(const accountant_event *events, size_t event_count)
     return 1;
 }
 
-/* The composed PLDs of every (bound, direction) asked for: each event is tabulated once and
- * its single-step PMFs self-composed and folded into the totals (3.5). */
+/* The composed PLD of each target: each event is tabulated once (ends aligned to the screen's
+ * stride whether it runs or not, so that every path sees the same fine grid) and its single-step PMFs self-composed and folded into the totals (3.5). */
 static int compose_all(const accountant_event *events, size_t event_count, double d,
-                       int bounds, int directions, pld_pmf total[2][2], dpkit_error *err)
+                       const pld_target *targets, int target_count, pld_pmf *total,
+                       dpkit_error *err)
 {
-    int have[2][2] = {{0, 0}, {0, 0}}, status = 0;
+    int have[4] = {0, 0, 0, 0}, status = 0;
     for (size_t e = 0; e < event_count && status == 0; e++) {
         const accountant_event *event = &events[e];
         if (event->count == 0 || event->sampling_rate == 0.0)
@@ -289,80 +333,124 @@ static int compose_all(const accountant_event *events, size_t event_count, doubl
             times = 1;
         }
         pld_table table;
-        status = tabulate(q, sigma, d, &table, err);
-        for (int b = 0; b < bounds && status == 0; b++)
-            for (int k = 0; k < directions && status == 0; k++) {
-                pld_pmf single, composed;
-                status = single_pmf(&table, k == 0 ? PLD_REMOVE : PLD_ADD, (pld_bound)b, d,
-                                    &single, err);
-                if (status != 0)
-                    break;
-                status = pld_pmf_self_compose(&single, times, PLD_TAIL_MASS, (pld_bound)b,
-                                              &composed, err);
-                pld_pmf_free(&single);
-                if (status == 0)
-                    status = fold(&total[b][k], &have[b][k], &composed, (pld_bound)b, err);
-            }
+        status = tabulate(q, sigma, d, PLD_SCREEN_STRIDE, &table, err);
+        for (int k = 0; k < target_count && status == 0; k++) {
+            pld_pmf single, composed;
+            status = single_pmf(&table, targets[k], d, &single, err);
+            if (status != 0)
+                break;
+            status = pld_pmf_self_compose(&single, times, PLD_TAIL_MASS, targets[k].bound,
+                                          &composed, err);
+            pld_pmf_free(&single);
+            if (status == 0)
+                status = fold(&total[k], &have[k], &composed, targets[k].bound, err);
+        }
         table_free(&table);
         if (status != 0)
             error_prefix(err, "event %zu (q = %g, noise multiplier %g, %lld steps)", e,
                          event->sampling_rate, event->noise_multiplier, event->count);
     }
-    for (int b = 0; b < bounds; b++)
-        for (int k = 0; k < directions; k++) {
-            if (status != 0) {
-                if (have[b][k])
-                    pld_pmf_free(&total[b][k]);
-            } else if (!have[b][k]) {
-                /* No event spends privacy: the identity PLD, loss 0 with mass 1. */
-                if (pld_pmf_alloc(&total[b][k], 1, err) != 0)
-                    status = -1;
-                else
-                    total[b][k].p[0] = 1.0;
-                have[b][k] = status == 0;
-            }
+    for (int k = 0; k < target_count && status == 0; k++)
+        if (!have[k]) {
+            /* No event spends privacy: the identity PLD, loss 0 with mass 1. */
+            if (pld_pmf_alloc(&total[k], 1, err) != 0)
+                status = -1;
+            else
+                total[k].p[0] = 1.0;
+            have[k] = status == 0;
         }
     if (status != 0)
-        for (int b = 0; b < bounds; b++)
-            for (int k = 0; k < directions; k++)
-                if (have[b][k])
-                    pld_pmf_free(&total[b][k]);
+        for (int k = 0; k < target_count; k++)
+            if (have[k])
+                pld_pmf_free(&total[k]);
     return status;
+}
+
+/* The pessimistic value of one composed PLD: epsilon at `argument` (= delta) or delta at
+ * `argument` (= epsilon), on the grid d. */
+static double read_off(const pld_pmf *pmf, double d, double argument, int want_epsilon)
+{
+    return want_epsilon ? pld_pmf_epsilon(pmf, d, argument) : pld_pmf_delta(pmf, d, argument);
+}
+
+/* Pessimistic epsilon (or delta) of REMOVE on the fine grid, with ADD screened on the coarse
+ * grid PLD_SCREEN_STRIDE d (3.6): 1 and *result set when the coarse ADD curve proves that the
+ * fine ADD value is not larger, so the maximum over the directions is REMOVE's; 0 when the
+ * screen is inconclusive (the caller computes fine ADD). */
+static int screened(const accountant_event *events, size_t event_count, double d, double argument,
+                    int want_epsilon, double *result, dpkit_error *err)
+{
+    const pld_target targets[2] = {{PLD_PESSIMISTIC, PLD_REMOVE, 1},
+                                   {PLD_PESSIMISTIC, PLD_ADD, PLD_SCREEN_STRIDE}};
+    pld_pmf total[2];
+    if (compose_all(events, event_count, d, targets, 2, total, err) != 0)
+        return -1;
+    double remove = read_off(&total[0], d, argument, want_epsilon);
+    double epsilon = want_epsilon ? remove : argument, delta = want_epsilon ? argument : remove;
+    double steps = 0.0;
+    for (size_t e = 0; e < event_count; e++)
+        steps += (double)events[e].count;
+    double add = pld_pmf_delta(&total[1], d * PLD_SCREEN_STRIDE, epsilon) +
+                 PLD_SCREEN_SLACK_BASE + PLD_SCREEN_SLACK_STEP * steps;
+    pld_pmf_free(&total[0]);
+    pld_pmf_free(&total[1]);
+    if (isinf(remove) || add <= delta) {
+        *result = remove;
+        return 1;
+    }
+    return 0;
 }
 
 /* Builds the PLDs of both directions (one when symmetric) and reads off epsilon at `argument`
  * (or delta) from each: result[0] the pessimistic value, result[1] (when `bounds` is 2) the
  * optimistic one, each the maximum over the directions. */
 static int evaluate(const accountant_event *events, size_t event_count, double d, double argument,
-                    int want_epsilon, int bounds, double *result, dpkit_error *err)
+                    int want_epsilon, int bounds, int screen, double *result, dpkit_error *err)
 {
     int directions = symmetric(events, event_count) ? 1 : 2;
-    pld_pmf total[2][2];
-    if (compose_all(events, event_count, d, bounds, directions, total, err) != 0)
+    if (bounds == 1 && directions == 2 && screen && d <= PLD_SCREEN_MAX_STEP) {
+        int status = screened(events, event_count, d, argument, want_epsilon, result, err);
+        if (status != 0)
+            return status < 0 ? -1 : 0;
+    }
+    pld_target targets[4];
+    int count = 0;
+    for (int b = 0; b < bounds; b++)
+        for (int k = 0; k < directions; k++)
+            targets[count++] = (pld_target){(pld_bound)b, k == 0 ? PLD_REMOVE : PLD_ADD, 1};
+    pld_pmf total[4];
+    if (compose_all(events, event_count, d, targets, count, total, err) != 0)
         return -1;
     for (int b = 0; b < bounds; b++) {
         double worst = 0.0;
         for (int k = 0; k < directions; k++) {
-            double value = want_epsilon ? pld_pmf_epsilon(&total[b][k], d, argument)
-                                        : pld_pmf_delta(&total[b][k], d, argument);
-            worst = fmax(worst, value);
-            pld_pmf_free(&total[b][k]);
+            pld_pmf *pmf = &total[b * directions + k];
+            worst = fmax(worst, read_off(pmf, d, argument, want_epsilon));
+            pld_pmf_free(pmf);
         }
         result[b] = worst;
     }
     return 0;
 }
 
+int accountant_pld_value(const accountant_event *events, size_t event_count, double argument,
+                        double discretization, int want_epsilon, int screen, double *result,
+                        dpkit_error *err)
+{
+    return evaluate(events, event_count, discretization, argument, want_epsilon, 1, screen,
+                    result, err);
+}
+
 int accountant_pld_epsilon(const accountant_event *events, size_t event_count, double delta,
                            double discretization, double *epsilon, dpkit_error *err)
 {
-    return evaluate(events, event_count, discretization, delta, 1, 1, epsilon, err);
+    return accountant_pld_value(events, event_count, delta, discretization, 1, 1, epsilon, err);
 }
 
 int accountant_pld_delta(const accountant_event *events, size_t event_count, double epsilon,
                          double discretization, double *delta, dpkit_error *err)
 {
-    return evaluate(events, event_count, discretization, epsilon, 0, 1, delta, err);
+    return accountant_pld_value(events, event_count, epsilon, discretization, 0, 1, delta, err);
 }
 
 int accountant_pld_epsilon_bounds(const accountant_event *events, size_t event_count,
@@ -370,7 +458,7 @@ int accountant_pld_epsilon_bounds(const accountant_event *events, size_t event_c
                                   double *pessimistic, dpkit_error *err)
 {
     double result[2];
-    if (evaluate(events, event_count, discretization, delta, 1, 2, result, err) != 0)
+    if (evaluate(events, event_count, discretization, delta, 1, 2, 0, result, err) != 0)
         return -1;
     *pessimistic = result[0];
     *optimistic = fmin(result[1], result[0]);

@@ -238,19 +238,33 @@ static void chernoff_window(const pld_pmf *in, long long times, double tail, dou
 {
     enum { ORDERS = 20 };
     size_t n = in->n;
-    double moment[2 * ORDERS] = {0}, weight[2 * ORDERS], ratio[2 * ORDERS];
+    double moment[2 * ORDERS], weight[2 * ORDERS], ratio[2 * ORDERS];
     for (int k = 0; k < ORDERS; k++) {
         double lambda = (k + 1.0) / (double)n;
         ratio[k] = exp(lambda);
         ratio[ORDERS + k] = exp(-lambda);
         weight[k] = weight[ORDERS + k] = 1.0;
     }
-    for (size_t i = 0; i < n; i++) {
-        double p = in->p[i];
-        for (int k = 0; k < 2 * ORDERS; k++) {
-            moment[k] += p * weight[k];
-            weight[k] *= ratio[k];
+    /* Eight orders per pass over p, their sums and running powers kept in registers (40 at
+     * once live in memory, where each product waits for the previous store). */
+    enum { BLOCK = 8 };
+    for (int k0 = 0; k0 < 2 * ORDERS; k0 += BLOCK) {
+        double m[BLOCK], w[BLOCK], r[BLOCK];
+        for (int j = 0; j < BLOCK; j++) {
+            m[j] = 0.0;
+            w[j] = weight[k0 + j];
+            r[j] = ratio[k0 + j];
         }
+        for (size_t i = 0; i < n; i++) {
+            double p = in->p[i];
+#pragma GCC unroll 8
+            for (int j = 0; j < BLOCK; j++) {
+                m[j] += p * w[j];
+                w[j] *= r[j];
+            }
+        }
+        for (int j = 0; j < BLOCK; j++)
+            moment[k0 + j] = m[j];
     }
     double max_index = (double)(n - 1) * (double)times;
     double low = 0.0, high = max_index;

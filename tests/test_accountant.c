@@ -477,6 +477,39 @@ Test(accountant, pld_delta_inverts_epsilon)
     }
 }
 
+/* The screen (docs/maths.md 3.6) returns what both fine directions give: where REMOVE is the
+ * larger it skips fine ADD, and where ADD is the larger (delta at epsilon near 0 here) it falls
+ * back; several events, near-symmetric q and a small delta included. */
+Test(accountant, pld_screen_gives_the_fine_value, .timeout = 60)
+{
+    const struct {
+        accountant_event events[2];
+        size_t count;
+        double argument;
+        int want_epsilon;
+    } cases[] = {
+        {{{0.01, 1.1, 10000, "dp-sgd"}}, 1, 1e-5, 1},
+        {{{0.01, 1.1, 10000, "dp-sgd"}}, 1, 1e-10, 1},
+        {{{0.01, 1.1, 10000, "dp-sgd"}}, 1, 1e-5, 0}, /* ADD is the larger */
+        {{{0.01, 1.1, 10000, "dp-sgd"}}, 1, 3.0, 0},
+        {{{0.9999, 1.0, 10, "dp-sgd"}}, 1, 1e-5, 1},
+        {{{0.3, 0.8, 1000, "dp-sgd"}}, 1, 1e-5, 1},
+        {{{1.0, 2.0, 2, "private-bn"}, {0.02, 1.3, 2000, "dp-sgd"}}, 2, 1e-5, 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        double fine, screened;
+        dpkit_error err;
+        cr_assert_eq(accountant_pld_value(cases[c].events, cases[c].count, cases[c].argument,
+                                          1e-4, cases[c].want_epsilon, 0, &fine, &err),
+                     0, "%s", err.message);
+        cr_assert_eq(accountant_pld_value(cases[c].events, cases[c].count, cases[c].argument,
+                                          1e-4, cases[c].want_epsilon, 1, &screened, &err),
+                     0, "%s", err.message);
+        cr_expect_leq(relative_error(screened, fine), 1e-12, "case %zu: screened %.15g, fine %.15g",
+                      c, screened, fine);
+    }
+}
+
 Test(accountant, pld_gaussian_is_exact)
 {
     /* Two releases with sigma = 2 are one Gaussian with sigma = sqrt(2): the analytic delta at
