@@ -1,5 +1,6 @@
 /* dataset_load: picks the loader for a dataset name; dataset_free; the data directory. */
 #include "datasets/datasets_internal.h"
+#include "common/memory.h"
 #include "common/paths.h"
 
 #include <errno.h>
@@ -80,11 +81,8 @@ void dataset_free(dataset *d)
     if (d->class_names)
         for (int i = 0; i < d->class_count; i++)
             free(d->class_names[i]);
-    free(d->class_names);
-    free(d->train.images);
-    free(d->train.labels);
-    free(d->test.images);
-    free(d->test.labels);
+    MEMORY_FREE_ALL(d->class_names, d->train.images, d->train.labels, d->test.images,
+                    d->test.labels);
     memset(d, 0, sizeof *d);
 }
 

@@ -169,9 +169,7 @@ void datasets_text_free(dataset_text *text)
     if (text->document_names)
         for (size_t i = 0; i < text->document_count; i++)
             free(text->document_names[i]);
-    free(text->document_names);
-    free(text->document_starts);
-    free(text->bytes);
+    MEMORY_FREE_ALL(text->document_names, text->document_starts, text->bytes);
     memset(text, 0, sizeof *text);
 }
 
@@ -286,9 +284,7 @@ void datasets_tokens_free(dataset_tokens *tokens)
 {
     if (!tokens)
         return;
-    free(tokens->ids);
-    free(tokens->document_starts);
-    free(tokens->vocabulary.symbols);
+    MEMORY_FREE_ALL(tokens->ids, tokens->document_starts, tokens->vocabulary.symbols);
     memset(tokens, 0, sizeof *tokens);
 }
 
