@@ -135,9 +135,8 @@ static int write_model(const run *r, const dp_epoch_metrics *last, dpkit_error *
 static int write_summary(const run *r, const dp_epoch_metrics *last, dpkit_error *err)
 {
     json_writer w;
-    if (json_writer_init_string(&w, 2))
-        return error_set(err, "summary: out of memory");
-    json_begin_object(&w);
+    if (json_document_begin(&w, "summary", err))
+        return -1;
     json_field_string(&w, "name", r->rc.name);
     json_field_string(&w, "dpkit_version", DPKIT_VERSION);
     json_field_string(&w, "dataset", r->rc.dataset);
@@ -157,13 +156,7 @@ static int write_summary(const run *r, const dp_epoch_metrics *last, dpkit_error
     json_field_double(&w, "train_seconds", r->state.seconds);
     json_field_double(&w, "feature_seconds", r->rf.train_info.seconds + r->rf.test_info.seconds);
     json_field_int(&w, "parameters", (long long)r->model.param_count);
-    json_end_object(&w);
-    int status = json_writer_finish(&w, err);
-    const char *text = json_writer_string(&w);
-    if (!status)
-        status = textfile_write_atomic(r->path_summary, text, strlen(text), err);
-    json_writer_free(&w);
-    return status;
+    return json_document_write(&w, r->path_summary, err);
 }
 
 /* Normalises both splits: a fresh run fits the normaliser (private-bn releases its statistics

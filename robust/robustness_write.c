@@ -8,7 +8,6 @@
 #include "common/json.h"
 #include "common/paths.h"
 #include "common/plot.h"
-#include "common/textfile.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -59,9 +58,8 @@ static void model_json(json_writer *w, const robustness *r, const robustness_mod
 static int write_report(const robustness *r, const char *path, dpkit_error *err)
 {
     json_writer w;
-    if (json_writer_init_string(&w, 2))
-        return error_set(err, "report: out of memory");
-    json_begin_object(&w);
+    if (json_document_begin(&w, "report", err))
+        return -1;
     json_field_string(&w, "name", r->name);
     json_field_string(&w, "attack", r->cw ? "cw-l2" : r->pgd.norm == DP_ATTACK_L2 ? "pgd-l2"
                                                                                  : "pgd-linf");
@@ -89,12 +87,7 @@ static int write_report(const robustness *r, const char *path, dpkit_error *err)
     json_field_string(&w, "robust_plot", "robust.png");
     json_field_string(&w, "privacy_plot", "privacy.png");
     json_field_string(&w, "dpkit_version", DPKIT_VERSION);
-    json_end_object(&w);
-    int status = json_writer_finish(&w, err) ||
-                 textfile_write_atomic(path, json_writer_string(&w),
-                                       strlen(json_writer_string(&w)), err);
-    json_writer_free(&w);
-    return status ? -1 : 0;
+    return json_document_write(&w, path, err);
 }
 
 static int write_inputs(const robustness *r, const char *path, dpkit_error *err)
