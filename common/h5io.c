@@ -130,6 +130,15 @@ void h5io_abort(h5io_file *f)
     free(f);
 }
 
+int h5io_finish(h5io_file *f, int status, dpkit_error *err)
+{
+    if (status) {
+        h5io_abort(f);
+        return -1;
+    }
+    return h5io_commit(f, err);
+}
+
 int h5io_open_read(const char *path, h5io_file **out, dpkit_error *err)
 {
     silence_hdf5();

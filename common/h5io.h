@@ -30,6 +30,9 @@ int h5io_create_private(const char *path, h5io_file **out, dpkit_error *err);
 int h5io_commit(h5io_file *f, dpkit_error *err);
 /* Closes and deletes the temporary file; frees f. Safe on NULL. */
 void h5io_abort(h5io_file *f);
+/* Ends writing f: h5io_commit when status is 0 (what was written succeeded), h5io_abort and -1
+ * otherwise. */
+int h5io_finish(h5io_file *f, int status, dpkit_error *err);
 
 int h5io_open_read(const char *path, h5io_file **out, dpkit_error *err);
 /* Closes a file opened for reading (or aborts one opened for writing); safe on NULL. */

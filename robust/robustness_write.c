@@ -122,11 +122,7 @@ static int write_inputs(const robustness *r, const char *path, dpkit_error *err)
         status = status || (rm->certified_count &&
                             h5io_write_array(f, p, H5IO_FLOAT64, 1, c, rm->radius, err));
     }
-    if (status) {
-        h5io_close(f);
-        return -1;
-    }
-    return h5io_commit(f, err);
+    return h5io_finish(f, status, err);
 }
 
 static int robust_figure(const robustness *r, const char *png, dpkit_error *err)
