@@ -54,6 +54,9 @@ int h5io_read_array(h5io_file *f, const char *path, h5io_type type, int *rank,
  * allocated inside the file, a chunked one every chunk written. A dataset whose extent is only
  * declared (it would read as fill values, however large) is refused, naming file and dataset. */
 int h5io_check_storage(h5io_file *f, hid_t dset, const char *path, dpkit_error *err);
+/* Opens the dataset at path (close it with H5Dclose); a negative id, with an error naming the
+ * file and the dataset, when it is missing or not a dataset. */
+hid_t h5io_open_dataset(h5io_file *f, const char *path, dpkit_error *err);
 /* Shape only. */
 int h5io_array_shape(h5io_file *f, const char *path, int *rank, size_t dims[H5IO_MAX_RANK],
                      dpkit_error *err);
