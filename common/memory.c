@@ -34,6 +34,13 @@ int memory_grow(void **array, size_t *capacity, size_t count, size_t element_siz
     return 0;
 }
 
+void memory_free_strings(char **strings, size_t count)
+{
+    for (size_t i = 0; strings && i < count; i++)
+        free(strings[i]);
+    free(strings);
+}
+
 void memory_release_each(void (*release)(void *), void *const *pointers, size_t count)
 {
     for (size_t i = 0; i < count; i++)

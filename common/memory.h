@@ -15,6 +15,9 @@ void *memory_alloc_large(size_t size);
 int memory_grow(void **array, size_t *capacity, size_t count, size_t element_size,
                 size_t initial);
 
+/* Frees count strings and then the array that holds them (NULL: nothing to free). */
+void memory_free_strings(char **strings, size_t count);
+
 /* Calls release (free, fftwf_free...) on each of the count pointers; NULL ones are skipped. */
 void memory_release_each(void (*release)(void *), void *const *pointers, size_t count);
 

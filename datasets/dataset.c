@@ -1,5 +1,6 @@
 /* dataset_load: picks the loader for a dataset name; dataset_free; the data directory. */
 #include "datasets/datasets_internal.h"
+#include "common/memory.h"
 #include "common/paths.h"
 
 #include <errno.h>
@@ -77,10 +78,7 @@ void dataset_free(dataset *d)
 {
     if (!d)
         return;
-    if (d->class_names)
-        for (int i = 0; i < d->class_count; i++)
-            free(d->class_names[i]);
-    free(d->class_names);
+    memory_free_strings(d->class_names, d->class_count > 0 ? (size_t)d->class_count : 0);
     datasets_split_free(&d->train);
     datasets_split_free(&d->test);
     memset(d, 0, sizeof *d);
