@@ -14,6 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* key: [{x_name: x[i], "accuracy": accuracy[i]}, ...], an accuracy at each radius. */
+static void accuracy_curve(json_writer *w, const char *key, const char *x_name, const double *x,
+                           const double *accuracy, size_t count)
+{
+    json_key(w, key);
+    json_begin_array(w);
+    for (size_t i = 0; i < count; i++) {
+        json_begin_object(w);
+        json_field_double(w, x_name, x[i]);
+        json_field_double(w, "accuracy", accuracy[i]);
+        json_end_object(w);
+    }
+    json_end_array(w);
+}
+
 static void model_json(json_writer *w, const robustness *r, const robustness_model *rm)
 {
     json_begin_object(w);
@@ -28,26 +43,12 @@ static void model_json(json_writer *w, const robustness *r, const robustness_mod
     json_field_double(w, "delta", rm->delta);
     json_field_int(w, "inputs", (long long)rm->count);
     json_field_double(w, "clean_accuracy", rm->clean_accuracy);
-    json_key(w, "robust_accuracy");
-    json_begin_array(w);
-    for (size_t e = 0; e < r->epsilon_count; e++) {
-        json_begin_object(w);
-        json_field_double(w, "epsilon", r->epsilons[e]);
-        json_field_double(w, "accuracy", rm->robust_accuracy[e]);
-        json_end_object(w);
-    }
-    json_end_array(w);
+    accuracy_curve(w, "robust_accuracy", "epsilon", r->epsilons, rm->robust_accuracy,
+                   r->epsilon_count);
     if (rm->certified_count) {
         json_field_int(w, "certified_inputs", (long long)rm->certified_count);
-        json_key(w, "certified_accuracy");
-        json_begin_array(w);
-        for (size_t k = 0; k < r->radius_count; k++) {
-            json_begin_object(w);
-            json_field_double(w, "radius", r->radii[k]);
-            json_field_double(w, "accuracy", rm->certified_accuracy[k]);
-            json_end_object(w);
-        }
-        json_end_array(w);
+        accuracy_curve(w, "certified_accuracy", "radius", r->radii, rm->certified_accuracy,
+                       r->radius_count);
         json_field_int(w, "certificates_attacked", (long long)rm->certificate_checks);
         json_field_int(w, "certificates_broken", (long long)rm->certificate_violations);
     }
