@@ -202,3 +202,57 @@ Test(h5io, missing_dataset_names_path)
     cr_assert(strstr(err.message, "/train/x") != NULL);
     h5io_close(f);
 }
+
+/* h5io_finish commits what succeeded and aborts what failed: the old file stays. */
+Test(h5io, finish_commits_or_aborts)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/finish.h5", test_temp_dir());
+    dpkit_error err;
+    h5io_file *f;
+    double one = 1.0, two = 2.0;
+    size_t dims[1] = {1};
+    cr_assert_eq(h5io_create(path, &f, &err), 0, "%s", err.message);
+    int status = h5io_write_array(f, "v", H5IO_FLOAT64, 1, dims, &one, &err);
+    cr_assert_eq(h5io_finish(f, status, &err), 0, "%s", err.message);
+
+    cr_assert_eq(h5io_create(path, &f, &err), 0, "%s", err.message);
+    cr_assert_eq(h5io_write_array(f, "v", H5IO_FLOAT64, 1, dims, &two, &err), 0);
+    char temp_path[sizeof f->temp_path];
+    strcpy(temp_path, f->temp_path);
+    cr_assert_eq(h5io_finish(f, 1, &err), -1, "a failed write is not committed");
+    cr_assert_neq(access(temp_path, F_OK), 0, "temporary file left behind");
+
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
+    int rank;
+    size_t got[H5IO_MAX_RANK];
+    double *v;
+    cr_assert_eq(h5io_read_array(f, "v", H5IO_FLOAT64, &rank, got, (void **)&v, &err), 0);
+    cr_assert_eq(*v, 1.0);
+    free(v);
+    h5io_close(f);
+}
+
+/* h5io_open_dataset says whether the dataset is missing or is a group, naming both. */
+Test(h5io, open_dataset_names_file_and_path)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/open.h5", test_temp_dir());
+    dpkit_error err;
+    h5io_file *f;
+    double one = 1.0;
+    size_t dims[1] = {1};
+    cr_assert_eq(h5io_create(path, &f, &err), 0, "%s", err.message);
+    cr_assert_eq(h5io_write_array(f, "/g/v", H5IO_FLOAT64, 1, dims, &one, &err), 0);
+    cr_assert_eq(h5io_commit(f, &err), 0, "%s", err.message);
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
+    hid_t dset = h5io_open_dataset(f, "/g/v", &err);
+    cr_assert_geq(dset, 0, "%s", err.message);
+    H5Dclose(dset);
+    cr_assert_lt(h5io_open_dataset(f, "/g/w", &err), 0);
+    cr_assert(strstr(err.message, path) && strstr(err.message, "dataset /g/w is missing"), "%s",
+              err.message);
+    cr_assert_lt(h5io_open_dataset(f, "/g", &err), 0);
+    cr_assert(strstr(err.message, "/g is not a dataset"), "%s", err.message);
+    h5io_close(f);
+}
