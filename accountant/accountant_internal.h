@@ -5,6 +5,8 @@
 
 #include "accountant/accountant.h"
 
+#include <math.h>
+
 /* Checks q in [0, 1], sigma >= 0 and finite, count >= 0 for every event. */
 int accountant_check_events(const accountant_event *events, size_t event_count, dpkit_error *err);
 /* The checks of accountant_check_events on one event's fields, the message naming the ledger
@@ -92,6 +94,16 @@ void accountant_rdp_series_init(accountant_rdp_series *s, double q, double sigma
 /* The erfc factors of term i of A0 and of the term of A1 with j = alpha - i, in log space. */
 double accountant_rdp_log_e0(accountant_rdp_series *s, size_t i);
 double accountant_rdp_log_e1(accountant_rdp_series *s, double j);
+/* The step from binom(alpha, i-1) to binom(alpha, i), i >= 1 (docs/maths.md 2.4): returns
+ * |alpha - i + 1| / i and flips *sign where that ratio is negative. Both series use exactly
+ * these operations, so that their coefficients round alike. */
+static inline double accountant_rdp_binomial_step(double alpha, double di, double *sign)
+{
+    double factor = (alpha - (di - 1.0)) / di;
+    if (factor < 0.0)
+        *sign = -*sign;
+    return fabs(factor);
+}
 
 /* log A_alpha summed term by term in log space in TF Privacy's order of operations (rdp.c);
  * alpha > 1 finite; +inf if a fractional series does not settle. */

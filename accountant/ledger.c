@@ -162,11 +162,9 @@ static int write_labels(h5io_file *file, const char *path, const accountant_ledg
 static int read_labels(h5io_file *file, const char *path, size_t count, char *labels,
                        dpkit_error *err)
 {
-    if (!h5io_exists(file, path))
-        return error_set(err, "%s: dataset %s is missing", file->path, path);
-    hid_t set = H5Dopen2(file->id, path, H5P_DEFAULT);
+    hid_t set = h5io_open_dataset(file, path, err);
     if (set < 0)
-        return error_set(err, "%s: %s is not a dataset", file->path, path);
+        return -1;
     hid_t stored = H5Dget_type(set);
     hid_t space = H5Dget_space(set);
     hssize_t points = H5Sget_simple_extent_npoints(space);

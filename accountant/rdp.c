@@ -98,13 +98,8 @@ static double log_a_fractional(accountant_rdp_series *s, double alpha)
     double sign = 1.0;
     for (long i = 0; i < RDP_MAX_TERMS; i++) {
         double di = (double)i;
-        if (i > 0) {
-            /* binom(alpha, i) = binom(alpha, i-1) * (alpha - i + 1) / i */
-            double factor = (alpha - (di - 1.0)) / di;
-            if (factor < 0.0)
-                sign = -sign;
-            log_coef += log(fabs(factor));
-        }
+        if (i > 0) /* binom(alpha, i) = binom(alpha, i-1) * (alpha - i + 1) / i */
+            log_coef += log(accountant_rdp_binomial_step(alpha, di, &sign));
         double j = alpha - di;
         double log_t0 = log_coef + di * log_q + j * log_1mq;
         double log_t1 = log_coef + j * log_q + di * log_1mq;

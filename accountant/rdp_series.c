@@ -166,13 +166,8 @@ static int log_a_fractional(accountant_rdp_series *s, double alpha, double *log_
     double noise0 = 0.0, noise1 = 0.0, added0 = 0.0, added1 = 0.0;
     for (size_t i = 0; i < ACCOUNTANT_RDP_TABLE; i++) {
         double di = (double)i;
-        if (i > 0) {
-            /* binom(alpha, i) = binom(alpha, i-1) (alpha - i + 1) / i */
-            double factor = (alpha - (di - 1.0)) / di;
-            if (factor < 0.0)
-                sign = -sign;
-            coef *= fabs(factor);
-        }
+        if (i > 0) /* binom(alpha, i) = binom(alpha, i-1) (alpha - i + 1) / i */
+            coef *= accountant_rdp_binomial_step(alpha, di, &sign);
         double t0 = coef * b0_at(s, i);
         double t1 = coef * b1_at(s, alpha - di);
         if (!(t0 >= SERIES_SMALLEST && t1 >= SERIES_SMALLEST && t0 + t1 < INFINITY))

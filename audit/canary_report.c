@@ -3,7 +3,6 @@
 #include "audit/audit_internal.h"
 
 #include "common/json.h"
-#include "common/textfile.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,24 +12,12 @@
 typedef audit_canary_experiment_settings settings;
 typedef audit_canary_experiment_result result;
 
-/* Finishes the writer and writes its text to path. */
-static int write_json(json_writer *w, const char *path, dpkit_error *err)
-{
-    int status = json_writer_finish(w, err);
-    if (!status)
-        status = textfile_write_atomic(path, json_writer_string(w), strlen(json_writer_string(w)),
-                                       err);
-    json_writer_free(w);
-    return status;
-}
-
 int audit_canary_experiment_write_canaries(const settings *s, const result *r, const char *path,
                                            dpkit_error *err)
 {
     json_writer w;
-    if (json_writer_init_string(&w, 2))
-        return error_set(err, "canaries.json: out of memory");
-    json_begin_object(&w);
+    if (json_document_begin(&w, "canaries.json", err))
+        return -1;
     json_field_string(&w, "alphabet", s->alphabet);
     json_field_int(&w, "length", (long long)s->length);
     json_field_int(&w, "seed", s->seed);
@@ -51,8 +38,7 @@ int audit_canary_experiment_write_canaries(const settings *s, const result *r, c
         json_end_object(&w);
     }
     json_end_array(&w);
-    json_end_object(&w);
-    return write_json(&w, path, err);
+    return json_document_write(&w, path, err);
 }
 
 static void json_secret(json_writer *w, const settings *s, const int32_t *symbols)
@@ -203,9 +189,8 @@ int audit_canary_experiment_write_report(const settings *s, const result *r, con
                                          dpkit_error *err)
 {
     json_writer w;
-    if (json_writer_init_string(&w, 2))
-        return error_set(err, "report.json: out of memory");
-    json_begin_object(&w);
+    if (json_document_begin(&w, "report.json", err))
+        return -1;
     json_field_string(&w, "kind", "canaries");
     json_field_string(&w, "name", s->name);
     json_field_string(&w, "corpus", s->corpus);
@@ -236,8 +221,7 @@ int audit_canary_experiment_write_report(const settings *s, const result *r, con
     for (size_t run = 0; run < s->run_count; run++)
         json_model(&w, s, r, run);
     json_end_array(&w);
-    json_end_object(&w);
-    return write_json(&w, path, err);
+    return json_document_write(&w, path, err);
 }
 
 int audit_canary_experiment_plot(const settings *s, const result *r, const char *path,

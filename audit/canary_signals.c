@@ -58,9 +58,5 @@ int audit_canary_write_signals(const audit_canary_result *r, int multi_run, cons
                  h5io_write_attr_double(f, "/", "epsilon_lb", r->epsilon_lb, err) ||
                  h5io_write_attr_string(f, "/", "format", SIGNALS_FORMAT, err) ||
                  h5io_write_attr_string(f, "/", "dpkit_version", DPKIT_VERSION, err);
-    if (status) {
-        h5io_abort(f);
-        return -1;
-    }
-    return h5io_commit(f, err);
+    return h5io_finish(f, status, err);
 }

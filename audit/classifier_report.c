@@ -3,10 +3,8 @@
 #include "audit/audit_internal.h"
 
 #include "common/json.h"
-#include "common/textfile.h"
 
 #include <math.h>
-#include <string.h>
 
 audit_verdict audit_verdict_of(double epsilon, double delta, double epsilon_lb, double confidence)
 {
@@ -49,27 +47,14 @@ static void attack_json(json_writer *w, const char *key, const audit_attack_metr
     json_end_object(w);
 }
 
-/* Closes the top object and writes the text to path. */
-static int finish(json_writer *w, const char *path, dpkit_error *err)
-{
-    json_end_object(w);
-    int status = json_writer_finish(w, err);
-    const char *text = json_writer_string(w);
-    if (!status)
-        status = textfile_write_atomic(path, text, strlen(text), err);
-    json_writer_free(w);
-    return status;
-}
-
 int audit_membership_write_report(const char *path, const audit_report_info *info,
                                   const audit_verdict *v, const audit_membership_options *o,
                                   const audit_membership_result *r, const char *figure,
                                   const char *signals, dpkit_error *err)
 {
     json_writer w;
-    if (json_writer_init_string(&w, 2))
-        return error_set(err, "report: out of memory");
-    json_begin_object(&w);
+    if (json_document_begin(&w, "report", err))
+        return -1;
     report_head(&w, info, v, r->noise_multiplier, r->steps, r->test_accuracy, r->train_seconds);
     json_field_int(&w, "shadows", (long long)o->shadows);
     json_field_bool(&w, "global_variance", o->global_variance);
@@ -83,7 +68,7 @@ int audit_membership_write_report(const char *path, const audit_report_info *inf
     attack_json(&w, "lira_online", &r->online);
     json_field_string(&w, "roc_plot", figure);
     json_field_string(&w, "signals", signals);
-    return finish(&w, path, err);
+    return json_document_write(&w, path, err);
 }
 
 /* The threshold and the held-out counts behind a Clopper-Pearson bound. */
@@ -136,9 +121,8 @@ int audit_canary_write_report(const char *path, const audit_report_info *info,
                               const char *signals, dpkit_error *err)
 {
     json_writer w;
-    if (json_writer_init_string(&w, 2))
-        return error_set(err, "report: out of memory");
-    json_begin_object(&w);
+    if (json_document_begin(&w, "report", err))
+        return -1;
     report_head(&w, info, v, r->noise_multiplier, r->steps, r->test_accuracy, r->train_seconds);
     json_field_string(&w, "canary", o->canary == AUDIT_CANARY_INPUT   ? "input"
                                     : o->canary == AUDIT_CANARY_DIRAC ? "dirac" : "gradient");
@@ -163,5 +147,5 @@ int audit_canary_write_report(const char *path, const audit_report_info *info,
     }
     json_field_string(&w, "scores_plot", figure);
     json_field_string(&w, "signals", signals);
-    return finish(&w, path, err);
+    return json_document_write(&w, path, err);
 }

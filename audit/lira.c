@@ -1,6 +1,7 @@
 /* Membership-inference statistics: logit-scaled confidence, loss score, and LiRA's per-example
  * Gaussian fits with its online and offline tests (Carlini et al. 2022; docs/maths.md 6c). */
 #include "audit/audit_internal.h"
+#include "common/memory.h"
 
 #include <gsl/gsl_sf_erf.h>
 #include <math.h>
@@ -73,10 +74,7 @@ void audit_lira_gaussians_free(audit_lira_gaussians *fit)
 {
     if (!fit)
         return;
-    free(fit->mean_in);
-    free(fit->std_in);
-    free(fit->mean_out);
-    free(fit->std_out);
+    MEMORY_FREE_ALL(fit->mean_in, fit->std_in, fit->mean_out, fit->std_out);
     memset(fit, 0, sizeof *fit);
 }
 

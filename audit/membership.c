@@ -4,6 +4,7 @@
 #include "audit/audit.h"
 
 #include "common/log.h"
+#include "common/memory.h"
 #include "common/parallel.h"
 #include "common/progress.h"
 
@@ -63,10 +64,8 @@ void audit_membership_result_free(audit_membership_result *result)
     audit_roc_free(&result->loss.roc);
     audit_roc_free(&result->offline.roc);
     audit_roc_free(&result->online.roc);
-    free(result->member);
-    free(result->score_loss);
-    free(result->score_offline);
-    free(result->score_online);
+    MEMORY_FREE_ALL(result->member, result->score_loss, result->score_offline,
+                    result->score_online);
     result->member = NULL;
     result->score_loss = result->score_offline = result->score_online = NULL;
 }

@@ -49,9 +49,5 @@ int audit_membership_write_signals(const audit_membership_result *r, const char 
                  write_roc(f, "lira_online", &r->online.roc, err) ||
                  h5io_write_attr_string(f, "/", "format", SIGNALS_FORMAT, err) ||
                  h5io_write_attr_string(f, "/", "dpkit_version", DPKIT_VERSION, err);
-    if (status) {
-        h5io_abort(f);
-        return -1;
-    }
-    return h5io_commit(f, err);
+    return h5io_finish(f, status, err);
 }

@@ -66,9 +66,6 @@ int cli_calibrate(int argc, char **argv)
     printf("noise multiplier = %.4f for epsilon = %g at delta = %g\n", sigma, epsilon, args.delta);
     printf("%s; q = %.6g, %lld steps", privacy_args_describe(&args), args.sampling_rate,
            args.steps);
-    for (size_t i = 0; i < args.extra_count; i++)
-        printf(", plus %lld Gaussian releases with noise multiplier %g", args.extra[i].count,
-               args.extra[i].noise_multiplier);
-    printf("\n");
+    privacy_args_print_extra(&args);
     return 0;
 }

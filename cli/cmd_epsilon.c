@@ -284,10 +284,7 @@ int cli_epsilon(int argc, char **argv)
     print_interval_line(interval);
     printf("%s; q = %.6g, noise multiplier %g, %lld steps", privacy_args_describe(&args),
            args.sampling_rate, sigma, args.steps);
-    for (size_t i = 0; i < args.extra_count; i++)
-        printf(", plus %lld Gaussian releases with noise multiplier %g", args.extra[i].count,
-               args.extra[i].noise_multiplier);
-    printf("\n");
+    privacy_args_print_extra(&args);
     print_edge_note(epsilon, order);
     return 0;
 }

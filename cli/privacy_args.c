@@ -257,3 +257,11 @@ const char *privacy_args_describe(const privacy_args *args)
                ? "RDP accountant, classic conversion"
                : "RDP accountant, improved conversion";
 }
+
+void privacy_args_print_extra(const privacy_args *args)
+{
+    for (size_t i = 0; i < args->extra_count; i++)
+        printf(", plus %lld Gaussian releases with noise multiplier %g", args->extra[i].count,
+               args->extra[i].noise_multiplier);
+    printf("\n");
+}

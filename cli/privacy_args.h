@@ -61,6 +61,9 @@ int privacy_args_finish_ledger(const char *command, const char *number_option, i
                                privacy_args *args);
 /* Help text of the shared options (one per line, indented like the commands' help). */
 void privacy_args_help(FILE *out);
+/* Ends the line describing the schedule: ", plus N Gaussian releases with noise multiplier S"
+ * for each --extra-gaussian, then a newline. */
+void privacy_args_print_extra(const privacy_args *args);
 /* "rdp, improved conversion" / "pld" */
 const char *privacy_args_describe(const privacy_args *args);
 

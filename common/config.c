@@ -254,10 +254,7 @@ static config *config_new(const config_field *schema, const char *source, dpkit_
     cfg->values = calloc(cfg->count ? cfg->count : 1, sizeof *cfg->values);
     cfg->source = strdup(source);
     if (!cfg->values || !cfg->source) {
-        free(cfg->values);
-        free(cfg->source);
-        free(cfg->schema);
-        free(cfg);
+        MEMORY_FREE_ALL(cfg->values, cfg->source, cfg->schema, cfg);
         error_set(err, "%s: out of memory", source);
         return NULL;
     }
@@ -280,10 +277,7 @@ void config_free(config *cfg)
         free(cfg->values[i].origin);
         free_items(cfg->values[i].items, cfg->values[i].item_count);
     }
-    free(cfg->values);
-    free(cfg->source);
-    free(cfg->schema);
-    free(cfg);
+    MEMORY_FREE_ALL(cfg->values, cfg->source, cfg->schema, cfg);
 }
 
 static int in_choices(const char *choices, const char *value)

@@ -2,6 +2,7 @@
  * nodes that keep their line numbers, path lookups and strict scalar conversions. */
 #include "common/config.h"
 #include "common/config_tree_internal.h"
+#include "common/memory.h"
 
 #include <errno.h>
 #include <math.h>
@@ -35,11 +36,7 @@ static void free_nodes(config_node *node)
         return;
     for (size_t i = 0; i < node->count; i++)
         free_nodes(node->children[i]);
-    free(node->children);
-    free(node->value);
-    free(node->key);
-    free(node->path);
-    free(node);
+    MEMORY_FREE_ALL(node->children, node->value, node->key, node->path, node);
 }
 
 void config_node_free(config_node *root)

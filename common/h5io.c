@@ -130,6 +130,15 @@ void h5io_abort(h5io_file *f)
     free(f);
 }
 
+int h5io_finish(h5io_file *f, int status, dpkit_error *err)
+{
+    if (status) {
+        h5io_abort(f);
+        return -1;
+    }
+    return h5io_commit(f, err);
+}
+
 int h5io_open_read(const char *path, h5io_file **out, dpkit_error *err)
 {
     silence_hdf5();
@@ -247,14 +256,33 @@ int h5io_write_array(h5io_file *f, const char *path, h5io_type type, int rank, c
     return status;
 }
 
+/* The dataset (dataset != 0) or any object at path, or H5I_INVALID_HID with an error saying
+ * whether it is missing or cannot be opened as such. */
+static hid_t open_existing(h5io_file *f, const char *path, int dataset, dpkit_error *err)
+{
+    if (!h5io_exists(f, path)) {
+        error_set(err, "%s: %s %s is missing", f->path, dataset ? "dataset" : "object", path);
+        return H5I_INVALID_HID;
+    }
+    hid_t id = dataset ? H5Dopen2(f->id, path, H5P_DEFAULT) : H5Oopen(f->id, path, H5P_DEFAULT);
+    if (id < 0 && dataset)
+        error_set(err, "%s: %s is not a dataset", f->path, path);
+    else if (id < 0)
+        error_set(err, "%s: cannot open object %s", f->path, path);
+    return id;
+}
+
+hid_t h5io_open_dataset(h5io_file *f, const char *path, dpkit_error *err)
+{
+    return open_existing(f, path, 1, err);
+}
+
 int h5io_array_shape(h5io_file *f, const char *path, int *rank, size_t dims[H5IO_MAX_RANK],
                      dpkit_error *err)
 {
-    if (!h5io_exists(f, path))
-        return error_set(err, "%s: dataset %s is missing", f->path, path);
-    hid_t dset = H5Dopen2(f->id, path, H5P_DEFAULT);
+    hid_t dset = h5io_open_dataset(f, path, err);
     if (dset < 0)
-        return error_set(err, "%s: %s is not a dataset", f->path, path);
+        return -1;
     hid_t space = H5Dget_space(dset);
     int r = H5Sget_simple_extent_ndims(space);
     int status = 0;
@@ -399,22 +427,10 @@ int h5io_read_array(h5io_file *f, const char *path, h5io_type type, int *rank,
     return 0;
 }
 
-static hid_t open_object(h5io_file *f, const char *obj_path, dpkit_error *err)
-{
-    if (!h5io_exists(f, obj_path)) {
-        error_set(err, "%s: object %s is missing", f->path, obj_path);
-        return H5I_INVALID_HID;
-    }
-    hid_t obj = H5Oopen(f->id, obj_path, H5P_DEFAULT);
-    if (obj < 0)
-        error_set(err, "%s: cannot open object %s", f->path, obj_path);
-    return obj;
-}
-
 static int write_attr(h5io_file *f, const char *obj_path, const char *name, hid_t type,
                       const void *value, dpkit_error *err)
 {
-    hid_t obj = open_object(f, obj_path, err);
+    hid_t obj = open_existing(f, obj_path, 0, err);
     if (obj < 0)
         return -1;
     if (H5Aexists(obj, name) > 0)

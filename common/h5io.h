@@ -30,6 +30,9 @@ int h5io_create_private(const char *path, h5io_file **out, dpkit_error *err);
 int h5io_commit(h5io_file *f, dpkit_error *err);
 /* Closes and deletes the temporary file; frees f. Safe on NULL. */
 void h5io_abort(h5io_file *f);
+/* Ends writing f: h5io_commit when status is 0 (what was written succeeded), h5io_abort and -1
+ * otherwise. */
+int h5io_finish(h5io_file *f, int status, dpkit_error *err);
 
 int h5io_open_read(const char *path, h5io_file **out, dpkit_error *err);
 /* Closes a file opened for reading (or aborts one opened for writing); safe on NULL. */
@@ -51,6 +54,9 @@ int h5io_read_array(h5io_file *f, const char *path, h5io_type type, int *rank,
  * allocated inside the file, a chunked one every chunk written. A dataset whose extent is only
  * declared (it would read as fill values, however large) is refused, naming file and dataset. */
 int h5io_check_storage(h5io_file *f, hid_t dset, const char *path, dpkit_error *err);
+/* Opens the dataset at path (close it with H5Dclose); a negative id, with an error naming the
+ * file and the dataset, when it is missing or not a dataset. */
+hid_t h5io_open_dataset(h5io_file *f, const char *path, dpkit_error *err);
 /* Shape only. */
 int h5io_array_shape(h5io_file *f, const char *path, int *rank, size_t dims[H5IO_MAX_RANK],
                      dpkit_error *err);

@@ -50,6 +50,12 @@ int json_writer_finish(json_writer *w, dpkit_error *err);
 const char *json_writer_string(json_writer *w);
 void json_writer_free(json_writer *w);
 
+/* A document written to a file as a whole: json_document_begin opens a string writer (indent 2)
+ * and the top-level object (on failure: "WHAT: out of memory"); json_document_write closes the
+ * object, writes the text to path atomically and frees the writer (0 or -1). */
+int json_document_begin(json_writer *w, const char *what, dpkit_error *err);
+int json_document_write(json_writer *w, const char *path, dpkit_error *err);
+
 void json_begin_object(json_writer *w);
 void json_end_object(json_writer *w);
 void json_begin_array(json_writer *w);

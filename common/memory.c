@@ -1,4 +1,5 @@
-/* Large-array allocation with transparent huge pages (see memory.h). */
+/* Large-array allocation with transparent huge pages, growing arrays, freeing lists of
+ * arrays (see memory.h). */
 #include "common/memory.h"
 
 #include <stdint.h>
@@ -31,4 +32,18 @@ int memory_grow(void **array, size_t *capacity, size_t count, size_t element_siz
     *array = bigger;
     *capacity = grown;
     return 0;
+}
+
+void memory_free_strings(char **strings, size_t count)
+{
+    for (size_t i = 0; strings && i < count; i++)
+        free(strings[i]);
+    free(strings);
+}
+
+void memory_release_each(void (*release)(void *), void *const *pointers, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (pointers[i])
+            release(pointers[i]);
 }

@@ -87,16 +87,11 @@ int datasets_load_cifar10_batches(const char *const *paths, size_t path_count,
     }
     free(batch);
     free(sizes);
-    out->count = total;
-    out->channels = 3;
-    out->height = out->width = CIFAR10_SIDE;
-    out->dtype = DATASET_UINT8;
+    datasets_split_set_uint8(out, total, 3, CIFAR10_SIDE, CIFAR10_SIDE);
     return 0;
 fail:
     free(sizes);
-    free(out->images);
-    free(out->labels);
-    memset(out, 0, sizeof *out);
+    datasets_split_free(out);
     return -1;
 }
 

@@ -1,5 +1,6 @@
 /* dataset_load: picks the loader for a dataset name; dataset_free; the data directory. */
 #include "datasets/datasets_internal.h"
+#include "common/memory.h"
 #include "common/paths.h"
 
 #include <errno.h>
@@ -77,15 +78,27 @@ void dataset_free(dataset *d)
 {
     if (!d)
         return;
-    if (d->class_names)
-        for (int i = 0; i < d->class_count; i++)
-            free(d->class_names[i]);
-    free(d->class_names);
-    free(d->train.images);
-    free(d->train.labels);
-    free(d->test.images);
-    free(d->test.labels);
+    memory_free_strings(d->class_names, d->class_count > 0 ? (size_t)d->class_count : 0);
+    datasets_split_free(&d->train);
+    datasets_split_free(&d->test);
     memset(d, 0, sizeof *d);
+}
+
+void datasets_split_set_uint8(dataset_split *split, size_t count, size_t channels, size_t height,
+                              size_t width)
+{
+    split->count = count;
+    split->channels = channels;
+    split->height = height;
+    split->width = width;
+    split->dtype = DATASET_UINT8;
+}
+
+void datasets_split_free(dataset_split *split)
+{
+    free(split->images);
+    free(split->labels);
+    memset(split, 0, sizeof *split);
 }
 
 void datasets_class_histogram(const dataset_split *split, int class_count, size_t *counts)

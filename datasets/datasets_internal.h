@@ -57,6 +57,12 @@ int datasets_sha256_file(const char *path, char hex[65], dpkit_error *err);
 int datasets_path(char *out, size_t size, dpkit_error *err, const char *format, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Sets the shape of a split of uint8 images (count, channels, height, width), not its arrays. */
+void datasets_split_set_uint8(dataset_split *split, size_t count, size_t channels, size_t height,
+                              size_t width);
+/* Frees a split's images and labels and zeroes it. */
+void datasets_split_free(dataset_split *split);
+
 /* Class names: a malloc'd array of class_count malloc'd strings copied from `names`, or "0", "1",
  * ... when names is NULL. */
 int datasets_set_class_names(dataset *d, int class_count, const char *const *names,

@@ -95,17 +95,11 @@ int datasets_load_idx(const char *images_path, const char *labels_path, int clas
     free(label_bytes);
     datasets_reader_close(images);
     datasets_reader_close(labels);
-    out->count = count;
-    out->channels = 1;
-    out->height = image_dims[1];
-    out->width = image_dims[2];
-    out->dtype = DATASET_UINT8;
+    datasets_split_set_uint8(out, count, 1, image_dims[1], image_dims[2]);
     return 0;
 fail:
     free(label_bytes);
-    free(out->images);
-    free(out->labels);
-    memset(out, 0, sizeof *out);
+    datasets_split_free(out);
     datasets_reader_close(images);
     datasets_reader_close(labels);
     return -1;

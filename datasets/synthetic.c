@@ -18,11 +18,7 @@ static int fill_split(dataset_split *split, size_t count, int class_count, size_
                       size_t height, size_t width, const float *means, rng *r, dpkit_error *err)
 {
     size_t pixels = channels * height * width;
-    split->count = count;
-    split->channels = channels;
-    split->height = height;
-    split->width = width;
-    split->dtype = DATASET_UINT8;
+    datasets_split_set_uint8(split, count, channels, height, width);
     split->images = malloc(count > 0 ? count * pixels : 1);
     split->labels = malloc(count > 0 ? count * sizeof *split->labels : 1);
     if (!split->images || !split->labels)

@@ -50,9 +50,7 @@ static int list_text_files(const char *directory, char ***names, size_t *count,
     return 0;
 oom:
     closedir(dir);
-    for (size_t i = 0; i < n; i++)
-        free(list[i]);
-    free(list);
+    memory_free_strings(list, n);
     return error_set(err, "%s: too many files or out of memory", directory);
 }
 
@@ -145,9 +143,7 @@ int datasets_text_load(const char *name, dataset_text *out, dpkit_error *err)
         if (!out->document_names[i])
             status = error_set(err, "out of memory");
     }
-    for (size_t i = 0; i < file_count; i++)
-        free(files[i]);
-    free(files);
+    memory_free_strings(files, file_count);
     if (status != 0) {
         datasets_text_free(out);
         return -1;
@@ -166,12 +162,8 @@ void datasets_text_free(dataset_text *text)
 {
     if (!text)
         return;
-    if (text->document_names)
-        for (size_t i = 0; i < text->document_count; i++)
-            free(text->document_names[i]);
-    free(text->document_names);
-    free(text->document_starts);
-    free(text->bytes);
+    memory_free_strings(text->document_names, text->document_count);
+    MEMORY_FREE_ALL(text->document_starts, text->bytes);
     memset(text, 0, sizeof *text);
 }
 
@@ -286,9 +278,7 @@ void datasets_tokens_free(dataset_tokens *tokens)
 {
     if (!tokens)
         return;
-    free(tokens->ids);
-    free(tokens->document_starts);
-    free(tokens->vocabulary.symbols);
+    MEMORY_FREE_ALL(tokens->ids, tokens->document_starts, tokens->vocabulary.symbols);
     memset(tokens, 0, sizeof *tokens);
 }
 

@@ -17,17 +17,6 @@ static void tanh_forward(const dp_layer *layer, const float *params, const float
     }
 }
 
-static void tanh_backward_input(const dp_layer *layer, const float *params, const float *in,
-                                const float *out, const float *grad_out, float *grad_in,
-                                size_t n, const dp_scratch *scratch)
-{
-    (void)params, (void)in, (void)scratch;
-    size_t total = n * dp_shape_size(layer->input);
-#pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < total; j++)
-        grad_in[j] = grad_out[j] * (1.0f - out[j] * out[j]);
-}
-
 static void relu_forward(const dp_layer *layer, const float *params, const float *in, float *out,
                          size_t n, const dp_scratch *scratch)
 {
@@ -38,18 +27,25 @@ static void relu_forward(const dp_layer *layer, const float *params, const float
         out[j] = in[j] > 0 ? in[j] : 0.0f;
 }
 
-static void relu_backward_input(const dp_layer *layer, const float *params, const float *in,
-                                const float *out, const float *grad_out, float *grad_in,
-                                size_t n, const dp_scratch *scratch)
+/* Both activations: grad_in = grad_out * f'(x), f' from the stored output y (see the top). */
+static void backward_input(const dp_layer *layer, const float *params, const float *in,
+                           const float *out, const float *grad_out, float *grad_in, size_t n,
+                           const dp_scratch *scratch)
 {
     (void)params, (void)in, (void)scratch;
     size_t total = n * dp_shape_size(layer->input);
+    if (layer->kind == DP_LAYER_RELU) {
+#pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < total; j++)
+            grad_in[j] = out[j] > 0 ? grad_out[j] : 0.0f;
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (size_t j = 0; j < total; j++)
-        grad_in[j] = out[j] > 0 ? grad_out[j] : 0.0f;
+        grad_in[j] = grad_out[j] * (1.0f - out[j] * out[j]);
 }
 
 const dp_layer_ops dp_layer_tanh_ops = {
-    .name = "tanh", .forward = tanh_forward, .backward_input = tanh_backward_input};
+    .name = "tanh", .forward = tanh_forward, .backward_input = backward_input};
 const dp_layer_ops dp_layer_relu_ops = {
-    .name = "relu", .forward = relu_forward, .backward_input = relu_backward_input};
+    .name = "relu", .forward = relu_forward, .backward_input = backward_input};

@@ -4,21 +4,14 @@
  * per example (DESIGN: no BatchNorm in training). */
 #include "dp/layers_internal.h"
 
-#include <math.h>
+#include "common/moments.h"
 
 enum { GROUP_NORM_EPS_DIVISOR = 100000 }; /* eps = 1e-5 */
 
 /* Mean and 1/sqrt(var + eps) of m values. */
 static void moments(const float *x, size_t m, double *mean, double *inv_std)
 {
-    double s = 0, sq = 0;
-    for (size_t j = 0; j < m; j++)
-        s += x[j];
-    double mu = s / (double)m;
-    for (size_t j = 0; j < m; j++)
-        sq += ((double)x[j] - mu) * ((double)x[j] - mu);
-    *mean = mu;
-    *inv_std = 1.0 / sqrt(sq / (double)m + 1.0 / GROUP_NORM_EPS_DIVISOR);
+    moments_mean_inv_std(x, m, 1.0 / GROUP_NORM_EPS_DIVISOR, mean, inv_std);
 }
 
 static size_t group_size(const dp_layer *layer)

@@ -2,6 +2,7 @@
  * clipped gradient sum (docs/maths.md 4.4-4.5) and evaluation. */
 #include "dp/dp.h"
 #include "dp/layers_internal.h"
+#include "common/memory.h"
 
 #include <omp.h>
 
@@ -344,13 +345,8 @@ void dp_workspace_free(dp_workspace *ws)
     }
     for (size_t l = 0; ws->kept && l < ws->layer_count; l++)
         free(ws->kept[l]);
-    free(ws->kept);
-    free(ws->activations);
-    free(ws->gradients);
-    free(ws->scratch);
-    free(ws->rows_scratch);
-    free(ws->squared_norms);
-    free(ws->factors);
+    MEMORY_FREE_ALL(ws->kept, ws->activations, ws->gradients, ws->scratch, ws->rows_scratch,
+                    ws->squared_norms, ws->factors);
     memset(ws, 0, sizeof *ws);
 }
 

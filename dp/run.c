@@ -106,11 +106,9 @@ static int write_checkpoint(const run *r, dpkit_error *err)
     h5io_file *f;
     if (h5io_create_private(r->path_checkpoint, &f, err)) /* 0600: it holds the key */
         return -1;
-    if (save_common(r, f, err) || dp_train_state_save(&r->model, &r->state, f, "/state", err)) {
-        h5io_abort(f);
-        return -1;
-    }
-    return h5io_commit(f, err);
+    int status = save_common(r, f, err) ||
+                 dp_train_state_save(&r->model, &r->state, f, "/state", err);
+    return h5io_finish(f, status, err);
 }
 
 static int write_model(const run *r, const dp_epoch_metrics *last, dpkit_error *err)
@@ -118,26 +116,23 @@ static int write_model(const run *r, const dp_epoch_metrics *last, dpkit_error *
     h5io_file *f;
     if (h5io_create(r->path_model, &f, err))
         return -1;
-    if (save_common(r, f, err) || dp_model_save_h5(&r->model, f, "/model", err) ||
+    int status =
+        save_common(r, f, err) || dp_model_save_h5(&r->model, f, "/model", err) ||
         accountant_ledger_save_h5(&r->state.ledger, f, "/ledger", err) ||
         h5io_write_attr_double(f, "/", "epsilon", r->rc.train.private_mode ? r->state.epsilon : INFINITY, err) ||
         h5io_write_attr_double(f, "/", "delta", r->rc.train.delta, err) ||
         h5io_write_attr_double(f, "/", "test_accuracy", last ? last->test_accuracy : NAN, err) ||
         h5io_write_attr_int64(f, "/", "image_channels", (long long)r->rf.data.train.channels, err) ||
         h5io_write_attr_int64(f, "/", "image_height", (long long)r->rf.data.train.height, err) ||
-        h5io_write_attr_int64(f, "/", "image_width", (long long)r->rf.data.train.width, err)) {
-        h5io_abort(f);
-        return -1;
-    }
-    return h5io_commit(f, err);
+        h5io_write_attr_int64(f, "/", "image_width", (long long)r->rf.data.train.width, err);
+    return h5io_finish(f, status, err);
 }
 
 static int write_summary(const run *r, const dp_epoch_metrics *last, dpkit_error *err)
 {
     json_writer w;
-    if (json_writer_init_string(&w, 2))
-        return error_set(err, "summary: out of memory");
-    json_begin_object(&w);
+    if (json_document_begin(&w, "summary", err))
+        return -1;
     json_field_string(&w, "name", r->rc.name);
     json_field_string(&w, "dpkit_version", DPKIT_VERSION);
     json_field_string(&w, "dataset", r->rc.dataset);
@@ -157,13 +152,7 @@ static int write_summary(const run *r, const dp_epoch_metrics *last, dpkit_error
     json_field_double(&w, "train_seconds", r->state.seconds);
     json_field_double(&w, "feature_seconds", r->rf.train_info.seconds + r->rf.test_info.seconds);
     json_field_int(&w, "parameters", (long long)r->model.param_count);
-    json_end_object(&w);
-    int status = json_writer_finish(&w, err);
-    const char *text = json_writer_string(&w);
-    if (!status)
-        status = textfile_write_atomic(r->path_summary, text, strlen(text), err);
-    json_writer_free(&w);
-    return status;
+    return json_document_write(&w, r->path_summary, err);
 }
 
 /* Normalises both splits: a fresh run fits the normaliser (private-bn releases its statistics

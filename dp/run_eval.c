@@ -3,6 +3,7 @@
  * batches, and per example the cross-entropy and the predicted class. */
 #include "dp/layers_internal.h"
 #include "dp/run_config.h"
+#include "common/memory.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +13,7 @@
 
 void run_eval_free(run_eval_result *r)
 {
-    free(r->noise_key);
-    free(r->labels);
-    free(r->predictions);
-    free(r->losses);
-    free(r->logits);
+    MEMORY_FREE_ALL(r->noise_key, r->labels, r->predictions, r->losses, r->logits);
     memset(r, 0, sizeof *r);
 }
 

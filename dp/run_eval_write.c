@@ -68,9 +68,5 @@ int run_eval_write(const run_eval_result *r, const char *model_path, const char 
                  h5io_write_attr_double(f, "/", "mean_loss", r->mean_loss, err) ||
                  h5io_write_attr_string(f, "/", "dpkit_version", DPKIT_VERSION, err);
     free(index);
-    if (status) {
-        h5io_abort(f);
-        return -1;
-    }
-    return h5io_commit(f, err);
+    return h5io_finish(f, status, err);
 }

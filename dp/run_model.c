@@ -2,6 +2,7 @@
  * (for the feature extractor), normaliser and privacy ledger; predictions from features or
  * images; evaluation on a dataset split; the ledger re-accounted. */
 #include "dp/run_config.h"
+#include "common/memory.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -244,10 +245,7 @@ DPKIT_API void dpkit_eval_result_free(dpkit_eval_result *result)
 {
     if (!result)
         return;
-    free(result->labels);
-    free(result->predictions);
-    free(result->losses);
-    free(result->logits);
+    MEMORY_FREE_ALL(result->labels, result->predictions, result->losses, result->logits);
     memset(result, 0, sizeof *result);
 }
 

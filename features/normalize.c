@@ -3,6 +3,7 @@
 #include "features/features.h"
 
 #include "common/log.h"
+#include "common/moments.h"
 #include "common/parallel.h"
 
 #include <math.h>
@@ -79,15 +80,8 @@ int features_group_norm(float *features, size_t count, size_t channels, size_t s
 #pragma omp parallel for schedule(static) if (total * group_length > 65536)
     for (size_t k = 0; k < total; k++) {
         float *x = features + k * group_length;
-        /* Two passes in double: the biased variance without cancellation. */
-        double sum = 0.0;
-        for (size_t i = 0; i < group_length; i++)
-            sum += x[i];
-        double mean = sum / (double)group_length;
-        double squares = 0.0;
-        for (size_t i = 0; i < group_length; i++)
-            squares += ((double)x[i] - mean) * ((double)x[i] - mean);
-        double scale = 1.0 / sqrt(squares / (double)group_length + epsilon);
+        double mean, scale;
+        moments_mean_inv_std(x, group_length, epsilon, &mean, &scale);
         for (size_t i = 0; i < group_length; i++)
             x[i] = (float)(((double)x[i] - mean) * scale);
     }

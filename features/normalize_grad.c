@@ -2,19 +2,16 @@
  * respect to the normalised features to the gradient with respect to the features before it. */
 #include "features/features.h"
 
+#include "common/moments.h"
+
 #include <math.h>
 
 /* Group norm: y = (x - mu) s with s = 1 / sqrt(var + eps) over a group of n values, so
  * dx = s (dy - mean(dy) - y mean(dy y)). */
 static void group_norm_backward(const float *x, float *g, size_t n, double epsilon)
 {
-    double sum = 0, squares = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += x[i];
-    double mean = sum / (double)n;
-    for (size_t i = 0; i < n; i++)
-        squares += ((double)x[i] - mean) * ((double)x[i] - mean);
-    double s = 1.0 / sqrt(squares / (double)n + epsilon), mean_g = 0, mean_gy = 0;
+    double mean, s, mean_g = 0, mean_gy = 0;
+    moments_mean_inv_std(x, n, epsilon, &mean, &s);
     for (size_t i = 0; i < n; i++) {
         mean_g += g[i];
         mean_gy += (double)g[i] * ((double)x[i] - mean) * s;

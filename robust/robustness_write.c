@@ -8,12 +8,26 @@
 #include "common/json.h"
 #include "common/paths.h"
 #include "common/plot.h"
-#include "common/textfile.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* key: [{x_name: x[i], "accuracy": accuracy[i]}, ...], an accuracy at each radius. */
+static void accuracy_curve(json_writer *w, const char *key, const char *x_name, const double *x,
+                           const double *accuracy, size_t count)
+{
+    json_key(w, key);
+    json_begin_array(w);
+    for (size_t i = 0; i < count; i++) {
+        json_begin_object(w);
+        json_field_double(w, x_name, x[i]);
+        json_field_double(w, "accuracy", accuracy[i]);
+        json_end_object(w);
+    }
+    json_end_array(w);
+}
 
 static void model_json(json_writer *w, const robustness *r, const robustness_model *rm)
 {
@@ -29,26 +43,12 @@ static void model_json(json_writer *w, const robustness *r, const robustness_mod
     json_field_double(w, "delta", rm->delta);
     json_field_int(w, "inputs", (long long)rm->count);
     json_field_double(w, "clean_accuracy", rm->clean_accuracy);
-    json_key(w, "robust_accuracy");
-    json_begin_array(w);
-    for (size_t e = 0; e < r->epsilon_count; e++) {
-        json_begin_object(w);
-        json_field_double(w, "epsilon", r->epsilons[e]);
-        json_field_double(w, "accuracy", rm->robust_accuracy[e]);
-        json_end_object(w);
-    }
-    json_end_array(w);
+    accuracy_curve(w, "robust_accuracy", "epsilon", r->epsilons, rm->robust_accuracy,
+                   r->epsilon_count);
     if (rm->certified_count) {
         json_field_int(w, "certified_inputs", (long long)rm->certified_count);
-        json_key(w, "certified_accuracy");
-        json_begin_array(w);
-        for (size_t k = 0; k < r->radius_count; k++) {
-            json_begin_object(w);
-            json_field_double(w, "radius", r->radii[k]);
-            json_field_double(w, "accuracy", rm->certified_accuracy[k]);
-            json_end_object(w);
-        }
-        json_end_array(w);
+        accuracy_curve(w, "certified_accuracy", "radius", r->radii, rm->certified_accuracy,
+                       r->radius_count);
         json_field_int(w, "certificates_attacked", (long long)rm->certificate_checks);
         json_field_int(w, "certificates_broken", (long long)rm->certificate_violations);
     }
@@ -59,9 +59,8 @@ static void model_json(json_writer *w, const robustness *r, const robustness_mod
 static int write_report(const robustness *r, const char *path, dpkit_error *err)
 {
     json_writer w;
-    if (json_writer_init_string(&w, 2))
-        return error_set(err, "report: out of memory");
-    json_begin_object(&w);
+    if (json_document_begin(&w, "report", err))
+        return -1;
     json_field_string(&w, "name", r->name);
     json_field_string(&w, "attack", r->cw ? "cw-l2" : r->pgd.norm == DP_ATTACK_L2 ? "pgd-l2"
                                                                                  : "pgd-linf");
@@ -89,12 +88,7 @@ static int write_report(const robustness *r, const char *path, dpkit_error *err)
     json_field_string(&w, "robust_plot", "robust.png");
     json_field_string(&w, "privacy_plot", "privacy.png");
     json_field_string(&w, "dpkit_version", DPKIT_VERSION);
-    json_end_object(&w);
-    int status = json_writer_finish(&w, err) ||
-                 textfile_write_atomic(path, json_writer_string(&w),
-                                       strlen(json_writer_string(&w)), err);
-    json_writer_free(&w);
-    return status ? -1 : 0;
+    return json_document_write(&w, path, err);
 }
 
 static int write_inputs(const robustness *r, const char *path, dpkit_error *err)
@@ -129,11 +123,7 @@ static int write_inputs(const robustness *r, const char *path, dpkit_error *err)
         status = status || (rm->certified_count &&
                             h5io_write_array(f, p, H5IO_FLOAT64, 1, c, rm->radius, err));
     }
-    if (status) {
-        h5io_close(f);
-        return -1;
-    }
-    return h5io_commit(f, err);
+    return h5io_finish(f, status, err);
 }
 
 static int robust_figure(const robustness *r, const char *png, dpkit_error *err)

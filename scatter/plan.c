@@ -3,6 +3,7 @@
 #include "scatter/plan_internal.h"
 
 #include "common/durable.h"
+#include "common/memory.h"
 
 #include <math.h>
 #include <omp.h>
@@ -76,15 +77,8 @@ static void workspace_free(scatter_workspace *ws)
 {
     if (!ws)
         return;
-    fftwf_free(ws->padded);
-    fftwf_free(ws->half);
-    fftwf_free(ws->x);
-    fftwf_free(ws->v1);
-    fftwf_free(ws->v2);
-    fftwf_free(ws->y);
-    fftwf_free(ws->u);
-    fftwf_free(ws->low);
-    fftwf_free(ws->low_real);
+    MEMORY_RELEASE_ALL(fftwf_free, ws->padded, ws->half, ws->x, ws->v1, ws->v2, ws->y, ws->u,
+                       ws->low, ws->low_real);
     free(ws);
 }
 
@@ -241,12 +235,7 @@ void scatter_plan_free(scatter_plan *p)
     if (p->phi_weight)
         for (int r = 0; r < p->J; r++)
             fftwf_free(p->phi_weight[r]);
-    free(p->psi_weight);
-    free(p->phi_weight);
-    free(p->work);
-    free(p->levels);
-    free(p->row_source);
-    free(p->col_source);
+    MEMORY_FREE_ALL(p->psi_weight, p->phi_weight, p->work, p->levels, p->row_source, p->col_source);
     scatter_filter_bank_free(p->bank);
     free(p);
 }

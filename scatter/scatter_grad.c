@@ -7,6 +7,7 @@
 #include <complex.h>
 
 #include "scatter/plan_internal.h"
+#include "common/memory.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -142,17 +143,8 @@ void scatter_grad_free(scatter_grad *g)
         fftw_free(g->y1[i]);
     for (size_t i = 0; g->y2 && i < g->wavelets * g->wavelets; i++)
         fftw_free(g->y2[i]);
-    free(g->fwd);
-    free(g->bwd);
-    free(g->phi);
-    free(g->psi);
-    free(g->y1);
-    free(g->y2);
-    fftw_free(g->x);
-    fftw_free(g->a);
-    fftw_free(g->b);
-    fftw_free(g->c);
-    fftw_free(g->g1);
+    MEMORY_FREE_ALL(g->fwd, g->bwd, g->phi, g->psi, g->y1, g->y2);
+    MEMORY_RELEASE_ALL(fftw_free, g->x, g->a, g->b, g->c, g->g1);
     free(g);
 }
 

@@ -115,6 +115,23 @@ Test(h5io, attributes_round_trip)
     h5io_close(f);
 }
 
+/* The one-element dataset "v" of the file at path. */
+static double stored_value(const char *path)
+{
+    dpkit_error err;
+    h5io_file *f;
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
+    int rank;
+    size_t dims[H5IO_MAX_RANK];
+    double *v;
+    cr_assert_eq(h5io_read_array(f, "v", H5IO_FLOAT64, &rank, dims, (void **)&v, &err), 0, "%s",
+                 err.message);
+    double value = *v;
+    free(v);
+    h5io_close(f);
+    return value;
+}
+
 Test(h5io, failed_write_leaves_old_file_intact)
 {
     char path[512];
@@ -134,15 +151,19 @@ Test(h5io, failed_write_leaves_old_file_intact)
     strcpy(temp_path, f->temp_path);
     h5io_abort(f);
     cr_assert_neq(access(temp_path, F_OK), 0, "temporary file left behind");
+    cr_assert_eq(stored_value(path), 1.0);
 
-    cr_assert_eq(h5io_open_read(path, &f, &err), 0);
-    int rank;
-    size_t got_dims[H5IO_MAX_RANK];
-    double *v;
-    cr_assert_eq(h5io_read_array(f, "v", H5IO_FLOAT64, &rank, got_dims, (void **)&v, &err), 0);
-    cr_assert_eq(*v, 1.0);
-    free(v);
-    h5io_close(f);
+    /* h5io_finish aborts a writer whose writes failed and commits one whose writes succeeded */
+    cr_assert_eq(h5io_create(path, &f, &err), 0);
+    cr_assert_eq(h5io_write_array(f, "v", H5IO_FLOAT64, 1, dims, &new_value, &err), 0);
+    strcpy(temp_path, f->temp_path);
+    cr_assert_eq(h5io_finish(f, 1, &err), -1, "a failed write is not committed");
+    cr_assert_neq(access(temp_path, F_OK), 0, "temporary file left behind");
+    cr_assert_eq(stored_value(path), 1.0);
+    cr_assert_eq(h5io_create(path, &f, &err), 0);
+    int status = h5io_write_array(f, "v", H5IO_FLOAT64, 1, dims, &new_value, &err);
+    cr_assert_eq(h5io_finish(f, status, &err), 0, "%s", err.message);
+    cr_assert_eq(stored_value(path), 2.0);
 }
 
 Test(h5io, bad_files_give_clear_errors)
@@ -200,5 +221,29 @@ Test(h5io, missing_dataset_names_path)
     void *data;
     cr_assert_neq(h5io_read_array(f, "/train/x", H5IO_FLOAT32, &rank, dims, &data, &err), 0);
     cr_assert(strstr(err.message, "/train/x") != NULL);
+    h5io_close(f);
+}
+
+/* h5io_open_dataset says whether the dataset is missing or is a group, naming both. */
+Test(h5io, open_dataset_names_file_and_path)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/open.h5", test_temp_dir());
+    dpkit_error err;
+    h5io_file *f;
+    double one = 1.0;
+    size_t dims[1] = {1};
+    cr_assert_eq(h5io_create(path, &f, &err), 0, "%s", err.message);
+    cr_assert_eq(h5io_write_array(f, "/g/v", H5IO_FLOAT64, 1, dims, &one, &err), 0);
+    cr_assert_eq(h5io_commit(f, &err), 0, "%s", err.message);
+    cr_assert_eq(h5io_open_read(path, &f, &err), 0, "%s", err.message);
+    hid_t dset = h5io_open_dataset(f, "/g/v", &err);
+    cr_assert_geq(dset, 0, "%s", err.message);
+    H5Dclose(dset);
+    cr_assert_lt(h5io_open_dataset(f, "/g/w", &err), 0);
+    cr_assert(strstr(err.message, path) && strstr(err.message, "dataset /g/w is missing"), "%s",
+              err.message);
+    cr_assert_lt(h5io_open_dataset(f, "/g", &err), 0);
+    cr_assert(strstr(err.message, "/g is not a dataset"), "%s", err.message);
     h5io_close(f);
 }

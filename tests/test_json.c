@@ -238,3 +238,27 @@ Test(json, read_back_by_the_config_parser)
     config_node_free(root);
     json_writer_free(&w);
 }
+
+/* A document: the top object opened and closed for the caller, the file written whole. */
+Test(json, document_written_to_a_file)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/report.json", test_temp_dir());
+    json_writer w;
+    dpkit_error err;
+    cr_assert_eq(json_document_begin(&w, "report", &err), 0, "%s", err.message);
+    json_field_int(&w, "steps", 3);
+    cr_assert_eq(json_document_write(&w, path, &err), 0, "%s", err.message);
+    char *text = test_read_file(path, NULL);
+    cr_assert_str_eq(text, "{\n  \"steps\": 3\n}\n");
+    free(text);
+
+    /* an unfinished document (an array left open) is refused and nothing is written */
+    snprintf(path, sizeof path, "%s/broken.json", test_temp_dir());
+    cr_assert_eq(json_document_begin(&w, "report", &err), 0, "%s", err.message);
+    json_key(&w, "list");
+    json_begin_array(&w);
+    cr_assert_eq(json_document_write(&w, path, &err), -1);
+    FILE *f = fopen(path, "r");
+    cr_assert_null(f, "a broken document was written");
+}
