@@ -494,6 +494,7 @@ typedef struct audit_canary_options {
     size_t canaries;       /* one-run: m canaries */
     size_t runs;           /* multi-run: runs with and runs without the canary (each) */
     double confidence;     /* e.g. 0.95 */
+    int fdp_bound;         /* one-run with Dirac canaries: eps_lb from the f-DP bound (6e) */
 } audit_canary_options;
 
 typedef struct audit_canary_result {
@@ -524,6 +525,7 @@ typedef struct audit_canary_result {
     double mu_claimed;             /* mu of the accountant's epsilon at delta */
     audit_gdp_estimate_result gdp; /* from the summed observations */
     audit_one_run_bound ideal;     /* one-run: the ideal attacker's bound, m canaries, mu_claimed */
+    audit_one_run_fdp_bound fdp, fdp_ideal; /* one-run: the f-DP bound (6e) and its ideal */
     double epsilon_lb_counts;      /* multi-run: Clopper-Pearson bound over the canaries */
 } audit_canary_result;
 
@@ -557,7 +559,8 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
 /* Audits with Dirac canaries on coordinates of their own (docs/maths.md 6d), observed at every
  * iterate (audit/dirac_audit.c). `runs` trainings (1 for multi = 0), each with m = canaries
  * canaries included with probability 1/2; a canary's score is the sum of its observations.
- * One-run: eps_lb is the one-run bound (6b) on the scores, with the ideal attacker's bound and
+ * One-run: eps_lb is the one-run bound (6b) on the scores, or with fdp_bound the f-DP bound (6e)
+ * with its guess count chosen against the claimed mu, each with the ideal attacker's bound and
  * the mu-GDP estimate beside it. Multi-run: eps_lb is the larger of the mu-GDP lower end and the
  * Clopper-Pearson bound over the canaries (each at half the level; the likelihood-ratio score
  * for Poisson rate q and the claimed sigma, threshold chosen on the first half of the canaries). */

@@ -22,6 +22,7 @@ const config_field audit_classifier_schema[] = {
     {"canary.kind", CONFIG_ENUM, "gradient", "one-run, multi-run: white-box gradient canaries on model parameters, black-box input canaries, or white-box dirac canaries on coordinates of their own observed at every step (multi-run: canary.count of them in each of the runs)", "gradient|input|dirac", NULL},
     {"canary.placement", CONFIG_ENUM, "pilot", "gradient canaries: on the parameters that moved least in a pilot training without noise (one more training), or random", "pilot|random", NULL},
     {"canary.count", CONFIG_INT, "1000", "one-run: canaries m (each included with probability 1/2)", "2..16777216", NULL},
+    {"canary.bound", CONFIG_ENUM, "steinke", "one-run with dirac canaries: eps_lb from Steinke et al.'s bound on the guesses (best of five guess counts), or from the f-DP bound against mu-GDP (docs/maths.md 6e; guess count chosen against the claimed mu)", "steinke|fdp", NULL},
     {"runs", CONFIG_INT, "32", "multi-run: trainings with the canary and as many without (at least 2); with dirac canaries, trainings (each with canary.count canaries)", "1..100000", NULL},
     {"inject_fault", CONFIG_ENUM, "none", "a deliberately broken training to check the audit itself, the accountant still told the calibrated sigma and Poisson sampling: no-noise, half-noise (sigma/2), noise-without-c (std sigma, not sigma C), no-clipping, shuffled-batches (fixed-size batches of a shuffle per epoch)", "none|no-noise|half-noise|noise-without-c|no-clipping|shuffled-batches", NULL},
     {"*", CONFIG_INCLUDE, NULL, NULL, NULL, run_config_schema_output},
@@ -51,7 +52,8 @@ static int read_settings(audit_classifier_job *job, dpkit_error *err)
                                     ? AUDIT_CANARY_RANDOM : AUDIT_CANARY_PILOT,
                    .canaries = (size_t)config_get_int(c, "canary.count"),
                    .runs = (size_t)config_get_int(c, "runs"),
-                   .confidence = confidence}};
+                   .confidence = confidence,
+                   .fdp_bound = strcmp(config_get_string(c, "canary.bound"), "fdp") == 0}};
     if (audit_fault_parse(config_get_string(c, "inject_fault"), &job->settings.fault))
         return error_set(err, "inject_fault: %s, expected none, no-noise, half-noise, "
                          "noise-without-c, no-clipping or shuffled-batches",

@@ -29,25 +29,38 @@ static double top_precision(double f, double mu)
     return tail > 0 ? 0.5 * gsl_cdf_ugaussian_Q(t - mu) / tail : 1;
 }
 
+/* Expected correct guesses (rounded) of `count` guesses, half "member" on the top scores and
+ * half "non-member" on the bottom ones. */
+static uint64_t expected_correct(size_t m, size_t count, double mu)
+{
+    size_t members = (count + 1) / 2, nonmembers = count - members;
+    double right = top_precision((double)members / (double)m, mu) * (double)members +
+                   (nonmembers ? top_precision((double)nonmembers / (double)m, mu) *
+                                     (double)nonmembers : 0);
+    uint64_t v = (uint64_t)floor(right + 0.5);
+    return v < count ? v : count;
+}
+
+static int check_ideal(size_t m, double mu, dpkit_error *err)
+{
+    if (m < 2)
+        return error_set(err, "one-run ideal bound: %zu canaries, expected at least 2", m);
+    if (!(mu >= 0) || isinf(mu))
+        return error_set(err, "one-run ideal bound: mu %g, expected a finite mu >= 0", mu);
+    return 0;
+}
+
 int audit_one_run_ideal_gaussian(size_t m, double mu, double delta, double p,
                                  audit_one_run_bound *bound, dpkit_error *err)
 {
     memset(bound, 0, sizeof *bound);
     bound->grid_epsilon = NAN;
-    if (m < 2)
-        return error_set(err, "one-run ideal bound: %zu canaries, expected at least 2", m);
-    if (!(mu >= 0) || isinf(mu))
-        return error_set(err, "one-run ideal bound: mu %g, expected a finite mu >= 0", mu);
+    if (check_ideal(m, mu, err))
+        return -1;
     size_t counts[AUDIT_ONE_RUN_GUESS_COUNTS];
     size_t G = audit_one_run_guess_counts(m, counts);
     for (size_t g = 0; g < G; g++) {
-        size_t members = (counts[g] + 1) / 2, nonmembers = counts[g] - members;
-        double right = top_precision((double)members / (double)m, mu) * (double)members +
-                       (nonmembers ? top_precision((double)nonmembers / (double)m, mu) *
-                                         (double)nonmembers : 0);
-        uint64_t v = (uint64_t)floor(right + 0.5);
-        if (v > counts[g])
-            v = counts[g];
+        uint64_t v = expected_correct(m, counts[g], mu);
         double eps;
         if (audit_one_run_epsilon(m, counts[g], v, delta, p / (double)G, &eps, err))
             return -1;
@@ -56,6 +69,50 @@ int audit_one_run_ideal_gaussian(size_t m, double mu, double delta, double p,
             bound->guesses = counts[g];
             bound->correct = v;
         }
+    }
+    return 0;
+}
+
+int audit_one_run_fdp_ideal(size_t m, const size_t *counts, size_t count_n, double mu,
+                            double delta, double p, audit_one_run_fdp_bound *bound,
+                            dpkit_error *err)
+{
+    memset(bound, 0, sizeof *bound);
+    if (check_ideal(m, mu, err))
+        return -1;
+    if (count_n == 0)
+        return error_set(err, "f-DP one-run ideal bound: no guess counts");
+    for (size_t g = 0; g < count_n; g++) {
+        if (counts[g] < 1 || counts[g] > m)
+            return error_set(err, "f-DP one-run ideal bound: %zu guesses of %zu canaries, "
+                             "expected 1 to %zu", counts[g], m, m);
+        uint64_t v = expected_correct(m, counts[g], mu);
+        double mu_lb;
+        if (audit_one_run_fdp_mu(m, counts[g], (size_t)v, p / (double)count_n, &mu_lb, err))
+            return -1;
+        if (g == 0 || mu_lb > bound->mu) {
+            bound->mu = mu_lb;
+            bound->guesses = counts[g];
+            bound->correct = v;
+        }
+    }
+    return audit_gdp_epsilon(bound->mu, delta, &bound->epsilon, err);
+}
+
+int audit_one_run_fdp_best_count(size_t m, double mu, double delta, double p, size_t *count,
+                                 dpkit_error *err)
+{
+    /* guess counts m / 2^(i/4): a data-free choice (the claimed mu only), so no correction */
+    audit_one_run_fdp_bound best = {0}, b;
+    *count = 0;
+    for (int i = 0; i <= 60; i++) {
+        size_t c = (size_t)floor((double)m * pow(2, -i / 4.0));
+        if (c < 2)
+            break;
+        if (audit_one_run_fdp_ideal(m, &c, 1, mu, delta, p, &b, err))
+            return -1;
+        if (*count == 0 || b.mu > best.mu)
+            best = b, *count = c;
     }
     return 0;
 }

@@ -142,11 +142,15 @@ static void print_dirac(const audit_classifier_job *a, const audit_canary_option
                r->epsilon_lb_counts, (unsigned long long)r->false_positives,
                (unsigned long long)r->evaluated_without, (unsigned long long)r->false_negatives,
                (unsigned long long)r->evaluated_with);
-    else
-        printf("%-28s %.4g (%llu of %llu correct; measured / ideal %.3f)\n",
-               "ideal attacker's bound", r->ideal.epsilon, (unsigned long long)r->ideal.correct,
-               (unsigned long long)r->ideal.guesses,
-               r->ideal.epsilon > 0 ? r->epsilon_lb / r->ideal.epsilon : NAN);
+    else {
+        const char *name[2] = {"Steinke et al.'s bound", "f-DP bound (mu-GDP)"};
+        double lb[2] = {r->bound.epsilon, r->fdp.epsilon}, ideal[2] = {r->ideal.epsilon,
+                                                                     r->fdp_ideal.epsilon};
+        for (int b = 0; b < 2; b++)
+            printf("%-28s %.4g (ideal attacker %.4g, measured / ideal %.3f)%s\n", name[b], lb[b],
+                   ideal[b], ideal[b] > 0 ? lb[b] / ideal[b] : NAN,
+                   b == o->fdp_bound ? ": eps_lb" : "");
+    }
 }
 
 static void print_canaries(const audit_classifier_job *a, const audit_canary_options *o, int multi,

@@ -83,6 +83,11 @@ Test(audit_dirac, a_correct_training_is_estimated_near_its_mu_and_not_flagged)
     cr_assert_gt(r.ideal.epsilon, 0);
     cr_assert_gt(r.epsilon_lb, 0.7 * r.ideal.epsilon, "measured %g, ideal %g", r.epsilon_lb,
                  r.ideal.epsilon);
+    /* the f-DP bound (docs/maths.md 6e) on the same canaries, beside its own ideal */
+    cr_assert_leq(r.fdp.epsilon, r.epsilon);
+    cr_assert_gt(r.fdp.epsilon, 0.7 * r.fdp_ideal.epsilon, "f-DP %g, ideal %g", r.fdp.epsilon,
+                 r.fdp_ideal.epsilon);
+    cr_assert_gt(r.fdp_ideal.epsilon, r.ideal.epsilon);
     audit_canary_result_free(&r);
 }
 
