@@ -396,6 +396,7 @@ typedef struct audit_trainer {
     int reproducible_noise;        /* 1: sampling/noise/normalisation streams from the seed too;
                                     * 0: a fresh OS key per model and stream (secret) */
     audit_fault fault;
+    const float *initial_params;   /* NULL: the model's usual initialisation */
 } audit_trainer;
 
 /* The trainer of a base training config and its loaded features: the model, normalisation,
@@ -479,8 +480,13 @@ void audit_membership_result_free(audit_membership_result *result);
 typedef enum {
     AUDIT_CANARY_GRADIENT, /* white-box: Dirac gradient of norm C, score = update along it */
     AUDIT_CANARY_INPUT,    /* black-box: mislabelled training example, score = -loss */
-    AUDIT_CANARY_DIRAC     /* white-box: C on a coordinate of its own, observed at every step */
+    AUDIT_CANARY_DIRAC,    /* white-box: C on a coordinate of its own, observed at every step */
+    AUDIT_CANARY_CRAFTED   /* black-box, multi-run: a crafted target from worst-case initial
+                            * parameters (audit_crafted_target), score = -loss of the last iterate */
 } audit_canary_kind;
+
+/* The canary kind's config name: gradient, input, dirac or crafted. */
+const char *audit_canary_kind_name(audit_canary_kind kind);
 
 /* Where gradient canaries go: m random parameters, or the m that moved least in a pilot
  * training of the same config without noise and canaries (one extra training; the pilot never
@@ -495,6 +501,7 @@ typedef struct audit_canary_options {
     size_t runs;           /* multi-run: runs with and runs without the canary (each) */
     double confidence;     /* e.g. 0.95 */
     int fdp_bound;         /* one-run with Dirac canaries: eps_lb from the f-DP bound (6e) */
+    size_t examples;       /* crafted target: training examples kept (the first ones; 0: all) */
 } audit_canary_options;
 
 typedef struct audit_canary_result {

@@ -152,9 +152,9 @@ int audit_canary_write_report(const char *path, const audit_report_info *info,
         return error_set(err, "report: out of memory");
     json_begin_object(&w);
     report_head(&w, info, v, r->noise_multiplier, r->steps, r->test_accuracy, r->train_seconds);
-    json_field_string(&w, "canary", o->canary == AUDIT_CANARY_INPUT   ? "input"
-                                    : o->canary == AUDIT_CANARY_DIRAC ? "dirac" : "gradient");
-    if (o->canary == AUDIT_CANARY_DIRAC)
+    json_field_string(&w, "canary", audit_canary_kind_name(o->canary));
+    /* a crafted target's runs give the same mu-GDP estimate and counts as Dirac canaries */
+    if (o->canary == AUDIT_CANARY_DIRAC || (multi && o->canary == AUDIT_CANARY_CRAFTED))
         dirac_json(&w, o, multi, r);
     if (o->canary == AUDIT_CANARY_GRADIENT)
         json_field_string(&w, "canary_placement",
@@ -165,7 +165,8 @@ int audit_canary_write_report(const char *path, const audit_report_info *info,
         json_field_int(&w, "canaries", (long long)o->canaries);
     } else if (multi) {
         json_field_int(&w, "runs", (long long)o->runs);
-        counts_json(&w, r);
+        if (o->canary != AUDIT_CANARY_CRAFTED)
+            counts_json(&w, r);
     } else {
         json_field_int(&w, "canaries", (long long)o->canaries);
         json_field_int(&w, "included", (long long)r->included);

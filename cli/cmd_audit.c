@@ -157,8 +157,7 @@ static void print_canaries(const audit_classifier_job *a, const audit_canary_opt
                            const audit_classifier_result *res)
 {
     const audit_canary_result *r = &res->canary;
-    const char *kind = o->canary == AUDIT_CANARY_INPUT   ? "input"
-                       : o->canary == AUDIT_CANARY_DIRAC ? "dirac" : "gradient";
+    const char *kind = audit_canary_kind_name(o->canary);
     if (o->canary == AUDIT_CANARY_DIRAC) {
         print_dirac(a, o, multi, res);
         return;
@@ -170,6 +169,10 @@ static void print_canaries(const audit_classifier_job *a, const audit_canary_opt
         printf("audit one-run: %s (%s canaries, m = %zu, %zu included)\n", a->info.name, kind,
                o->canaries, r->included);
     print_head(a, res);
+    if (o->canary == AUDIT_CANARY_CRAFTED)
+        printf("%-28s %.4f [%.4f, %.4f] (accountant: %.4f), epsilon %.4g [%.4g, %.4g]\n",
+               "mu-GDP estimate", r->gdp.mu, r->gdp.mu_lower, r->gdp.mu_upper, r->mu_claimed,
+               r->gdp.epsilon, r->gdp.epsilon_lower, r->gdp.epsilon_upper);
     if (multi)
         printf("%-28s FPR %llu/%llu, FNR %llu/%llu (threshold from the other half)\n",
                "held-out counts", (unsigned long long)r->false_positives,
