@@ -5,6 +5,7 @@
 
 #include <gsl/gsl_cdf.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Whether some distribution of the correct-guess count W with P[W >= v] = tail meets every
@@ -85,9 +86,9 @@ int audit_one_run_fdp_mu(size_t m, size_t k, size_t v, double p, double *mu, dpk
     return 0;
 }
 
-int audit_one_run_fdp_bound_compute(const double *scores, const uint8_t *included, size_t m,
-                                    const size_t *counts, size_t count_n, double delta, double p,
-                                    audit_one_run_fdp_bound *bound, dpkit_error *err)
+int audit_one_run_fdp_best_of(size_t m, const size_t *counts, const uint64_t *correct,
+                              size_t count_n, double delta, double p,
+                              audit_one_run_fdp_bound *bound, dpkit_error *err)
 {
     memset(bound, 0, sizeof *bound);
     if (count_n == 0)
@@ -96,18 +97,37 @@ int audit_one_run_fdp_bound_compute(const double *scores, const uint8_t *include
         if (counts[g] < 1 || counts[g] > m)
             return error_set(err, "f-DP one-run audit: %zu guesses of %zu canaries, expected "
                              "1 to %zu", counts[g], m, m);
-        size_t members = (counts[g] + 1) / 2, nonmembers = counts[g] - members;
-        uint64_t r, v;
         double mu;
         /* each count at p / count_n (Bonferroni): the best of them is a 1 - p bound */
-        if (audit_one_run_guesses(scores, included, m, members, nonmembers, &r, &v, err) ||
-            audit_one_run_fdp_mu(m, (size_t)r, (size_t)v, p / (double)count_n, &mu, err))
+        if (audit_one_run_fdp_mu(m, counts[g], (size_t)correct[g], p / (double)count_n, &mu,
+                                 err))
             return -1;
         if (g == 0 || mu > bound->mu) {
             bound->mu = mu;
-            bound->guesses = r;
-            bound->correct = v;
+            bound->guesses = counts[g];
+            bound->correct = correct[g];
         }
     }
     return audit_gdp_epsilon(bound->mu, delta, &bound->epsilon, err);
+}
+
+int audit_one_run_fdp_bound_compute(const double *scores, const uint8_t *included, size_t m,
+                                    const size_t *counts, size_t count_n, double delta, double p,
+                                    audit_one_run_fdp_bound *bound, dpkit_error *err)
+{
+    memset(bound, 0, sizeof *bound);
+    uint64_t *correct = malloc((count_n ? count_n : 1) * sizeof *correct);
+    if (!correct)
+        return error_set(err, "f-DP one-run audit: out of memory");
+    int status = 0;
+    for (size_t g = 0; status == 0 && g < count_n; g++) {
+        size_t members = (counts[g] + 1) / 2, nonmembers = counts[g] - members;
+        uint64_t r;
+        status = audit_one_run_guesses(scores, included, m, members, nonmembers, &r,
+                                       &correct[g], err);
+    }
+    if (status == 0)
+        status = audit_one_run_fdp_best_of(m, counts, correct, count_n, delta, p, bound, err);
+    free(correct);
+    return status;
 }

@@ -1,10 +1,12 @@
-/* The one-run bound an ideal attacker reaches against a mu-GDP mechanism with the same canary
- * count (docs/maths.md 6d): the bound of audit_one_run_bound_compute on the expected guesses
- * of Gaussian scores, N(mu, 1) for included canaries and N(0, 1) for excluded ones. */
+/* The one-run bounds an ideal attacker reaches against a mu-GDP mechanism with the same canary
+ * count (docs/maths.md 6d, 6e): Steinke et al.'s bound (audit_one_run_bound_compute) and the
+ * f-DP bound on the expected guesses of Gaussian scores, N(mu, 1) for included canaries and
+ * N(0, 1) for excluded ones. */
 #include "audit/audit_internal.h"
 
 #include <gsl/gsl_cdf.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* P[score > t] for a canary included with probability 1/2. */
@@ -80,23 +82,14 @@ int audit_one_run_fdp_ideal(size_t m, const size_t *counts, size_t count_n, doub
     memset(bound, 0, sizeof *bound);
     if (check_ideal(m, mu, err))
         return -1;
-    if (count_n == 0)
-        return error_set(err, "f-DP one-run ideal bound: no guess counts");
-    for (size_t g = 0; g < count_n; g++) {
-        if (counts[g] < 1 || counts[g] > m)
-            return error_set(err, "f-DP one-run ideal bound: %zu guesses of %zu canaries, "
-                             "expected 1 to %zu", counts[g], m, m);
-        uint64_t v = expected_correct(m, counts[g], mu);
-        double mu_lb;
-        if (audit_one_run_fdp_mu(m, counts[g], (size_t)v, p / (double)count_n, &mu_lb, err))
-            return -1;
-        if (g == 0 || mu_lb > bound->mu) {
-            bound->mu = mu_lb;
-            bound->guesses = counts[g];
-            bound->correct = v;
-        }
-    }
-    return audit_gdp_epsilon(bound->mu, delta, &bound->epsilon, err);
+    uint64_t *correct = malloc((count_n ? count_n : 1) * sizeof *correct);
+    if (!correct)
+        return error_set(err, "f-DP one-run ideal bound: out of memory");
+    for (size_t g = 0; g < count_n; g++)
+        correct[g] = counts[g] <= m ? expected_correct(m, counts[g], mu) : 0;
+    int status = audit_one_run_fdp_best_of(m, counts, correct, count_n, delta, p, bound, err);
+    free(correct);
+    return status;
 }
 
 int audit_one_run_fdp_best_count(size_t m, double mu, double delta, double p, size_t *count,
