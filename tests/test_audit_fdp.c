@@ -2,6 +2,7 @@
  * the ideal attacker's correct guesses, rarely rejects the true mu, and beats Steinke et al.'s
  * bound for the same canaries. */
 #include "audit/audit.h"
+#include "dpkit.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -104,4 +105,31 @@ Test(audit_fdp, the_ideal_bound_beats_steinke_at_epsilon_4_and_stays_below_it)
               "f-DP %g (k %zu, v %llu), Steinke %g", f.epsilon, k,
               (unsigned long long)f.correct, s.epsilon);
     cr_assert(f.mu < mu);
+}
+
+Test(audit_fdp, the_public_call_matches_the_library_on_exported_scores)
+{
+    enum { M = 2000 };
+    double mu = 1.5, *score = malloc(M * sizeof *score);
+    uint8_t *in = malloc(M);
+    rng r;
+    rng_init_seed(&r, 22, RNG_STREAM_TEST);
+    dpkit_error err;
+    size_t k;
+    cr_assert_eq(audit_one_run_fdp_best_count(M, mu, 1e-5, 0.05, &k, &err), 0);
+    play(&r, M, k, mu, score, in);
+    audit_one_run_fdp_bound b, ideal;
+    cr_assert_eq(audit_one_run_fdp_bound_compute(score, in, M, &k, 1, 1e-5, 0.05, &b, &err), 0);
+    cr_assert_eq(audit_one_run_fdp_ideal(M, &k, 1, mu, 1e-5, 0.05, &ideal, &err), 0);
+    double eps, eps_ideal;
+    unsigned long long guesses, correct;
+    cr_assert_eq(dpkit_one_run_fdp_bound(score, in, M, mu, 1e-5, 0.05, &eps, &eps_ideal,
+                                         &guesses, &correct, &err), 0, "%s", err.message);
+    cr_assert(eps == b.epsilon && eps_ideal == ideal.epsilon && guesses == k &&
+              correct == b.correct, "%g %g %llu %llu", eps, eps_ideal, guesses, correct);
+    cr_assert(eps > 0, "%g", eps);
+    cr_assert_eq(dpkit_one_run_fdp_bound(score, in, M, -1, 1e-5, 0.05, &eps, NULL, NULL, NULL,
+                                         &err), -1);
+    free(score);
+    free(in);
 }
