@@ -3,6 +3,7 @@
  * is estimated near its mu and not flagged, a training without noise is, and a target with no
  * coordinate of its own is refused. */
 #include "audit/audit.h"
+#include "tests/test_audit_blobs.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -11,37 +12,17 @@
 
 enum { N = 200, DIM = 8, UNUSED = 2 };
 
-static void blobs(float *x, int32_t *y, size_t n, size_t unused)
-{
-    rng r;
-    rng_init_seed(&r, 5, RNG_STREAM_TEST);
-    for (size_t i = 0; i < n; i++) {
-        y[i] = (int32_t)(i % 2);
-        for (size_t k = 0; k < DIM; k++)
-            x[i * DIM + k] = k < unused ? 0.0f : (float)(rng_gaussian(&r) + (y[i] ? 1.0 : -1.0));
-    }
-}
-
 /* Full batches, 10 steps, C = 1, sigma 1.5811 (PLD: epsilon 10 at delta 1e-5 for q = 1; the
  * RDP accountant, faster, says 10.7), noise keyed from the seed so that the test repeats. */
 static audit_trainer trainer(void)
 {
-    audit_trainer t;
-    memset(&t, 0, sizeof t);
-    t.input = (dp_shape){DIM, 1, 1};
-    t.class_count = 2;
-    features_normalize_config_default(&t.normalize);
+    audit_trainer t = test_audit_trainer(N, DIM);
     t.normalize.kind = FEATURES_NORMALIZE_NONE;
-    t.train.private_mode = 1;
     t.train.clip_norm = 1;
-    t.train.batch_size = N;
     t.train.physical_batch = 256;
     t.train.epochs = 10;
     t.train.noise_multiplier = 1.5811;
-    t.train.delta = 1e-5;
-    accountant_options_default(&t.train.accountant);
     t.train.accountant.kind = ACCOUNTANT_RDP;
-    dp_optimizer_config_default(&t.optimizer);
     t.optimizer.lr = 0.5;
     t.optimizer.momentum = 0;
     t.seed = 13;
@@ -54,7 +35,7 @@ static int run(const audit_trainer *t, size_t unused, size_t runs, audit_canary_
 {
     static float x[N * DIM];
     static int32_t y[N];
-    blobs(x, y, N, unused);
+    test_audit_blobs(x, y, N, DIM, unused);
     dp_data train = {.x = x, .y = y, .count = N}, test = {.x = x, .y = y, .count = 0};
     audit_canary_options o = {.canary = AUDIT_CANARY_CRAFTED, .canaries = 1, .runs = runs,
                               .confidence = 0.95};
