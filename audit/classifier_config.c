@@ -63,6 +63,11 @@ static int read_settings(audit_classifier_job *job, dpkit_error *err)
     for (int k = AUDIT_CANARY_GRADIENT; k <= AUDIT_CANARY_CRAFTED; k++)
         if (strcmp(canary, audit_canary_kind_name((audit_canary_kind)k)) == 0)
             job->settings.canary.canary = (audit_canary_kind)k;
+    const audit_canary_options *o = &job->settings.canary;
+    if (o->fdp_bound && (o->canary != AUDIT_CANARY_DIRAC || job->settings.kind != AUDIT_ONE_RUN))
+        return error_set(err, "canary.bound: fdp is the one-run audit's bound with Dirac "
+                         "canaries; expected kind: one-run and canary.kind: dirac (got %s, %s)",
+                         config_get_string(c, "kind"), canary);
     if (audit_fault_parse(config_get_string(c, "inject_fault"), &job->settings.fault))
         return error_set(err, "inject_fault: %s, expected none, no-noise, half-noise, "
                          "noise-without-c, no-clipping or shuffled-batches",
