@@ -142,6 +142,7 @@ reproduce-curves: deps all
 # Dirac-canary audits: 5 repetitions with secret noise and every injected fault (about 30 min).
 reproduce-audits: deps all
 	@scripts/reproduce-audits
+	@scripts/reproduce-audits-tight
 
 # Privacy x robustness on MNIST (configs/robustness-mnist.yaml): trains 10 models, then attacks
 # them (EPOCHS_CNN=... EPOCHS_LINEAR=... shorten the schedules).

@@ -244,6 +244,16 @@ DPKIT_API int dpkit_gdp_estimate(const double *with, size_t n_with, const double
  * and correction as dpkit_one_run_bound). */
 DPKIT_API int dpkit_one_run_ideal(size_t m, double mu, double delta, double p, double *epsilon,
                                   dpkit_error *err);
+/* The one-run f-DP bound against mu-GDP (docs/maths.md 6e) from the scores and inclusion flags
+ * of m canaries: the guess count whose ideal bound against mu_claimed (the mu of the claimed
+ * epsilon) is largest, the epsilon at delta of the largest mu its correct guesses refute at p,
+ * and the ideal attacker's for the same canaries and guesses. ideal_epsilon, guesses and
+ * correct may be NULL. */
+DPKIT_API int dpkit_one_run_fdp_bound(const double *scores, const unsigned char *included,
+                                      size_t m, double mu_claimed, double delta, double p,
+                                      double *epsilon, double *ideal_epsilon,
+                                      unsigned long long *guesses, unsigned long long *correct,
+                                      dpkit_error *err);
 
 /* LiRA's logit-scaled confidence phi = log(p / (1 - p)) of the true class, logits (n, classes). */
 DPKIT_API int dpkit_lira_logit_confidence(const float *logits, size_t n, size_t classes,

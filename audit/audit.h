@@ -396,6 +396,7 @@ typedef struct audit_trainer {
     int reproducible_noise;        /* 1: sampling/noise/normalisation streams from the seed too;
                                     * 0: a fresh OS key per model and stream (secret) */
     audit_fault fault;
+    const float *initial_params;   /* NULL: the model's usual initialisation */
 } audit_trainer;
 
 /* The trainer of a base training config and its loaded features: the model, normalisation,
@@ -479,8 +480,13 @@ void audit_membership_result_free(audit_membership_result *result);
 typedef enum {
     AUDIT_CANARY_GRADIENT, /* white-box: Dirac gradient of norm C, score = update along it */
     AUDIT_CANARY_INPUT,    /* black-box: mislabelled training example, score = -loss */
-    AUDIT_CANARY_DIRAC     /* white-box: C on a coordinate of its own, observed at every step */
+    AUDIT_CANARY_DIRAC,    /* white-box: C on a coordinate of its own, observed at every step */
+    AUDIT_CANARY_CRAFTED   /* black-box, multi-run: a crafted target from worst-case initial
+                            * parameters (audit_crafted_target), score = -loss of the last iterate */
 } audit_canary_kind;
+
+/* The canary kind's config name: gradient, input, dirac or crafted. */
+const char *audit_canary_kind_name(audit_canary_kind kind);
 
 /* Where gradient canaries go: m random parameters, or the m that moved least in a pilot
  * training of the same config without noise and canaries (one extra training; the pilot never
@@ -494,6 +500,8 @@ typedef struct audit_canary_options {
     size_t canaries;       /* one-run: m canaries */
     size_t runs;           /* multi-run: runs with and runs without the canary (each) */
     double confidence;     /* e.g. 0.95 */
+    int fdp_bound;         /* one-run with Dirac canaries: eps_lb from the f-DP bound (6e) */
+    size_t examples;       /* crafted target: training examples kept (the first ones; 0: all) */
 } audit_canary_options;
 
 typedef struct audit_canary_result {
@@ -524,6 +532,7 @@ typedef struct audit_canary_result {
     double mu_claimed;             /* mu of the accountant's epsilon at delta */
     audit_gdp_estimate_result gdp; /* from the summed observations */
     audit_one_run_bound ideal;     /* one-run: the ideal attacker's bound, m canaries, mu_claimed */
+    audit_one_run_fdp_bound fdp, fdp_ideal; /* one-run: the f-DP bound (6e) and its ideal */
     double epsilon_lb_counts;      /* multi-run: Clopper-Pearson bound over the canaries */
 } audit_canary_result;
 
@@ -557,7 +566,8 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
 /* Audits with Dirac canaries on coordinates of their own (docs/maths.md 6d), observed at every
  * iterate (audit/dirac_audit.c). `runs` trainings (1 for multi = 0), each with m = canaries
  * canaries included with probability 1/2; a canary's score is the sum of its observations.
- * One-run: eps_lb is the one-run bound (6b) on the scores, with the ideal attacker's bound and
+ * One-run: eps_lb is the one-run bound (6b) on the scores, or with fdp_bound the f-DP bound (6e)
+ * with its guess count chosen against the claimed mu, each with the ideal attacker's bound and
  * the mu-GDP estimate beside it. Multi-run: eps_lb is the larger of the mu-GDP lower end and the
  * Clopper-Pearson bound over the canaries (each at half the level; the likelihood-ratio score
  * for Poisson rate q and the claimed sigma, threshold chosen on the first half of the canaries). */

@@ -151,3 +151,25 @@ DPKIT_API int dpkit_one_run_ideal(size_t m, double mu, double delta, double p, d
     *epsilon = b.epsilon;
     return 0;
 }
+
+DPKIT_API int dpkit_one_run_fdp_bound(const double *scores, const unsigned char *included,
+                                      size_t m, double mu_claimed, double delta, double p,
+                                      double *epsilon, double *ideal_epsilon,
+                                      unsigned long long *guesses, unsigned long long *correct,
+                                      dpkit_error *err)
+{
+    size_t k;
+    audit_one_run_fdp_bound b, ideal;
+    if (audit_one_run_fdp_best_count(m, mu_claimed, delta, p, &k, err) ||
+        audit_one_run_fdp_bound_compute(scores, included, m, &k, 1, delta, p, &b, err) ||
+        audit_one_run_fdp_ideal(m, &k, 1, mu_claimed, delta, p, &ideal, err))
+        return -1;
+    *epsilon = b.epsilon;
+    if (ideal_epsilon)
+        *ideal_epsilon = ideal.epsilon;
+    if (guesses)
+        *guesses = b.guesses;
+    if (correct)
+        *correct = b.correct;
+    return 0;
+}

@@ -39,6 +39,18 @@ int audit_check_secret(const audit_secret_space *space, const int32_t *secret, c
 #define AUDIT_ONE_RUN_GUESS_COUNTS 5
 size_t audit_one_run_guess_counts(size_t m, size_t *counts);
 
+/* The crafted target (x: the input size, *label) and the worst-case initial parameters
+ * (init: param_count) of the last-iterate audit for a linear model (audit/crafted_target.c,
+ * docs/maths.md 6f). */
+int audit_crafted_target(const audit_trainer *t, const dp_data *train, float *x, int32_t *label,
+                         float *init, size_t param_count, dpkit_error *err);
+
+/* The f-DP bound (docs/maths.md 6e) of the best of count_n guess counts with the given correct
+ * guesses, each at p / count_n (Bonferroni). */
+int audit_one_run_fdp_best_of(size_t m, const size_t *counts, const uint64_t *correct,
+                              size_t count_n, double delta, double p,
+                              audit_one_run_fdp_bound *bound, dpkit_error *err);
+
 /* qsort comparator for doubles, ascending (no NaN). */
 int audit_compare_double(const void *a, const void *b);
 

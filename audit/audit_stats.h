@@ -216,6 +216,38 @@ int audit_one_run_ideal_gaussian(size_t m, double mu, double delta, double p,
                                  audit_one_run_bound *bound, dpkit_error *err);
 
 /* ------------------------------------------------------------------------------------------
+ * One-run audit of f-DP (after Mahloujifar, Melis & Chaudhuri 2025; docs/maths.md 6e): m canaries
+ * each included with probability 1/2, exactly k guesses, v correct, tested against mu-GDP.
+ * ------------------------------------------------------------------------------------------ */
+
+/* The largest P[v or more correct] that a mu-GDP mechanism allows (an upper end to 1e-12
+ * relative); NaN unless v <= k <= m, m > 0, mu >= 0. */
+double audit_fdp_gaussian_tail(size_t m, size_t k, size_t v, double mu);
+/* The largest mu that v correct guesses out of k reject at level p (0.05 for 95%), to 1e-6. */
+int audit_one_run_fdp_mu(size_t m, size_t k, size_t v, double p, double *mu, dpkit_error *err);
+
+typedef struct audit_one_run_fdp_bound {
+    double mu;      /* mu-GDP lower bound */
+    double epsilon; /* its epsilon at the run's delta */
+    uint64_t guesses, correct;
+} audit_one_run_fdp_bound;
+
+/* The f-DP bound of the abstaining guesser (audit_one_run_guesses, half the guesses "member" on
+ * the top scores) for each of count_n guess counts at p / count_n (Bonferroni), the best one. */
+int audit_one_run_fdp_bound_compute(const double *scores, const uint8_t *included, size_t m,
+                                    const size_t *counts, size_t count_n, double delta, double p,
+                                    audit_one_run_fdp_bound *bound, dpkit_error *err);
+/* The same bound on the expected correct guesses of the ideal attacker against mu-GDP
+ * (N(mu, 1) against N(0, 1) scores). */
+int audit_one_run_fdp_ideal(size_t m, const size_t *counts, size_t count_n, double mu,
+                            double delta, double p, audit_one_run_fdp_bound *bound,
+                            dpkit_error *err);
+/* The guess count among m / 2^(i/4) whose ideal bound against mu is largest: chosen from the
+ * claimed mu alone, before any score is seen, so it needs no correction. */
+int audit_one_run_fdp_best_count(size_t m, double mu, double delta, double p, size_t *count,
+                                 dpkit_error *err);
+
+/* ------------------------------------------------------------------------------------------
  * Membership inference scores (docs/maths.md 6c). Logits are float32 rows (n x classes).
  * ------------------------------------------------------------------------------------------ */
 

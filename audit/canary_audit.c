@@ -105,6 +105,9 @@ typedef struct canary_pool {
     size_t *row;           /* input: training row of canary i */
     int32_t *label;        /* input: the wrong label */
     uint8_t *is_canary;    /* input: per training row */
+    float *target;         /* crafted: the target's input */
+    int32_t target_label;  /* crafted */
+    float *init;           /* crafted: the worst-case initial parameters */
 } canary_pool;
 
 static void pool_free(canary_pool *c)
@@ -114,6 +117,8 @@ static void pool_free(canary_pool *c)
     free(c->row);
     free(c->label);
     free(c->is_canary);
+    free(c->target);
+    free(c->init);
     memset(c, 0, sizeof *c);
 }
 
@@ -215,6 +220,16 @@ static int pool_create(const audit_trainer *t, const dp_data *train, audit_canar
             c->directions[i * P + c->coordinate[i]] = c->magnitude;
         return 0;
     }
+    if (kind == AUDIT_CANARY_CRAFTED) {
+        size_t P;
+        if (parameter_count(t, &P, err))
+            return -1;
+        c->target = malloc(dp_shape_size(t->input) * sizeof *c->target);
+        c->init = malloc(P * sizeof *c->init);
+        if (!c->target || !c->init)
+            return error_set(err, "canaries: out of memory for %zu parameters", P);
+        return audit_crafted_target(t, train, c->target, &c->target_label, c->init, P, err);
+    }
     if (count >= train->count)
         return error_set(err, "canaries: %zu input canaries, expected fewer than the %zu "
                          "training examples", count, train->count);
@@ -250,6 +265,10 @@ static size_t training_rows(const dp_data *train, size_t D, const canary_pool *c
                 memcpy(x + n * D, train->x + c->row[i] * D, D * sizeof *x);
                 y[n++] = c->label[i];
             }
+    if (c->kind == AUDIT_CANARY_CRAFTED && included[0]) {
+        memcpy(x + n * D, c->target, D * sizeof *x);
+        y[n++] = c->target_label;
+    }
     return n;
 }
 
@@ -269,10 +288,11 @@ static int canary_scores(const canary_pool *c, const dp_data *train, size_t D,
     float *x = malloc(c->count * D * sizeof *x), *logits = malloc(c->count * K * sizeof *logits);
     int status = x && logits ? 0 : error_set(err, "canaries: out of memory");
     for (size_t i = 0; status == 0 && i < c->count; i++)
-        memcpy(x + i * D, train->x + c->row[i] * D, D * sizeof *x);
+        memcpy(x + i * D, c->target ? c->target : train->x + c->row[i] * D, D * sizeof *x);
     if (status == 0)
         status = audit_trained_logits(m, x, c->count, logits, err) ||
-                 audit_loss_attack_score(logits, c->count, K, c->label, scores, err);
+                 audit_loss_attack_score(logits, c->count, K,
+                                         c->target ? &c->target_label : c->label, scores, err);
     free(x);
     free(logits);
     return status ? -1 : 0;
@@ -286,7 +306,7 @@ static int train_run(const audit_trainer *t, const dp_data *train, const dp_data
                      double *accuracy, dpkit_error *err)
 {
     size_t D = dp_shape_size(t->input);
-    size_t capacity = train->count + (c->kind == AUDIT_CANARY_INPUT ? c->count : 0);
+    size_t capacity = train->count + (c->kind == AUDIT_CANARY_GRADIENT ? 0 : c->count);
     float *x = malloc(capacity * D * sizeof *x);
     int32_t *y = malloc(capacity * sizeof *y);
     if (!x || !y) {
@@ -336,6 +356,8 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
         return -1;
     if (m < 2)
         return error_set(err, "canaries: %zu, expected at least 2", m);
+    if (options->canary == AUDIT_CANARY_CRAFTED)
+        return error_set(err, "canary.kind: crafted is a multi-run audit (kind: multi-run)");
     rng choices;
     rng_init_seed(&choices, trainer->seed, RNG_STREAM_AUDIT);
     canary_pool pool = {0};
@@ -400,6 +422,9 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
     }
     if (pool_create(trainer, train, options->canary, 1, options->placement, &choices, &pool, err))
         goto done;
+    audit_trainer crafted = *trainer; /* a crafted target's runs start from its worst case */
+    crafted.initial_params = pool.init;
+    trainer = &crafted;
     result->delta = trainer->train.private_mode ? trainer->train.delta : 0;
     double accuracy_sum = 0;
     progress models;
@@ -460,10 +485,22 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
         result->false_negatives += !(with[r] > picked);
     }
     result->evaluated_with = result->evaluated_without = rest;
+    /* a crafted target: the counts and the mu-GDP estimate each at half the level (6f) */
+    int target = options->canary == AUDIT_CANARY_CRAFTED;
+    double alpha = (1 - options->confidence) / (target ? 2 : 1);
     if (audit_epsilon_from_counts(result->false_positives, rest, result->false_negatives, rest,
-                                  result->delta, 1, 1 - options->confidence, &result->epsilon_lb,
-                                  err))
+                                  result->delta, 1, alpha, &result->epsilon_lb, err))
         goto done;
+    if (target && result->delta > 0) {
+        result->epsilon_lb_counts = result->epsilon_lb;
+        result->sampling_rate = (double)trainer->train.batch_size / (double)train->count;
+        if (audit_gdp_estimate(with, R, without, R, result->delta, 1 - alpha, &result->gdp,
+                               err) ||
+            audit_gdp_mu(result->epsilon, result->delta, &result->mu_claimed, err))
+            goto done;
+        if (result->gdp.epsilon_lower > result->epsilon_lb)
+            result->epsilon_lb = result->gdp.epsilon_lower;
+    }
     double *all = malloc(2 * R * sizeof *all);
     uint8_t *labels = malloc(2 * R);
     if (!all || !labels) {

@@ -62,6 +62,9 @@ static int run_kind(const audit_classifier_settings *s, const run_features *rf,
                     dpkit_error *err)
 {
     dp_data train = split_data(&rf->train), test = split_data(&rf->test);
+    if (s->canary.canary == AUDIT_CANARY_CRAFTED && s->canary.examples > 0 &&
+        s->canary.examples < train.count)
+        train.count = s->canary.examples; /* the first ones: a public choice */
     const run_config *rc = s->training;
     if (s->kind == AUDIT_MEMBERSHIP) {
         audit_membership_result *r = &out->membership;

@@ -19,14 +19,22 @@ const config_field audit_classifier_schema[] = {
     {"confidence", CONFIG_DOUBLE, "0.95", "confidence of the lower bound (0 < confidence < 1)", "0..1", NULL},
     {"membership.shadows", CONFIG_INT, "16", "membership: shadow models (each on a random half)", "2..4096", NULL},
     {"membership.global_variance", CONFIG_BOOL, "false", "membership: one LiRA std for all examples", NULL, NULL},
-    {"canary.kind", CONFIG_ENUM, "gradient", "one-run, multi-run: white-box gradient canaries on model parameters, black-box input canaries, or white-box dirac canaries on coordinates of their own observed at every step (multi-run: canary.count of them in each of the runs)", "gradient|input|dirac", NULL},
+    {"canary.kind", CONFIG_ENUM, "gradient", "one-run, multi-run: white-box gradient canaries on model parameters, black-box input canaries, white-box dirac canaries on coordinates of their own observed at every step (multi-run: canary.count of them in each of the runs), or (multi-run, linear model) a black-box crafted target trained from worst-case initial parameters, scored on the last iterate (docs/maths.md 6f)", "gradient|input|dirac|crafted", NULL},
+    {"canary.examples", CONFIG_INT, "0", "crafted target: training examples kept, the first ones of the training set (0: all)", "0..100000000", NULL},
     {"canary.placement", CONFIG_ENUM, "pilot", "gradient canaries: on the parameters that moved least in a pilot training without noise (one more training), or random", "pilot|random", NULL},
     {"canary.count", CONFIG_INT, "1000", "one-run: canaries m (each included with probability 1/2)", "2..16777216", NULL},
+    {"canary.bound", CONFIG_ENUM, "steinke", "one-run with dirac canaries: eps_lb from Steinke et al.'s bound on the guesses (best of five guess counts), or from the f-DP bound against mu-GDP (docs/maths.md 6e; guess count chosen against the claimed mu)", "steinke|fdp", NULL},
     {"runs", CONFIG_INT, "32", "multi-run: trainings with the canary and as many without (at least 2); with dirac canaries, trainings (each with canary.count canaries)", "1..100000", NULL},
     {"inject_fault", CONFIG_ENUM, "none", "a deliberately broken training to check the audit itself, the accountant still told the calibrated sigma and Poisson sampling: no-noise, half-noise (sigma/2), noise-without-c (std sigma, not sigma C), no-clipping, shuffled-batches (fixed-size batches of a shuffle per epoch)", "none|no-noise|half-noise|noise-without-c|no-clipping|shuffled-batches", NULL},
     {"*", CONFIG_INCLUDE, NULL, NULL, NULL, run_config_schema_output},
     {"output.dir", CONFIG_DEFAULT, "", "audit directory (default runs/audits/<name>)", NULL, NULL},
     {0}};
+
+const char *audit_canary_kind_name(audit_canary_kind kind)
+{
+    static const char *const names[] = {"gradient", "input", "dirac", "crafted"};
+    return kind <= AUDIT_CANARY_CRAFTED ? names[kind] : "?";
+}
 
 static int read_settings(audit_classifier_job *job, dpkit_error *err)
 {
@@ -43,15 +51,23 @@ static int read_settings(audit_classifier_job *job, dpkit_error *err)
         .membership = {.shadows = (size_t)config_get_int(c, "membership.shadows"),
                        .global_variance = config_get_bool(c, "membership.global_variance"),
                        .confidence = confidence},
-        .canary = {.canary = strcmp(config_get_string(c, "canary.kind"), "input") == 0
-                                 ? AUDIT_CANARY_INPUT
-                             : strcmp(config_get_string(c, "canary.kind"), "dirac") == 0
-                                 ? AUDIT_CANARY_DIRAC : AUDIT_CANARY_GRADIENT,
+        .canary = {.canary = AUDIT_CANARY_GRADIENT,
                    .placement = strcmp(config_get_string(c, "canary.placement"), "random") == 0
                                     ? AUDIT_CANARY_RANDOM : AUDIT_CANARY_PILOT,
                    .canaries = (size_t)config_get_int(c, "canary.count"),
                    .runs = (size_t)config_get_int(c, "runs"),
-                   .confidence = confidence}};
+                   .confidence = confidence,
+                   .fdp_bound = strcmp(config_get_string(c, "canary.bound"), "fdp") == 0,
+                   .examples = (size_t)config_get_int(c, "canary.examples")}};
+    const char *canary = config_get_string(c, "canary.kind");
+    for (int k = AUDIT_CANARY_GRADIENT; k <= AUDIT_CANARY_CRAFTED; k++)
+        if (strcmp(canary, audit_canary_kind_name((audit_canary_kind)k)) == 0)
+            job->settings.canary.canary = (audit_canary_kind)k;
+    const audit_canary_options *o = &job->settings.canary;
+    if (o->fdp_bound && (o->canary != AUDIT_CANARY_DIRAC || job->settings.kind != AUDIT_ONE_RUN))
+        return error_set(err, "canary.bound: fdp is the one-run audit's bound with Dirac "
+                         "canaries; expected kind: one-run and canary.kind: dirac (got %s, %s)",
+                         config_get_string(c, "kind"), canary);
     if (audit_fault_parse(config_get_string(c, "inject_fault"), &job->settings.fault))
         return error_set(err, "inject_fault: %s, expected none, no-noise, half-noise, "
                          "noise-without-c, no-clipping or shuffled-batches",

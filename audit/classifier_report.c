@@ -83,7 +83,7 @@ static void counts_json(json_writer *w, const audit_canary_result *r)
 
 /* The Dirac audits' statistics: the mu-GDP estimate from the summed observations with its
  * interval, the mu of the accountant's epsilon, and each kind's second bound. */
-static void dirac_json(json_writer *w, double confidence, int multi,
+static void dirac_json(json_writer *w, const audit_canary_options *o, int multi,
                        const audit_canary_result *r)
 {
     const audit_gdp_estimate_result *g = &r->gdp;
@@ -93,7 +93,7 @@ static void dirac_json(json_writer *w, double confidence, int multi,
     json_field_double(w, "mu", g->mu);
     json_field_double(w, "mu_lower", g->mu_lower);
     json_field_double(w, "mu_upper", g->mu_upper);
-    json_field_double(w, "confidence", multi ? 1 - (1 - confidence) / 2 : confidence);
+    json_field_double(w, "confidence", multi ? 1 - (1 - o->confidence) / 2 : o->confidence);
     json_field_double(w, "epsilon", g->epsilon);
     json_field_double(w, "epsilon_lower", g->epsilon_lower);
     json_field_double(w, "epsilon_upper", g->epsilon_upper);
@@ -107,11 +107,23 @@ static void dirac_json(json_writer *w, double confidence, int multi,
         json_field_double(w, "epsilon_lb_counts", r->epsilon_lb_counts);
         counts_json(w, r);
     } else {
-        json_field_double(w, "epsilon_lb_ideal", r->ideal.epsilon);
-        json_field_double(w, "epsilon_lb_over_ideal",
-                          r->ideal.epsilon > 0 ? r->epsilon_lb / r->ideal.epsilon : NAN);
+        /* the ideal attacker's bound of the bound that gives eps_lb */
+        double ideal = o->fdp_bound ? r->fdp_ideal.epsilon : r->ideal.epsilon;
+        json_field_string(w, "bound", o->fdp_bound ? "fdp" : "steinke");
+        json_field_double(w, "epsilon_lb_ideal", ideal);
+        json_field_double(w, "epsilon_lb_over_ideal", ideal > 0 ? r->epsilon_lb / ideal : NAN);
         json_field_int(w, "ideal_guesses", (long long)r->ideal.guesses);
         json_field_int(w, "ideal_correct", (long long)r->ideal.correct);
+        json_key(w, "fdp");
+        json_begin_object(w);
+        json_field_double(w, "mu_lb", r->fdp.mu);
+        json_field_double(w, "epsilon_lb", r->fdp.epsilon);
+        json_field_int(w, "guesses", (long long)r->fdp.guesses);
+        json_field_int(w, "correct", (long long)r->fdp.correct);
+        json_field_double(w, "ideal_mu_lb", r->fdp_ideal.mu);
+        json_field_double(w, "ideal_epsilon_lb", r->fdp_ideal.epsilon);
+        json_field_int(w, "ideal_correct", (long long)r->fdp_ideal.correct);
+        json_end_object(w);
     }
 }
 
@@ -124,10 +136,10 @@ int audit_canary_write_report(const char *path, const audit_report_info *info,
     if (json_document_begin(&w, "report", err))
         return -1;
     report_head(&w, info, v, r->noise_multiplier, r->steps, r->test_accuracy, r->train_seconds);
-    json_field_string(&w, "canary", o->canary == AUDIT_CANARY_INPUT   ? "input"
-                                    : o->canary == AUDIT_CANARY_DIRAC ? "dirac" : "gradient");
-    if (o->canary == AUDIT_CANARY_DIRAC)
-        dirac_json(&w, o->confidence, multi, r);
+    json_field_string(&w, "canary", audit_canary_kind_name(o->canary));
+    /* a crafted target's runs give the same mu-GDP estimate and counts as Dirac canaries */
+    if (o->canary == AUDIT_CANARY_DIRAC || (multi && o->canary == AUDIT_CANARY_CRAFTED))
+        dirac_json(&w, o, multi, r);
     if (o->canary == AUDIT_CANARY_GRADIENT)
         json_field_string(&w, "canary_placement",
                           o->placement == AUDIT_CANARY_RANDOM ? "random" : "pilot");
@@ -137,7 +149,8 @@ int audit_canary_write_report(const char *path, const audit_report_info *info,
         json_field_int(&w, "canaries", (long long)o->canaries);
     } else if (multi) {
         json_field_int(&w, "runs", (long long)o->runs);
-        counts_json(&w, r);
+        if (o->canary != AUDIT_CANARY_CRAFTED)
+            counts_json(&w, r);
     } else {
         json_field_int(&w, "canaries", (long long)o->canaries);
         json_field_int(&w, "included", (long long)r->included);

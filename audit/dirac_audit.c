@@ -213,11 +213,18 @@ int audit_dirac(const audit_trainer *trainer, const dp_data *train, const dp_dat
         double g = result->gdp.epsilon_lower;
         result->epsilon_lb = g > result->epsilon_lb_counts ? g : result->epsilon_lb_counts;
     } else if (status == 0) {
+        size_t k;
         status = audit_one_run_bound_compute(scores.sum, included, m, result->delta, alpha,
                                              &result->bound, err) ||
                  audit_one_run_ideal_gaussian(m, result->mu_claimed, result->delta, alpha,
-                                              &result->ideal, err);
-        result->epsilon_lb = result->bound.epsilon;
+                                              &result->ideal, err) ||
+                 audit_one_run_fdp_best_count(m, result->mu_claimed, result->delta, alpha, &k,
+                                              err) ||
+                 audit_one_run_fdp_bound_compute(scores.sum, included, m, &k, 1, result->delta,
+                                                 alpha, &result->fdp, err) ||
+                 audit_one_run_fdp_ideal(m, &k, 1, result->mu_claimed, result->delta, alpha,
+                                         &result->fdp_ideal, err);
+        result->epsilon_lb = options->fdp_bound ? result->fdp.epsilon : result->bound.epsilon;
     }
     audit_roc roc = {0};
     result->auc = NAN;

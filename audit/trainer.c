@@ -128,6 +128,9 @@ int audit_train_model(const audit_trainer *t, float *x, const int32_t *y, size_t
     rng init;
     model_rng(t, model_index, RNG_STREAM_INIT, &init);
     dp_model_init(&out->model, &init, t->zero_init);
+    if (t->initial_params)
+        memcpy(out->model.params, t->initial_params,
+               out->model.param_count * sizeof *out->model.params);
     model_rng(t, model_index, RNG_STREAM_SAMPLING, &state.sampler);
     model_rng(t, model_index, RNG_STREAM_NOISE, &state.noise);
     out->initial_params = malloc(out->model.param_count * sizeof *out->initial_params);

@@ -142,19 +142,22 @@ static void print_dirac(const audit_classifier_job *a, const audit_canary_option
                r->epsilon_lb_counts, (unsigned long long)r->false_positives,
                (unsigned long long)r->evaluated_without, (unsigned long long)r->false_negatives,
                (unsigned long long)r->evaluated_with);
-    else
-        printf("%-28s %.4g (%llu of %llu correct; measured / ideal %.3f)\n",
-               "ideal attacker's bound", r->ideal.epsilon, (unsigned long long)r->ideal.correct,
-               (unsigned long long)r->ideal.guesses,
-               r->ideal.epsilon > 0 ? r->epsilon_lb / r->ideal.epsilon : NAN);
+    else {
+        const char *name[2] = {"Steinke et al.'s bound", "f-DP bound (mu-GDP)"};
+        double lb[2] = {r->bound.epsilon, r->fdp.epsilon}, ideal[2] = {r->ideal.epsilon,
+                                                                     r->fdp_ideal.epsilon};
+        for (int b = 0; b < 2; b++)
+            printf("%-28s %.4g (ideal attacker %.4g, measured / ideal %.3f)%s\n", name[b], lb[b],
+                   ideal[b], ideal[b] > 0 ? lb[b] / ideal[b] : NAN,
+                   b == o->fdp_bound ? ": eps_lb" : "");
+    }
 }
 
 static void print_canaries(const audit_classifier_job *a, const audit_canary_options *o, int multi,
                            const audit_classifier_result *res)
 {
     const audit_canary_result *r = &res->canary;
-    const char *kind = o->canary == AUDIT_CANARY_INPUT   ? "input"
-                       : o->canary == AUDIT_CANARY_DIRAC ? "dirac" : "gradient";
+    const char *kind = audit_canary_kind_name(o->canary);
     if (o->canary == AUDIT_CANARY_DIRAC) {
         print_dirac(a, o, multi, res);
         return;
@@ -166,6 +169,10 @@ static void print_canaries(const audit_classifier_job *a, const audit_canary_opt
         printf("audit one-run: %s (%s canaries, m = %zu, %zu included)\n", a->info.name, kind,
                o->canaries, r->included);
     print_head(a, res);
+    if (o->canary == AUDIT_CANARY_CRAFTED)
+        printf("%-28s %.4f [%.4f, %.4f] (accountant: %.4f), epsilon %.4g [%.4g, %.4g]\n",
+               "mu-GDP estimate", r->gdp.mu, r->gdp.mu_lower, r->gdp.mu_upper, r->mu_claimed,
+               r->gdp.epsilon, r->gdp.epsilon_lower, r->gdp.epsilon_upper);
     if (multi)
         printf("%-28s FPR %llu/%llu, FNR %llu/%llu (threshold from the other half)\n",
                "held-out counts", (unsigned long long)r->false_positives,

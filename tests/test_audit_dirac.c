@@ -1,6 +1,7 @@
 /* Dirac-canary audits on a small private training (two Gaussian blobs): a correct full-batch
  * training is estimated close to its mu and not flagged, and each noise fault is flagged. */
 #include "audit/audit.h"
+#include "tests/test_audit_blobs.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -9,37 +10,16 @@
 
 enum { N = 200, DIM = 8 };
 
-static void blobs(float *x, int32_t *y, size_t n)
-{
-    rng r;
-    rng_init_seed(&r, 5, RNG_STREAM_TEST);
-    for (size_t i = 0; i < n; i++) {
-        y[i] = (int32_t)(i % 2);
-        for (size_t k = 0; k < DIM; k++)
-            x[i * DIM + k] = (float)(rng_gaussian(&r) + (y[i] ? 1.0 : -1.0));
-    }
-}
-
 /* Full batches (q = 1), 10 steps, C = 4, sigma calibrated to epsilon 2 by the PLD accountant,
  * secret noise as in a release. */
 static audit_trainer trainer(void)
 {
-    audit_trainer t;
-    memset(&t, 0, sizeof t);
-    t.input = (dp_shape){DIM, 1, 1};
-    t.class_count = 2;
+    audit_trainer t = test_audit_trainer(N, DIM);
     t.zero_init = 1;
-    features_normalize_config_default(&t.normalize);
-    t.train.private_mode = 1;
     t.train.clip_norm = 4;
-    t.train.batch_size = N;
     t.train.physical_batch = 64;
     t.train.epochs = 10;
     t.train.target_epsilon = 2;
-    t.train.delta = 1e-5;
-    accountant_options_default(&t.train.accountant);
-    t.train.accountant.kind = ACCOUNTANT_PLD;
-    dp_optimizer_config_default(&t.optimizer);
     t.optimizer.lr = 0.1;
     t.seed = 11;
     return t;
@@ -50,7 +30,7 @@ static void run(const audit_trainer *t, int multi, size_t canaries, size_t runs,
 {
     static float x[N * DIM];
     static int32_t y[N];
-    blobs(x, y, N);
+    test_audit_blobs(x, y, N, DIM, 0);
     dp_data train = {.x = x, .y = y, .count = N}, test = {.x = x, .y = y, .count = 0};
     audit_canary_options o = {.canary = kind, .placement = AUDIT_CANARY_RANDOM,
                               .canaries = canaries, .runs = runs, .confidence = 0.95};
@@ -83,6 +63,11 @@ Test(audit_dirac, a_correct_training_is_estimated_near_its_mu_and_not_flagged)
     cr_assert_gt(r.ideal.epsilon, 0);
     cr_assert_gt(r.epsilon_lb, 0.7 * r.ideal.epsilon, "measured %g, ideal %g", r.epsilon_lb,
                  r.ideal.epsilon);
+    /* the f-DP bound (docs/maths.md 6e) on the same canaries, beside its own ideal */
+    cr_assert_leq(r.fdp.epsilon, r.epsilon);
+    cr_assert_gt(r.fdp.epsilon, 0.7 * r.fdp_ideal.epsilon, "f-DP %g, ideal %g", r.fdp.epsilon,
+                 r.fdp_ideal.epsilon);
+    cr_assert_gt(r.fdp_ideal.epsilon, r.ideal.epsilon);
     audit_canary_result_free(&r);
 }
 

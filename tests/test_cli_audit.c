@@ -471,3 +471,32 @@ Test(cli_audit, black_box_input_canaries_catch_clipping_off, .timeout = 120)
     cr_assert_eq(flag(&broken, "dp_violation"), 1);
     config_node_free(broken.root);
 }
+
+/* The f-DP one-run bound (canary.bound: fdp) in the report beside Steinke et al.'s, below the
+ * accountant's epsilon on a correct training; the bound and the crafted target refuse what they
+ * cannot audit, naming the key. */
+Test(cli_audit, fdp_bound_and_crafted_target_from_the_config, .timeout = 120)
+{
+    write_audit("fdp", "kind: one-run\ntraining: {config: %s/train.yaml, set: \""
+                       "training.batch_size=1000 training.epochs=10 privacy.accountant=pld "
+                       "features.normalize.kind=none privacy.max_grad_norm=4\"}\n"
+                       "canary: {kind: dirac, count: 4000, bound: fdp}\n", dir);
+    char *out;
+    cr_assert_eq(run_audit(&out, "fdp", ""), 0, "%s", out);
+    cr_assert(strstr(out, "f-DP bound (mu-GDP)") && strstr(out, ": eps_lb"), "%s", out);
+    free(out);
+    report r = read_report("fdp");
+    double eps = number(&r, "epsilon"), lb = number(&r, "epsilon_lb");
+    cr_assert_leq(lb, eps);
+    cr_assert_eq(lb, number(&r, "fdp.epsilon_lb"));
+    cr_assert_eq(number(&r, "epsilon_lb_ideal"), number(&r, "fdp.ideal_epsilon_lb"));
+    cr_assert_leq(number(&r, "fdp.correct"), number(&r, "fdp.guesses"));
+    config_node_free(r.root);
+    cr_assert_eq(run_audit(&out, "fdp", "--set canary.kind=gradient"), 1, "%s", out);
+    cr_assert(strstr(out, "canary.bound: fdp"), "%s", out);
+    free(out);
+    cr_assert_eq(run_audit(&out, "fdp", "--set kind=multi-run --set canary.kind=crafted "
+                                        "--set canary.bound=steinke --set runs=2"), 1, "%s", out);
+    cr_assert(strstr(out, "canary.kind: crafted"), "%s", out);
+    free(out);
+}
