@@ -2,7 +2,8 @@
  * training (to float rounding: a linear model then sums its batch as a layered model does, in
  * another order), with a radius it trains on other inputs unless its warm-up still holds the
  * radius near 0; training with noise on the inputs
- * (training.input_noise) too; both refuse inputs that are not pixels in [0, 1]. */
+ * (training.input_noise) too, which refuses inputs that are not pixels in [0, 1] (adversarial
+ * training of models on features: tests/test_adversarial_features.c). */
 #include "tests/test_util.h"
 
 #include <criterion/criterion.h>
@@ -60,18 +61,13 @@ Test(adversarial_training, radius_zero_is_plain_training_and_a_radius_is_not)
         free(p[k]);
 }
 
-Test(adversarial_training, refuses_inputs_that_are_not_pixels)
+Test(adversarial_training, input_noise_refuses_inputs_that_are_not_pixels)
 {
     char config_path[1200];
     const char *dir = test_run_dir(test_tiny_config, config_path, sizeof config_path);
     cr_assert_not_null(dir);
     char *out = NULL;
     /* the tiny config trains on ScatterNet features */
-    cr_assert_neq(test_run_dpkitf(&out, "-q train %s --set training.adversarial.norm=l2 "
-                                        "--output %s/run", config_path, dir), 0);
-    cr_assert(strstr(out, "training.adversarial.norm") && strstr(out, "pixels in [0, 1]"), "%s",
-              out);
-    free(out);
     cr_assert_neq(test_run_dpkitf(&out, "-q train %s --set training.input_noise=0.25 "
                                         "--output %s/run", config_path, dir), 0);
     cr_assert(strstr(out, "training.input_noise") && strstr(out, "pixels in [0, 1]"), "%s", out);
