@@ -1,6 +1,7 @@
 /* Adversarial training of models on features (docs/maths.md 12.6): the inputs a step trains on
  * are the features of the PGD images, computed independently here; with a radius of 0 it is
- * plain training; with DP its ledger is DP-SGD's alone; HOG features are refused. */
+ * plain training; with DP its ledger is DP-SGD's alone (HOG features are refused:
+ * tests/test_adversarial_training.c). */
 #include "tests/test_util.h"
 
 #include "common/log.h"
@@ -179,35 +180,15 @@ static accountant_ledger read_ledger(const char *path)
 
 Test(adversarial_features, radius_zero_is_plain_training_and_the_ledger_is_dp_sgds)
 {
-    char config_path[1200], model[3][1300];
+    char config_path[1200];
     const char *dir = test_run_dir(test_tiny_config, config_path, sizeof config_path);
     cr_assert_not_null(dir);
-    const char *extra[3] = {"", "--set training.adversarial.norm=linf "
-                                "--set training.adversarial.epsilon=0 "
-                                "--set training.adversarial.steps=1 "
-                                "--set training.adversarial.random_start=false",
-                            "--set training.adversarial.norm=linf "
-                            "--set training.adversarial.epsilon=0.1 "
-                            "--set training.adversarial.step=0.05 "
-                            "--set training.adversarial.steps=2"};
-    for (int k = 0; k < 3; k++) {
-        char *out = NULL;
-        cr_assert_eq(test_run_dpkitf(&out, "-q train %s " TINY " %s --output %s/run%d",
-                                     config_path, extra[k], dir, k), 0, "%s", out);
-        free(out);
+    const char *extra[3] = {"", TEST_ADVERSARIAL_RADIUS_0, TEST_ADVERSARIAL_RADIUS_01};
+    double scale, d[3];
+    test_train_and_compare(config_path, dir, TINY, extra, 3, &scale, d);
+    char model[3][1300];
+    for (int k = 0; k < 3; k += 2)
         snprintf(model[k], sizeof model[k], "%s/run%d/model.h5", dir, k);
-    }
-    size_t n[3];
-    float *p[3];
-    for (int k = 0; k < 3; k++)
-        p[k] = test_read_params(model[k], &n[k]);
-    cr_assert(n[0] == n[1] && n[0] == n[2]);
-    double scale = 0, d[3] = {0};
-    for (size_t i = 0; i < n[0]; i++) {
-        scale = fmax(scale, fabs(p[0][i]));
-        for (int k = 1; k < 3; k++)
-            d[k] = fmax(d[k], fabs(p[0][i] - p[k][i]));
-    }
     /* the features of the unperturbed images through the chain equal the cached ones to float
      * rounding, and the chain normalises with the run's private-bn statistics */
     cr_assert(d[1] <= 1e-4 * scale, "radius 0 changed the training by %g (scale %g)", d[1], scale);
@@ -225,19 +206,4 @@ Test(adversarial_features, radius_zero_is_plain_training_and_the_ledger_is_dp_sg
     }
     accountant_ledger_free(&plain);
     accountant_ledger_free(&adversarial);
-    for (int k = 0; k < 3; k++)
-        free(p[k]);
-}
-
-Test(adversarial_features, hog_features_are_refused)
-{
-    char config_path[1200];
-    const char *dir = test_run_dir(test_tiny_config, config_path, sizeof config_path);
-    cr_assert_not_null(dir);
-    char *out = NULL;
-    cr_assert_neq(test_run_dpkitf(&out, "-q train %s --set features.extractor=hog "
-                                        "--set training.adversarial.norm=l2 --output %s/run",
-                                  config_path, dir), 0);
-    cr_assert(strstr(out, "training.adversarial.norm") && strstr(out, "HOG"), "%s", out);
-    free(out);
 }
