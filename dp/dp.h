@@ -388,6 +388,15 @@ typedef struct dp_gradient_canaries {
  * Poisson sampling. */
 typedef enum { DP_FAULT_NONE, DP_FAULT_NO_CLIPPING, DP_FAULT_SHUFFLED_BATCHES } dp_fault;
 
+/* Adversarial training of a model on features (docs/maths.md 12.6): make() writes the model
+ * inputs (n, input size) of training rows rows[i] (shard-local, labels y) from PGD `config` on
+ * their images against the current model; set up by the driver (dp/feature_chain.h). */
+typedef struct dp_adversarial_inputs {
+    int (*make)(void *user, const dp_pgd_config *config, const size_t *rows, const int32_t *y,
+                size_t n, float *inputs, dpkit_error *err);
+    void *user;
+} dp_adversarial_inputs;
+
 typedef struct dp_train_config {
     int private_mode;         /* 0: plain SGD (no clipping, no noise, nothing recorded) */
     double clip_norm;         /* C */
@@ -403,6 +412,9 @@ typedef struct dp_train_config {
     /* Adversarial training (docs/maths.md 12.6): each physical batch's inputs are replaced by
      * PGD examples on the current model before its clipped gradient; NULL otherwise. */
     const struct dp_pgd_config *adversarial;
+    /* With adversarial, for a model on features: its PGD runs on the images (NULL: on the
+     * model's own input). */
+    const dp_adversarial_inputs *adversarial_inputs;
     /* Gaussian noise of this standard deviation on every input before its gradient (training
      * for randomized smoothing, docs/maths.md 12.6); 0: none. */
     double input_noise;

@@ -4,6 +4,8 @@
  * checkpoint.h5, summary.json). */
 #include "dp/run_config.h"
 
+#include "dp/feature_chain.h"
+
 #include "common/json.h"
 #include "common/log.h"
 #include "common/parallel.h"
@@ -27,6 +29,8 @@ typedef struct run {
     dp_model model;
     dp_workspace ws;
     dp_train_state state;
+    dp_adversarial_features *adversarial; /* PGD on the images of a model on features */
+    dp_adversarial_inputs adversarial_inputs;
     char *config_text;
     /* Key of the sampling, noise and private-normalisation streams: from the OS unless
      * privacy.reproducible_noise; saved in checkpoint.h5 only. */
@@ -43,6 +47,7 @@ typedef struct run {
 
 static void run_free(run *r)
 {
+    dp_adversarial_features_free(r->adversarial);
     features_normalizer_free(&r->normalizer);
     dp_optimizer_free(&r->state.optimizer);
     accountant_ledger_free(&r->state.ledger);
@@ -293,6 +298,15 @@ static int setup(run *r, const run_options *job, dpkit_error *err)
         dp_workspace_create(&r->model, rc->train.physical_batch, &r->ws, err) ||
         dp_optimizer_create(&rc->optimizer, r->model.param_count, &r->state.optimizer, err))
         goto done;
+    /* The chain takes the normaliser fitted above (private-bn's released statistics included):
+     * the one the model's training features went through (docs/maths.md 12.6). */
+    if (run_adversarial_on_images(rc, r->rf.data.train.channels)) {
+        if (dp_adversarial_features_create(&rc->extractor, &r->rf.data.train, r->rf.train_first,
+                                           &r->normalizer, &r->model, rc->train.physical_batch,
+                                           &r->adversarial, &r->adversarial_inputs, err))
+            goto done;
+        rc->train.adversarial_inputs = &r->adversarial_inputs;
+    }
     rng init;
     run_rng(rc, RNG_STREAM_INIT, &init);
     dp_model_init(&r->model, &init, rc->zero_init);

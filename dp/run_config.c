@@ -42,7 +42,7 @@ const config_field run_config_schema_training[] = {
     {"training.optimizer.beta1", CONFIG_DOUBLE, "0.9", "Adam beta1", "0..1", NULL},
     {"training.optimizer.beta2", CONFIG_DOUBLE, "0.999", "Adam beta2", "0..1", NULL},
     {"training.optimizer.eps", CONFIG_DOUBLE, "1e-8", "Adam epsilon", "0..1", NULL},
-    {"training.adversarial.norm", CONFIG_ENUM, "none", "adversarial training: PGD examples replace each batch's inputs (raw pixels in [0, 1])", "none|linf|l2", NULL},
+    {"training.adversarial.norm", CONFIG_ENUM, "none", "adversarial training: PGD examples (on the pixels in [0, 1], through the features for a model on features) replace each batch's inputs", "none|linf|l2", NULL},
     {"training.adversarial.epsilon", CONFIG_DOUBLE, "0.3", "adversarial training: radius of the perturbation set", "0..1e6", NULL},
     {"training.adversarial.steps", CONFIG_INT, "7", "adversarial training: PGD steps per batch", "1..100000", NULL},
     {"training.adversarial.step", CONFIG_DOUBLE, "0.1", "adversarial training: PGD step size", "0..1e6", NULL},
@@ -179,8 +179,16 @@ static int read_features(run_config *rc, dpkit_error *err)
     return 0;
 }
 
-/* training.adversarial.* and training.input_noise: PGD and noise on the model's own input,
- * which must then be pixels in [0, 1] (checked against the dataset by run_check_adversarial). */
+/* The model reads the pixels in [0, 1] themselves (no standardisation, no normalisation). */
+static int reads_pixels(const run_config *rc, size_t channels)
+{
+    return rc->extractor.kind == FEATURES_RAW && rc->normalize.kind == FEATURES_NORMALIZE_NONE &&
+           !features_image_norm_is_imagenet(&rc->extractor, channels);
+}
+
+/* training.adversarial.* and training.input_noise. Noise is on the model's own input, which
+ * must then be pixels in [0, 1]; PGD is on the pixels, through the features for a model on
+ * features (run_adversarial_on_images; HOG has no gradient). */
 static int read_adversarial(run_config *rc, dpkit_error *err)
 {
     config *c = rc->cfg;
@@ -191,15 +199,20 @@ static int read_adversarial(run_config *rc, dpkit_error *err)
     int adversarial = strcmp(norm, "none") != 0;
     if (!adversarial && rc->train.input_noise == 0)
         return 0;
-    const char *key = adversarial ? "training.adversarial.norm" : "training.input_noise";
-    if (rc->extractor.kind != FEATURES_RAW || rc->normalize.kind != FEATURES_NORMALIZE_NONE ||
-        rc->extractor.image_norm == FEATURES_IMAGE_NORM_IMAGENET)
-        return config_error(c, key, err,
+    if (rc->train.input_noise > 0 &&
+        (rc->extractor.kind != FEATURES_RAW || rc->normalize.kind != FEATURES_NORMALIZE_NONE ||
+         rc->extractor.image_norm == FEATURES_IMAGE_NORM_IMAGENET))
+        return config_error(c, "training.input_noise", err,
                             "set, but it perturbs the model's own input, which must be pixels "
                             "in [0, 1]: features.extractor raw, features.normalize.kind none, "
                             "features.image_norm none");
     if (!adversarial)
         return 0;
+    if (rc->extractor.kind == FEATURES_HOG)
+        return config_error(c, "training.adversarial.norm", err,
+                            "set, but PGD on the pixels needs the gradient of the features, and "
+                            "HOG's orientation binning is piecewise constant; expected "
+                            "features.extractor scatter or raw");
     rc->adversarial = (dp_pgd_config){
         .norm = strcmp(norm, "l2") == 0 ? DP_ATTACK_L2 : DP_ATTACK_LINF,
         .epsilon = config_get_double(c, "training.adversarial.epsilon"),
@@ -217,14 +230,17 @@ static int read_adversarial(run_config *rc, dpkit_error *err)
 
 int run_check_adversarial(const run_config *rc, size_t channels, dpkit_error *err)
 {
-    if ((rc->train.adversarial || rc->train.input_noise > 0) &&
-        features_image_norm_is_imagenet(&rc->extractor, channels))
-        return config_error(rc->cfg, rc->train.adversarial ? "training.adversarial.norm"
-                                                           : "training.input_noise", err,
+    if (rc->train.input_noise > 0 && features_image_norm_is_imagenet(&rc->extractor, channels))
+        return config_error(rc->cfg, "training.input_noise", err,
                             "set, but %zu-channel images are standardised with the ImageNet "
                             "statistics (features.image_norm auto); set features.image_norm: "
                             "none so that the inputs stay pixels in [0, 1]", channels);
     return 0;
+}
+
+int run_adversarial_on_images(const run_config *rc, size_t channels)
+{
+    return rc->train.adversarial && !reads_pixels(rc, channels);
 }
 
 /* privacy.* and training.*: the ranges are the schema's; what is left relates keys. */

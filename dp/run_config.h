@@ -68,8 +68,11 @@ run_config_kind run_config_classify(const config_node *root, char *why, size_t s
  * with `dpkit train` (the original message)"). Returns -1. */
 int run_config_explain_kind(const char *path, run_config_kind expected, dpkit_error *err);
 
-/* Refuses adversarial training on images the extractor standardises (inputs not in [0, 1]). */
+/* Refuses input noise on images the extractor standardises (inputs not in [0, 1]). */
 int run_check_adversarial(const run_config *rc, size_t channels, dpkit_error *err);
+/* 1 when adversarial training must run its PGD on the images through the features
+ * (dp_adversarial_features_create): the model does not read the pixels in [0, 1] themselves. */
+int run_adversarial_on_images(const run_config *rc, size_t channels);
 
 /* The model's layers for a given input shape and class count (linear: one dense layer). */
 int run_config_model(const run_config *rc, dp_shape input, size_t class_count, dp_model *model,

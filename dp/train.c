@@ -77,10 +77,12 @@ static int allowed_steps(const dp_train_config *c, const dp_train_state *state, 
 
 /* The inputs an example is trained on (docs/maths.md 12.6): Gaussian noise added to x in place
  * (input_noise), then PGD examples on the current model into x_adv (adversarial; else x_adv
- * is not touched). The randomness is public: the config's seed, the step and the batch. */
+ * is not touched): on x itself, or for a model on features on the images of the training
+ * rows `rows` (config->adversarial_inputs), x_adv then holding their features. The randomness
+ * is public: the config's seed, the step and the batch. */
 static int augment_batch(const dp_model *model, dp_workspace *ws, const dp_train_config *config,
-                         long long step, size_t first, float *x, const int32_t *y, size_t n,
-                         float *x_adv, dpkit_error *err)
+                         long long step, size_t first, const size_t *rows, float *x,
+                         const int32_t *y, size_t n, float *x_adv, dpkit_error *err)
 {
     uint64_t seed = (config->augment_seed * 0x9E3779B97F4A7C15ull + (uint64_t)step) *
                         0x9E3779B97F4A7C15ull + first;
@@ -103,6 +105,9 @@ static int augment_batch(const dp_model *model, dp_workspace *ws, const dp_train
         c.epsilon *= f;
         c.step *= f;
     }
+    if (config->adversarial_inputs)
+        return config->adversarial_inputs->make(config->adversarial_inputs->user, &c, rows, y, n,
+                                                x_adv, err);
     return dp_pgd(&classifier, &c, x, y, n, x_adv, NULL, err);
 }
 
@@ -134,7 +139,8 @@ static int local_clipped_sum(dp_model *model, dp_workspace *ws, const dp_train_c
          * example alone (and of the released model), so clipping still bounds its whole
          * contribution (docs/maths.md 12.6). */
         if ((config->adversarial || config->input_noise > 0) &&
-            augment_batch(model, ws, config, step, first, batch_x, batch_y, m, adv_x, err))
+            augment_batch(model, ws, config, step, first, indices + first, batch_x, batch_y, m,
+                          adv_x, err))
             return -1;
         if (dp_model_clipped_gradient(model, ws, config->adversarial ? adv_x : batch_x, batch_y,
                                       m, clip, grad, NULL, stats, err))

@@ -1,30 +1,16 @@
-/* Adversarial robustness of dpkit's models (docs/maths.md 12): models seen from their pixels,
- * the Carlini & Wagner and feature-collision attacks, randomized-smoothing certificates (PGD
- * and the dp_classifier view of a model are in dp/dp.h: adversarial training needs them). */
+/* Adversarial robustness of dpkit's models (docs/maths.md 12): the Carlini & Wagner and
+ * feature-collision attacks, randomized-smoothing certificates (PGD, the dp_classifier view of a
+ * model and models seen from their pixels are in dp/: adversarial training needs them). */
 #ifndef DPKIT_ROBUST_ROBUST_H
 #define DPKIT_ROBUST_ROBUST_H
 
 #include "common/error.h"
 #include "dp/dp.h"
+#include "dp/feature_chain.h"
 #include "features/features.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* A model on its features seen from the pixels (channels, height, width) in [0, 1]: the
- * extractor's image standardisation and scattering (none for raw pixels; HOG is refused), the
- * fitted normaliser and the model,
- * with gradients through all of them (robust/feature_chain.c). With model NULL the classifier
- * is the feature map itself (its outputs are the normalised features, for robust_collision).
- * Images of a batch are spread over the OpenMP threads; the chain points at normalizer and
- * model, which must outlive it. */
-typedef struct robust_feature_chain robust_feature_chain;
-int robust_feature_chain_create(const features_extractor_config *extractor, size_t channels,
-                                size_t height, size_t width,
-                                const features_normalizer *normalizer, const dp_model *model,
-                                size_t max_batch, robust_feature_chain **out,
-                                dp_classifier *classifier, dpkit_error *err);
-void robust_feature_chain_free(robust_feature_chain *chain);
 
 /* ---- feature collision (docs/maths.md 12.4) ---- */
 

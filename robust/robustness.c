@@ -186,9 +186,8 @@ static float *pixels_of(const dataset_split *s, size_t count)
 {
     size_t item = s->channels * s->height * s->width;
     float *x = malloc(count * item * sizeof *x);
-    for (size_t k = 0; x && k < count * item; k++)
-        x[k] = s->dtype == DATASET_UINT8 ? (float)(((const uint8_t *)s->images)[k] / 255.0)
-                                         : ((const float *)s->images)[k];
+    for (size_t i = 0; x && i < count; i++)
+        dp_image_pixels(s, i, x + i * item);
     return x;
 }
 
@@ -320,7 +319,7 @@ static int run_model(const robustness *r, robustness_model *rm, dpkit_error *err
     dataset data;
     memset(&rc, 0, sizeof rc), memset(&model, 0, sizeof model), memset(&nz, 0, sizeof nz);
     memset(&data, 0, sizeof data);
-    robust_feature_chain *chain = NULL;
+    dp_feature_chain *chain = NULL;
     float *x = NULL;
     h5io_file *f;
     if (model_epsilon(rm, err) || h5io_open_read(rm->path, &f, err))
@@ -334,7 +333,7 @@ static int run_model(const robustness *r, robustness_model *rm, dpkit_error *err
     rm->count = r->count < s->count ? r->count : s->count;
     rm->certified_count = r->smoothing_count < rm->count ? r->smoothing_count : rm->count;
     dp_classifier cl;
-    if (robust_feature_chain_create(&rc.extractor, s->channels, s->height, s->width, &nz, &model,
+    if (dp_feature_chain_create(&rc.extractor, s->channels, s->height, s->width, &nz, &model,
                                     r->batch, &chain, &cl, err))
         goto fail;
     size_t n = rm->count;
@@ -370,7 +369,7 @@ fail:
     status = -1;
 done:
     free(x);
-    robust_feature_chain_free(chain);
+    dp_feature_chain_free(chain);
     dataset_free(&data);
     dp_model_free(&model);
     features_normalizer_free(&nz);

@@ -1,9 +1,9 @@
 /* Input gradients of dp models (dp_model_input_gradient) and of models on ScatterNet features
- * seen from the pixels (robust_feature_chain) against central finite differences, for every
+ * seen from the pixels (dp_feature_chain) against central finite differences, for every
  * layer kind that takes real inputs and every normalisation: directional derivatives and
  * single inputs. */
 #include "common/rng.h"
-#include "robust/robust.h"
+#include "dp/feature_chain.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -222,12 +222,12 @@ static void check_chain(size_t C, size_t H, size_t W, int J, int L, features_nor
     dp_model m;
     if (specs)
         make_model((dp_shape){F, H >> J, W >> J}, 5, specs, count, &m);
-    robust_feature_chain *chain;
+    dp_feature_chain *chain;
     dp_classifier c;
-    cr_assert_eq(robust_feature_chain_create(&ex, C, H, W, &nz, specs ? &m : NULL, BATCH, &chain,
+    cr_assert_eq(dp_feature_chain_create(&ex, C, H, W, &nz, specs ? &m : NULL, BATCH, &chain,
                                              &c, &err), 0, "%s", err.message);
     check_classifier(&c);
-    robust_feature_chain_free(chain);
+    dp_feature_chain_free(chain);
     if (specs)
         dp_model_free(&m);
     features_normalizer_free(&nz);
@@ -272,9 +272,9 @@ Test(input_gradient, feature_chain_rejects_a_mismatched_model)
     dp_layer_spec specs[] = {FLAT_LINEAR};
     dp_model m;
     make_model((dp_shape){80, 7, 7}, 5, specs, 2, &m);
-    robust_feature_chain *chain;
+    dp_feature_chain *chain;
     dp_classifier c;
-    cr_assert_neq(robust_feature_chain_create(&ex, 1, 28, 28, &nz, &m, 2, &chain, &c, &err), 0);
+    cr_assert_neq(dp_feature_chain_create(&ex, 1, 28, 28, &nz, &m, 2, &chain, &c, &err), 0);
     cr_assert(strstr(err.message, "the model takes 3920 inputs"), "%s", err.message);
     dp_model_free(&m);
 }

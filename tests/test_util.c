@@ -4,6 +4,7 @@
 #include "common/h5io.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,33 @@ const char *test_temp_dir(void)
     if (!mkdtemp(dir))
         return "/tmp";
     return dir;
+}
+
+void test_train_and_compare(const char *config_path, const char *dir, const char *args,
+                            const char *const *extra, int count, double *scale, double *diff)
+{
+    size_t n[8];
+    float *p[8];
+    cr_assert(count >= 1 && count <= 8);
+    for (int k = 0; k < count; k++) {
+        char *out = NULL, model[1300];
+        cr_assert_eq(test_run_dpkitf(&out, "-q train %s %s %s --output %s/run%d", config_path,
+                                     args, extra[k], dir, k), 0, "%s", out);
+        free(out);
+        snprintf(model, sizeof model, "%s/run%d/model.h5", dir, k);
+        p[k] = test_read_params(model, &n[k]);
+        cr_assert_eq(n[k], n[0]);
+    }
+    *scale = 0;
+    for (int k = 0; k < count; k++)
+        diff[k] = 0;
+    for (size_t i = 0; i < n[0]; i++) {
+        *scale = fmax(*scale, fabs(p[0][i]));
+        for (int k = 1; k < count; k++)
+            diff[k] = fmax(diff[k], fabs(p[0][i] - p[k][i]));
+    }
+    for (int k = 0; k < count; k++)
+        free(p[k]);
 }
 
 char *test_read_file(const char *path, size_t *size)

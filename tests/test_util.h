@@ -34,6 +34,19 @@ extern const char test_tiny_config[];
 const char *test_run_dir(const char *config_text, char *config_path, size_t size);
 /* The parameters of a model.h5 (/model/params, malloc'd); asserts that they are there. */
 float *test_read_params(const char *path, size_t *count);
+/* Trains `dpkit -q train CONFIG_PATH ARGS EXTRA[k] --output DIR/runK` for k < count (count at
+ * most 8), asserting success; scale = the largest |parameter| of run 0, diff[k] = the largest
+ * |difference| of run k's parameters from run 0's (diff[0] = 0). */
+void test_train_and_compare(const char *config_path, const char *dir, const char *args,
+                            const char *const *extra, int count, double *scale, double *diff);
+/* --set arguments of adversarial training with a radius of 0 (PGD returns its input: plain
+ * training) and with a radius of 0.1 (3 L-inf steps of 0.05). */
+#define TEST_ADVERSARIAL_RADIUS_0 \
+    "--set training.adversarial.norm=linf --set training.adversarial.epsilon=0 " \
+    "--set training.adversarial.steps=1 --set training.adversarial.random_start=false"
+#define TEST_ADVERSARIAL_RADIUS_01 \
+    "--set training.adversarial.norm=linf --set training.adversarial.epsilon=0.1 " \
+    "--set training.adversarial.step=0.05 --set training.adversarial.steps=3"
 /* Reads a whole file (malloc'd, NUL-terminated); NULL if missing. */
 char *test_read_file(const char *path, size_t *size);
 /* Writes bytes to a file; returns 0 on success. */

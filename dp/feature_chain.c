@@ -1,7 +1,7 @@
 /* dp_classifier for a model on its features, seen from the pixels: image standardisation,
  * the scattering transform of each channel (raw pixels: none), the feature normalisation and
  * the model, with the gradient carried back through all four (docs/maths.md 1.11, 12.3). */
-#include "robust/robust.h"
+#include "dp/feature_chain.h"
 
 #include "scatter/scatter.h"
 
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct robust_feature_chain {
+struct dp_feature_chain {
     const dp_model *model; /* NULL: the chain is the feature map (outputs the features) */
     size_t max_batch;
     const features_normalizer *normalizer;
@@ -27,7 +27,7 @@ struct robust_feature_chain {
 };
 
 /* The standardised plane c of image x (channels, H, W), in thread t's buffer. */
-static const float *standardised(robust_feature_chain *ch, int t, const float *x, size_t c)
+static const float *standardised(dp_feature_chain *ch, int t, const float *x, size_t c)
 {
     const float *p = x + c * ch->plane;
     if (!ch->imagenet)
@@ -39,7 +39,7 @@ static const float *standardised(robust_feature_chain *ch, int t, const float *x
 }
 
 /* raw features and normalised features of n images */
-static int features_of(robust_feature_chain *ch, const float *x, size_t n, dpkit_error *err)
+static int features_of(dp_feature_chain *ch, const float *x, size_t n, dpkit_error *err)
 {
     size_t F = ch->channels * ch->K * ch->out_plane, D = ch->channels * ch->plane;
     /* an attack asks for the logits and then the gradient at the same images */
@@ -73,7 +73,7 @@ static int features_of(robust_feature_chain *ch, const float *x, size_t n, dpkit
 
 static int chain_logits(void *user, const float *x, size_t n, float *logits, dpkit_error *err)
 {
-    robust_feature_chain *ch = user;
+    dp_feature_chain *ch = user;
     if (n > ch->max_batch)
         return error_set(err, "batch of %zu images, the chain holds %zu", n, ch->max_batch);
     if (features_of(ch, x, n, err))
@@ -89,10 +89,30 @@ static int chain_logits(void *user, const float *x, size_t n, float *logits, dpk
     return 0;
 }
 
+int dp_feature_chain_features(dp_feature_chain *ch, const float *x, size_t n, float *features,
+                              dpkit_error *err)
+{
+    if (n > ch->max_batch)
+        return error_set(err, "batch of %zu images, the chain holds %zu", n, ch->max_batch);
+    if (features_of(ch, x, n, err))
+        return -1;
+    memcpy(features, ch->normalised, n * ch->channels * ch->K * ch->out_plane * sizeof *features);
+    return 0;
+}
+
+void dp_image_pixels(const dataset_split *s, size_t row, float *out)
+{
+    size_t item = s->channels * s->height * s->width;
+    for (size_t k = 0; k < item; k++)
+        out[k] = s->dtype == DATASET_UINT8
+                     ? (float)(((const uint8_t *)s->images)[row * item + k] / 255.0)
+                     : ((const float *)s->images)[row * item + k];
+}
+
 static int chain_input_gradient(void *user, const float *x, size_t n, const float *grad_logits,
                                 float *grad_x, dpkit_error *err)
 {
-    robust_feature_chain *ch = user;
+    dp_feature_chain *ch = user;
     if (n > ch->max_batch)
         return error_set(err, "batch of %zu images, the chain holds %zu", n, ch->max_batch);
     size_t F = ch->channels * ch->K * ch->out_plane;
@@ -131,7 +151,7 @@ static int chain_input_gradient(void *user, const float *x, size_t n, const floa
     return 0;
 }
 
-void robust_feature_chain_free(robust_feature_chain *ch)
+void dp_feature_chain_free(dp_feature_chain *ch)
 {
     if (!ch)
         return;
@@ -150,17 +170,17 @@ void robust_feature_chain_free(robust_feature_chain *ch)
     free(ch);
 }
 
-int robust_feature_chain_create(const features_extractor_config *extractor, size_t channels,
+int dp_feature_chain_create(const features_extractor_config *extractor, size_t channels,
                                 size_t height, size_t width,
                                 const features_normalizer *normalizer, const dp_model *model,
-                                size_t max_batch, robust_feature_chain **out,
+                                size_t max_batch, dp_feature_chain **out,
                                 dp_classifier *classifier, dpkit_error *err)
 {
     *out = NULL;
     if (extractor->kind == FEATURES_HOG)
         return error_set(err, "attack through features: HOG features have no gradient (their "
                               "orientation binning is piecewise constant); expected scatter or raw");
-    robust_feature_chain *ch = calloc(1, sizeof *ch);
+    dp_feature_chain *ch = calloc(1, sizeof *ch);
     if (!ch)
         return error_set(err, "attack: out of memory");
     ch->model = model;
@@ -224,6 +244,6 @@ int robust_feature_chain_create(const features_extractor_config *extractor, size
     *out = ch;
     return 0;
 fail:
-    robust_feature_chain_free(ch);
+    dp_feature_chain_free(ch);
     return -1;
 }
