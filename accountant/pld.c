@@ -413,7 +413,7 @@ static int evaluate(const accountant_event *events, size_t event_count, double d
         if (status != 0)
             return status < 0 ? -1 : 0;
     }
-    pld_target targets[4];
+    pld_target targets[4] = {{PLD_PESSIMISTIC, PLD_REMOVE, 1}};
     int count = 0;
     for (int b = 0; b < bounds; b++)
         for (int k = 0; k < directions; k++)
