@@ -157,7 +157,8 @@ test-asan:
 	    -Wno-pass-failed" \
 	  LDFLAGS="-fsanitize=address,undefined" all build-asan/tests/run-tests
 	@rm -rf build-asan/test-tmp && mkdir -p build-asan/test-tmp
-	TMPDIR=$(CURDIR)/build-asan/test-tmp ASAN_OPTIONS=detect_leaks=1 DPKIT_BIN=build-asan/dpkit \
+	TMPDIR=$(CURDIR)/build-asan/test-tmp ASAN_OPTIONS=detect_leaks=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan-criterion.supp DPKIT_BIN=build-asan/dpkit \
 	  build-asan/tests/run-tests --jobs 2
 
 # libFuzzer harnesses over the file loaders (tests/fuzz/README.md): the library built with clang,
