@@ -502,6 +502,8 @@ typedef struct audit_canary_options {
     double confidence;     /* e.g. 0.95 */
     int fdp_bound;         /* one-run with Dirac canaries: eps_lb from the f-DP bound (6e) */
     size_t examples;       /* crafted target: training examples kept (the first ones; 0: all) */
+    int mirror;            /* crafted target: train on `examples` copies of the target under
+                            * another label instead (docs/maths.md 6g) */
 } audit_canary_options;
 
 typedef struct audit_canary_result {

@@ -41,9 +41,10 @@ size_t audit_one_run_guess_counts(size_t m, size_t *counts);
 
 /* The crafted target (x: the input size, *label) and the worst-case initial parameters
  * (init: param_count) of the last-iterate audit for a linear model (audit/crafted_target.c,
- * docs/maths.md 6f). */
-int audit_crafted_target(const audit_trainer *t, const dp_data *train, float *x, int32_t *label,
-                         float *init, size_t param_count, dpkit_error *err);
+ * docs/maths.md 6f); mirror: for a training set of train->count copies of the target labelled 1
+ * (6g). */
+int audit_crafted_target(const audit_trainer *t, const dp_data *train, int mirror, float *x,
+                         int32_t *label, float *init, size_t param_count, dpkit_error *err);
 
 /* The f-DP bound (docs/maths.md 6e) of the best of count_n guess counts with the given correct
  * guesses, each at p / count_n (Bonferroni). */

@@ -108,6 +108,7 @@ typedef struct canary_pool {
     float *target;         /* crafted: the target's input */
     int32_t target_label;  /* crafted */
     float *init;           /* crafted: the worst-case initial parameters */
+    int mirror;            /* crafted: the training rows are copies of the target, label 1 (6g) */
 } canary_pool;
 
 static void pool_free(canary_pool *c)
@@ -186,13 +187,15 @@ static int pilot_coordinates(const audit_trainer *t, const dp_data *train, size_
     return 0;
 }
 
-static int pool_create(const audit_trainer *t, const dp_data *train, audit_canary_kind kind,
-                       size_t count, audit_canary_placement placement, rng *choices,
+static int pool_create(const audit_trainer *t, const dp_data *train,
+                       const audit_canary_options *options, size_t count, rng *choices,
                        canary_pool *c, dpkit_error *err)
 {
+    audit_canary_kind kind = options->canary;
     memset(c, 0, sizeof *c);
     c->kind = kind;
     c->count = count;
+    c->mirror = kind == AUDIT_CANARY_CRAFTED && options->mirror;
     if (kind == AUDIT_CANARY_GRADIENT) {
         size_t P;
         if (parameter_count(t, &P, err))
@@ -206,7 +209,7 @@ static int pool_create(const audit_trainer *t, const dp_data *train, audit_canar
         c->directions = calloc(count * P, sizeof *c->directions);
         if (!c->coordinate || !c->directions)
             return error_set(err, "canaries: out of memory for %zu x %zu directions", count, P);
-        if (placement == AUDIT_CANARY_PILOT) {
+        if (options->placement == AUDIT_CANARY_PILOT) {
             if (pilot_coordinates(t, train, count, c->coordinate, err))
                 return -1;
             /* which canary gets which of the chosen coordinates stays random */
@@ -228,7 +231,8 @@ static int pool_create(const audit_trainer *t, const dp_data *train, audit_canar
         c->init = malloc(P * sizeof *c->init);
         if (!c->target || !c->init)
             return error_set(err, "canaries: out of memory for %zu parameters", P);
-        return audit_crafted_target(t, train, c->target, &c->target_label, c->init, P, err);
+        return audit_crafted_target(t, train, c->mirror, c->target, &c->target_label, c->init,
+                                    P, err);
     }
     if (count >= train->count)
         return error_set(err, "canaries: %zu input canaries, expected fewer than the %zu "
@@ -247,8 +251,9 @@ static int pool_create(const audit_trainer *t, const dp_data *train, audit_canar
     return 0;
 }
 
-/* The training rows of one run: every non-canary row, then the included input canaries with
- * their wrong labels (gradient canaries leave the rows alone). */
+/* The training rows of one run: every non-canary row (a mirrored target: as many copies of the
+ * target labelled 1, docs/maths.md 6g), then the included input canaries with their wrong
+ * labels (gradient canaries leave the rows alone). */
 static size_t training_rows(const dp_data *train, size_t D, const canary_pool *c,
                             const uint8_t *included, float *x, int32_t *y)
 {
@@ -256,8 +261,8 @@ static size_t training_rows(const dp_data *train, size_t D, const canary_pool *c
     for (size_t j = 0; j < train->count; j++) {
         if (c->is_canary && c->is_canary[j])
             continue;
-        memcpy(x + n * D, train->x + j * D, D * sizeof *x);
-        y[n++] = train->y[j];
+        memcpy(x + n * D, c->mirror ? c->target : train->x + j * D, D * sizeof *x);
+        y[n++] = c->mirror ? 1 : train->y[j];
     }
     if (c->kind == AUDIT_CANARY_INPUT)
         for (size_t i = 0; i < c->count; i++)
@@ -369,7 +374,7 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
         error_set(err, "audit: out of memory for %zu canaries", m);
         goto done;
     }
-    if (pool_create(trainer, train, options->canary, m, options->placement, &choices, &pool, err))
+    if (pool_create(trainer, train, options, m, &choices, &pool, err))
         goto done;
     for (size_t i = 0; i < m; i++)
         result->included += included[i] = rng_uniform(&choices) < 0.5;
@@ -420,10 +425,12 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
         error_set(err, "audit: out of memory for %zu runs", R);
         goto done;
     }
-    if (pool_create(trainer, train, options->canary, 1, options->placement, &choices, &pool, err))
+    if (pool_create(trainer, train, options, 1, &choices, &pool, err))
         goto done;
     audit_trainer crafted = *trainer; /* a crafted target's runs start from its worst case */
     crafted.initial_params = pool.init;
+    if (options->canary == AUDIT_CANARY_CRAFTED) /* both runs of a pair sample at B / N (6g) */
+        crafted.train.rate_count = train->count;
     trainer = &crafted;
     result->delta = trainer->train.private_mode ? trainer->train.delta : 0;
     double accuracy_sum = 0;

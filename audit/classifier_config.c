@@ -21,6 +21,7 @@ const config_field audit_classifier_schema[] = {
     {"membership.global_variance", CONFIG_BOOL, "false", "membership: one LiRA std for all examples", NULL, NULL},
     {"canary.kind", CONFIG_ENUM, "gradient", "one-run, multi-run: white-box gradient canaries on model parameters, black-box input canaries, white-box dirac canaries on coordinates of their own observed at every step (multi-run: canary.count of them in each of the runs), or (multi-run, linear model) a black-box crafted target trained from worst-case initial parameters, scored on the last iterate (docs/maths.md 6f)", "gradient|input|dirac|crafted", NULL},
     {"canary.examples", CONFIG_INT, "0", "crafted target: training examples kept, the first ones of the training set (0: all)", "0..100000000", NULL},
+    {"canary.fill", CONFIG_ENUM, "data", "crafted target: train on the first canary.examples training examples (data), or on as many copies of the target labelled 1, the rows a fixed-size batch displaces (mirror, docs/maths.md 6g)", "data|mirror", NULL},
     {"canary.placement", CONFIG_ENUM, "pilot", "gradient canaries: on the parameters that moved least in a pilot training without noise (one more training), or random", "pilot|random", NULL},
     {"canary.count", CONFIG_INT, "1000", "one-run: canaries m (each included with probability 1/2)", "2..16777216", NULL},
     {"canary.bound", CONFIG_ENUM, "steinke", "one-run with dirac canaries: eps_lb from Steinke et al.'s bound on the guesses (best of five guess counts), or from the f-DP bound against mu-GDP (docs/maths.md 6e; guess count chosen against the claimed mu)", "steinke|fdp", NULL},
@@ -58,7 +59,8 @@ static int read_settings(audit_classifier_job *job, dpkit_error *err)
                    .runs = (size_t)config_get_int(c, "runs"),
                    .confidence = confidence,
                    .fdp_bound = strcmp(config_get_string(c, "canary.bound"), "fdp") == 0,
-                   .examples = (size_t)config_get_int(c, "canary.examples")}};
+                   .examples = (size_t)config_get_int(c, "canary.examples"),
+                   .mirror = strcmp(config_get_string(c, "canary.fill"), "mirror") == 0}};
     const char *canary = config_get_string(c, "canary.kind");
     for (int k = AUDIT_CANARY_GRADIENT; k <= AUDIT_CANARY_CRAFTED; k++)
         if (strcmp(canary, audit_canary_kind_name((audit_canary_kind)k)) == 0)
@@ -68,6 +70,9 @@ static int read_settings(audit_classifier_job *job, dpkit_error *err)
         return error_set(err, "canary.bound: fdp is the one-run audit's bound with Dirac "
                          "canaries; expected kind: one-run and canary.kind: dirac (got %s, %s)",
                          config_get_string(c, "kind"), canary);
+    if (o->mirror && (o->canary != AUDIT_CANARY_CRAFTED || o->examples == 0))
+        return error_set(err, "canary.fill: mirror needs canary.kind: crafted and canary.examples "
+                         "> 0 (got %s, %zu)", canary, o->examples);
     if (audit_fault_parse(config_get_string(c, "inject_fault"), &job->settings.fault))
         return error_set(err, "inject_fault: %s, expected none, no-noise, half-noise, "
                          "noise-without-c, no-clipping or shuffled-batches",

@@ -137,6 +137,8 @@ int audit_canary_write_report(const char *path, const audit_report_info *info,
         return -1;
     report_head(&w, info, v, r->noise_multiplier, r->steps, r->test_accuracy, r->train_seconds);
     json_field_string(&w, "canary", audit_canary_kind_name(o->canary));
+    if (o->canary == AUDIT_CANARY_CRAFTED)
+        json_field_string(&w, "canary_fill", o->mirror ? "mirror" : "data");
     /* a crafted target's runs give the same mu-GDP estimate and counts as Dirac canaries */
     if (o->canary == AUDIT_CANARY_DIRAC || (multi && o->canary == AUDIT_CANARY_CRAFTED))
         dirac_json(&w, o, multi, r);

@@ -409,6 +409,11 @@ typedef struct dp_train_config {
     accountant_options accountant;
     const dp_gradient_canaries *canaries; /* audits only; NULL otherwise */
     dp_fault fault;                       /* audits only; DP_FAULT_NONE otherwise */
+    /* audits only: the N of q = B / N and of the steps per epoch, the same for the runs with and
+     * without a target (add/remove with the size public, docs/maths.md 6g); 0: the data's */
+    size_t rate_count;
+    int no_epoch_epsilon; /* audits only: 1 leaves state.epsilon at +inf after each epoch (the
+                           * caller accounts once at the end) */
     /* Adversarial training (docs/maths.md 12.6): each physical batch's inputs are replaced by
      * PGD examples on the current model before its clipped gradient; NULL otherwise. */
     const struct dp_pgd_config *adversarial;

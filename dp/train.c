@@ -169,14 +169,18 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     double start = progress_now();
     /* N: the examples of all ranks, which set q and the steps; this rank samples its own. */
     size_t N = total_count(train), D = dp_shape_size(model->input), P = model->param_count;
-    double rate = (double)config->batch_size / (double)N;
+    size_t rate_n = config->rate_count ? config->rate_count : N;
+    double rate = (double)config->batch_size / (double)rate_n;
     double expected_batch = (double)config->batch_size; /* q N (docs/maths.md 4.7) */
-    long long steps = dp_steps_per_epoch(N, config->batch_size), allowed;
+    long long steps = dp_steps_per_epoch(rate_n, config->batch_size), allowed;
+    int shuffled = config->fault == DP_FAULT_SHUFFLED_BATCHES;
+    if (rate > 1 || (shuffled && (size_t)steps * config->batch_size > N))
+        return error_set(err, "training: %lld steps of %zu examples from %zu (sampling count %zu)",
+                         steps, config->batch_size, N, rate_n);
     if (allowed_steps(config, state, rate, steps, &allowed, err))
         return -1;
 
     size_t *indices = malloc((N ? N : 1) * sizeof *indices);
-    int shuffled = config->fault == DP_FAULT_SHUFFLED_BATCHES;
     long long *canary_step = shuffled && config->canaries
                                  ? malloc((config->canaries->count + 1) * sizeof *canary_step)
                                  : NULL;
@@ -300,7 +304,7 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
         goto done;
     }
     state->epsilon = INFINITY; /* no guarantee without DP-SGD */
-    if (config->private_mode &&
+    if (config->private_mode && !config->no_epoch_epsilon &&
         accountant_ledger_epsilon(&state->ledger, config->delta, &config->accountant,
                                   &state->epsilon, NULL, err)) {
         status = -1;

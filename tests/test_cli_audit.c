@@ -499,4 +499,8 @@ Test(cli_audit, fdp_bound_and_crafted_target_from_the_config, .timeout = 120)
                                         "--set canary.bound=steinke --set runs=2"), 1, "%s", out);
     cr_assert(strstr(out, "canary.kind: crafted"), "%s", out);
     free(out);
+    cr_assert_eq(run_audit(&out, "fdp", "--set canary.bound=steinke --set canary.fill=mirror"), 1,
+                 "%s", out);
+    cr_assert(strstr(out, "canary.fill: mirror needs canary.kind: crafted"), "%s", out);
+    free(out);
 }
