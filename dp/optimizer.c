@@ -60,7 +60,7 @@ void dp_optimizer_step(dp_optimizer *opt, float *params, const float *grad)
         float lr = (float)c->lr, mu = (float)c->momentum, wd = (float)c->weight_decay;
         float *buf = opt->state1;
         int first = opt->steps == 1;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= 65536) /* a fork costs more below */
         for (size_t j = 0; j < n; j++) {
             float g = grad[j] + wd * params[j];
             if (buf) {
@@ -77,7 +77,7 @@ void dp_optimizer_step(dp_optimizer *opt, float *params, const float *grad)
     double correction2 = 1.0 - pow(b2, (double)opt->steps);
     double step_size = c->lr / correction1, root2 = sqrt(correction2);
     float *m = opt->state1, *v = opt->state2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= 65536) /* a fork costs more below */
     for (size_t j = 0; j < n; j++) {
         double g = (double)grad[j] + c->weight_decay * params[j];
         m[j] = (float)(b1 * m[j] + (1.0 - b1) * g);
