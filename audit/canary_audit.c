@@ -4,6 +4,7 @@
 #include "audit/audit_internal.h"
 
 #include "common/log.h"
+#include "common/memory.h"
 #include "common/parallel.h"
 #include "common/progress.h"
 
@@ -112,13 +113,8 @@ typedef struct canary_pool {
 
 static void pool_free(canary_pool *c)
 {
-    free(c->coordinate);
-    free(c->directions);
-    free(c->row);
-    free(c->label);
-    free(c->is_canary);
-    free(c->target);
-    free(c->init);
+    MEMORY_FREE_ALL(c->coordinate, c->directions, c->row, c->label, c->is_canary, c->target,
+                    c->init);
     memset(c, 0, sizeof *c);
 }
 
@@ -137,19 +133,6 @@ static int parameter_count(const audit_trainer *t, size_t *P, dpkit_error *err)
 
 /* Model number of the pilot training (far from the audited runs' numbers). */
 #define PILOT_MODEL_INDEX (UINT64_C(1) << 40)
-
-typedef struct drift_entry {
-    double drift;
-    size_t coordinate;
-} drift_entry;
-
-static int compare_drift(const void *a, const void *b)
-{
-    const drift_entry *x = a, *y = b;
-    if (x->drift != y->drift)
-        return x->drift < y->drift ? -1 : 1;
-    return x->coordinate < y->coordinate ? -1 : x->coordinate > y->coordinate;
-}
 
 /* The `count` parameters that moved least in a pilot training without noise and without
  * canaries: there the data's own updates hide a canary's least. The pilot depends on the data
@@ -170,19 +153,20 @@ static int pilot_coordinates(const audit_trainer *t, const dp_data *train, size_
     if (status)
         return error_prefix(err, "pilot training");
     size_t P = m.model.param_count;
-    drift_entry *d = malloc(P * sizeof *d);
-    if (!d) {
+    double *drift = malloc(P * sizeof *drift);
+    size_t *order = malloc(P * sizeof *order);
+    if (!drift || !order) {
+        MEMORY_FREE_ALL(drift, order);
         audit_trained_free(&m);
         return error_set(err, "pilot training: out of memory");
     }
     for (size_t k = 0; k < P; k++)
-        d[k] = (drift_entry){fabs((double)m.model.params[k] - (double)m.initial_params[k]), k};
+        drift[k] = fabs((double)m.model.params[k] - (double)m.initial_params[k]);
     log_info("pilot training (no noise, no canaries): %lld steps, %.1f s", m.steps, m.seconds);
     audit_trained_free(&m);
-    qsort(d, P, sizeof *d, compare_drift);
-    for (size_t i = 0; i < count; i++)
-        coordinate[i] = d[i].coordinate;
-    free(d);
+    audit_rank_ascending(drift, P, order);
+    memcpy(coordinate, order, count * sizeof *coordinate);
+    MEMORY_FREE_ALL(drift, order);
     return 0;
 }
 
