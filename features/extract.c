@@ -2,6 +2,7 @@
  * split, after scaling pixels to [0, 1] and the optional ImageNet per-channel standardisation. */
 #include "features/features.h"
 
+#include "common/memory.h"
 #include "scatter/scatter.h"
 
 #include <stdio.h>
@@ -152,8 +153,7 @@ void features_extractor_free(features_extractor *ex)
     if (!ex)
         return;
     scatter_plan_free(ex->plan);
-    free(ex->pixels);
-    free(ex);
+    MEMORY_FREE_ALL(ex->pixels, ex);
 }
 
 void features_extractor_shape(const features_extractor *ex, size_t *channels, size_t *height,
