@@ -68,12 +68,17 @@ void audit_canary_result_free(audit_canary_result *result)
     result->signal_count = 0;
 }
 
-static int check_options(const audit_trainer *t, const audit_canary_options *o, dpkit_error *err)
+/* The start of both audits: an empty result, the options checked, and the stream of the
+ * audit's own choices (canaries, inclusion bits). */
+static int begin_audit(const audit_trainer *t, const audit_canary_options *o,
+                       audit_canary_result *result, rng *choices, dpkit_error *err)
 {
+    memset(result, 0, sizeof *result);
     if (!(o->confidence > 0 && o->confidence < 1))
         return error_set(err, "confidence: %g, expected 0 < confidence < 1", o->confidence);
     if (t->class_count < 2 && o->canary == AUDIT_CANARY_INPUT)
         return error_set(err, "canary: input canaries need at least 2 classes");
+    rng_init_seed(choices, t->seed, RNG_STREAM_AUDIT);
     return 0;
 }
 
@@ -334,16 +339,14 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
                   const audit_canary_options *options, audit_canary_result *result,
                   dpkit_error *err)
 {
-    memset(result, 0, sizeof *result);
-    size_t m = options->canaries;
-    if (check_options(trainer, options, err))
+    rng choices;
+    if (begin_audit(trainer, options, result, &choices, err))
         return -1;
+    size_t m = options->canaries;
     if (m < 2)
         return error_set(err, "canaries: %zu, expected at least 2", m);
     if (options->canary == AUDIT_CANARY_CRAFTED)
         return error_set(err, "canary.kind: crafted is a multi-run audit (kind: multi-run)");
-    rng choices;
-    rng_init_seed(&choices, trainer->seed, RNG_STREAM_AUDIT);
     canary_pool pool = {0};
     uint8_t *included = malloc(m);
     double *scores = malloc(m * sizeof *scores);
@@ -379,8 +382,7 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
 done:
     pool_free(&pool);
     audit_roc_free(&roc);
-    free(included);
-    free(scores);
+    MEMORY_FREE_ALL(included, scores);
     return status;
 }
 
@@ -388,14 +390,12 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
                     const audit_canary_options *options, audit_canary_result *result,
                     dpkit_error *err)
 {
-    memset(result, 0, sizeof *result);
-    size_t R = options->runs;
-    if (check_options(trainer, options, err))
+    rng choices;
+    if (begin_audit(trainer, options, result, &choices, err))
         return -1;
+    size_t R = options->runs;
     if (R < 2)
         return error_set(err, "runs: %zu, expected at least 2 (half choose the threshold)", R);
-    rng choices;
-    rng_init_seed(&choices, trainer->seed, RNG_STREAM_AUDIT);
     canary_pool pool = {0};
     double *with = malloc(R * sizeof *with), *without = malloc(R * sizeof *without);
     audit_roc roc = {0};
@@ -505,7 +505,6 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
 done:
     pool_free(&pool);
     audit_roc_free(&roc);
-    free(with);
-    free(without);
+    MEMORY_FREE_ALL(with, without);
     return status;
 }
