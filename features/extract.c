@@ -140,9 +140,8 @@ int features_extractor_create(const features_extractor_config *config, size_t ch
             status = error_set(err, "features: out of memory for %zu images", max_chunk);
     }
     if (status) {
-        error_prefix(err, "features (%s)", kind_names[config->kind]);
         features_extractor_free(ex);
-        return -1;
+        return error_prefix(err, "features (%s)", kind_names[config->kind]);
     }
     *out = ex;
     return 0;
