@@ -235,16 +235,17 @@ int audit_exposure_exact(const audit_secret_space *space, const int32_t *secrets
     audit_search_stats local = {0};
     double start = audit_now_seconds();
     size_t n = secret_count;
-    double *input_cost = malloc(n * sizeof *input_cost);     /* bits, in input order */
+    double *input_cost = malloc(n * sizeof *input_cost); /* bits, in input order */
     uint64_t *input_index = malloc(n * sizeof *input_index);
-    size_t *by_cost = malloc(n * sizeof *by_cost);           /* inputs, ascending cost */
+    size_t *by_cost = malloc(n * sizeof *by_cost); /* inputs by ascending cost (ties by input) */
     double *cost = malloc(n * sizeof *cost);
     uint64_t *index = malloc(n * sizeof *index);
     size_t *by_index = malloc(n * sizeof *by_index);
     uint64_t *increments = calloc(n + 1, sizeof *increments);
     uint64_t *self = calloc(n, sizeof *self);
     int status = -1;
-    if (!input_cost || !input_index || !by_cost || !cost || !index || !by_index || !increments || !self) {
+    if (!input_cost || !input_index || !by_cost || !cost || !index || !by_index || !increments ||
+        !self) {
         error_set(err, "exact exposure: out of memory for %zu secrets", n);
         goto done;
     }
