@@ -151,10 +151,7 @@ static int write_labels(h5io_file *file, const char *path, const accountant_ledg
     int status = 0;
     if (set < 0 || H5Dwrite(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels) < 0)
         status = error_set(err, "%s: cannot write dataset %s", file->path, path);
-    if (set >= 0)
-        H5Dclose(set);
-    H5Sclose(space);
-    H5Tclose(type);
+    H5IO_CLOSE_ALL(set, space, type);
     free(labels);
     return status;
 }
@@ -182,9 +179,7 @@ static int read_labels(h5io_file *file, const char *path, size_t count, char *la
             status = error_set(err, "%s: cannot read %s", file->path, path);
         H5Tclose(type);
     }
-    H5Sclose(space);
-    H5Tclose(stored);
-    H5Dclose(set);
+    H5IO_CLOSE_ALL(space, stored, set);
     return status;
 }
 

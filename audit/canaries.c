@@ -2,6 +2,8 @@
  * secret, inserted a chosen number of times at random line starts of a training text. */
 #include "audit/audit_internal.h"
 
+#include "common/memory.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,9 +86,7 @@ int audit_canaries_insert(const uint8_t *text, size_t n, const audit_canary *can
     insertion *plan = malloc((total ? total : 1) * sizeof *plan);
     uint8_t *result = malloc(n + extra + 1);
     if (!starts || !plan || !result) {
-        free(starts);
-        free(plan);
-        free(result);
+        MEMORY_FREE_ALL(starts, plan, result);
         return error_set(err, "canaries: out of memory for %zu insertions", total);
     }
     for (size_t i = 0, l = 0; i < n; i++)
@@ -101,7 +101,7 @@ int audit_canaries_insert(const uint8_t *text, size_t n, const audit_canary *can
     size_t *next_slot = calloc(count ? count : 1, sizeof *next_slot);
     size_t *slot_base = calloc(count ? count : 1, sizeof *slot_base);
     if (!next_slot || !slot_base) {
-        free(starts), free(plan), free(result), free(next_slot), free(slot_base);
+        MEMORY_FREE_ALL(starts, plan, result, next_slot, slot_base);
         return error_set(err, "canaries: out of memory");
     }
     for (size_t j = 1; j < count; j++)
@@ -123,10 +123,7 @@ int audit_canaries_insert(const uint8_t *text, size_t n, const audit_canary *can
     memcpy(result + written, text + copied, n - copied);
     written += n - copied;
     result[written] = 0;
-    free(starts);
-    free(plan);
-    free(next_slot);
-    free(slot_base);
+    MEMORY_FREE_ALL(starts, plan, next_slot, slot_base);
     *out = result;
     *out_count = written;
     return 0;

@@ -4,6 +4,7 @@
 #include "audit/audit_internal.h"
 
 #include "common/log.h"
+#include "common/memory.h"
 #include "common/parallel.h"
 #include "common/progress.h"
 
@@ -67,12 +68,17 @@ void audit_canary_result_free(audit_canary_result *result)
     result->signal_count = 0;
 }
 
-static int check_options(const audit_trainer *t, const audit_canary_options *o, dpkit_error *err)
+/* The start of both audits: an empty result, the options checked, and the stream of the
+ * audit's own choices (canaries, inclusion bits). */
+static int begin_audit(const audit_trainer *t, const audit_canary_options *o,
+                       audit_canary_result *result, rng *choices, dpkit_error *err)
 {
+    memset(result, 0, sizeof *result);
     if (!(o->confidence > 0 && o->confidence < 1))
         return error_set(err, "confidence: %g, expected 0 < confidence < 1", o->confidence);
     if (t->class_count < 2 && o->canary == AUDIT_CANARY_INPUT)
         return error_set(err, "canary: input canaries need at least 2 classes");
+    rng_init_seed(choices, t->seed, RNG_STREAM_AUDIT);
     return 0;
 }
 
@@ -113,13 +119,8 @@ typedef struct canary_pool {
 
 static void pool_free(canary_pool *c)
 {
-    free(c->coordinate);
-    free(c->directions);
-    free(c->row);
-    free(c->label);
-    free(c->is_canary);
-    free(c->target);
-    free(c->init);
+    MEMORY_FREE_ALL(c->coordinate, c->directions, c->row, c->label, c->is_canary, c->target,
+                    c->init);
     memset(c, 0, sizeof *c);
 }
 
@@ -138,19 +139,6 @@ static int parameter_count(const audit_trainer *t, size_t *P, dpkit_error *err)
 
 /* Model number of the pilot training (far from the audited runs' numbers). */
 #define PILOT_MODEL_INDEX (UINT64_C(1) << 40)
-
-typedef struct drift_entry {
-    double drift;
-    size_t coordinate;
-} drift_entry;
-
-static int compare_drift(const void *a, const void *b)
-{
-    const drift_entry *x = a, *y = b;
-    if (x->drift != y->drift)
-        return x->drift < y->drift ? -1 : 1;
-    return x->coordinate < y->coordinate ? -1 : x->coordinate > y->coordinate;
-}
 
 /* The `count` parameters that moved least in a pilot training without noise and without
  * canaries: there the data's own updates hide a canary's least. The pilot depends on the data
@@ -171,19 +159,20 @@ static int pilot_coordinates(const audit_trainer *t, const dp_data *train, size_
     if (status)
         return error_prefix(err, "pilot training");
     size_t P = m.model.param_count;
-    drift_entry *d = malloc(P * sizeof *d);
-    if (!d) {
+    double *drift = malloc(P * sizeof *drift);
+    size_t *order = malloc(P * sizeof *order);
+    if (!drift || !order) {
+        MEMORY_FREE_ALL(drift, order);
         audit_trained_free(&m);
         return error_set(err, "pilot training: out of memory");
     }
     for (size_t k = 0; k < P; k++)
-        d[k] = (drift_entry){fabs((double)m.model.params[k] - (double)m.initial_params[k]), k};
+        drift[k] = fabs((double)m.model.params[k] - (double)m.initial_params[k]);
     log_info("pilot training (no noise, no canaries): %lld steps, %.1f s", m.steps, m.seconds);
     audit_trained_free(&m);
-    qsort(d, P, sizeof *d, compare_drift);
-    for (size_t i = 0; i < count; i++)
-        coordinate[i] = d[i].coordinate;
-    free(d);
+    audit_rank_ascending(drift, P, order);
+    memcpy(coordinate, order, count * sizeof *coordinate);
+    MEMORY_FREE_ALL(drift, order);
     return 0;
 }
 
@@ -355,16 +344,14 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
                   const audit_canary_options *options, audit_canary_result *result,
                   dpkit_error *err)
 {
-    memset(result, 0, sizeof *result);
-    size_t m = options->canaries;
-    if (check_options(trainer, options, err))
+    rng choices;
+    if (begin_audit(trainer, options, result, &choices, err))
         return -1;
+    size_t m = options->canaries;
     if (m < 2)
         return error_set(err, "canaries: %zu, expected at least 2", m);
     if (options->canary == AUDIT_CANARY_CRAFTED)
         return error_set(err, "canary.kind: crafted is a multi-run audit (kind: multi-run)");
-    rng choices;
-    rng_init_seed(&choices, trainer->seed, RNG_STREAM_AUDIT);
     canary_pool pool = {0};
     uint8_t *included = malloc(m);
     double *scores = malloc(m * sizeof *scores);
@@ -400,8 +387,7 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
 done:
     pool_free(&pool);
     audit_roc_free(&roc);
-    free(included);
-    free(scores);
+    MEMORY_FREE_ALL(included, scores);
     return status;
 }
 
@@ -409,14 +395,12 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
                     const audit_canary_options *options, audit_canary_result *result,
                     dpkit_error *err)
 {
-    memset(result, 0, sizeof *result);
-    size_t R = options->runs;
-    if (check_options(trainer, options, err))
+    rng choices;
+    if (begin_audit(trainer, options, result, &choices, err))
         return -1;
+    size_t R = options->runs;
     if (R < 2)
         return error_set(err, "runs: %zu, expected at least 2 (half choose the threshold)", R);
-    rng choices;
-    rng_init_seed(&choices, trainer->seed, RNG_STREAM_AUDIT);
     canary_pool pool = {0};
     double *with = malloc(R * sizeof *with), *without = malloc(R * sizeof *without);
     audit_roc roc = {0};
@@ -528,7 +512,6 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
 done:
     pool_free(&pool);
     audit_roc_free(&roc);
-    free(with);
-    free(without);
+    MEMORY_FREE_ALL(with, without);
     return status;
 }

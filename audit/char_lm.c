@@ -220,18 +220,17 @@ int audit_char_lm_space_init(audit_char_lm_space *cs, audit_char_lm *lm, const i
                              size_t alphabet_size, size_t length, audit_secret_space *space,
                              dpkit_error *err)
 {
-    memset(cs, 0, sizeof *cs);
+    *cs = (audit_char_lm_space){.lm = lm,
+                                .prefix = prefix,
+                                .prefix_count = prefix_count,
+                                .alphabet_ids = alphabet_ids,
+                                .alphabet_size = alphabet_size,
+                                .length = length};
     if (prefix_count < lm->context)
         return error_set(err, "canary prefix: %zu characters, expected at least the model's "
                               "context of %zu", prefix_count, lm->context);
     if (check_ids(lm, prefix, prefix_count, err) || check_ids(lm, alphabet_ids, alphabet_size, err))
         return error_prefix(err, "canary space");
-    cs->lm = lm;
-    cs->prefix = prefix;
-    cs->prefix_count = prefix_count;
-    cs->alphabet_ids = alphabet_ids;
-    cs->alphabet_size = alphabet_size;
-    cs->length = length;
     cs->contexts = malloc(lm->ws.max_batch * lm->context * sizeof *cs->contexts);
     cs->log_prob = malloc(lm->ws.max_batch * lm->vocabulary * sizeof *cs->log_prob);
     if (!cs->contexts || !cs->log_prob) {

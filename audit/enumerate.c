@@ -3,6 +3,8 @@
  * completely this is the exact exposure"). */
 #include "audit/audit_internal.h"
 
+#include "common/memory.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,24 +216,10 @@ static void count_leaf(void *context, uint64_t index, double cost_nats)
             c->self[c->by_index[lo]]++;
 }
 
-typedef struct secret_key {
-    double cost;
-    uint64_t index;
-    size_t input;
-} secret_key;
-
-static int compare_cost(const void *a, const void *b)
+static int compare_sorted_by_index(const void *a, const void *b, void *index_)
 {
-    const secret_key *x = a, *y = b;
-    if (x->cost != y->cost)
-        return x->cost < y->cost ? -1 : 1;
-    return (x->input > y->input) - (x->input < y->input);
-}
-
-static int compare_sorted_by_index(const void *a, const void *b, void *keys_)
-{
-    const secret_key *keys = keys_;
-    uint64_t x = keys[*(const size_t *)a].index, y = keys[*(const size_t *)b].index;
+    const uint64_t *index = index_;
+    uint64_t x = index[*(const size_t *)a], y = index[*(const size_t *)b];
     return (x > y) - (x < y);
 }
 
@@ -247,14 +235,17 @@ int audit_exposure_exact(const audit_secret_space *space, const int32_t *secrets
     audit_search_stats local = {0};
     double start = audit_now_seconds();
     size_t n = secret_count;
-    secret_key *keys = malloc(n * sizeof *keys);
+    double *input_cost = malloc(n * sizeof *input_cost); /* bits, in input order */
+    uint64_t *input_index = malloc(n * sizeof *input_index);
+    size_t *by_cost = malloc(n * sizeof *by_cost); /* inputs by ascending cost (ties by input) */
     double *cost = malloc(n * sizeof *cost);
     uint64_t *index = malloc(n * sizeof *index);
     size_t *by_index = malloc(n * sizeof *by_index);
     uint64_t *increments = calloc(n + 1, sizeof *increments);
     uint64_t *self = calloc(n, sizeof *self);
     int status = -1;
-    if (!keys || !cost || !index || !by_index || !increments || !self) {
+    if (!input_cost || !input_index || !by_cost || !cost || !index || !by_index || !increments ||
+        !self) {
         error_set(err, "exact exposure: out of memory for %zu secrets", n);
         goto done;
     }
@@ -263,23 +254,22 @@ int audit_exposure_exact(const audit_secret_space *space, const int32_t *secrets
         char what[48];
         snprintf(what, sizeof what, "secret %zu", i);
         if (audit_check_secret(space, secret, what, err) ||
-            audit_secret_log_perplexity(space, secret, &keys[i].cost, err))
+            audit_secret_log_perplexity(space, secret, &input_cost[i], err))
             goto done;
         local.nodes_expanded += space->length;
         local.model_calls += space->length;
         uint64_t idx = 0;
         for (size_t d = 0; d < space->length; d++)
             idx = idx * space->alphabet_size + (uint64_t)secret[d];
-        keys[i].index = idx;
-        keys[i].input = i;
+        input_index[i] = idx;
     }
-    qsort(keys, n, sizeof *keys, compare_cost);
+    audit_rank_ascending(input_cost, n, by_cost);
     for (size_t i = 0; i < n; i++) {
-        cost[i] = keys[i].cost;
-        index[i] = keys[i].index;
+        cost[i] = input_cost[by_cost[i]];
+        index[i] = input_index[by_cost[i]];
         by_index[i] = i;
     }
-    qsort_r(by_index, n, sizeof *by_index, compare_sorted_by_index, keys);
+    qsort_r(by_index, n, sizeof *by_index, compare_sorted_by_index, index);
     rank_counter counter = {n, cost, index, by_index, increments, self};
     /* A prefix costing more than every secret cannot lead to a leaf that counts. The bound is in
      * nats, slightly widened so that the conversion to bits cannot drop a leaf. */
@@ -293,7 +283,7 @@ int audit_exposure_exact(const audit_secret_space *space, const int32_t *secrets
     for (size_t i = 0; i < n; i++) {
         cumulative += increments[i];
         uint64_t r = 1 + cumulative - self[i];
-        size_t at = keys[i].input;
+        size_t at = by_cost[i];
         if (rank)
             rank[at] = r;
         if (exposure)
@@ -304,11 +294,6 @@ done:
     local.seconds = audit_now_seconds() - start;
     if (stats)
         *stats = local;
-    free(keys);
-    free(cost);
-    free(index);
-    free(by_index);
-    free(increments);
-    free(self);
+    MEMORY_FREE_ALL(input_cost, input_index, by_cost, cost, index, by_index, increments, self);
     return status;
 }

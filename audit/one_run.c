@@ -62,37 +62,13 @@ int audit_one_run_epsilon(uint64_t m, uint64_t r, uint64_t v, double delta, doub
     return 0;
 }
 
-typedef struct scored {
-    double score;
-    size_t index;
-} scored;
-
-static int compare_scored(const void *a, const void *b)
-{
-    const scored *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score < y->score ? -1 : 1;
-    return (x->index > y->index) - (x->index < y->index);
-}
-
 /* Canary indices in ascending score order (ties by index). */
 static int sort_order(const double *scores, size_t m, size_t *order, dpkit_error *err)
 {
-    scored *s = malloc((m ? m : 1) * sizeof *s);
-    if (!s)
-        return error_set(err, "one-run audit: out of memory for %zu canaries", m);
-    for (size_t i = 0; i < m; i++) {
-        if (isnan(scores[i])) {
-            free(s);
-            return error_set(err, "one-run audit: score of canary %zu is NaN", i);
-        }
-        s[i].score = scores[i];
-        s[i].index = i;
-    }
-    qsort(s, m, sizeof *s, compare_scored);
     for (size_t i = 0; i < m; i++)
-        order[i] = s[i].index;
-    free(s);
+        if (isnan(scores[i]))
+            return error_set(err, "one-run audit: score of canary %zu is NaN", i);
+    audit_rank_ascending(scores, m, order);
     return 0;
 }
 

@@ -2,6 +2,8 @@
  * roc_curve/auc without dropping collinear points; docs/maths.md 6c item 6). */
 #include "audit/audit_internal.h"
 
+#include "common/memory.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +23,7 @@ void audit_roc_free(audit_roc *roc)
 {
     if (!roc)
         return;
-    free(roc->fpr);
-    free(roc->tpr);
-    free(roc->thresholds);
+    MEMORY_FREE_ALL(roc->fpr, roc->tpr, roc->thresholds);
     memset(roc, 0, sizeof *roc);
 }
 

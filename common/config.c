@@ -827,30 +827,13 @@ static int needs_quotes(const char *text)
     return 0;
 }
 
+/* A JSON string is a YAML double-quoted scalar (YAML 1.2 reads JSON), with the same escapes. */
 static void write_string(FILE *out, const char *text)
 {
-    if (!needs_quotes(text)) {
+    if (needs_quotes(text))
+        json_write_quoted(out, text);
+    else
         fputs(text, out);
-        return;
-    }
-    fputc('"', out);
-    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            fprintf(out, "\\%c", *c);
-        else if (*c == '\n')
-            fputs("\\n", out);
-        else if (*c == '\t')
-            fputs("\\t", out);
-        else if (*c < 0x20 || *c == 0x7f)
-            fprintf(out, "\\x%02x", *c);
-        else if (*c == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) {
-            /* C1 control characters (UTF-8 C2 80..9F) must be escaped in YAML */
-            fprintf(out, "\\x%02x", c[1]);
-            c++;
-        } else
-            fputc(*c, out);
-    }
-    fputc('"', out);
 }
 
 static void write_indent(FILE *out, int indent, int *dash)

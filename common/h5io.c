@@ -46,6 +46,14 @@ hid_t h5io_native_type(h5io_type type)
     return H5T_NATIVE_FLOAT;
 }
 
+void h5io_close_each(const hid_t *ids, size_t count)
+{
+    /* H5Idec_ref closes any kind of identifier once its last reference goes */
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] >= 0)
+            H5Idec_ref(ids[i]);
+}
+
 static h5io_file *file_new(const char *path, dpkit_error *err)
 {
     if (strlen(path) >= sizeof((h5io_file *)0)->path) {
@@ -250,9 +258,7 @@ int h5io_write_array(h5io_file *f, const char *path, h5io_type type, int rank, c
         status = error_set(err, "%s: cannot create dataset %s", f->path, path);
     else if (H5Dwrite(dset, h5io_native_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
         status = error_set(err, "%s: cannot write dataset %s (disk full?)", f->path, path);
-    if (dset >= 0)
-        H5Dclose(dset);
-    H5Sclose(space);
+    H5IO_CLOSE_ALL(dset, space);
     return status;
 }
 
@@ -370,12 +376,7 @@ int h5io_check_storage(h5io_file *f, hid_t dset, const char *path, dpkit_error *
         status = error_set(err, "%s: dataset %s has an unsupported storage layout", f->path, path);
     }
 done:
-    if (plist >= 0)
-        H5Pclose(plist);
-    if (type >= 0)
-        H5Tclose(type);
-    if (space >= 0)
-        H5Sclose(space);
+    H5IO_CLOSE_ALL(plist, type, space);
     return status;
 }
 
@@ -440,10 +441,7 @@ static int write_attr(h5io_file *f, const char *obj_path, const char *name, hid_
     int status = 0;
     if (attr < 0 || H5Awrite(attr, type, value) < 0)
         status = error_set(err, "%s: cannot write attribute %s on %s", f->path, name, obj_path);
-    if (attr >= 0)
-        H5Aclose(attr);
-    H5Sclose(space);
-    H5Oclose(obj);
+    H5IO_CLOSE_ALL(attr, space, obj);
     return status;
 }
 

@@ -81,4 +81,11 @@ int h5io_read_attr_int64(h5io_file *f, const char *obj_path, const char *name, l
  * chunked writes). */
 hid_t h5io_native_type(h5io_type type);
 
+/* Closes each listed HDF5 identifier (dataset, dataspace, datatype, attribute, property list,
+ * object) that is valid, i.e. >= 0, skipping the others: H5IO_CLOSE_ALL(dset, space, type) at
+ * the end of a function whose early failures left some of them unopened. */
+void h5io_close_each(const hid_t *ids, size_t count);
+#define H5IO_CLOSE_ALL(...)                                                                    \
+    h5io_close_each((const hid_t[]){__VA_ARGS__}, sizeof((hid_t[]){__VA_ARGS__}) / sizeof(hid_t))
+
 #endif

@@ -117,7 +117,7 @@ void json_end_object(json_writer *w) { end_container(w, '{', '}'); }
 void json_begin_array(json_writer *w) { begin_container(w, '['); }
 void json_end_array(json_writer *w) { end_container(w, '[', ']'); }
 
-static void write_quoted(FILE *out, const char *text)
+void json_write_quoted(FILE *out, const char *text)
 {
     fputc('"', out);
     for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
@@ -156,7 +156,7 @@ void json_key(json_writer *w, const char *key)
         fputc(',', w->out);
     newline_and_indent(w, w->depth);
     w->count[w->depth]++;
-    write_quoted(w->out, key ? key : "");
+    json_write_quoted(w->out, key ? key : "");
     fputs(w->indent ? ": " : ":", w->out);
     w->after_key = 1;
 }
@@ -168,7 +168,7 @@ void json_string(json_writer *w, const char *value)
         return;
     }
     if (begin_value(w) == 0)
-        write_quoted(w->out, value);
+        json_write_quoted(w->out, value);
 }
 
 void json_int(json_writer *w, long long value)

@@ -49,6 +49,9 @@ int json_writer_finish(json_writer *w, dpkit_error *err);
 /* String mode: the text so far (valid until the next write or json_writer_free). */
 const char *json_writer_string(json_writer *w);
 void json_writer_free(json_writer *w);
+/* text as a JSON string, quotes included; control characters, DEL and the C1 controls escaped
+ * as \uXXXX, so the result is also a YAML double-quoted scalar that YAML readers accept. */
+void json_write_quoted(FILE *out, const char *text);
 
 /* A document written to a file as a whole: json_document_begin opens a string writer (indent 2)
  * and the top-level object (on failure: "WHAT: out of memory"); json_document_write closes the

@@ -67,11 +67,9 @@ int dataset_load(const char *name, dataset *out, dpkit_error *err)
         return error_set(err, "unknown dataset '%s': expected mnist, fashion-mnist, cifar10, "
                               "hdf5:PATH or synthetic", name);
     }
-    if (status != 0) {
+    if (status != 0)
         dataset_free(out);
-        return -1;
-    }
-    return 0;
+    return status;
 }
 
 void dataset_free(dataset *d)

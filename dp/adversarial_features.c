@@ -4,6 +4,8 @@
  * gradient. */
 #include "dp/feature_chain.h"
 
+#include "common/memory.h"
+
 #include <stdlib.h>
 
 struct dp_adversarial_features {
@@ -36,9 +38,7 @@ void dp_adversarial_features_free(dp_adversarial_features *af)
     if (!af)
         return;
     dp_feature_chain_free(af->chain);
-    free(af->x);
-    free(af->x_adv);
-    free(af);
+    MEMORY_FREE_ALL(af->x, af->x_adv, af);
 }
 
 int dp_adversarial_features_create(const features_extractor_config *extractor,

@@ -4,6 +4,8 @@
  * counters. The key makes a checkpoint secret: it regenerates the batches and the noise. */
 #include "dp/dp.h"
 
+#include "common/memory.h"
+
 #include <limits.h>
 #include <math.h>
 #include <sodium.h>
@@ -187,10 +189,7 @@ int dp_model_load_h5(dp_model *model, h5io_file *file, const char *group, dpkit_
 done:
     if (status)
         dp_model_free(model);
-    free(table);
-    free(input);
-    free(params);
-    free(specs);
+    MEMORY_FREE_ALL(table, input, params, specs);
     return status;
 }
 

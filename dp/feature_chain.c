@@ -3,6 +3,7 @@
  * the model, with the gradient carried back through all four (docs/maths.md 1.11, 12.3). */
 #include "dp/feature_chain.h"
 
+#include "common/memory.h"
 #include "scatter/scatter.h"
 
 #include <omp.h>
@@ -159,15 +160,9 @@ void dp_feature_chain_free(dp_feature_chain *ch)
         dp_workspace_free(&ch->ws);
     for (int t = 0; ch->grad && t < ch->threads; t++)
         scatter_grad_free(ch->grad[t]);
-    free(ch->grad);
     scatter_plan_free(ch->plan);
-    free(ch->pixels);
-    free(ch->coeffs);
-    free(ch->raw);
-    free(ch->normalised);
-    free(ch->feature_grad);
-    free(ch->last_x);
-    free(ch);
+    MEMORY_FREE_ALL(ch->grad, ch->pixels, ch->coeffs, ch->raw, ch->normalised, ch->feature_grad,
+                    ch->last_x, ch);
 }
 
 int dp_feature_chain_create(const features_extractor_config *extractor, size_t channels,

@@ -199,9 +199,7 @@ static int read_features(h5io_file *f, const expected *want, const char *label, 
     }
     if (shown && status == 0)
         progress_finish(&bar);
-    if (space >= 0)
-        H5Sclose(space);
-    H5Dclose(dset);
+    H5IO_CLOSE_ALL(space, dset);
     free(scratch);
     if (status) {
         free(*values);
@@ -355,12 +353,7 @@ static int build(const features_extractor_config *config, const dataset_split *s
     status = h5io_commit(f, err);
     f = NULL;
 done:
-    if (dset >= 0)
-        H5Dclose(dset);
-    if (space >= 0)
-        H5Sclose(space);
-    if (plist >= 0)
-        H5Pclose(plist);
+    H5IO_CLOSE_ALL(dset, space, plist);
     if (f)
         h5io_abort(f);
     free(buffer);

@@ -2,6 +2,7 @@
  * split, after scaling pixels to [0, 1] and the optional ImageNet per-channel standardisation. */
 #include "features/features.h"
 
+#include "common/memory.h"
 #include "scatter/scatter.h"
 
 #include <stdio.h>
@@ -139,9 +140,8 @@ int features_extractor_create(const features_extractor_config *config, size_t ch
             status = error_set(err, "features: out of memory for %zu images", max_chunk);
     }
     if (status) {
-        error_prefix(err, "features (%s)", kind_names[config->kind]);
         features_extractor_free(ex);
-        return -1;
+        return error_prefix(err, "features (%s)", kind_names[config->kind]);
     }
     *out = ex;
     return 0;
@@ -152,8 +152,7 @@ void features_extractor_free(features_extractor *ex)
     if (!ex)
         return;
     scatter_plan_free(ex->plan);
-    free(ex->pixels);
-    free(ex);
+    MEMORY_FREE_ALL(ex->pixels, ex);
 }
 
 void features_extractor_shape(const features_extractor *ex, size_t *channels, size_t *height,

@@ -3,6 +3,7 @@
 #include "features/features.h"
 
 #include "common/log.h"
+#include "common/memory.h"
 #include "common/moments.h"
 #include "common/parallel.h"
 
@@ -92,8 +93,7 @@ void features_bn_statistics_free(features_bn_statistics *stats)
 {
     if (!stats)
         return;
-    free(stats->mean);
-    free(stats->variance);
+    MEMORY_FREE_ALL(stats->mean, stats->variance);
     stats->mean = stats->variance = NULL;
     stats->channels = 0;
 }

@@ -433,10 +433,12 @@ Test(config, write_and_read_back)
                "model:\n  layers:\n    - {kind: conv2d, out: 16, kernel: 8, padding: {same: yes}}\n"
                "    - {kind: relu}\n",
                NULL, 0);
-    /* strings that need quoting: numbers, booleans, nulls, indicators, escapes, UTF-8 */
+    /* strings that need quoting: numbers, booleans, nulls, indicators, escapes (control
+     * characters among them), UTF-8 */
     const char *names[] = {"name=123",   "name=true", "name=null", "name=~",  "name=-x",
                            "name=a: b",  "name=# c",  "name=[x]",  "name=é€ ok", "name=.inf",
-                           "name=a\"b\\c", "name=2021-01-01", "name=x\ty", "name=\xc2\x85", "name=_ok/path.x"};
+                           "name=a\"b\\c", "name=2021-01-01", "name=x\ty", "name=\xc2\x85", "name=_ok/path.x",
+                           "name=a\x01\x7f\rb"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         const char *sets[] = {names[i]};
         round_trip("privacy: {epsilon: 1}\n", sets, 1);

@@ -203,6 +203,14 @@ def check(status, err):
         raise DpkitError(message(err))
 
 
+def call_double(fn, *args):
+    """fn(*args, out, err) for a libdpkit function that returns one double through out."""
+    out = ffi.new("double *")
+    err = new_error()
+    check(fn(*args, out, err), err)
+    return out[0]
+
+
 def text(value, what):
     """A str argument as bytes for C (None stays NULL)."""
     if value is None:

@@ -4,7 +4,7 @@ and dpkit_ledger_*: the same numbers as `dpkit epsilon` and `dpkit calibrate`.
     >>> dpkit.accountant.epsilon(noise_multiplier=1.1, sample_rate=0.01, steps=10000, delta=1e-5)
 """
 
-from ._lib import check, ffi, integer, lib, new_error, real, text
+from ._lib import call_double, check, ffi, integer, lib, new_error, real, text
 
 __all__ = ["epsilon", "epsilon_interval", "calibrate", "Ledger", "ACCOUNTANTS"]
 
@@ -21,12 +21,9 @@ def epsilon(noise_multiplier, sample_rate, steps, delta, accountant="rdp"):
     """epsilon after `steps` steps of the Poisson-subsampled Gaussian mechanism (DP-SGD) with
     this noise multiplier and sampling rate, at delta. Fails closed: inf when the computation
     cannot be trusted."""
-    out = ffi.new("double *")
-    err = new_error()
-    check(lib().dpkit_epsilon(real(noise_multiplier, "noise_multiplier"),
-                              real(sample_rate, "sample_rate"), integer(steps, "steps"),
-                              real(delta, "delta"), _accountant(accountant), out, err), err)
-    return out[0]
+    return call_double(lib().dpkit_epsilon, real(noise_multiplier, "noise_multiplier"),
+                       real(sample_rate, "sample_rate"), integer(steps, "steps"),
+                       real(delta, "delta"), _accountant(accountant))
 
 
 def epsilon_interval(noise_multiplier, sample_rate, steps, delta):
@@ -44,12 +41,9 @@ def epsilon_interval(noise_multiplier, sample_rate, steps, delta):
 def calibrate(epsilon, delta, sample_rate, steps, accountant="rdp"):
     """The smallest noise multiplier that keeps `steps` steps at `sample_rate` within
     (epsilon, delta)."""
-    out = ffi.new("double *")
-    err = new_error()
-    check(lib().dpkit_calibrate(real(epsilon, "epsilon"), real(delta, "delta"),
-                                real(sample_rate, "sample_rate"), integer(steps, "steps"),
-                                _accountant(accountant), out, err), err)
-    return out[0]
+    return call_double(lib().dpkit_calibrate, real(epsilon, "epsilon"), real(delta, "delta"),
+                       real(sample_rate, "sample_rate"), integer(steps, "steps"),
+                       _accountant(accountant))
 
 
 class Ledger:
@@ -101,11 +95,8 @@ class Ledger:
 
     def epsilon(self, delta, accountant="rdp"):
         """epsilon at delta of every event recorded so far (0 when none)."""
-        out = ffi.new("double *")
-        err = new_error()
-        check(lib().dpkit_ledger_epsilon(self._handle, real(delta, "delta"),
-                                         _accountant(accountant), out, err), err)
-        return out[0]
+        return call_double(lib().dpkit_ledger_epsilon, self._handle, real(delta, "delta"),
+                           _accountant(accountant))
 
     def __repr__(self):
         return f"Ledger({self._events!r})"

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ._lib import check, ffi, integer, lib, new_error, real
+from ._lib import call_double, check, ffi, integer, lib, new_error, real
 
 __all__ = ["exposure_from_ranks", "exposure", "exposure_extrapolation", "clopper_pearson",
            "epsilon_lower_bound", "epsilon_lower_bound_from_scores", "one_run_epsilon",
@@ -92,14 +92,11 @@ def epsilon_lower_bound(false_positives, runs_without, false_negatives, runs_wit
                         alpha=0.05, group_size=1):
     """Empirical epsilon lower bound from a membership test's error counts over runs without
     and with the canary (Clopper-Pearson at confidence 1 - alpha; docs/maths.md 6a)."""
-    out = ffi.new("double *")
-    err = new_error()
-    check(lib().dpkit_epsilon_lower_bound(
+    return call_double(
+        lib().dpkit_epsilon_lower_bound,
         integer(false_positives, "false_positives", 0), integer(runs_without, "runs_without", 0),
         integer(false_negatives, "false_negatives", 0), integer(runs_with, "runs_with", 0),
-        real(delta, "delta"), integer(group_size, "group_size", 1), real(alpha, "alpha"), out,
-        err), err)
-    return out[0]
+        real(delta, "delta"), integer(group_size, "group_size", 1), real(alpha, "alpha"))
 
 
 def epsilon_lower_bound_from_scores(scores_with, scores_without, delta, alpha=0.05,
@@ -120,12 +117,9 @@ def epsilon_lower_bound_from_scores(scores_with, scores_without, delta, alpha=0.
 def one_run_epsilon(m, guesses, correct, delta, p=0.05):
     """One-run audit (Steinke, Nasr and Jagielski 2023): the largest epsilon refuted at
     confidence 1 - p by `correct` right guesses out of `guesses` on m canaries."""
-    out = ffi.new("double *")
-    err = new_error()
-    check(lib().dpkit_one_run_epsilon(integer(m, "m", 0), integer(guesses, "guesses", 0),
-                                      integer(correct, "correct", 0), real(delta, "delta"),
-                                      real(p, "p"), out, err), err)
-    return out[0]
+    return call_double(lib().dpkit_one_run_epsilon, integer(m, "m", 0),
+                       integer(guesses, "guesses", 0), integer(correct, "correct", 0),
+                       real(delta, "delta"), real(p, "p"))
 
 
 def one_run_bound(scores, included, delta, p=0.05):

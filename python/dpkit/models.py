@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._lib import DpkitError, check, ffi, lib, message, new_error, real, text
+from ._lib import DpkitError, call_double, check, ffi, lib, message, new_error, real, text
 
 __all__ = ["train", "train_arrays", "check_config", "write_hdf5_dataset", "Model", "load_model",
            "TrainResult", "EvalResult"]
@@ -254,11 +254,8 @@ class Model:
 
     def epsilon(self, delta, accountant="rdp"):
         """epsilon at delta of the model's privacy ledger."""
-        out = ffi.new("double *")
-        err = new_error()
-        check(lib().dpkit_model_epsilon(self._handle, real(delta, "delta"),
-                                        text(accountant, "accountant"), out, err), err)
-        return out[0]
+        return call_double(lib().dpkit_model_epsilon, self._handle, real(delta, "delta"),
+                           text(accountant, "accountant"))
 
     def _run(self, fn, x, per_example, output, what):
         if output not in _OUTPUTS:
