@@ -138,18 +138,31 @@ static void low_pass(const scatter_plan *p, scatter_workspace *ws, const fftwf_c
                p->out_width * sizeof *out);
 }
 
-/* |IFFT(Sub(spectrum .* psi))| at level `to`, then its full spectrum into v. */
+/* U = |IFFT(Sub(spectrum .* psi))| at level `to`, into ws->u. */
 static void wavelet_modulus(const scatter_plan *p, scatter_workspace *ws,
-                            const fftwf_complex *spectrum, int from, int to, const float *weight,
-                            fftwf_complex *v)
+                            const fftwf_complex *spectrum, int from, int to, const float *weight)
 {
     const scatter_level *src = &p->levels[from], *dst = &p->levels[to];
     fold_product((const float *)spectrum, weight, src->m, src->n, (size_t)1 << (to - from),
                  dst->n, (float *)ws->y);
     inverse(p, ws, to, ws->y);
     modulus(ws->y, dst->m * dst->n, ws->u);
-    forward(p, ws, to, ws->u, ws->half);
-    expand_half(ws->half, dst->m, dst->n, v);
+}
+
+/* The low-pass output channel of ws->u at level r. With v, also the full spectrum of ws->u into
+ * v (order 2 needs it); without, in space where the plan chose it (docs/maths.md 1.12). */
+static void modulus_low_pass(const scatter_plan *p, scatter_workspace *ws, int r,
+                             fftwf_complex *v, float *out)
+{
+    if (!v && p->space_low[r].rows) {
+        scatter_space_low_apply(&p->space_low[r], ws->u, ws->space_tmp, out);
+        return;
+    }
+    if (!v)
+        v = ws->v2;
+    forward(p, ws, r, ws->u, ws->half);
+    expand_half(ws->half, p->levels[r].m, p->levels[r].n, v);
+    low_pass(p, ws, v, r, out);
 }
 
 void scatter_transform_image(const scatter_plan *p, scatter_workspace *ws, const float *image,
@@ -166,15 +179,16 @@ void scatter_transform_image(const scatter_plan *p, scatter_workspace *ws, const
     for (int j1 = 0; j1 < J; j1++)
         for (int t1 = 0; t1 < L; t1++) {
             int n1 = j1 * L + t1;
-            wavelet_modulus(p, ws, ws->x, 0, j1, p->psi_weight[n1 * J], ws->v1);
-            low_pass(p, ws, ws->v1, j1, out + (size_t)(1 + n1) * plane);
-            if (p->max_order < 2)
+            int deeper = p->max_order == 2 && j1 + 1 < J;
+            wavelet_modulus(p, ws, ws->x, 0, j1, p->psi_weight[n1 * J]);
+            modulus_low_pass(p, ws, j1, deeper ? ws->v1 : NULL, out + (size_t)(1 + n1) * plane);
+            if (!deeper)
                 continue;
             for (int j2 = j1 + 1; j2 < J; j2++)
                 for (int t2 = 0; t2 < L; t2++) {
                     int n2 = j2 * L + t2;
-                    wavelet_modulus(p, ws, ws->v1, j1, j2, p->psi_weight[n2 * J + j1], ws->v2);
-                    low_pass(p, ws, ws->v2, j2, out + order2 * plane);
+                    wavelet_modulus(p, ws, ws->v1, j1, j2, p->psi_weight[n2 * J + j1]);
+                    modulus_low_pass(p, ws, j2, NULL, out + order2 * plane);
                     order2++;
                 }
         }

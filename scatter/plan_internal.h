@@ -14,6 +14,22 @@ typedef struct scatter_level {
     fftwf_plan inverse;  /* complex m x n backward, in place (levels 0..J-1) */
 } scatter_level;
 
+/* The low-pass of level r's real signal U done in space (scatter/low_pass_space.c,
+ * docs/maths.md 1.12): the out_rows x out_cols output is rows U cols, from an m x n signal. */
+typedef struct scatter_space_low {
+    size_t m, n, out_rows, out_cols;
+    size_t padded_cols; /* out_cols rounded up to 8: whole vectors, zero columns */
+    float *rows;        /* out_rows x m; NULL where the level low-passes spectra */
+    float *cols;        /* n x padded_cols */
+} scatter_space_low;
+
+int scatter_space_low_create(const float *phi, size_t m, size_t n, size_t step, size_t out_rows,
+                             size_t out_cols, scatter_space_low *low, dpkit_error *err);
+void scatter_space_low_free(scatter_space_low *low);
+/* out (out_rows x out_cols) = the low-pass of u (m x n); tmp: (m + out_rows) x padded_cols floats. */
+void scatter_space_low_apply(const scatter_space_low *low, const float *u, float *tmp,
+                             float *out);
+
 /* Everything one thread touches while transforming one image; sized for level 0. */
 typedef struct scatter_workspace {
     float *padded;        /* M x N padded image */
@@ -25,6 +41,7 @@ typedef struct scatter_workspace {
     float *u;             /* modulus */
     fftwf_complex *low;   /* low-pass half spectrum at level J */
     float *low_real;      /* its inverse, (M >> J) x (N >> J) */
+    float *space_tmp;     /* (M + out_height) x padded_cols for scatter_space_low_apply */
     double fftw_seconds, total_seconds;
 } scatter_workspace;
 
@@ -44,6 +61,7 @@ struct scatter_plan {
     float **phi_weight;
     scatter_level *levels; /* J + 1 entries */
     fftwf_plan low_inverse; /* c2r at level J */
+    scatter_space_low *space_low; /* J entries, used for signals whose spectrum has no other use */
     int threads;
     int profile;
     scatter_workspace **work; /* one per thread */
