@@ -47,6 +47,11 @@ static void axis_operator(const double *spectrum, size_t size, size_t step, size
             out[a * size + p] = (float)h[(step * (a + 1) + size - p) % size];
 }
 
+size_t scatter_space_low_width(size_t out_cols)
+{
+    return (out_cols + 7) / 8 * 8;
+}
+
 int scatter_space_low_create(const float *phi, size_t m, size_t n, size_t step, size_t out_rows,
                              size_t out_cols, scatter_space_low *low, dpkit_error *err)
 {
@@ -54,7 +59,7 @@ int scatter_space_low_create(const float *phi, size_t m, size_t n, size_t step, 
     low->n = n;
     low->out_rows = out_rows;
     low->out_cols = out_cols;
-    low->padded_cols = (out_cols + 7) / 8 * 8;
+    low->padded_cols = scatter_space_low_width(out_cols);
     double *c = calloc(m, sizeof *c), *d = calloc(n, sizeof *d);
     double *h = malloc((m > n ? m : n) * sizeof *h);
     float *col_rows = malloc(low->padded_cols * n * sizeof *col_rows);

@@ -82,7 +82,7 @@ static int make_space_lows(scatter_plan *p, dpkit_error *err)
     p->space_low = calloc((size_t)p->J, sizeof *p->space_low);
     if (!p->space_low)
         return error_set(err, "scatter plan: out of memory");
-    size_t padded_cols = (p->out_width + 7) / 8 * 8;
+    size_t padded_cols = scatter_space_low_width(p->out_width);
     for (int r = 0; r < p->J; r++) {
         size_t m = p->levels[r].m, n = p->levels[r].n;
         if ((double)((n + p->out_height) * padded_cols) > 2 * (double)n * log2((double)(m * n)))
@@ -98,8 +98,8 @@ static void workspace_free(scatter_workspace *ws)
 {
     if (!ws)
         return;
-    MEMORY_RELEASE_ALL(fftwf_free, ws->padded, ws->half, ws->x, ws->v1, ws->v2, ws->y, ws->u,
-                       ws->low, ws->low_real, ws->space_tmp);
+    MEMORY_RELEASE_ALL(fftwf_free, ws->padded, ws->half, ws->x, ws->v1, ws->v2, ws->y, ws->z,
+                       ws->u, ws->low, ws->low_real, ws->space_tmp);
     free(ws);
 }
 
@@ -116,12 +116,14 @@ static scatter_workspace *workspace_create(const scatter_plan *p)
     ws->v1 = fftwf_malloc(full * sizeof(fftwf_complex));
     ws->v2 = fftwf_malloc(full * sizeof(fftwf_complex));
     ws->y = fftwf_malloc(full * sizeof(fftwf_complex));
+    ws->z = fftwf_malloc(full * sizeof(fftwf_complex));
     ws->u = fftwf_malloc(full * sizeof(float));
     ws->low = fftwf_malloc(top->m * (top->n / 2 + 1) * sizeof(fftwf_complex));
     ws->low_real = fftwf_malloc(top->m * top->n * sizeof(float));
-    ws->space_tmp = fftwf_malloc((p->M + p->out_height) * ((p->out_width + 7) / 8 * 8) * sizeof(float));
-    if (!ws->padded || !ws->half || !ws->x || !ws->v1 || !ws->v2 || !ws->y || !ws->u ||
-        !ws->low || !ws->low_real || !ws->space_tmp) {
+    ws->space_tmp = fftwf_malloc((p->M + p->out_height) * scatter_space_low_width(p->out_width) *
+                                 sizeof(float));
+    if (!ws->padded || !ws->half || !ws->x || !ws->v1 || !ws->v2 || !ws->y || !ws->z ||
+        !ws->u || !ws->low || !ws->low_real || !ws->space_tmp) {
         workspace_free(ws);
         return NULL;
     }
@@ -145,7 +147,8 @@ static int make_fftw_plans(scatter_plan *p, unsigned flags, dpkit_error *err)
     for (int r = 0; r < p->J; r++) {
         scatter_level *lv = &p->levels[r];
         lv->forward = fftwf_plan_dft_r2c_2d((int)lv->m, (int)lv->n, ws->u, ws->half, flags);
-        lv->inverse = fftwf_plan_dft_2d((int)lv->m, (int)lv->n, ws->y, ws->y, FFTW_BACKWARD, flags);
+        lv->inverse =
+            fftwf_plan_dft_2d((int)lv->m, (int)lv->n, ws->y, ws->z, FFTW_BACKWARD, flags);
         if (!lv->forward || !lv->inverse)
             return error_set(err, "scatter plan: FFTW could not plan %zu x %zu transforms", lv->m,
                              lv->n);
