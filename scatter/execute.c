@@ -63,8 +63,8 @@ static void low_pass(const scatter_plan *p, scatter_workspace *ws, const fftwf_c
                      float *out)
 {
     const scatter_level *lv = &p->levels[r], *top = &p->levels[p->J];
-    scatter_fold_product((const float *)v, p->phi_weight[r], lv->m, lv->n, (size_t)1 << (p->J - r),
-                 top->n / 2 + 1, (float *)ws->low);
+    scatter_fold_product((const float *)v, p->phi_weight[r], lv->m, lv->n,
+                         (size_t)1 << (p->J - r), top->n / 2 + 1, (float *)ws->low);
     double t = clock_if(p);
     fftwf_execute_dft_c2r(p->low_inverse, ws->low, ws->low_real);
     if (p->profile)
@@ -79,8 +79,8 @@ static void wavelet_modulus(const scatter_plan *p, scatter_workspace *ws,
                             const fftwf_complex *spectrum, int from, int to, const float *weight)
 {
     const scatter_level *src = &p->levels[from], *dst = &p->levels[to];
-    scatter_fold_product((const float *)spectrum, weight, src->m, src->n, (size_t)1 << (to - from),
-                 dst->n, (float *)ws->y);
+    scatter_fold_product((const float *)spectrum, weight, src->m, src->n,
+                         (size_t)1 << (to - from), dst->n, (float *)ws->y);
     inverse(p, ws, to, ws->y, ws->z);
     scatter_modulus(ws->z, dst->m * dst->n, ws->u);
 }

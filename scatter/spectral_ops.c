@@ -55,12 +55,37 @@ void scatter_fold_product(const float *restrict in, const float *restrict w, siz
         }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SPECTRAL_OPS_AVX2 1
+/* Eight moduli per step. Within each 128-bit lane the shuffles give real parts in the order
+ * 0 1 4 5 | 2 3 6 7; the 64-bit permute puts them back in order. Returns how many were done. */
+__attribute__((target("avx2"))) static size_t modulus_avx2(const float *restrict f,
+                                                           size_t count, float *restrict u)
+{
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 a = _mm256_loadu_ps(f + 2 * i), b = _mm256_loadu_ps(f + 2 * i + 8);
+        __m256 re = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+        __m256 im = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+        __m256 r = _mm256_sqrt_ps(_mm256_add_ps(_mm256_mul_ps(re, re), _mm256_mul_ps(im, im)));
+        r = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(r), _MM_SHUFFLE(3, 1, 2, 0)));
+        _mm256_storeu_ps(u + i, r);
+    }
+    return i;
+}
+#endif
+
 /* |z| elementwise. sqrtf itself does not vectorise (it may set errno, and gcc 12 does not take
- * -fno-math-errno per function), hence the SSE path. */
+ * -fno-math-errno per function), hence the AVX2 and SSE paths. Every path computes the same
+ * correctly rounded sqrt of the same sum, so the results do not depend on the path. */
 void scatter_modulus(const fftwf_complex *restrict z, size_t count, float *restrict u)
 {
     const float *f = (const float *)z;
     size_t i = 0;
+#ifdef SPECTRAL_OPS_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        i = modulus_avx2(f, count, u);
+#endif
 #ifdef __SSE2__
     for (; i + 4 <= count; i += 4) {
         __m128 a = _mm_loadu_ps(f + 2 * i), b = _mm_loadu_ps(f + 2 * i + 4);
