@@ -146,8 +146,8 @@ static inline void product8(const float *restrict a, size_t a_stride, size_t row
 
 /* tmp holds (m + out_rows) x padded_cols floats: the column pass, then the output rows. */
 SIMD_CLONES
-void scatter_space_low_apply(const scatter_space_low *low, const float *restrict u,
-                             float *restrict tmp, float *restrict out)
+static void space_low_apply(const scatter_space_low *low, const float *restrict u,
+                            float *restrict tmp, float *restrict out)
 {
     size_t m = low->m, w = low->padded_cols;
     float *restrict rows = tmp + m * w;
@@ -155,4 +155,10 @@ void scatter_space_low_apply(const scatter_space_low *low, const float *restrict
     product8(low->rows, m, low->out_rows, m, tmp, w, rows);
     for (size_t a = 0; a < low->out_rows; a++)
         memcpy(out + a * low->out_cols, rows + a * w, low->out_cols * sizeof *out);
+}
+
+/* Not cloned itself: see scatter_fold_product (scatter/spectral_ops.c). */
+void scatter_space_low_apply(const scatter_space_low *low, const float *u, float *tmp, float *out)
+{
+    space_low_apply(low, u, tmp, out);
 }

@@ -16,8 +16,8 @@
  * in and w are m x n (w stores each value twice, matching re/im); out has m/k rows of
  * out_cols <= n/k complex values (out_cols < n/k gives the first columns only). */
 SIMD_CLONES
-void scatter_fold_product(const float *restrict in, const float *restrict w, size_t m, size_t n,
-                          size_t k, size_t out_cols, float *restrict out)
+static void fold_product(const float *restrict in, const float *restrict w, size_t m, size_t n,
+                         size_t k, size_t out_cols, float *restrict out)
 {
     size_t mo = m / k, no = n / k, width = 2 * out_cols;
     if (k == 1 && out_cols == n) {
@@ -53,6 +53,14 @@ void scatter_fold_product(const float *restrict in, const float *restrict w, siz
                     o[x] += a[x] * b[x];
             }
         }
+}
+
+/* The clones are static: exported ones would leave libdpkit.so's namespace (their ifunc
+ * resolvers ignore -fvisibility=hidden). */
+void scatter_fold_product(const float *in, const float *w, size_t m, size_t n, size_t k,
+                          size_t out_cols, float *out)
+{
+    fold_product(in, w, m, n, k, out_cols, out);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
