@@ -1,5 +1,5 @@
-/* The scattering traversal for one image and its batched, threaded driver (docs/maths.md 1.6-1.8).
- * Hot loop: no allocation; FFTW's new-array execute functions on per-thread buffers. */
+/* The scattering traversal for one image and its batched, threaded driver (docs/maths.md 1.6-1.8
+ * and 1.12). Hot loop: no allocation; FFTW's new-array execute functions on per-thread buffers. */
 #include "scatter/plan_internal.h"
 
 #include "common/progress.h"

@@ -45,7 +45,7 @@ typedef struct scatter_workspace {
     fftwf_complex *half;  /* r2c output, M x (N/2+1) */
     fftwf_complex *x;     /* full spectrum of the padded image, M x N */
     fftwf_complex *v1;    /* full spectrum of an order-1 modulus */
-    fftwf_complex *v2;    /* full spectrum of an order-2 modulus */
+    fftwf_complex *v2;    /* full spectrum of a modulus low-passed in the Fourier domain */
     fftwf_complex *y;     /* folded product */
     fftwf_complex *z;     /* its inverse transform (out of place: faster for small sizes) */
     float *u;             /* modulus */
