@@ -1,13 +1,9 @@
-/* The scattering traversal for one image and its batched, threaded driver (docs/maths.md 1.6-1.8).
- * Hot loop: no allocation; FFTW's new-array execute functions on per-thread buffers. */
+/* The scattering traversal for one image and its batched, threaded driver (docs/maths.md 1.6-1.8
+ * and 1.12). Hot loop: no allocation; FFTW's new-array execute functions on per-thread buffers. */
 #include "scatter/plan_internal.h"
 
 #include "common/progress.h"
 
-#include <math.h>
-#ifdef __SSE2__
-#include <immintrin.h>
-#endif
 #include <omp.h>
 #include <string.h>
 
@@ -37,67 +33,6 @@ static void expand_half(const fftwf_complex *half, size_t m, size_t n, fftwf_com
     }
 }
 
-/* Product with a real filter followed by Sub_k, the Fourier-domain subsampling of
- * docs/maths.md 1.6: out[u,v] = sum over the k x k aliases of in .* w (the 1/k^2 is inside w).
- * in and w are m x n (w stores each value twice, matching re/im); out has m/k rows of
- * out_cols <= n/k complex values (out_cols < n/k gives the first columns only). */
-static void fold_product(const float *restrict in, const float *restrict w, size_t m, size_t n,
-                         size_t k, size_t out_cols, float *restrict out)
-{
-    size_t mo = m / k, no = n / k, width = 2 * out_cols;
-    if (k == 1 && out_cols == n) {
-#pragma omp simd
-        for (size_t x = 0; x < 2 * m * n; x++)
-            out[x] = in[x] * w[x];
-        return;
-    }
-    if (k == 2) {
-        /* The common case (one octave down): the four aliases in one pass. */
-        for (size_t u = 0; u < mo; u++) {
-            float *restrict o = out + u * width;
-            const float *a0 = in + 2 * u * n, *a1 = a0 + 2 * no, *a2 = a0 + 2 * mo * n,
-                        *a3 = a2 + 2 * no;
-            const float *b0 = w + 2 * u * n, *b1 = b0 + 2 * no, *b2 = b0 + 2 * mo * n,
-                        *b3 = b2 + 2 * no;
-#pragma omp simd
-            for (size_t x = 0; x < width; x++)
-                o[x] = (a0[x] * b0[x] + a1[x] * b1[x]) + (a2[x] * b2[x] + a3[x] * b3[x]);
-        }
-        return;
-    }
-    memset(out, 0, mo * width * sizeof *out);
-    for (size_t i = 0; i < k; i++)
-        for (size_t u = 0; u < mo; u++) {
-            float *o = out + u * width;
-            size_t row = (i * mo + u) * n;
-            for (size_t l = 0; l < k; l++) {
-                const float *a = in + 2 * (row + l * no);
-                const float *b = w + 2 * (row + l * no);
-#pragma omp simd
-                for (size_t x = 0; x < width; x++)
-                    o[x] += a[x] * b[x];
-            }
-        }
-}
-
-/* |z| elementwise. sqrtf itself does not vectorise (it may set errno), hence the SSE path. */
-static void modulus(const fftwf_complex *restrict z, size_t count, float *restrict u)
-{
-    const float *f = (const float *)z;
-    size_t i = 0;
-#ifdef __SSE2__
-    for (; i + 4 <= count; i += 4) {
-        __m128 a = _mm_loadu_ps(f + 2 * i), b = _mm_loadu_ps(f + 2 * i + 4);
-        __m128 re = _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-        __m128 im = _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
-        __m128 sq = _mm_add_ps(_mm_mul_ps(re, re), _mm_mul_ps(im, im));
-        _mm_storeu_ps(u + i, _mm_sqrt_ps(sq));
-    }
-#endif
-    for (; i < count; i++)
-        u[i] = sqrtf(f[2 * i] * f[2 * i] + f[2 * i + 1] * f[2 * i + 1]);
-}
-
 static double clock_if(const scatter_plan *p)
 {
     return p->profile ? progress_now() : 0;
@@ -112,10 +47,11 @@ static void forward(const scatter_plan *p, scatter_workspace *ws, int r, float *
         ws->fftw_seconds += progress_now() - t;
 }
 
-static void inverse(const scatter_plan *p, scatter_workspace *ws, int r, fftwf_complex *data)
+static void inverse(const scatter_plan *p, scatter_workspace *ws, int r, fftwf_complex *in,
+                    fftwf_complex *out)
 {
     double t = clock_if(p);
-    fftwf_execute_dft(p->levels[r].inverse, data, data);
+    fftwf_execute_dft(p->levels[r].inverse, in, out);
     if (p->profile)
         ws->fftw_seconds += progress_now() - t;
 }
@@ -127,8 +63,8 @@ static void low_pass(const scatter_plan *p, scatter_workspace *ws, const fftwf_c
                      float *out)
 {
     const scatter_level *lv = &p->levels[r], *top = &p->levels[p->J];
-    fold_product((const float *)v, p->phi_weight[r], lv->m, lv->n, (size_t)1 << (p->J - r),
-                 top->n / 2 + 1, (float *)ws->low);
+    scatter_fold_product((const float *)v, p->phi_weight[r], lv->m, lv->n,
+                         (size_t)1 << (p->J - r), top->n / 2 + 1, (float *)ws->low);
     double t = clock_if(p);
     fftwf_execute_dft_c2r(p->low_inverse, ws->low, ws->low_real);
     if (p->profile)
@@ -138,18 +74,31 @@ static void low_pass(const scatter_plan *p, scatter_workspace *ws, const fftwf_c
                p->out_width * sizeof *out);
 }
 
-/* |IFFT(Sub(spectrum .* psi))| at level `to`, then its full spectrum into v. */
+/* U = |IFFT(Sub(spectrum .* psi))| at level `to`, into ws->u. */
 static void wavelet_modulus(const scatter_plan *p, scatter_workspace *ws,
-                            const fftwf_complex *spectrum, int from, int to, const float *weight,
-                            fftwf_complex *v)
+                            const fftwf_complex *spectrum, int from, int to, const float *weight)
 {
     const scatter_level *src = &p->levels[from], *dst = &p->levels[to];
-    fold_product((const float *)spectrum, weight, src->m, src->n, (size_t)1 << (to - from),
-                 dst->n, (float *)ws->y);
-    inverse(p, ws, to, ws->y);
-    modulus(ws->y, dst->m * dst->n, ws->u);
-    forward(p, ws, to, ws->u, ws->half);
-    expand_half(ws->half, dst->m, dst->n, v);
+    scatter_fold_product((const float *)spectrum, weight, src->m, src->n,
+                         (size_t)1 << (to - from), dst->n, (float *)ws->y);
+    inverse(p, ws, to, ws->y, ws->z);
+    scatter_modulus(ws->z, dst->m * dst->n, ws->u);
+}
+
+/* The low-pass output channel of ws->u at level r. With v, also the full spectrum of ws->u into
+ * v (order 2 needs it); without, in space where the plan chose it (docs/maths.md 1.12). */
+static void modulus_low_pass(const scatter_plan *p, scatter_workspace *ws, int r,
+                             fftwf_complex *v, float *out)
+{
+    if (!v && p->space_low[r].rows) {
+        scatter_space_low_apply(&p->space_low[r], ws->u, ws->space_tmp, out);
+        return;
+    }
+    if (!v)
+        v = ws->v2;
+    forward(p, ws, r, ws->u, ws->half);
+    expand_half(ws->half, p->levels[r].m, p->levels[r].n, v);
+    low_pass(p, ws, v, r, out);
 }
 
 void scatter_transform_image(const scatter_plan *p, scatter_workspace *ws, const float *image,
@@ -166,15 +115,16 @@ void scatter_transform_image(const scatter_plan *p, scatter_workspace *ws, const
     for (int j1 = 0; j1 < J; j1++)
         for (int t1 = 0; t1 < L; t1++) {
             int n1 = j1 * L + t1;
-            wavelet_modulus(p, ws, ws->x, 0, j1, p->psi_weight[n1 * J], ws->v1);
-            low_pass(p, ws, ws->v1, j1, out + (size_t)(1 + n1) * plane);
-            if (p->max_order < 2)
+            int deeper = p->max_order == 2 && j1 + 1 < J;
+            wavelet_modulus(p, ws, ws->x, 0, j1, p->psi_weight[n1 * J]);
+            modulus_low_pass(p, ws, j1, deeper ? ws->v1 : NULL, out + (size_t)(1 + n1) * plane);
+            if (!deeper)
                 continue;
             for (int j2 = j1 + 1; j2 < J; j2++)
                 for (int t2 = 0; t2 < L; t2++) {
                     int n2 = j2 * L + t2;
-                    wavelet_modulus(p, ws, ws->v1, j1, j2, p->psi_weight[n2 * J + j1], ws->v2);
-                    low_pass(p, ws, ws->v2, j2, out + order2 * plane);
+                    wavelet_modulus(p, ws, ws->v1, j1, j2, p->psi_weight[n2 * J + j1]);
+                    modulus_low_pass(p, ws, j2, NULL, out + order2 * plane);
                     order2++;
                 }
         }

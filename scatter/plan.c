@@ -73,12 +73,33 @@ static int make_weights(scatter_plan *p, dpkit_error *err)
     return 0;
 }
 
+/* The spatial low-pass (docs/maths.md 1.12) costs about (n + out_rows) padded_cols
+ * multiply-adds per row against about n log2(m n) for the forward FFT, expansion and fold it
+ * replaces; it is used where it is clearly cheaper, which is the small outputs of
+ * small images (for large images the FFT wins). */
+static int make_space_lows(scatter_plan *p, dpkit_error *err)
+{
+    p->space_low = calloc((size_t)p->J, sizeof *p->space_low);
+    if (!p->space_low)
+        return error_set(err, "scatter plan: out of memory");
+    size_t padded_cols = scatter_space_low_width(p->out_width);
+    for (int r = 0; r < p->J; r++) {
+        size_t m = p->levels[r].m, n = p->levels[r].n;
+        if ((double)((n + p->out_height) * padded_cols) > 2 * (double)n * log2((double)(m * n)))
+            continue;
+        if (scatter_space_low_create(p->bank->phi[r], m, n, (size_t)1 << (p->J - r),
+                                     p->out_height, p->out_width, &p->space_low[r], err))
+            return -1;
+    }
+    return 0;
+}
+
 static void workspace_free(scatter_workspace *ws)
 {
     if (!ws)
         return;
-    MEMORY_RELEASE_ALL(fftwf_free, ws->padded, ws->half, ws->x, ws->v1, ws->v2, ws->y, ws->u,
-                       ws->low, ws->low_real);
+    MEMORY_RELEASE_ALL(fftwf_free, ws->padded, ws->half, ws->x, ws->v1, ws->v2, ws->y, ws->z,
+                       ws->u, ws->low, ws->low_real, ws->space_tmp);
     free(ws);
 }
 
@@ -95,11 +116,14 @@ static scatter_workspace *workspace_create(const scatter_plan *p)
     ws->v1 = fftwf_malloc(full * sizeof(fftwf_complex));
     ws->v2 = fftwf_malloc(full * sizeof(fftwf_complex));
     ws->y = fftwf_malloc(full * sizeof(fftwf_complex));
+    ws->z = fftwf_malloc(full * sizeof(fftwf_complex));
     ws->u = fftwf_malloc(full * sizeof(float));
     ws->low = fftwf_malloc(top->m * (top->n / 2 + 1) * sizeof(fftwf_complex));
     ws->low_real = fftwf_malloc(top->m * top->n * sizeof(float));
-    if (!ws->padded || !ws->half || !ws->x || !ws->v1 || !ws->v2 || !ws->y || !ws->u ||
-        !ws->low || !ws->low_real) {
+    ws->space_tmp = fftwf_malloc((p->M + p->out_height) * scatter_space_low_width(p->out_width) *
+                                 sizeof(float));
+    if (!ws->padded || !ws->half || !ws->x || !ws->v1 || !ws->v2 || !ws->y || !ws->z ||
+        !ws->u || !ws->low || !ws->low_real || !ws->space_tmp) {
         workspace_free(ws);
         return NULL;
     }
@@ -123,7 +147,9 @@ static int make_fftw_plans(scatter_plan *p, unsigned flags, dpkit_error *err)
     for (int r = 0; r < p->J; r++) {
         scatter_level *lv = &p->levels[r];
         lv->forward = fftwf_plan_dft_r2c_2d((int)lv->m, (int)lv->n, ws->u, ws->half, flags);
-        lv->inverse = fftwf_plan_dft_2d((int)lv->m, (int)lv->n, ws->y, ws->y, FFTW_BACKWARD, flags);
+        /* The folded product is scratch: letting FFTW overwrite it is faster at 40 x 40. */
+        lv->inverse = fftwf_plan_dft_2d((int)lv->m, (int)lv->n, ws->y, ws->z, FFTW_BACKWARD,
+                                        flags | FFTW_DESTROY_INPUT);
         if (!lv->forward || !lv->inverse)
             return error_set(err, "scatter plan: FFTW could not plan %zu x %zu transforms", lv->m,
                              lv->n);
@@ -151,7 +177,7 @@ static int build(scatter_plan *p, const scatter_options *o, dpkit_error *err)
     }
     if (scatter_filter_bank_create(p->J, p->L, p->M, p->N, &p->bank, err))
         return error_prefix(err, "scatter plan");
-    if (make_weights(p, err))
+    if (make_weights(p, err) || make_space_lows(p, err))
         return -1;
     p->work = calloc((size_t)p->threads, sizeof *p->work);
     if (!p->work)
@@ -235,7 +261,11 @@ void scatter_plan_free(scatter_plan *p)
     if (p->phi_weight)
         for (int r = 0; r < p->J; r++)
             fftwf_free(p->phi_weight[r]);
-    MEMORY_FREE_ALL(p->psi_weight, p->phi_weight, p->work, p->levels, p->row_source, p->col_source);
+    if (p->space_low)
+        for (int r = 0; r < p->J; r++)
+            scatter_space_low_free(&p->space_low[r]);
+    MEMORY_FREE_ALL(p->psi_weight, p->phi_weight, p->space_low, p->work, p->levels,
+                    p->row_source, p->col_source);
     scatter_filter_bank_free(p->bank);
     free(p);
 }
