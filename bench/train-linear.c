@@ -8,6 +8,7 @@
  * Usage: build/bench/train-linear [epochs] [examples] [physical batch] */
 #include "bench/machine_limits.h"
 #include "common/log.h"
+#include "common/memory.h"
 #include "common/progress.h"
 #include "dp/dp.h"
 
@@ -80,7 +81,7 @@ int main(int argc, char **argv)
     }
     log_set_level(DPKIT_LOG_WARN);
     size_t n = count * DIMENSION;
-    float *x = malloc(n * sizeof *x);
+    float *x = memory_alloc_large(n * sizeof *x); /* as the feature cache's (features/cache.c) */
     int32_t *y = malloc(count * sizeof *y);
     if (!x || !y) {
         fprintf(stderr, "train-linear: out of memory for %zu x %d floats\n", count, DIMENSION);

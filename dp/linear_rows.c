@@ -19,11 +19,24 @@
  * column tile of W and of the gradient is loaded once per 32 rows. */
 enum { ROWS_BLOCK = 32 };
 
+/* Each thread's region of ws->rows_scratch (64-byte aligned, a multiple of 16 floats): its
+ * gradient sum (K rows of `padded` floats, then the K bias sums), its copy of W (K rows of
+ * `padded` floats) and a block's logits. Rows padded to 16 floats start on cache lines, where
+ * the kernels' vector loads are fastest (the model's parameters are not aligned). */
+static size_t padded_width(size_t D)
+{
+    return (D + 15) / 16 * 16;
+}
+
+static size_t weight_copy_offset(size_t K, size_t D)
+{
+    return K * padded_width(D) + (K + 15) / 16 * 16;
+}
+
 size_t dp_linear_rows_floats_per_thread(const dp_model *model)
 {
-    size_t K = model->class_count;
-    size_t floats = model->param_count + ROWS_BLOCK * K;
-    return (floats + 15) / 16 * 16; /* 64-byte multiples: threads never share a cache line */
+    size_t D = dp_shape_size(model->input), K = model->class_count;
+    return weight_copy_offset(K, D) + K * padded_width(D) + (ROWS_BLOCK * K + 15) / 16 * 16;
 }
 
 int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
@@ -37,6 +50,7 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
     if (n == 0)
         return 0;
     size_t D = dp_shape_size(model->input), K = model->class_count, P = model->param_count;
+    size_t Dp = padded_width(D);
     const float *weight = model->params, *bias = model->params + K * D;
     size_t blocks = (n + ROWS_BLOCK - 1) / ROWS_BLOCK, stride = ws->rows_stride;
     size_t bad_label = SIZE_MAX; /* smallest position in the batch with a bad label */
@@ -51,8 +65,11 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
 #pragma omp single
         threads_used = omp_get_num_threads();
 #endif
-        float *acc = ws->rows_scratch + (size_t)t * stride, *delta = acc + P;
-        memset(acc, 0, P * sizeof *acc);
+        float *acc = ws->rows_scratch + (size_t)t * stride;
+        float *weight_copy = acc + weight_copy_offset(K, D), *delta = weight_copy + K * Dp;
+        memset(acc, 0, (K * Dp + K) * sizeof *acc);
+        for (size_t c = 0; c < K; c++)
+            memcpy(weight_copy + c * Dp, weight + c * D, D * sizeof *weight);
 #pragma omp for schedule(static)
         for (size_t k = 0; k < blocks; k++) {
             size_t first = k * ROWS_BLOCK, m = n - first < ROWS_BLOCK ? n - first : ROWS_BLOCK;
@@ -75,7 +92,8 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
             }
             if (skip)
                 continue;
-            dp_linear_fused_logits(rows, m, weight, D, K, delta, clip_norm > 0 ? x2 : NULL);
+            dp_linear_fused_logits(rows, m, weight_copy, Dp, D, K, delta,
+                                   clip_norm > 0 ? x2 : NULL);
             for (size_t i = 0; i < m; i++) {
                 float *d = delta + i * K;
                 correct += dp_softmax_cross_entropy_row(d, y[i], K, d, &loss);
@@ -94,12 +112,12 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
                 }
             }
             /* dW += delta^T x_block, db += column sums of delta */
-            dp_linear_fused_accumulate(rows, m, delta, D, K, acc);
+            dp_linear_fused_accumulate(rows, m, delta, D, K, acc, Dp);
             for (size_t c = 0; c < K; c++) {
                 double s = 0;
                 for (size_t i = 0; i < m; i++)
                     s += delta[i * K + c];
-                acc[K * D + c] += (float)s;
+                acc[K * Dp + c] += (float)s;
             }
         }
     }
@@ -112,9 +130,10 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
     const float *scratch = ws->rows_scratch;
 #pragma omp parallel for schedule(static) num_threads(ws->rows_threads)
     for (size_t j = 0; j < P; j++) {
+        size_t at = j < K * D ? j / D * Dp + j % D : K * Dp + (j - K * D);
         float s = grad[j];
         for (int t = 0; t < threads_used; t++)
-            s += scratch[(size_t)t * stride + j];
+            s += scratch[(size_t)t * stride + at];
         grad[j] = s;
     }
     stats->loss_sum += loss;

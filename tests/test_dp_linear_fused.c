@@ -21,19 +21,20 @@ static double fused_relative_error(const float *a, const double *b, size_t n)
 }
 
 /* Logits, squared norms and coefficient-weighted row sums of m rows, m = 1..37 (odd and even
- * counts, partial row groups), against double-precision sums. */
+ * counts, partial row groups), W and the gradient S floats a row, against double-precision
+ * sums; the S - D floats between rows are left alone. */
 Test(dp_linear_fused, kernels_equal_their_definitions)
 {
-    const size_t D = 2 * 2048 + 37, K = 7, rows_total = 37;
+    const size_t D = 2 * 2048 + 37, S = D + 11, K = 7, rows_total = 37;
     rng r;
     rng_init_seed(&r, 21, RNG_STREAM_TEST);
-    float *x = malloc(rows_total * D * sizeof *x), *w = malloc(K * D * sizeof *w);
-    float *grad = malloc(K * D * sizeof *grad);
-    double *want = malloc(K * D * sizeof *want);
+    float *x = malloc(rows_total * D * sizeof *x), *w = malloc(K * S * sizeof *w);
+    float *grad = malloc(K * S * sizeof *grad);
+    double *want = malloc(K * S * sizeof *want);
     for (size_t j = 0; j < rows_total * D; j++)
         x[j] = (float)rng_gaussian(&r);
-    for (size_t j = 0; j < K * D; j++)
-        w[j] = (float)(0.1 * rng_gaussian(&r));
+    for (size_t j = 0; j < K * S; j++)
+        w[j] = j % S < D ? (float)(0.1 * rng_gaussian(&r)) : NAN; /* the gap is never read */
     for (size_t m = 1; m <= rows_total; m++) {
         const float *rows[37];
         float logits[37 * 7], coef[37 * 7];
@@ -53,33 +54,33 @@ Test(dp_linear_fused, kernels_equal_their_definitions)
             for (size_t c = 0; c < K; c++) {
                 double s = (double)c;
                 for (size_t j = 0; j < D; j++)
-                    s += (double)rows[i][j] * w[c * D + j];
+                    s += (double)rows[i][j] * w[c * S + j];
                 want_logits[i * K + c] = s;
             }
         }
         for (size_t c = 0; c < K; c++)
-            for (size_t j = 0; j < D; j++) {
+            for (size_t j = 0; j < S; j++) {
                 double s = 1.0; /* added to what the gradient held */
-                for (size_t i = 0; i < m; i++)
+                for (size_t i = 0; j < D && i < m; i++)
                     s += (double)coef[i * K + c] * rows[i][j];
-                want[c * D + j] = s;
-                grad[c * D + j] = 1.0f;
+                want[c * S + j] = s;
+                grad[c * S + j] = 1.0f;
             }
-        dp_linear_fused_logits(rows, m, w, D, K, logits, squared);
-        dp_linear_fused_accumulate(rows, m, coef, D, K, grad);
+        dp_linear_fused_logits(rows, m, w, S, D, K, logits, squared);
+        dp_linear_fused_accumulate(rows, m, coef, D, K, grad, S);
         cr_assert_lt(fused_relative_error(logits, want_logits, m * K), 1e-5, "%zu rows", m);
         for (size_t i = 0; i < m; i++)
             cr_assert_float_eq(squared[i], want_squared[i], 1e-5 * want_squared[i], "row %zu", i);
-        cr_assert_lt(fused_relative_error(grad, want, K * D), 1e-5, "%zu rows", m);
+        cr_assert_lt(fused_relative_error(grad, want, K * S), 1e-5, "%zu rows", m);
     }
     /* without squared norms the logits are the same */
     const float *one[1] = {x};
     float z[7] = {0};
-    dp_linear_fused_logits(one, 1, w, D, K, z, NULL);
+    dp_linear_fused_logits(one, 1, w, S, D, K, z, NULL);
     for (size_t c = 0; c < K; c++) {
         double s = 0;
         for (size_t j = 0; j < D; j++)
-            s += (double)x[j] * w[c * D + j];
+            s += (double)x[j] * w[c * S + j];
         cr_assert_float_eq(z[c], s, 1e-5 * fmax(fabs(s), 1.0));
     }
     free(x), free(w), free(grad), free(want);
