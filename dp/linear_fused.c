@@ -11,7 +11,8 @@
 #include <string.h>
 
 /* TILE columns: 10 classes x 2048 floats of W (80 KB) stay in L2 while the block goes past
- * (1024 or 512 columns measured slower: more partial sums and shorter streams). Logits: two rows
+ * (512 and 1024 columns measured slower: more partial sums and shorter streams; 4096 and
+ * 16384 no faster). Logits: two rows
  * share each load of W and GROUP classes each load of a row, 2 x 5 running sums in 10 vector
  * registers. Accumulation: GROUP classes of VEC gradient columns stay in registers while every
  * row of the block is added (one load of the row and GROUP of coefficients per row). */
