@@ -20,9 +20,10 @@ static double fused_relative_error(const float *a, const double *b, size_t n)
     return diff / scale;
 }
 
-/* Logits, squared norms and coefficient-weighted row sums of m rows, m = 1..37 (odd and even
- * counts, partial row groups), W and the gradient S floats a row, against double-precision
- * sums; the S - D floats between rows are left alone. */
+/* Logits, squared norms and coefficient-weighted row sums of m rows, m = 1..37 and 70 (odd and
+ * even counts, partial row groups, more rows than one accumulation call takes), W and the
+ * gradient S floats a row, against double-precision sums; the S - D floats between rows are
+ * left alone. */
 Test(dp_linear_fused, kernels_equal_their_definitions)
 {
     const size_t D = 2 * 2048 + 37, S = D + 11, K = 7, rows_total = 37;
@@ -35,10 +36,10 @@ Test(dp_linear_fused, kernels_equal_their_definitions)
         x[j] = (float)rng_gaussian(&r);
     for (size_t j = 0; j < K * S; j++)
         w[j] = j % S < D ? (float)(0.1 * rng_gaussian(&r)) : NAN; /* the gap is never read */
-    for (size_t m = 1; m <= rows_total; m++) {
-        const float *rows[37];
-        float logits[37 * 7], coef[37 * 7];
-        double squared[37], want_logits[37 * 7], want_squared[37];
+    for (size_t m = 1; m <= 70; m = m == rows_total ? 70 : m + 1) {
+        const float *rows[70];
+        float logits[70 * 7], coef[70 * 7];
+        double squared[70], want_logits[70 * 7], want_squared[70];
         for (size_t i = 0; i < m; i++) {
             rows[i] = x + ((i * 5) % rows_total) * D; /* out of order, some twice */
             squared[i] = 0;
