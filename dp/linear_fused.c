@@ -129,7 +129,7 @@ void dp_linear_fused_accumulate(const float *const *rows, size_t m, const float 
                                 size_t D, size_t K, float *grad, size_t stride)
 {
     float spare[FUSED_TILE]; /* the sums of classes past K, not kept */
-    float padded[FUSED_GROUP * FUSED_ROWS_MAX]; /* coefficients of a last group of fewer than 5 classes */
+    float padded[FUSED_GROUP * FUSED_ROWS_MAX]; /* a last group's coefficients, 0 past K */
     if (K % FUSED_GROUP)
         memset(spare, 0, sizeof spare);
     for (size_t t = 0; t < D; t += FUSED_TILE) {
