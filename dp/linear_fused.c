@@ -94,8 +94,8 @@ static FUSED_INLINE void fused_accumulate_group(const float *const *rows, size_t
 }
 
 SIMD_CLONES
-void dp_linear_fused_logits(const float *const *rows, size_t m, const float *weight,
-                            size_t stride, size_t D, size_t K, float *logits, double *squared)
+static void fused_logits_run(const float *const *rows, size_t m, const float *weight,
+                             size_t stride, size_t D, size_t K, float *logits, double *squared)
 {
     for (size_t t = 0; t < D; t += FUSED_TILE) {
         size_t len = D - t < FUSED_TILE ? D - t : FUSED_TILE;
@@ -125,8 +125,8 @@ void dp_linear_fused_logits(const float *const *rows, size_t m, const float *wei
 }
 
 SIMD_CLONES
-void dp_linear_fused_accumulate(const float *const *rows, size_t m, const float *coef,
-                                size_t D, size_t K, float *grad, size_t stride)
+static void fused_accumulate_run(const float *const *rows, size_t m, const float *coef,
+                                 size_t D, size_t K, float *grad, size_t stride)
 {
     float spare[FUSED_TILE]; /* the sums of classes past K, not kept */
     float padded[FUSED_GROUP * FUSED_ROWS_MAX]; /* a last group's coefficients, 0 past K */
@@ -155,4 +155,17 @@ void dp_linear_fused_accumulate(const float *const *rows, size_t m, const float 
             }
         }
     }
+}
+
+/* Not cloned themselves: a cloned function's resolver would be exported from libdpkit.so. */
+void dp_linear_fused_logits(const float *const *rows, size_t m, const float *weight,
+                            size_t stride, size_t D, size_t K, float *logits, double *squared)
+{
+    fused_logits_run(rows, m, weight, stride, D, K, logits, squared);
+}
+
+void dp_linear_fused_accumulate(const float *const *rows, size_t m, const float *coef,
+                                size_t D, size_t K, float *grad, size_t stride)
+{
+    fused_accumulate_run(rows, m, coef, D, K, grad, stride);
 }

@@ -3,22 +3,12 @@
  * the generic layer path (dp/layer_linear.c's per-example norms and clipped sums) on random
  * problems whose width spans several column tiles and ends off the vector width. */
 #include "dp/layers_internal.h"
+#include "test_util.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* max |a - b| / max |b| over n entries */
-static double fused_relative_error(const float *a, const double *b, size_t n)
-{
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs(b[i]));
-    }
-    return diff / scale;
-}
 
 /* Logits, squared norms and coefficient-weighted row sums of m rows, m = 1..37 and 70 (odd and
  * even counts, partial row groups, more rows than one accumulation call takes), W and the
@@ -69,10 +59,10 @@ Test(dp_linear_fused, kernels_equal_their_definitions)
             }
         dp_linear_fused_logits(rows, m, w, S, D, K, logits, squared);
         dp_linear_fused_accumulate(rows, m, coef, D, K, grad, S);
-        cr_assert_lt(fused_relative_error(logits, want_logits, m * K), 1e-5, "%zu rows", m);
+        cr_assert_lt(test_relative_error(logits, want_logits, m * K), 1e-5, "%zu rows", m);
         for (size_t i = 0; i < m; i++)
             cr_assert_float_eq(squared[i], want_squared[i], 1e-5 * want_squared[i], "row %zu", i);
-        cr_assert_lt(fused_relative_error(grad, want, K * S), 1e-5, "%zu rows", m);
+        cr_assert_lt(test_relative_error(grad, want, K * S), 1e-5, "%zu rows", m);
     }
     /* without squared norms the logits are the same */
     const float *one[1] = {x};
@@ -139,9 +129,9 @@ Test(dp_linear_fused, step_equals_the_generic_layer_path)
             dp_data data = {.x = x, .y = y, .count = count};
             cr_assert_eq(dp_linear_rows_clipped_gradient(&model, &ws, &data, indices, n, clips[c],
                                                          g, &fused, &err), 0, "%s", err.message);
-            cr_assert_lt(fused_relative_error(g, want, K * D), 1e-5, "K %zu, clip %g, weights",
+            cr_assert_lt(test_relative_error(g, want, K * D), 1e-5, "K %zu, clip %g, weights",
                          K, clips[c]);
-            cr_assert_lt(fused_relative_error(g + K * D, want + K * D, K), 1e-5,
+            cr_assert_lt(test_relative_error(g + K * D, want + K * D, K), 1e-5,
                          "K %zu, clip %g, bias", K, clips[c]);
             cr_assert_eq(fused.clipped, generic.clipped);
             cr_assert_eq(fused.correct, generic.correct);
