@@ -82,6 +82,27 @@ static double epoch_seconds(int private_mode, int epochs, size_t physical, const
     return best;
 }
 
+/* One epoch's Gaussian noise alone (a draw per parameter per step, as dp_train_epoch's):
+ * wall seconds, and CPU seconds in *cpu. */
+static double noise_seconds(size_t count, double *cpu)
+{
+    size_t P = (size_t)CLASSES * DIMENSION + CLASSES;
+    float *g = calloc(P, sizeof *g);
+    if (!g) {
+        fprintf(stderr, "train-linear: out of memory for the noise\n");
+        exit(1);
+    }
+    rng noise;
+    rng_init_seed(&noise, 1, RNG_STREAM_NOISE);
+    double start = progress_now(), cpu_start = cpu_seconds();
+    for (long long s = 0; s < dp_steps_per_epoch(count, 8192); s++)
+        dp_add_noise(&noise, g, P, 1.5, 0.1);
+    *cpu = cpu_seconds() - cpu_start;
+    double seconds = progress_now() - start;
+    free(g);
+    return seconds;
+}
+
 int main(int argc, char **argv)
 {
     int epochs = argc > 1 ? atoi(argv[1]) : 3;
@@ -127,6 +148,7 @@ int main(int argc, char **argv)
         seen = seen_again;
         private_cpu = again_cpu;
     }
+    double noise_cpu, noise_time = noise_seconds(count, &noise_cpu);
     /* one read of each sampled row; logits and gradient sums: 2 K D flops each per row */
     double bytes = (double)seen * DIMENSION * sizeof(float);
     double flops = 4.0 * CLASSES * DIMENSION * (double)seen;
@@ -142,6 +164,7 @@ int main(int argc, char **argv)
     printf("epoch, non-private:         %.3f s\n", plain_time);
     printf("CPU time of those epochs:   %.3f s private, %.3f s non-private (all threads)\n",
            private_cpu, plain_cpu);
+    printf("an epoch's noise alone:     %.3f s, %.3f s CPU\n", noise_time, noise_cpu);
     printf("private / non-private:      %.3f  (target <= 1.2)\n", private_time / plain_time);
     printf("private epoch / bound:      %.3f  (target <= 1.6)\n", private_time / bound);
     printf("result linear.private_epoch_per_s %.4f\nresult linear.nonprivate_epoch_per_s %.4f\n",
