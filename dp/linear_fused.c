@@ -13,10 +13,10 @@
 /* TILE columns: 10 classes x 2048 floats of W (80 KB) stay in L2 while the block goes past
  * (512 and 1024 columns measured slower: more partial sums and shorter streams; 4096 and
  * 16384 no faster). Logits: two rows share each load of W and GROUP classes each load of a
- * row, 2 x 5 running sums and the rows' two squared norms in 12 vector registers (the norms
- * are summed with every class group and kept from the first: cheaper than a pass of their
- * own). Accumulation: GROUP classes of VEC gradient columns stay in registers while every row
- * of the block is added (one load of the row and GROUP broadcast coefficients per row). */
+ * row, 2 x 5 running sums in 10 vector registers; the rows' squared norms, in double, are a
+ * short pass of their own over the pair's tile (then in L1/L2). Accumulation: GROUP classes of
+ * VEC gradient columns stay in registers while every row of the block is added (one load of
+ * the row and GROUP broadcast coefficients per row). */
 enum { FUSED_TILE = 2048, FUSED_GROUP = 5, FUSED_VEC = 8 };
 enum { FUSED_ROWS_MAX = 64 }; /* rows per accumulation call (larger blocks go in parts) */
 
@@ -35,36 +35,46 @@ typedef float fused_vec_at __attribute__((vector_size(FUSED_VEC * sizeof(float))
 #define FUSED_STORE(p, v) (*(fused_vec_at *)(p) = (v))
 #define FUSED_BROADCAST(a) ((fused_vec){(a), (a), (a), (a), (a), (a), (a), (a)})
 
-/* out[g] = x0 . w[g], out[FUSED_GROUP + g] = x1 . w[g], then ||x0||^2 and ||x1||^2, over len
- * columns. */
+/* out[g] = x0 . w[g], out[FUSED_GROUP + g] = x1 . w[g] over len columns. */
 static FUSED_INLINE void fused_dots(const float *x0, const float *x1,
                                     const float *const w[FUSED_GROUP], size_t len,
-                                    float out[2 * FUSED_GROUP + 2])
+                                    float out[2 * FUSED_GROUP])
 {
     const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3], *w4 = w[4];
     fused_vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0};
-    fused_vec b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, b4 = {0}, q0 = {0}, q1 = {0};
+    fused_vec b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, b4 = {0};
     size_t j = 0;
     for (; j + FUSED_VEC <= len; j += FUSED_VEC) {
         fused_vec u = FUSED_LOAD(x0 + j), v = FUSED_LOAD(x1 + j), w;
-        q0 += u * u, q1 += v * v;
         w = FUSED_LOAD(w0 + j), a0 += u * w, b0 += v * w;
         w = FUSED_LOAD(w1 + j), a1 += u * w, b1 += v * w;
         w = FUSED_LOAD(w2 + j), a2 += u * w, b2 += v * w;
         w = FUSED_LOAD(w3 + j), a3 += u * w, b3 += v * w;
         w = FUSED_LOAD(w4 + j), a4 += u * w, b4 += v * w;
     }
-    fused_vec sums[2 * FUSED_GROUP + 2] = {a0, a1, a2, a3, a4, b0, b1, b2, b3, b4, q0, q1};
-    for (int k = 0; k < 2 * FUSED_GROUP + 2; k++) {
+    fused_vec sums[2 * FUSED_GROUP] = {a0, a1, a2, a3, a4, b0, b1, b2, b3, b4};
+    for (int k = 0; k < 2 * FUSED_GROUP; k++) {
         out[k] = 0;
         for (int l = 0; l < FUSED_VEC; l++)
             out[k] += sums[k][l];
     }
-    for (; j < len; j++) { /* the last len % FUSED_VEC columns */
+    for (; j < len; j++) /* the last len % FUSED_VEC columns */
         for (int g = 0; g < FUSED_GROUP; g++)
             out[g] += x0[j] * w[g][j], out[FUSED_GROUP + g] += x1[j] * w[g][j];
-        out[2 * FUSED_GROUP] += x0[j] * x0[j], out[2 * FUSED_GROUP + 1] += x1[j] * x1[j];
-    }
+}
+
+/* *s0 += ||x0||^2, *s1 += ||x1||^2 over len columns, in double like the generic path's norms
+ * (dp/layer_linear.c): the squares of floats are exact in double and their sum loses nothing
+ * that matters, so the clip factor's margin for rounding (dp_clip_factor) still holds. A float
+ * sum of thousands of squares could be off by more than that margin. */
+static FUSED_INLINE void fused_squares(const float *restrict x0, const float *restrict x1,
+                                       size_t len, double *s0, double *s1)
+{
+    double a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+    for (size_t j = 0; j < len; j++)
+        a += (double)x0[j] * x0[j], b += (double)x1[j] * x1[j];
+    *s0 += a, *s1 += b;
 }
 
 /* g[c][j] += sum_i a[i K + c] rows[i][j] for c < FUSED_GROUP over len columns. */
@@ -103,17 +113,19 @@ static void fused_logits_run(const float *const *rows, size_t m, const float *we
             /* an odd last row is paired with itself; its second results are dropped */
             size_t i1 = i + 1 < m ? i + 1 : i;
             const float *x0 = rows[i] + t, *x1 = rows[i1] + t;
+            if (squared) {
+                double s0 = 0, s1 = 0;
+                fused_squares(x0, x1, len, &s0, &s1);
+                squared[i] += s0;
+                if (i1 != i)
+                    squared[i1] += s1;
+            }
             for (size_t c = 0; c < K; c += FUSED_GROUP) {
                 const float *w[FUSED_GROUP];
-                float out[2 * FUSED_GROUP + 2];
+                float out[2 * FUSED_GROUP];
                 for (size_t g = 0; g < FUSED_GROUP; g++) /* past K: class K-1 again, dropped */
                     w[g] = weight + (c + g < K ? c + g : K - 1) * stride + t;
                 fused_dots(x0, x1, w, len, out);
-                if (squared && c == 0) {
-                    squared[i] += out[2 * FUSED_GROUP];
-                    if (i1 != i)
-                        squared[i1] += out[2 * FUSED_GROUP + 1];
-                }
                 for (size_t g = 0; g < FUSED_GROUP && c + g < K; g++) {
                     logits[i * K + c + g] += out[g];
                     if (i1 != i)
