@@ -34,6 +34,7 @@ typedef float fused_vec_at __attribute__((vector_size(FUSED_VEC * sizeof(float))
 #define FUSED_LOAD(p) (*(const fused_vec_at *)(p))
 #define FUSED_STORE(p, v) (*(fused_vec_at *)(p) = (v))
 #define FUSED_BROADCAST(a) ((fused_vec){(a), (a), (a), (a), (a), (a), (a), (a)})
+_Static_assert(FUSED_VEC == 8, "FUSED_BROADCAST lists FUSED_VEC lanes");
 
 /* out[g] = x0 . w[g], out[FUSED_GROUP + g] = x1 . w[g] over len columns. */
 static FUSED_INLINE void fused_dots(const float *x0, const float *x1,
