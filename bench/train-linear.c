@@ -3,11 +3,13 @@
  * one run, against the machine's measured limits (bench/machine_limits.c): the epoch's bound is
  * max(one read of the sampled rows at the read bandwidth, its 4 K D flops per row at the sgemm
  * peak). The features are random (the work does not depend on their values). Targets:
- * private/non-private <= 1.2; private epoch <= 1.6x the bound. "result" lines are for
- * scripts/bench-against.
+ * private/non-private <= 1.2; private epoch <= 1.6x the bound. The epochs' CPU time (all
+ * threads) is printed too: on a shared machine it is the work done, where wall time also counts
+ * the waits for a core. "result" lines are for scripts/bench-against.
  * Usage: build/bench/train-linear [epochs] [examples] [physical batch] */
 #include "bench/machine_limits.h"
 #include "common/log.h"
+#include "common/memory.h"
 #include "common/progress.h"
 #include "dp/dp.h"
 
@@ -18,12 +20,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { DIMENSION = 243 * 8 * 8, CLASSES = 10 };
 
-/* The best epoch's seconds; *seen = the rows it sampled. */
+/* CPU seconds of all the process's threads: on a shared machine the work done, where wall
+ * time also counts the waits for a core. */
+static double cpu_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The best epoch's seconds and *cpu its CPU seconds; *seen = the rows it sampled. */
 static double epoch_seconds(int private_mode, int epochs, size_t physical, const dp_data *train,
-                            size_t *seen)
+                            size_t *seen, double *cpu)
 {
     dpkit_error err;
     dp_layer_spec spec = {.kind = DP_LAYER_LINEAR, .units = CLASSES};
@@ -51,7 +63,7 @@ static double epoch_seconds(int private_mode, int epochs, size_t physical, const
     double best = INFINITY;
     for (int e = 0; e < epochs; e++) {
         dp_epoch_metrics m;
-        double start = progress_now();
+        double start = progress_now(), cpu_start = cpu_seconds();
         if (dp_train_epoch(&model, &ws, &c, &state, train, NULL, &m, &err)) {
             fprintf(stderr, "train-linear: %s\n", err.message);
             exit(1);
@@ -60,6 +72,7 @@ static double epoch_seconds(int private_mode, int epochs, size_t physical, const
         if (seconds < best) {
             best = seconds;
             *seen = m.seen;
+            *cpu = cpu_seconds() - cpu_start;
         }
     }
     accountant_ledger_free(&state.ledger);
@@ -67,6 +80,27 @@ static double epoch_seconds(int private_mode, int epochs, size_t physical, const
     dp_workspace_free(&ws);
     dp_model_free(&model);
     return best;
+}
+
+/* One epoch's Gaussian noise alone (a draw per parameter per step, as dp_train_epoch's):
+ * wall seconds, and CPU seconds in *cpu. */
+static double noise_seconds(size_t count, double *cpu)
+{
+    size_t P = (size_t)CLASSES * DIMENSION + CLASSES;
+    float *g = calloc(P, sizeof *g);
+    if (!g) {
+        fprintf(stderr, "train-linear: out of memory for the noise\n");
+        exit(1);
+    }
+    rng noise;
+    rng_init_seed(&noise, 1, RNG_STREAM_NOISE);
+    double start = progress_now(), cpu_start = cpu_seconds();
+    for (long long s = 0; s < dp_steps_per_epoch(count, 8192); s++)
+        dp_add_noise(&noise, g, P, 1.5, 0.1);
+    *cpu = cpu_seconds() - cpu_start;
+    double seconds = progress_now() - start;
+    free(g);
+    return seconds;
 }
 
 int main(int argc, char **argv)
@@ -80,7 +114,7 @@ int main(int argc, char **argv)
     }
     log_set_level(DPKIT_LOG_WARN);
     size_t n = count * DIMENSION;
-    float *x = malloc(n * sizeof *x);
+    float *x = memory_alloc_large(n * sizeof *x); /* as the feature cache's (features/cache.c) */
     int32_t *y = malloc(count * sizeof *y);
     if (!x || !y) {
         fprintf(stderr, "train-linear: out of memory for %zu x %d floats\n", count, DIMENSION);
@@ -105,13 +139,16 @@ int main(int argc, char **argv)
     machine_limits_measure(&limits);
     /* Alternate the two modes so that both see the same machine state. */
     size_t seen, seen_plain, seen_again;
-    double private_time = epoch_seconds(1, epochs, physical, &train, &seen);
-    double plain_time = epoch_seconds(0, epochs, physical, &train, &seen_plain);
-    double private_again = epoch_seconds(1, epochs, physical, &train, &seen_again);
+    double private_cpu, plain_cpu, again_cpu;
+    double private_time = epoch_seconds(1, epochs, physical, &train, &seen, &private_cpu);
+    double plain_time = epoch_seconds(0, epochs, physical, &train, &seen_plain, &plain_cpu);
+    double private_again = epoch_seconds(1, epochs, physical, &train, &seen_again, &again_cpu);
     if (private_again < private_time) {
         private_time = private_again;
         seen = seen_again;
+        private_cpu = again_cpu;
     }
+    double noise_cpu, noise_time = noise_seconds(count, &noise_cpu);
     /* one read of each sampled row; logits and gradient sums: 2 K D flops each per row */
     double bytes = (double)seen * DIMENSION * sizeof(float);
     double flops = 4.0 * CLASSES * DIMENSION * (double)seen;
@@ -125,10 +162,14 @@ int main(int argc, char **argv)
            flops / 1e9, limits.sgemm_gflops);
     printf("epoch, private (DP-SGD):    %.3f s\n", private_time);
     printf("epoch, non-private:         %.3f s\n", plain_time);
+    printf("CPU time of those epochs:   %.3f s private, %.3f s non-private (all threads)\n",
+           private_cpu, plain_cpu);
+    printf("an epoch's noise alone:     %.3f s, %.3f s CPU\n", noise_time, noise_cpu);
     printf("private / non-private:      %.3f  (target <= 1.2)\n", private_time / plain_time);
     printf("private epoch / bound:      %.3f  (target <= 1.6)\n", private_time / bound);
     printf("result linear.private_epoch_per_s %.4f\nresult linear.nonprivate_epoch_per_s %.4f\n",
            1 / private_time, 1 / plain_time);
+    printf("result linear.private_epoch_per_cpu_s %.4f\n", 1 / private_cpu);
     free(x);
     free(y);
     return 0;

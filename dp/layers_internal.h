@@ -38,4 +38,13 @@ void dp_tanh_array(const float *x, float *y, size_t count);
 /* Floats of dp_workspace.rows_scratch per thread for a single linear layer model. */
 size_t dp_linear_rows_floats_per_thread(const dp_model *model);
 
+/* Few-class linear softmax kernels on m rows of D floats read in place (dp/linear_fused.c); W
+ * and the gradient are K rows of D floats, `stride` floats apart (64-byte aligned rows load
+ * fastest): logits[i K + c] += x_i . W_c and, unless squared is NULL,
+ * squared[i] += ||x_i||^2; then grad[c stride + j] += sum_i coef[i K + c] x_i[j]. */
+void dp_linear_fused_logits(const float *const *rows, size_t m, const float *weight,
+                            size_t stride, size_t D, size_t K, float *logits, double *squared);
+void dp_linear_fused_accumulate(const float *const *rows, size_t m, const float *coef,
+                                size_t D, size_t K, float *grad, size_t stride);
+
 #endif

@@ -1,10 +1,11 @@
 /* DP-SGD step gradient of a model that is one linear softmax layer, read straight from the
- * training matrix by row index: the batch is never copied whole, each sampled row is read from
- * memory once (docs/maths.md 4.4-4.5 with the outer-product norm of the linear layer). */
+ * training matrix by row index: the batch is never copied, each sampled row is read from memory
+ * once, and the few-class kernels of dp/linear_fused.c compute a block's logits, norms and
+ * gradient sum while the block is in cache (docs/maths.md 4.4-4.5 with the outer-product norm
+ * of the linear layer). */
 #include "dp/dp.h"
 #include "dp/layers_internal.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,16 +14,30 @@
 #include <omp.h>
 #endif
 
-/* Rows per block: a block of copied rows, its logits and the thread's gradient accumulator stay
- * in cache (32 x 15,552 floats = 2 MB for CIFAR-10 ScatterNet), so the forward GEMM, the norms
- * and the gradient GEMM read the rows from cache, not from memory. */
-enum { ROWS_BLOCK = 32 };
+/* Rows per block: read from memory by the logits pass, read again from cache by the
+ * accumulation pass (16 x 15,552 floats = 1 MB for CIFAR-10 ScatterNet: L2 and L3), while each
+ * column tile of W and of the gradient is loaded once per block. 8 to 16 rows measured best,
+ * 24 and 32 4-6% slower, 64 30% slower (the accumulation's reads of the block leave L3). */
+enum { ROWS_BLOCK = 16 };
+
+/* Each thread's region of ws->rows_scratch (64-byte aligned, a multiple of 16 floats): its
+ * gradient sum (K rows of `padded` floats, then the K bias sums), its copy of W (K rows of
+ * `padded` floats) and a block's logits. Rows padded to 16 floats start on cache lines, where
+ * the kernels' vector loads are fastest (the model's parameters are not aligned). */
+static size_t padded_width(size_t D)
+{
+    return (D + 15) / 16 * 16;
+}
+
+static size_t weight_copy_offset(size_t K, size_t D)
+{
+    return K * padded_width(D) + (K + 15) / 16 * 16;
+}
 
 size_t dp_linear_rows_floats_per_thread(const dp_model *model)
 {
     size_t D = dp_shape_size(model->input), K = model->class_count;
-    size_t floats = model->param_count + ROWS_BLOCK * D + ROWS_BLOCK * K;
-    return (floats + 15) / 16 * 16; /* 64-byte multiples: threads never share a cache line */
+    return weight_copy_offset(K, D) + K * padded_width(D) + (ROWS_BLOCK * K + 15) / 16 * 16;
 }
 
 int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
@@ -36,17 +51,13 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
     if (n == 0)
         return 0;
     size_t D = dp_shape_size(model->input), K = model->class_count, P = model->param_count;
+    size_t Dp = padded_width(D);
     const float *weight = model->params, *bias = model->params + K * D;
     size_t blocks = (n + ROWS_BLOCK - 1) / ROWS_BLOCK, stride = ws->rows_stride;
     size_t bad_label = SIZE_MAX; /* smallest position in the batch with a bad label */
     int threads_used = 1;
     double loss = 0;
     size_t correct = 0, clipped = 0;
-    /* All threads come from OpenMP and each GEMM runs on one of them: OpenBLAS's own threads
-     * would compete with the OpenMP team for the same cores (on 2 busy cores that made an
-     * epoch up to 5x slower). */
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
 #pragma omp parallel num_threads(ws->rows_threads) reduction(+ : loss, correct, clipped)
     {
         int t = 0;
@@ -56,11 +67,14 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
         threads_used = omp_get_num_threads();
 #endif
         float *acc = ws->rows_scratch + (size_t)t * stride;
-        float *xb = acc + P, *delta = xb + ROWS_BLOCK * D;
-        memset(acc, 0, P * sizeof *acc);
+        float *weight_copy = acc + weight_copy_offset(K, D), *delta = weight_copy + K * Dp;
+        memset(acc, 0, (K * Dp + K) * sizeof *acc);
+        for (size_t c = 0; c < K; c++)
+            memcpy(weight_copy + c * Dp, weight + c * D, D * sizeof *weight);
 #pragma omp for schedule(static)
         for (size_t k = 0; k < blocks; k++) {
             size_t first = k * ROWS_BLOCK, m = n - first < ROWS_BLOCK ? n - first : ROWS_BLOCK;
+            const float *rows[ROWS_BLOCK];
             double x2[ROWS_BLOCK];
             int32_t y[ROWS_BLOCK];
             int skip = 0;
@@ -73,16 +87,14 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
                         bad_label = first + i;
                     skip = 1;
                 }
-                memcpy(xb + i * D, data->x + row * D, D * sizeof *xb);
-                /* ||x_i||^2 while the row is in L1/L2, accumulated in double */
-                x2[i] = clip_norm > 0 ? cblas_dsdot((int)D, xb + i * D, 1, xb + i * D, 1) : 0;
-                for (size_t c = 0; c < K; c++)
-                    delta[i * K + c] = bias[c];
+                rows[i] = data->x + row * D;
+                x2[i] = 0;
+                memcpy(delta + i * K, bias, K * sizeof *delta);
             }
             if (skip)
                 continue;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)K, (int)D, 1.0f,
-                        xb, (int)D, weight, (int)D, 1.0f, delta, (int)K);
+            dp_linear_fused_logits(rows, m, weight_copy, Dp, D, K, delta,
+                                   clip_norm > 0 ? x2 : NULL);
             for (size_t i = 0; i < m; i++) {
                 float *d = delta + i * K;
                 correct += dp_softmax_cross_entropy_row(d, y[i], K, d, &loss);
@@ -101,17 +113,15 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
                 }
             }
             /* dW += delta^T x_block, db += column sums of delta */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)D, (int)m, 1.0f,
-                        delta, (int)K, xb, (int)D, 1.0f, acc, (int)D);
+            dp_linear_fused_accumulate(rows, m, delta, D, K, acc, Dp);
             for (size_t c = 0; c < K; c++) {
                 double s = 0;
                 for (size_t i = 0; i < m; i++)
                     s += delta[i * K + c];
-                acc[K * D + c] += (float)s;
+                acc[K * Dp + c] += (float)s;
             }
         }
     }
-    openblas_set_num_threads(blas_threads);
     if (bad_label != SIZE_MAX) {
         size_t row = indices[bad_label];
         return error_set(err, "label %d of example %zu outside 0..%zu", (int)data->y[row], row,
@@ -121,9 +131,10 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
     const float *scratch = ws->rows_scratch;
 #pragma omp parallel for schedule(static) num_threads(ws->rows_threads)
     for (size_t j = 0; j < P; j++) {
+        size_t at = j < K * D ? j / D * Dp + j % D : K * Dp + (j - K * D);
         float s = grad[j];
         for (int t = 0; t < threads_used; t++)
-            s += scratch[(size_t)t * stride + j];
+            s += scratch[(size_t)t * stride + at];
         grad[j] = s;
     }
     stats->loss_sum += loss;

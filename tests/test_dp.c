@@ -35,18 +35,6 @@ static double *read_f64(h5io_file *f, const char *path, size_t *count)
     return data;
 }
 
-/* max |a - b| / max |b|: the error relative to the tensor's scale (float32 arithmetic against
- * a float64 reference). */
-static double relative_error(const float *a, const double *b, size_t n)
-{
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs(b[i]));
-    }
-    return diff / scale;
-}
-
 static void check_clipped(h5io_file *f, dp_model *model, dp_workspace *ws, const float *x,
                           const int32_t *y, size_t n, double clip, const char *group)
 {
@@ -63,8 +51,8 @@ static void check_clipped(h5io_file *f, dp_model *model, dp_workspace *ws, const
     snprintf(path, sizeof path, "/linear_softmax/%s/fc.bias", group);
     double *b = read_f64(f, path, &count);
     /* 1e-5: float32 accumulation over 32 examples of 20 features against float64 */
-    cr_assert_lt(relative_error(grad, w, P - 10), 1e-5, "%s weight", group);
-    cr_assert_lt(relative_error(grad + P - 10, b, 10), 1e-5, "%s bias", group);
+    cr_assert_lt(test_relative_error(grad, w, P - 10), 1e-5, "%s weight", group);
+    cr_assert_lt(test_relative_error(grad + P - 10, b, 10), 1e-5, "%s bias", group);
     /* The in-place row path of single linear models gives the same sums, rows in any order. */
     size_t indices[64];
     for (size_t i = 0; i < n; i++)
@@ -74,8 +62,8 @@ static void check_clipped(h5io_file *f, dp_model *model, dp_workspace *ws, const
     memset(grad, 0, P * sizeof *grad);
     cr_assert_eq(dp_linear_rows_clipped_gradient(model, ws, &data, indices, n, clip, grad,
                                                  &row_stats, &err), 0, "%s", err.message);
-    cr_assert_lt(relative_error(grad, w, P - 10), 1e-5, "%s weight (rows)", group);
-    cr_assert_lt(relative_error(grad + P - 10, b, 10), 1e-5, "%s bias (rows)", group);
+    cr_assert_lt(test_relative_error(grad, w, P - 10), 1e-5, "%s weight (rows)", group);
+    cr_assert_lt(test_relative_error(grad + P - 10, b, 10), 1e-5, "%s bias (rows)", group);
     cr_assert_eq(row_stats.clipped, stats.clipped);
     cr_assert_eq(row_stats.correct, stats.correct);
     /* Both paths take float32 logits from sgemm, but over different row blocks and orders,

@@ -291,17 +291,6 @@ static double *read_f64(h5io_file *f, const char *group, const char *name, size_
     return data;
 }
 
-/* max |a - b| / max |b| */
-static double relative_error(const float *a, const double *b, size_t n)
-{
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs(b[i]));
-    }
-    return diff / scale;
-}
-
 /* Parameter tensors in the order of dp's flat vector (conv weight, bias, fc weight, bias). */
 static const char *const tensors[] = {"conv.weight", "conv.bias", "fc.weight", "fc.bias"};
 static const size_t tensor_sizes[] = {36, 4, 640, 10};
@@ -313,7 +302,7 @@ static void check_sum(h5io_file *f, const char *group, const char *which, const 
         char name[96];
         snprintf(name, sizeof name, "%s/%s", which, tensors[t]);
         double *ref = read_f64(f, group, name, tensor_sizes[t]);
-        double e = relative_error(grad + offset, ref, tensor_sizes[t]);
+        double e = test_relative_error(grad + offset, ref, tensor_sizes[t]);
         cr_assert_lt(e, 1e-4, "%s %s: relative error %g", group, name, e);
         offset += tensor_sizes[t];
         free(ref);

@@ -196,6 +196,16 @@ const char *test_run_dir(const char *config_text, char *config_path, size_t size
     return test_write_file(config_path, config_text, strlen(config_text)) == 0 ? dir : NULL;
 }
 
+double test_relative_error(const float *a, const double *b, size_t n)
+{
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs(b[i]));
+    }
+    return diff / scale;
+}
+
 float *test_read_params(const char *path, size_t *count)
 {
     h5io_file *f;

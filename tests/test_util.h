@@ -32,6 +32,9 @@ extern const char test_tiny_config[];
  * DPKIT_CACHE pointed inside it so that tests never share a feature cache; NULL when the file
  * cannot be written. */
 const char *test_run_dir(const char *config_text, char *config_path, size_t size);
+/* max |a - b| / max |b| over n entries: the error of float32 values relative to the scale of a
+ * float64 reference. */
+double test_relative_error(const float *a, const double *b, size_t n);
 /* The parameters of a model.h5 (/model/params, malloc'd); asserts that they are there. */
 float *test_read_params(const char *path, size_t *count);
 /* Trains `dpkit -q train CONFIG_PATH ARGS EXTRA[k] --output DIR/runK` for k < count (count at
