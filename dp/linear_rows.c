@@ -58,7 +58,9 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
     int threads_used = 1;
     double loss = 0;
     size_t correct = 0, clipped = 0;
-#pragma omp parallel num_threads(ws->rows_threads) reduction(+ : loss, correct, clipped)
+    /* no more threads than blocks: a small batch pays no fork (the same sums either way) */
+    int team = blocks < (size_t)ws->rows_threads ? (int)blocks : ws->rows_threads;
+#pragma omp parallel num_threads(team) reduction(+ : loss, correct, clipped)
     {
         int t = 0;
 #ifdef _OPENMP
@@ -129,7 +131,7 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
     }
     /* Threads' sums added in thread order: the result does not depend on scheduling. */
     const float *scratch = ws->rows_scratch;
-#pragma omp parallel for schedule(static) num_threads(ws->rows_threads)
+#pragma omp parallel for schedule(static) num_threads(ws->rows_threads) if (P >= 65536)
     for (size_t j = 0; j < P; j++) {
         size_t at = j < K * D ? j / D * Dp + j % D : K * Dp + (j - K * D);
         float s = grad[j];
