@@ -178,14 +178,10 @@ int dp_feature_chain_create(const features_extractor_config *extractor, size_t c
     dp_feature_chain *ch = calloc(1, sizeof *ch);
     if (!ch)
         return error_set(err, "attack: out of memory");
-    ch->model = model;
-    ch->normalizer = normalizer;
-    ch->channels = channels;
-    ch->plane = height * width;
-    ch->imagenet = features_image_norm_is_imagenet(extractor, channels);
-    ch->K = 1;
-    ch->out_plane = ch->plane;
-    ch->threads = omp_get_max_threads();
+    *ch = (dp_feature_chain){.model = model, .normalizer = normalizer, .channels = channels,
+                             .plane = height * width, .K = 1, .out_plane = height * width,
+                             .imagenet = features_image_norm_is_imagenet(extractor, channels),
+                             .threads = omp_get_max_threads()};
     if (extractor->kind == FEATURES_SCATTER) {
         scatter_options o = scatter_default_options();
         o.threads = 1;

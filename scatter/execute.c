@@ -38,20 +38,16 @@ static double clock_if(const scatter_plan *p)
     return p->profile ? progress_now() : 0;
 }
 
-static void forward(const scatter_plan *p, scatter_workspace *ws, int r, float *in,
-                    fftwf_complex *out)
+/* Executes plan on in -> out (a real-to-complex plan when real is set), adding the time to
+ * ws->fftw_seconds when the plan profiles. */
+static void run_fft(const scatter_plan *p, scatter_workspace *ws, fftwf_plan plan, int real,
+                    void *in, fftwf_complex *out)
 {
     double t = clock_if(p);
-    fftwf_execute_dft_r2c(p->levels[r].forward, in, out);
-    if (p->profile)
-        ws->fftw_seconds += progress_now() - t;
-}
-
-static void inverse(const scatter_plan *p, scatter_workspace *ws, int r, fftwf_complex *in,
-                    fftwf_complex *out)
-{
-    double t = clock_if(p);
-    fftwf_execute_dft(p->levels[r].inverse, in, out);
+    if (real)
+        fftwf_execute_dft_r2c(plan, in, out);
+    else
+        fftwf_execute_dft(plan, in, out);
     if (p->profile)
         ws->fftw_seconds += progress_now() - t;
 }
@@ -81,7 +77,7 @@ static void wavelet_modulus(const scatter_plan *p, scatter_workspace *ws,
     const scatter_level *src = &p->levels[from], *dst = &p->levels[to];
     scatter_fold_product((const float *)spectrum, weight, src->m, src->n,
                          (size_t)1 << (to - from), dst->n, (float *)ws->y);
-    inverse(p, ws, to, ws->y, ws->z);
+    run_fft(p, ws, p->levels[to].inverse, 0, ws->y, ws->z);
     scatter_modulus(ws->z, dst->m * dst->n, ws->u);
 }
 
@@ -96,7 +92,7 @@ static void modulus_low_pass(const scatter_plan *p, scatter_workspace *ws, int r
     }
     if (!v)
         v = ws->v2;
-    forward(p, ws, r, ws->u, ws->half);
+    run_fft(p, ws, p->levels[r].forward, 1, ws->u, ws->half);
     expand_half(ws->half, p->levels[r].m, p->levels[r].n, v);
     low_pass(p, ws, v, r, out);
 }
@@ -108,7 +104,7 @@ void scatter_transform_image(const scatter_plan *p, scatter_workspace *ws, const
     int J = p->J, L = p->L;
     size_t plane = p->out_height * p->out_width;
     pad_image(p, image, ws->padded);
-    forward(p, ws, 0, ws->padded, ws->half);
+    run_fft(p, ws, p->levels[0].forward, 1, ws->padded, ws->half);
     expand_half(ws->half, p->M, p->N, ws->x);
     low_pass(p, ws, ws->x, 0, out);
     size_t order2 = 1 + (size_t)J * (size_t)L;

@@ -154,10 +154,7 @@ int scatter_filter_bank_create(int J, int L, size_t M, size_t N, scatter_filter_
     scatter_filter_bank *bank = calloc(1, sizeof *bank);
     if (!bank)
         return error_set(err, "scatter filter bank: out of memory");
-    bank->J = J;
-    bank->L = L;
-    bank->M = M;
-    bank->N = N;
+    *bank = (scatter_filter_bank){.J = J, .L = L, .M = M, .N = N};
     size_t count = (size_t)J * (size_t)L;
     bank->psi = calloc(count, sizeof *bank->psi);
     bank->psi_levels = calloc(count, sizeof *bank->psi_levels);

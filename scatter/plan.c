@@ -218,18 +218,12 @@ int scatter_plan_create(int J, int L, int max_order, size_t height, size_t width
     scatter_plan *p = calloc(1, sizeof *p);
     if (!p)
         return error_set(err, "scatter: out of memory");
-    p->J = J;
-    p->L = L;
-    p->max_order = max_order;
-    p->height = height;
-    p->width = width;
-    p->M = scatter_padded_size(height, J);
-    p->N = scatter_padded_size(width, J);
-    p->channels = scatter_channel_count(J, L, max_order);
-    p->out_height = height >> J;
-    p->out_width = width >> J;
-    p->threads = o.threads > 0 ? o.threads : omp_get_max_threads();
-    p->profile = o.profile != 0;
+    *p = (scatter_plan){.J = J, .L = L, .max_order = max_order, .height = height, .width = width,
+                        .M = scatter_padded_size(height, J), .N = scatter_padded_size(width, J),
+                        .channels = scatter_channel_count(J, L, max_order),
+                        .out_height = height >> J, .out_width = width >> J,
+                        .threads = o.threads > 0 ? o.threads : omp_get_max_threads(),
+                        .profile = o.profile != 0};
     if (build(p, &o, err)) {
         scatter_plan_free(p);
         return -1;
