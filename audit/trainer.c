@@ -98,14 +98,14 @@ int audit_train_model(const audit_trainer *t, float *x, const int32_t *y, size_t
     dp_train_config config = t->train;
     config.canaries = canaries;
     config.no_epoch_epsilon = 1; /* accounted once below */
+    size_t rate_n = config.rate_count ? config.rate_count : count; /* the N of q = B / N */
 
     rng norm_noise;
     model_rng(t, model_index, RNG_STREAM_NORM_NOISE, &norm_noise);
     if (features_normalizer_fit(&out->normalizer, &t->normalize, x, count, t->input.channels,
                                 spatial, &norm_noise, &state.ledger, err) ||
         features_normalizer_apply(&out->normalizer, x, count, t->input.channels, spatial, err) ||
-        dp_calibrate_noise(&config, config.rate_count ? config.rate_count : count, &state.ledger,
-                           err) ||
+        dp_calibrate_noise(&config, rate_n, &state.ledger, err) ||
         accountant_ledger_copy(&state.ledger, &claimed, err))
         goto done;
     out->noise_multiplier = config.private_mode ? config.noise_multiplier : 0;
@@ -153,8 +153,7 @@ int audit_train_model(const audit_trainer *t, float *x, const int32_t *y, size_t
     if (config.private_mode) {
         /* What the accountant is told: every step at (q, calibrated sigma). Without a fault this
          * is exactly the engine's own ledger. */
-        double q = (double)config.batch_size / (double)(config.rate_count ? config.rate_count
-                                                                           : count);
+        double q = (double)config.batch_size / (double)rate_n;
         if (state.step > 0 &&
             accountant_ledger_record(&claimed, q, out->noise_multiplier, state.step, "dp-sgd", err))
             goto done;

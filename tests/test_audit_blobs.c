@@ -14,6 +14,21 @@ void test_audit_blobs(float *x, int32_t *y, size_t n, size_t dim, size_t unused)
     }
 }
 
+audit_trainer test_audit_crafted_trainer(size_t n, size_t dim, double clip_norm, double sigma,
+                                         double lr, uint64_t seed)
+{
+    audit_trainer t = test_audit_trainer(n, dim);
+    t.normalize.kind = FEATURES_NORMALIZE_NONE;
+    t.train.clip_norm = clip_norm;
+    t.train.noise_multiplier = sigma;
+    t.train.accountant.kind = ACCOUNTANT_RDP;
+    t.optimizer.lr = lr;
+    t.optimizer.momentum = 0;
+    t.seed = seed;
+    t.reproducible_noise = 1;
+    return t;
+}
+
 audit_trainer test_audit_trainer(size_t n, size_t dim)
 {
     audit_trainer t;

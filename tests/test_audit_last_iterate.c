@@ -16,17 +16,9 @@ enum { N = 200, DIM = 8, UNUSED = 2 };
  * RDP accountant, faster, says 10.7), noise keyed from the seed so that the test repeats. */
 static audit_trainer trainer(void)
 {
-    audit_trainer t = test_audit_trainer(N, DIM);
-    t.normalize.kind = FEATURES_NORMALIZE_NONE;
-    t.train.clip_norm = 1;
+    audit_trainer t = test_audit_crafted_trainer(N, DIM, 1, 1.5811, 0.5, 13);
     t.train.physical_batch = 256;
     t.train.epochs = 10;
-    t.train.noise_multiplier = 1.5811;
-    t.train.accountant.kind = ACCOUNTANT_RDP;
-    t.optimizer.lr = 0.5;
-    t.optimizer.momentum = 0;
-    t.seed = 13;
-    t.reproducible_noise = 1;
     return t;
 }
 

@@ -14,18 +14,10 @@ enum { FILL = 20, DIM = 8, UNUSED = 2 };
  * from the seed so that the test repeats. */
 static audit_trainer trainer(void)
 {
-    audit_trainer t = test_audit_trainer(FILL, DIM);
-    t.normalize.kind = FEATURES_NORMALIZE_NONE;
+    audit_trainer t = test_audit_crafted_trainer(FILL, DIM, 0.5, 1.5, 2e-4, 29);
     t.train.batch_size = 2;
-    t.train.clip_norm = 0.5;
     t.train.physical_batch = 8;
     t.train.epochs = 25;
-    t.train.noise_multiplier = 1.5;
-    t.train.accountant.kind = ACCOUNTANT_RDP;
-    t.optimizer.lr = 2e-4;
-    t.optimizer.momentum = 0;
-    t.seed = 29;
-    t.reproducible_noise = 1;
     return t;
 }
 
