@@ -159,18 +159,22 @@ static int write_labels(h5io_file *file, const char *path, const accountant_ledg
 static int read_labels(h5io_file *file, const char *path, size_t count, char *labels,
                        dpkit_error *err)
 {
+    int rank;
+    size_t dims[H5IO_MAX_RANK];
+    if (h5io_array_shape(file, path, &rank, dims, err))
+        return -1;
+    if (rank != 1)
+        return error_set(err, "%s: %s has %d dimensions, expected 1", file->path, path, rank);
+    if (dims[0] != count)
+        return error_set(err, "%s: %s has %zu labels, expected %zu (one per event)", file->path,
+                         path, dims[0], count);
     hid_t set = h5io_open_dataset(file, path, err);
     if (set < 0)
         return -1;
     hid_t stored = H5Dget_type(set);
-    hid_t space = H5Dget_space(set);
-    hssize_t points = H5Sget_simple_extent_npoints(space);
     int status = 0;
     if (H5Tget_class(stored) != H5T_STRING || H5Tis_variable_str(stored) > 0)
         status = error_set(err, "%s: %s must hold fixed-length strings", file->path, path);
-    else if (points < 0 || (size_t)points != count)
-        status = error_set(err, "%s: %s has %lld labels, expected %zu (one per event)", file->path,
-                           path, (long long)points, count);
     else if (count > 0) {
         hid_t type = H5Tcopy(H5T_C_S1);
         H5Tset_size(type, LEDGER_LABEL_SIZE);
@@ -179,7 +183,7 @@ static int read_labels(h5io_file *file, const char *path, size_t count, char *la
             status = error_set(err, "%s: cannot read %s", file->path, path);
         H5Tclose(type);
     }
-    H5IO_CLOSE_ALL(space, stored, set);
+    H5IO_CLOSE_ALL(stored, set);
     return status;
 }
 

@@ -68,20 +68,6 @@ void audit_canary_result_free(audit_canary_result *result)
     result->signal_count = 0;
 }
 
-/* The start of both audits: an empty result, the options checked, and the stream of the
- * audit's own choices (canaries, inclusion bits). */
-static int begin_audit(const audit_trainer *t, const audit_canary_options *o,
-                       audit_canary_result *result, rng *choices, dpkit_error *err)
-{
-    memset(result, 0, sizeof *result);
-    if (!(o->confidence > 0 && o->confidence < 1))
-        return error_set(err, "confidence: %g, expected 0 < confidence < 1", o->confidence);
-    if (t->class_count < 2 && o->canary == AUDIT_CANARY_INPUT)
-        return error_set(err, "canary: input canaries need at least 2 classes");
-    rng_init_seed(choices, t->seed, RNG_STREAM_AUDIT);
-    return 0;
-}
-
 /* First `count` entries of a random permutation of 0..n-1. */
 static size_t *random_subset(rng *r, size_t n, size_t count, dpkit_error *err)
 {
@@ -240,6 +226,34 @@ static int pool_create(const audit_trainer *t, const dp_data *train,
     return 0;
 }
 
+/* The start of both audits: an empty result, the options of the one-run or the multi-run
+ * audit checked, the stream of the audit's own choices (canaries, inclusion bits) and the
+ * canaries drawn from it (options->canaries of them, or one for the multi-run audit). */
+static int begin_audit(const audit_trainer *t, const dp_data *train,
+                       const audit_canary_options *o, int one_run, audit_canary_result *result,
+                       rng *choices, canary_pool *pool, dpkit_error *err)
+{
+    memset(pool, 0, sizeof *pool);
+    memset(result, 0, sizeof *result);
+    if (one_run && o->canaries < 2)
+        return error_set(err, "canaries: %zu, expected at least 2", o->canaries);
+    if (one_run && o->canary == AUDIT_CANARY_CRAFTED)
+        return error_set(err, "canary.kind: crafted is a multi-run audit (kind: multi-run)");
+    if (!one_run && o->runs < 2)
+        return error_set(err, "runs: %zu, expected at least 2 (half choose the threshold)",
+                         o->runs);
+    if (!(o->confidence > 0 && o->confidence < 1))
+        return error_set(err, "confidence: %g, expected 0 < confidence < 1", o->confidence);
+    if (t->class_count < 2 && o->canary == AUDIT_CANARY_INPUT)
+        return error_set(err, "canary: input canaries need at least 2 classes");
+    rng_init_seed(choices, t->seed, RNG_STREAM_AUDIT);
+    if (pool_create(t, train, o, one_run ? o->canaries : 1, choices, pool, err)) {
+        pool_free(pool);
+        return -1;
+    }
+    return 0;
+}
+
 /* The training rows of one run: every non-canary row (a mirrored target: as many copies of the
  * target labelled 1, docs/maths.md 6g), then the included input canaries with their wrong
  * labels (gradient canaries leave the rows alone). */
@@ -345,14 +359,10 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
                   dpkit_error *err)
 {
     rng choices;
-    if (begin_audit(trainer, options, result, &choices, err))
+    canary_pool pool;
+    if (begin_audit(trainer, train, options, 1, result, &choices, &pool, err))
         return -1;
     size_t m = options->canaries;
-    if (m < 2)
-        return error_set(err, "canaries: %zu, expected at least 2", m);
-    if (options->canary == AUDIT_CANARY_CRAFTED)
-        return error_set(err, "canary.kind: crafted is a multi-run audit (kind: multi-run)");
-    canary_pool pool = {0};
     uint8_t *included = malloc(m);
     double *scores = malloc(m * sizeof *scores);
     audit_roc roc = {0};
@@ -361,8 +371,6 @@ int audit_one_run(const audit_trainer *trainer, const dp_data *train, const dp_d
         error_set(err, "audit: out of memory for %zu canaries", m);
         goto done;
     }
-    if (pool_create(trainer, train, options, m, &choices, &pool, err))
-        goto done;
     for (size_t i = 0; i < m; i++)
         result->included += included[i] = rng_uniform(&choices) < 0.5;
     result->delta = trainer->train.private_mode ? trainer->train.delta : 0;
@@ -396,12 +404,10 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
                     dpkit_error *err)
 {
     rng choices;
-    if (begin_audit(trainer, options, result, &choices, err))
+    canary_pool pool;
+    if (begin_audit(trainer, train, options, 0, result, &choices, &pool, err))
         return -1;
     size_t R = options->runs;
-    if (R < 2)
-        return error_set(err, "runs: %zu, expected at least 2 (half choose the threshold)", R);
-    canary_pool pool = {0};
     double *with = malloc(R * sizeof *with), *without = malloc(R * sizeof *without);
     audit_roc roc = {0};
     int status = -1;
@@ -409,8 +415,6 @@ int audit_multi_run(const audit_trainer *trainer, const dp_data *train, const dp
         error_set(err, "audit: out of memory for %zu runs", R);
         goto done;
     }
-    if (pool_create(trainer, train, options, 1, &choices, &pool, err))
-        goto done;
     audit_trainer crafted = *trainer; /* a crafted target's runs start from its worst case */
     crafted.initial_params = pool.init;
     if (options->canary == AUDIT_CANARY_CRAFTED) /* both runs of a pair sample at B / N (6g) */

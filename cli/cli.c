@@ -85,8 +85,7 @@ int cli_parse_config_command(const char *command, int argc, char **argv,
 {
     static const struct option shared[] = {
         {"set", required_argument, NULL, 's'}, {"print-config", no_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},      {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'}};
+        CLI_COMMON_OPTIONS};
     struct option options[MAX_OPTIONS + 1] = {{0}};
     size_t n = 0;
     for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)

@@ -6,6 +6,7 @@
 #include "common/config.h"
 #include "common/error.h"
 
+#include <getopt.h>
 #include <stdio.h>
 
 typedef struct cli_command {
@@ -43,8 +44,13 @@ void cli_print_train_result(const struct run_result *result);
 int cli_parse_double(const char *command, const char *option, const char *text, double *out);
 int cli_parse_long(const char *command, const char *option, const char *text, long long *out);
 
-/* Handles the options every command shares: -q/--quiet, -v/--verbose. Returns 1 if `option`
- * (a getopt_long return value) was one of them. */
+/* The options every command shares, as getopt_long entries: --help ('h'), --quiet ('q') and
+ * --verbose ('v'). */
+#define CLI_COMMON_OPTIONS                                                                     \
+    {"help", no_argument, NULL, 'h'}, {"quiet", no_argument, NULL, 'q'},                      \
+        {"verbose", no_argument, NULL, 'v'}
+/* Handles -q/--quiet and -v/--verbose. Returns 1 if `option` (a getopt_long return value) was
+ * one of them. */
 int cli_common_option(int option);
 
 /* The command line of a config-driven command (train, audit, ...): one CONFIG file and the

@@ -85,32 +85,27 @@ static int info_text(const char *name)
 {
     dpkit_error err;
     dataset_text text;
+    dataset_tokens bytes = {0}, characters = {0};
     double start = progress_now();
     if (datasets_text_load(name, &text, &err) != 0)
         return cli_fail("data", &err);
     double seconds = progress_now() - start;
-    dataset_tokens bytes, characters;
-    if (datasets_text_tokenize(&text, DATASET_TEXT_BYTES, &bytes, &err) != 0) {
-        datasets_text_free(&text);
-        return cli_fail("data", &err);
+    int status = datasets_text_tokenize(&text, DATASET_TEXT_BYTES, &bytes, &err) ||
+                 datasets_text_tokenize(&text, DATASET_TEXT_UTF8, &characters, &err);
+    if (!status) {
+        printf("dataset:     %s (text corpus, loaded in %.3f s)\n", name, seconds);
+        printf("documents:   %zu (first %s, last %s)\n", text.document_count,
+               text.document_names[0], text.document_names[text.document_count - 1]);
+        printf("bytes:       %zu (vocabulary of %zu byte values)\n", text.byte_count,
+               bytes.vocabulary.size);
+        printf("characters:  %zu UTF-8 characters (vocabulary of %zu characters)\n",
+               characters.count, characters.vocabulary.size);
+        print_checksum_status(name);
     }
-    if (datasets_text_tokenize(&text, DATASET_TEXT_UTF8, &characters, &err) != 0) {
-        datasets_tokens_free(&bytes);
-        datasets_text_free(&text);
-        return cli_fail("data", &err);
-    }
-    printf("dataset:     %s (text corpus, loaded in %.3f s)\n", name, seconds);
-    printf("documents:   %zu (first %s, last %s)\n", text.document_count,
-           text.document_names[0], text.document_names[text.document_count - 1]);
-    printf("bytes:       %zu (vocabulary of %zu byte values)\n", text.byte_count,
-           bytes.vocabulary.size);
-    printf("characters:  %zu UTF-8 characters (vocabulary of %zu characters)\n",
-           characters.count, characters.vocabulary.size);
-    print_checksum_status(name);
     datasets_tokens_free(&bytes);
     datasets_tokens_free(&characters);
     datasets_text_free(&text);
-    return 0;
+    return status ? cli_fail("data", &err) : 0;
 }
 
 static void print_split(const char *label, const dataset_split *s)
@@ -172,10 +167,7 @@ static int run_fetch(const char *name)
 
 int cli_data(int argc, char **argv)
 {
-    static const struct option options[] = {{"help", no_argument, NULL, 'h'},
-                                            {"quiet", no_argument, NULL, 'q'},
-                                            {"verbose", no_argument, NULL, 'v'},
-                                            {NULL, 0, NULL, 0}};
+    static const struct option options[] = {CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
     optind = 1;
     opterr = 0;
     int option;

@@ -71,8 +71,7 @@ int cli_eval(int argc, char **argv)
     static const struct option options[] = {
         {"data", required_argument, NULL, 'd'}, {"split", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},       {"per-example", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},       {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},    {NULL, 0, NULL, 0}};
+        CLI_COMMON_OPTIONS,                     {NULL, 0, NULL, 0}};
     const char *data = NULL, *split = "test", *per_example = NULL;
     int json = 0, c;
     optind = 1;

@@ -89,8 +89,7 @@ int cli_scatter(int argc, char **argv)
         {"max-order", required_argument, NULL, 'o'}, {"input", required_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'O'},    {"threads", required_argument, NULL, 't'},
         {"chunk", required_argument, NULL, 'c'},     {"planning", required_argument, NULL, 'p'},
-        {"wisdom", required_argument, NULL, 'w'},    {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
+        {"wisdom", required_argument, NULL, 'w'},    CLI_COMMON_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     job jb = {.J = 2, .L = 8, .max_order = 2, .planning = SCATTER_PLAN_PATIENT};

@@ -73,8 +73,7 @@ int cli_tune(int argc, char **argv)
         {"eta", required_argument, NULL, 'e'},   {"gamma", required_argument, NULL, 'g'},
         {"draw", no_argument, NULL, 'd'},        {"ledger", required_argument, NULL, 'l'},
         {"output", required_argument, NULL, 'o'}, {"delta", required_argument, NULL, 'D'},
-        {"help", no_argument, NULL, 'h'},        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},     {NULL, 0, NULL, 0}};
+        CLI_COMMON_OPTIONS,                      {NULL, 0, NULL, 0}};
     double eta = NAN, gamma = NAN, delta = NAN;
     const char *ledger = NULL, *output = NULL;
     int draw = 0, c;

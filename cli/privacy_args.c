@@ -30,10 +30,7 @@ int privacy_args_parse(const char *command, int argc, char **argv, const char *n
 {
     struct option table[4 + PRIVACY_ARGS_OPTION_COUNT + 2] = {
         {number_option + 2, required_argument, NULL, OPT_NUMBER}, /* without the leading "--" */
-        {"help", no_argument, NULL, 'h'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-    };
+        CLI_COMMON_OPTIONS};
     memcpy(table + 4, shared_options, sizeof shared_options); /* the last entries stay zero */
     if (accept_ledger)
         table[4 + PRIVACY_ARGS_OPTION_COUNT] =

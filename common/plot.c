@@ -17,7 +17,6 @@
 
 extern char **environ;
 
-#define PLOT_MAX_FILES 64
 
 struct plot {
     char dir[1024];  /* the figure's directory ("." when the name has none) */

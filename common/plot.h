@@ -18,6 +18,9 @@
 
 typedef struct plot plot;
 
+/* The most data files one figure can have. */
+#define PLOT_MAX_FILES 64
+
 /* Starts a figure: UTF-8, grid, key at the top left, optional title, and the PNG terminal
  * (pngcairo if available, else png, 800x600). The script must draw with a single `plot`
  * command: the PDF and SVG are drawn from it by `replot`. */

@@ -69,7 +69,8 @@ static int put_line(plot *p, FILE *f, const run_curve *c, size_t l, const char *
     const char *name;
     FILE *d = plot_data(p, &name);
     if (!d)
-        return error_set(err, "plot: more than 64 data files for curve %s", c->name);
+        return error_set(err, "plot: more than %d data files for curve %s", PLOT_MAX_FILES,
+                         c->name);
     fprintf(d, "# %s: epsilon, mean test accuracy (%%), sample sd (%%), seeds\n",
             config_get_string(config_list_item(c->cfg, "runs", l), "label"));
     size_t most = 0;
@@ -82,7 +83,7 @@ static int put_line(plot *p, FILE *f, const run_curve *c, size_t l, const char *
         most = n > most ? n : most;
     }
     fclose(d);
-    char spread[80], title[400];
+    char spread[80], title[1600];
     spread_text(c, l, spread, sizeof spread);
     snprintf(title, sizeof title, "%s (%s%s%s)",
              config_get_string(config_list_item(c->cfg, "runs", l), "label"), spread,
@@ -98,9 +99,11 @@ static int put_line(plot *p, FILE *f, const run_curve *c, size_t l, const char *
 
 int run_curve_plot(const run_curve *c, const char *png_path, dpkit_error *err)
 {
-    char (*accountants)[16] = calloc(c->line_count, sizeof *accountants);
-    if (!accountants)
-        return error_set(err, "out of memory");
+    /* every line has a data file of its own */
+    if (c->line_count > PLOT_MAX_FILES)
+        return error_set(err, "plot: curve %s has %zu lines, at most %d can be drawn", c->name,
+                         c->line_count, PLOT_MAX_FILES);
+    char accountants[PLOT_MAX_FILES][16];
     int same_accountant = 1;
     size_t papers = 0;
     for (size_t l = 0; l < c->line_count; l++) {
@@ -115,10 +118,8 @@ int run_curve_plot(const run_curve *c, const char *png_path, dpkit_error *err)
     else
         snprintf(title, sizeof title, "%s: test accuracy against ε (δ = %g)", c->name, c->delta);
     plot *p;
-    if (plot_begin(&p, png_path, title, err)) {
-        free(accountants);
+    if (plot_begin(&p, png_path, title, err))
         return -1;
-    }
     FILE *f = plot_script(p);
     /* The key goes below the plot so that it covers no line or marker. */
     fputs("set xlabel 'ε'\nset ylabel 'test accuracy (%)'\n"
@@ -140,7 +141,6 @@ int run_curve_plot(const run_curve *c, const char *png_path, dpkit_error *err)
             fputs(", ", f);
         if (put_line(p, f, c, l, accountants[l], !same_accountant, err)) {
             plot_abort(p);
-            free(accountants);
             return -1;
         }
         double paper = config_get_double(line, "paper");
@@ -150,8 +150,8 @@ int run_curve_plot(const run_curve *c, const char *png_path, dpkit_error *err)
         FILE *m = plot_data(p, &name);
         if (!m) {
             plot_abort(p);
-            free(accountants);
-            return error_set(err, "plot: more than 64 data files for curve %s", c->name);
+            return error_set(err, "plot: more than %d data files for curve %s", PLOT_MAX_FILES,
+                             c->name);
         }
         double x = c->paper_epsilon + step * ((double)rank - 0.5 * (double)(papers - 1));
         fprintf(m, "# %s, paper: epsilon as drawn, epsilon, accuracy (%%)\n%.17g\t%.17g\t%.17g\n",
@@ -171,7 +171,6 @@ int run_curve_plot(const run_curve *c, const char *png_path, dpkit_error *err)
         fprintf(f, ", keyentry with points pt -1 title 'paper values drawn side by side around "
                    "ε = %g'", c->paper_epsilon);
     fputc('\n', f);
-    free(accountants);
     return plot_finish(p, err);
 }
 
