@@ -207,6 +207,9 @@ int dp_train_state_save(const dp_model *model, const dp_train_state *state, h5io
     snprintf(path, sizeof path, "%s/optimizer_state2", group);
     if (opt->state2 && h5io_write_array(file, path, H5IO_FLOAT32, 1, &n, opt->state2, err))
         return -1;
+    snprintf(path, sizeof path, "%s/optimizer_average", group);
+    if (opt->average && h5io_write_array(file, path, H5IO_FLOAT32, 1, &n, opt->average, err))
+        return -1;
     /* One key serves both streams (their ids keep them apart); a resume needs it to continue
      * the same secret streams, so it lives in the checkpoint and never in model.h5. */
     if (memcmp(state->sampler.key, state->noise.key, RNG_KEY_BYTES) != 0)
@@ -274,6 +277,9 @@ int dp_train_state_load(dp_model *model, dp_train_state *state, h5io_file *file,
         return -1;
     snprintf(path, sizeof path, "%s/optimizer_state2", group);
     if (opt->state2 && read_vector(file, path, opt->size, opt->state2, err))
+        return -1;
+    snprintf(path, sizeof path, "%s/optimizer_average", group);
+    if (opt->average && read_vector(file, path, opt->size, opt->average, err))
         return -1;
     long long epoch, step, steps, sampler, noise, exhausted;
     accountant_ledger_free(&state->ledger);

@@ -340,6 +340,10 @@ typedef struct dp_optimizer_config {
     int nesterov;      /* SGD */
     double weight_decay;
     double beta1, beta2, adam_epsilon; /* Adam */
+    /* > 0: keep an exponential moving average of the iterates with this decay (warmed up as
+     * min(decay, (1 + t) / (10 + t)) at step t), released instead of the last iterate; a
+     * post-processing of the noised iterates, free in privacy (docs/maths.md 4.13). */
+    double average_decay;
 } dp_optimizer_config;
 
 void dp_optimizer_config_default(dp_optimizer_config *config);
@@ -351,13 +355,18 @@ typedef struct dp_optimizer {
     long long steps;
     float *state1; /* SGD: momentum buffer; Adam: first moment */
     float *state2; /* Adam: second moment */
+    float *average; /* config.average_decay > 0: the moving average of the parameters */
 } dp_optimizer;
 
 int dp_optimizer_create(const dp_optimizer_config *config, size_t size, dp_optimizer *opt,
                         dpkit_error *err);
 void dp_optimizer_free(dp_optimizer *opt);
-/* PyTorch's torch.optim.SGD / Adam update of params with gradient grad. */
+/* PyTorch's torch.optim.SGD / Adam update of params with gradient grad, then the update of the
+ * moving average, if any. */
 void dp_optimizer_step(dp_optimizer *opt, float *params, const float *grad);
+/* Exchanges params with the moving average (nothing without one): called twice, it restores
+ * both. The per-epoch test accuracy is measured on the average this way. */
+void dp_optimizer_swap_average(dp_optimizer *opt, float *params);
 
 /* ---------------------------------------------------------------------------------------------
  * Training
@@ -479,7 +488,8 @@ typedef int (*dp_epoch_hook)(void *user, const dp_epoch_metrics *metrics, dpkit_
 /* The one epoch loop of dpkit: epochs of dp_train_epoch until config->epochs, the privacy budget
  * or max_epochs epochs in this call (max_epochs > 0). A run whose first epoch takes no step is
  * an error (nothing was learnt). last receives the last epoch's metrics; epochs_run (may be
- * NULL) the epochs run in this call. test may be NULL. */
+ * NULL) the epochs run in this call. test may be NULL. When the training is finished and the
+ * optimizer keeps a moving average, model->params receive the average (the released model). */
 int dp_train_epochs(dp_model *model, dp_workspace *ws, const dp_train_config *config,
                     dp_train_state *state, const dp_data *train, const dp_data *test,
                     int max_epochs, dp_epoch_hook hook, void *user, dp_epoch_metrics *last,

@@ -1,6 +1,9 @@
 /* Optimizers applied to the privatised gradient: SGD (momentum, Nesterov, weight decay) and
- * Adam, with PyTorch's update rules (torch.optim.SGD / torch.optim.Adam). */
+ * Adam, with PyTorch's update rules (torch.optim.SGD / torch.optim.Adam), and the moving
+ * average of the iterates (docs/maths.md 4.13). */
 #include "dp/dp.h"
+
+#include "common/memory.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -33,11 +36,15 @@ int dp_optimizer_create(const dp_optimizer_config *config, size_t size, dp_optim
     memset(opt, 0, sizeof *opt);
     opt->config = *config;
     opt->size = size;
+    if (!(config->average_decay >= 0 && config->average_decay < 1))
+        return error_set(err, "optimizer: average decay %g, expected 0 <= decay < 1 (0: none)",
+                         config->average_decay);
     int needs1 = config->kind == DP_OPTIMIZER_ADAM || config->momentum != 0;
     int needs2 = config->kind == DP_OPTIMIZER_ADAM;
-    if (needs1 && !(opt->state1 = calloc(size ? size : 1, sizeof(float))))
-        return error_set(err, "optimizer: out of memory");
-    if (needs2 && !(opt->state2 = calloc(size ? size : 1, sizeof(float)))) {
+    size_t bytes = (size ? size : 1) * sizeof(float);
+    if ((needs1 && !(opt->state1 = calloc(1, bytes))) ||
+        (needs2 && !(opt->state2 = calloc(1, bytes))) ||
+        (config->average_decay > 0 && !(opt->average = calloc(1, bytes)))) {
         dp_optimizer_free(opt);
         return error_set(err, "optimizer: out of memory");
     }
@@ -46,9 +53,32 @@ int dp_optimizer_create(const dp_optimizer_config *config, size_t size, dp_optim
 
 void dp_optimizer_free(dp_optimizer *opt)
 {
-    free(opt->state1);
-    free(opt->state2);
-    opt->state1 = opt->state2 = NULL;
+    MEMORY_FREE_ALL(opt->state1, opt->state2, opt->average);
+    opt->state1 = opt->state2 = opt->average = NULL;
+}
+
+/* The average starts at the first iterate; the warm-up keeps early, far-off iterates from
+ * dominating a long average (De et al. 2022's schedule, docs/maths.md 4.13). */
+static void update_average(dp_optimizer *opt, const float *params)
+{
+    if (!opt->average)
+        return;
+    double t = (double)opt->steps;
+    float d = opt->steps == 1 ? 0.0f : (float)fmin(opt->config.average_decay, (1 + t) / (10 + t));
+    float *a = opt->average;
+    size_t n = opt->size;
+#pragma omp parallel for schedule(static) if (n >= 65536) /* a fork costs more below */
+    for (size_t j = 0; j < n; j++)
+        a[j] = d * a[j] + (1 - d) * params[j];
+}
+
+void dp_optimizer_swap_average(dp_optimizer *opt, float *params)
+{
+    for (size_t j = 0; opt->average && j < opt->size; j++) {
+        float t = params[j];
+        params[j] = opt->average[j];
+        opt->average[j] = t;
+    }
 }
 
 void dp_optimizer_step(dp_optimizer *opt, float *params, const float *grad)
@@ -70,6 +100,7 @@ void dp_optimizer_step(dp_optimizer *opt, float *params, const float *grad)
             }
             params[j] -= lr * g;
         }
+        update_average(opt, params);
         return;
     }
     double b1 = c->beta1, b2 = c->beta2;
@@ -85,4 +116,5 @@ void dp_optimizer_step(dp_optimizer *opt, float *params, const float *grad)
         double denominator = sqrt((double)v[j]) / root2 + c->adam_epsilon;
         params[j] -= (float)(step_size * m[j] / denominator);
     }
+    update_average(opt, params);
 }

@@ -42,6 +42,7 @@ const config_field run_config_schema_training[] = {
     {"training.optimizer.beta1", CONFIG_DOUBLE, "0.9", "Adam beta1", "0..1", NULL},
     {"training.optimizer.beta2", CONFIG_DOUBLE, "0.999", "Adam beta2", "0..1", NULL},
     {"training.optimizer.eps", CONFIG_DOUBLE, "1e-8", "Adam epsilon", "0..1", NULL},
+    {"training.average_decay", CONFIG_DOUBLE, "0", "> 0: release the exponential moving average of the iterates with this decay (below 1, warmed up as min(decay, (1+t)/(10+t)) at step t; free in privacy); 0: the last iterate", "0..1", NULL},
     {"training.adversarial.norm", CONFIG_ENUM, "none", "adversarial training: PGD examples (on the pixels in [0, 1], through the features for a model on features) replace each batch's inputs", "none|linf|l2", NULL},
     {"training.adversarial.epsilon", CONFIG_DOUBLE, "0.3", "adversarial training: radius of the perturbation set", "0..1e6", NULL},
     {"training.adversarial.steps", CONFIG_INT, "7", "adversarial training: PGD steps per batch", "1..100000", NULL},
@@ -288,6 +289,9 @@ static int read_training(run_config *rc, dpkit_error *err)
     o->beta2 = config_get_double(c, "training.optimizer.beta2");
     o->adam_epsilon = config_get_double(c, "training.optimizer.eps");
     o->nesterov = config_get_bool(c, "training.optimizer.nesterov");
+    o->average_decay = config_get_double(c, "training.average_decay");
+    if (o->average_decay >= 1)
+        return config_error(c, "training.average_decay", err, "must be below 1 (0: none)");
     if (o->nesterov && o->momentum == 0)
         return config_error(c, "training.optimizer.nesterov", err, "needs a momentum > 0");
     return read_adversarial(rc, err);

@@ -297,11 +297,13 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     metrics->train_loss = metrics->seen ? stats.loss_sum / (double)metrics->seen : NAN;
     metrics->train_accuracy = metrics->seen ? (double)stats.correct / (double)metrics->seen : NAN;
     metrics->test_loss = metrics->test_accuracy = NAN;
-    if (test && test->count &&
-        dp_model_evaluate(model, ws, test->x, test->y, test->count, &metrics->test_accuracy,
-                          &metrics->test_loss, err)) {
-        status = -1;
-        goto done;
+    if (test && test->count) { /* of the model that would be released now */
+        dp_optimizer_swap_average(&state->optimizer, model->params);
+        status = dp_model_evaluate(model, ws, test->x, test->y, test->count,
+                                   &metrics->test_accuracy, &metrics->test_loss, err);
+        dp_optimizer_swap_average(&state->optimizer, model->params);
+        if (status)
+            goto done;
     }
     state->epsilon = INFINITY; /* no guarantee without DP-SGD */
     if (config->private_mode && !config->no_epoch_epsilon &&
@@ -407,5 +409,10 @@ int dp_train_epochs(dp_model *model, dp_workspace *ws, const dp_train_config *co
     }
     if (epochs_run)
         *epochs_run = done;
+    /* A finished training releases the average of its iterates, if it keeps one; the
+     * checkpoints keep the last iterate, so that a resume continues the same trajectory. */
+    const dp_optimizer *opt = &state->optimizer;
+    if (opt->average && (state->epoch >= config->epochs || state->budget_exhausted))
+        memcpy(model->params, opt->average, opt->size * sizeof *model->params);
     return 0;
 }

@@ -132,6 +132,45 @@ Test(cli_train, interrupted_and_resumed_run_equals_an_uninterrupted_one)
     free(out);
 }
 
+/* With a moving average of the iterates, the released model is the average (not the last
+ * iterate), and a run interrupted and resumed ends with the same average as an uninterrupted one:
+ * the checkpoint carries it. */
+#define AVERAGE "--set training.average_decay=0.9 " REPRODUCIBLE
+
+Test(cli_train, averaged_iterates_are_released_and_survive_a_resume)
+{
+    char *out;
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/last " REPRODUCIBLE, config_path,
+                                 dir), 0, "%s", out);
+    free(out);
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/avg " AVERAGE, config_path, dir),
+                 0, "%s", out);
+    free(out);
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/avg-parts --max-epochs 1 " AVERAGE,
+                                 config_path, dir), 0, "%s", out);
+    free(out);
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/avg-parts --resume " AVERAGE,
+                                 config_path, dir), 0, "%s", out);
+    free(out);
+    size_t n1, n2, n3;
+    char path[2048];
+    snprintf(path, sizeof path, "%s/last/model.h5", dir);
+    float *last = test_read_params(path, &n1);
+    snprintf(path, sizeof path, "%s/avg/model.h5", dir);
+    float *avg = test_read_params(path, &n2);
+    snprintf(path, sizeof path, "%s/avg-parts/model.h5", dir);
+    float *parts = test_read_params(path, &n3);
+    cr_assert(n1 == n2 && n2 == n3);
+    cr_assert_neq(memcmp(last, avg, n1 * sizeof *last), 0, "the last iterate was released");
+    cr_assert_eq(memcmp(avg, parts, n1 * sizeof *avg), 0, "the resumed average differs");
+    free(last), free(avg), free(parts);
+    cr_assert_eq(test_run_dpkitf(&out, "-q train %s --output %s/bad --set training.average_decay=1",
+                                 config_path, dir), 1, "%s", out);
+    cr_assert(strstr(out, "--set training.average_decay=1: training.average_decay: must be below "
+                          "1") != NULL, "%s", out);
+    free(out);
+}
+
 static char *read_string_attr(const char *path, const char *name)
 {
     h5io_file *f;

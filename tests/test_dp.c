@@ -539,6 +539,43 @@ Test(dp, sgd_momentum_nesterov_and_adam_follow_pytorch)
     dp_optimizer_free(&o);
 }
 
+/* The moving average of the iterates (docs/maths.md 4.14), against the recurrence in double;
+ * swapping twice restores both arrays; a decay of 1 is refused. */
+Test(dp, average_of_iterates_follows_its_warmed_up_recurrence)
+{
+    dpkit_error err;
+    dp_optimizer_config c;
+    dp_optimizer_config_default(&c);
+    c.lr = 0.5;
+    c.momentum = 0.9;
+    c.average_decay = 0.6;
+    dp_optimizer o;
+    cr_assert_eq(dp_optimizer_create(&c, 2, &o, &err), 0, "%s", err.message);
+    float p[2] = {1.0f, -2.0f};
+    double average[2] = {0, 0};
+    const float grads[4][2] = {{1, 0.5f}, {2, -1}, {-0.5f, 3}, {0.25f, 0.25f}};
+    for (int t = 1; t <= 4; t++) {
+        dp_optimizer_step(&o, p, grads[t - 1]);
+        /* beta_t = min(0.6, (1 + t) / (10 + t)): 3/12, 4/13 then 0.6 from t = 4 on (5/14 < 0.6) */
+        double beta = t == 1 ? 0 : fmin(0.6, (1.0 + t) / (10.0 + t));
+        for (int j = 0; j < 2; j++) {
+            average[j] = beta * average[j] + (1 - beta) * p[j];
+            cr_assert_float_eq(o.average[j], average[j], 1e-6, "step %d: %g, expected %g", t,
+                               o.average[j], average[j]);
+        }
+    }
+    float before[2] = {p[0], p[1]};
+    dp_optimizer_swap_average(&o, p);
+    cr_assert_float_eq(p[0], average[0], 1e-6);
+    cr_assert_float_eq(o.average[1], before[1], 0);
+    dp_optimizer_swap_average(&o, p);
+    cr_assert(p[0] == before[0] && p[1] == before[1]);
+    dp_optimizer_free(&o);
+    c.average_decay = 1;
+    cr_assert_eq(dp_optimizer_create(&c, 2, &o, &err), -1);
+    cr_assert(strstr(err.message, "average decay 1") != NULL, "%s", err.message);
+}
+
 Test(dp, model_file_round_trip_and_bad_models)
 {
     dpkit_error err;
