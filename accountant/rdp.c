@@ -6,6 +6,7 @@
 
 #include <gsl/gsl_sf_erf.h>
 #include <math.h>
+#include <stdlib.h>
 
 /* Terms below e^-30 are negligible once the series has passed its peak (docs/maths.md 2.4). */
 #define RDP_TERM_THRESHOLD (-30.0)
@@ -224,6 +225,22 @@ int accountant_rdp_curve(const accountant_event *events, size_t event_count, con
         if (event->count == 0 || event->sampling_rate == 0.0)
             continue;
         double q = event->sampling_rate, sigma = event->noise_multiplier;
+        if (event->sampler == ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION) {
+            /* Per epoch, not per step (docs/maths.md 2.12); t checked above. */
+            long long t = 1;
+            accountant_random_allocation_steps(q, &t);
+            double epochs = (double)accountant_random_allocation_epochs(event->count, t);
+            double *epoch = malloc(order_count * sizeof *epoch);
+            if (!epoch ||
+                accountant_random_allocation_curve(t, sigma, orders, order_count, epoch) != 0) {
+                free(epoch);
+                return error_set(err, "privacy event %zu: out of memory", e);
+            }
+            for (size_t k = 0; k < order_count; k++)
+                rdp[k] += epochs * epoch[k];
+            free(epoch);
+            continue;
+        }
         if (series_ready && (series.q != q || series.sigma != sigma))
             series_ready = 0;
         for (size_t k = 0; k < order_count; k++) {
