@@ -8,6 +8,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Largest steps per epoch accepted (1/q must be an exact integer in double precision). */
 #define RANDOM_ALLOCATION_MAX_STEPS 1000000000000LL
@@ -72,51 +73,106 @@ static double log_add(double a, double b)
     return hi + log1p(exp(lo - hi));
 }
 
-/* Remove direction at integer order a, 2 <= a <= t + 1 (docs/maths.md 2.12):
- * log E_Q[M^a] with M = (1/t) sum_i Y_i, Y_i iid lognormal, E[Y^k] = exp(k(k-1)/(2 sigma^2)),
- * = log a! + log g_a where g = f^t, f_k = E[Y^k] / (k! t^k), by the recurrence for the power of
- * a series, whose terms are all positive for n <= t + 1. Returns the divergence (over a - 1)
- * plus an allowance for rounding; +inf if it cannot be formed. */
-static double remove_direction(long long t, double sigma, int a)
+/* log of the coefficients 0..degree of the product of two series given by their logarithms
+ * (all coefficients positive, so no cancellation), into out (which may not alias a or b). */
+static void log_series_product(const double *a, const double *b, int degree, double *out)
+{
+    for (int n = 0; n <= degree; n++) {
+        double sum = -INFINITY;
+        for (int i = 0; i <= n; i++)
+            sum = log_add(sum, a[i] + b[n - i]);
+        out[n] = sum;
+    }
+}
+
+/* Remove direction (docs/maths.md 2.12): K(a) = log E_Q[M^a] for integer 0 <= a <= degree,
+ * M = (1/t) sum_i Y_i, Y_i iid lognormal with E[Y^k] = exp(k(k-1)/(2 sigma^2)):
+ * K(a) = log a! + log g_a with g = f^t, f_k = E[Y^k] / (k! t^k). For degree <= t + 1 by the
+ * recurrence for the power of a series, all of whose terms are then positive; otherwise by
+ * repeated squaring of the truncated series (positive products). Each K(a) has an allowance
+ * for rounding added. Returns -1 when out of memory. */
+static int remove_log_moments(long long t, double sigma, int degree, double *log_moment)
 {
     double inv_two_var = 1.0 / (2.0 * sigma * sigma), log_t = log((double)t);
-    double *log_f = malloc(2 * ((size_t)a + 1) * sizeof *log_f);
+    size_t n_coef = (size_t)degree + 1;
+    double *log_f = malloc(4 * n_coef * sizeof *log_f);
     if (!log_f)
-        return INFINITY;
-    double *log_g = log_f + a + 1;
-    double largest = 0.0; /* largest magnitude of a logarithm summed */
-    for (int k = 0; k <= a; k++) {
+        return -1;
+    double *log_g = log_f + n_coef, *scratch = log_g + n_coef, *base = scratch + n_coef;
+    double largest = 0.0; /* the largest magnitude of a logarithm summed */
+    for (int k = 0; k <= degree; k++) {
         log_f[k] = (double)k * (k - 1) * inv_two_var - lgamma(k + 1.0) - k * log_t;
         largest = fmax(largest, fabs(log_f[k]));
     }
-    log_g[0] = 0.0;
-    for (int n = 1; n <= a; n++) {
-        double sum = -INFINITY;
-        for (int k = 1; k <= n; k++) {
-            double weight = (double)(t + 1) * k - n; /* >= 0 since n <= t + 1 */
-            if (weight > 0.0)
-                sum = log_add(sum, log(weight) + log_f[k] + log_g[n - k]);
+    double depth; /* how many sums deep the result is */
+    if ((long long)degree <= t + 1) {
+        log_g[0] = 0.0;
+        for (int n = 1; n <= degree; n++) {
+            double sum = -INFINITY;
+            for (int k = 1; k <= n; k++) {
+                double weight = (double)(t + 1) * k - n; /* >= 0 since n <= t + 1 */
+                if (weight > 0.0)
+                    sum = log_add(sum, log(weight) + log_f[k] + log_g[n - k]);
+            }
+            log_g[n] = sum - log((double)n);
+            largest = fmax(largest, fabs(log_g[n]));
         }
-        log_g[n] = sum - log((double)n);
-        largest = fmax(largest, fabs(log_g[n]));
+        depth = 2.0 * degree;
+    } else {
+        for (int k = 0; k <= degree; k++) {
+            log_g[k] = k == 0 ? 0.0 : -INFINITY;
+            base[k] = log_f[k];
+        }
+        depth = 0.0;
+        for (long long power = t; power > 0; power >>= 1) {
+            if (power & 1) {
+                log_series_product(log_g, base, degree, scratch);
+                memcpy(log_g, scratch, n_coef * sizeof *log_g);
+                depth += degree + 1.0;
+            }
+            if (power > 1) {
+                log_series_product(base, base, degree, scratch);
+                memcpy(base, scratch, n_coef * sizeof *base);
+                depth += degree + 1.0;
+            }
+            for (int k = 0; k <= degree; k++) {
+                if (isfinite(log_g[k]))
+                    largest = fmax(largest, fabs(log_g[k]));
+                if (isfinite(base[k]))
+                    largest = fmax(largest, fabs(base[k]));
+            }
+        }
     }
-    double log_moment = lgamma(a + 1.0) + log_g[a];
+    for (int a = 0; a <= degree; a++) {
+        /* Each log_add and term is exact to a few ulps of the largest logarithm involved. */
+        double rounding = 8.0 * (depth + a + 2.0) * DBL_EPSILON *
+                          (1.0 + largest + lgamma(a + 1.0));
+        log_moment[a] = lgamma(a + 1.0) + log_g[a] + rounding;
+    }
+    log_moment[0] = log_moment[1] = 0.0; /* E[M^0] = E[M] = 1 exactly */
     free(log_f);
-    if (!isfinite(log_moment))
-        return INFINITY;
-    /* Each log_add and term is exact to a few ulps of the largest logarithm involved; the
-     * recurrence nests a deep and a wide: a generous bound on what rounding can take away. */
-    double rounding = 16.0 * a * (a + 1.0) * DBL_EPSILON * (1.0 + largest + lgamma(a + 1.0));
-    return fmax(log_moment + rounding, 0.0) / (a - 1.0);
+    return 0;
 }
 
 int accountant_random_allocation_curve(long long t, double sigma, const double *orders,
                                        size_t order_count, double *rdp)
 {
     int tiny = accountant_sigma_negligible(sigma), infinite = isinf(sigma);
-    if (!tiny && !infinite && t > 1 &&
-        accountant_random_allocation_add(t, sigma, orders, order_count, rdp) != 0)
+    int private_epoch = !tiny && !infinite && t > 1;
+    /* The remove direction's moments up to the largest finite order (integers around it). */
+    int degree = 1;
+    for (size_t k = 0; k < order_count; k++)
+        if (orders[k] <= ACCOUNTANT_RDP_MAX_ORDER)
+            degree = (int)fmax(degree, ceil(orders[k]));
+    double *log_moment = malloc(((size_t)degree + 1) * sizeof *log_moment);
+    if (!log_moment)
         return -1;
+    if (private_epoch && (remove_log_moments(t, sigma, degree, log_moment) != 0 ||
+                          accountant_random_allocation_add(t, sigma, orders, order_count,
+                                                           rdp) != 0)) {
+        free(log_moment);
+        return -1;
+    }
     double var = sigma * sigma;
     for (size_t k = 0; k < order_count; k++) {
         double alpha = orders[k];
@@ -131,17 +187,23 @@ int accountant_random_allocation_curve(long long t, double sigma, const double *
         /* One epoch releases each example once, through one Gaussian: never more than its RDP
          * (joint quasi-convexity of the Renyi divergence over the choice of the step). */
         double gaussian = alpha / (2.0 * var);
-        if (t == 1) {
+        if (!private_epoch) {
             rdp[k] = gaussian;
             continue;
         }
-        /* Remove direction: the Renyi divergence grows with the order, so a fractional order
-         * takes the value at the next integer; orders past t + 1 are not computed (+inf). */
-        double ceiling = ceil(alpha), remove = INFINITY;
-        if (ceiling <= (double)t + 1.0 && ceiling <= ACCOUNTANT_RDP_MAX_ORDER)
-            remove = remove_direction(t, sigma, (int)ceiling);
+        /* Remove direction: K(alpha) = log E_Q[M^alpha] is convex in alpha (Hoelder), so
+         * below the chord between the integers around a fractional order. */
+        double remove = INFINITY;
+        if (alpha <= ACCOUNTANT_RDP_MAX_ORDER) {
+            double low = floor(alpha), theta = alpha - low;
+            int n = (int)low;
+            double k_alpha = theta > 0.0 ? (1.0 - theta) * log_moment[n] + theta * log_moment[n + 1]
+                                         : log_moment[n];
+            remove = isnan(k_alpha) ? INFINITY : fmax(k_alpha, 0.0) / (alpha - 1.0);
+        }
         rdp[k] = fmin(fmax(rdp[k], remove), gaussian);
     }
+    free(log_moment);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #define ADD_S_RATIO 0.01     /* ... and grows by this factor per point */
 #define ADD_MAX_LOG_S 700.0  /* past e^700 the grid would overflow: +inf (fail closed) */
 #define ADD_TAIL_LOG 60.0    /* the grid ends where the tail bound is below e^-60 of its scale */
+#define ADD_MOMENT_BOUNDS 64 /* k of the moment bounds k! lambda^-k E[Y^-k] tried */
 
 static double normal_cdf(double x) { return 0.5 * erfc(-x / M_SQRT2); }
 
@@ -84,9 +85,11 @@ static double log_phi_upper(const add_grid *grid, double lambda)
     /* Rounding: each sum has ~K terms of at most 1 in size. */
     double slack = 4.0 * (ADD_G_CELLS + 8) * DBL_EPSILON;
     double best = fmin(fmin(direct, 1.0 - lambda + rest) + slack, 1.0);
-    for (int k = 1; k <= 8 && lambda > 0.0; k++)
-        best = fmin(best, exp(lgamma(k + 1.0) - k * log(lambda) + k * (k + 1.0) * grid->v / 2.0));
-    return log(best);
+    double log_best = best > 0.0 ? log(best) : 0.0;
+    /* (c) in logarithms, where the sums above underflow. */
+    for (int k = 1; k <= ADD_MOMENT_BOUNDS; k++)
+        log_best = fmin(log_best, lgamma(k + 1.0) - k * log(lambda) + k * (k + 1.0) * grid->v / 2.0);
+    return log_best;
 }
 
 /* For the orders of one curve: the Laplace variable's grid s_0 < ... < s_L (geometric) with
@@ -97,23 +100,27 @@ typedef struct add_table {
     double log_s_max;
 } add_table;
 
-/* The tail past S = s_L (docs/maths.md 2.12): with k = floor(beta / t) + 1, phi(s/t)^t <=
- * C^t s^-kt, log C = log k! + k log t + k(k+1) v/2, so its integral is at most
- * C^t S^(beta - kt) / (kt - beta). Returns log C; *k gets k. */
-static double tail_log_c(long long t, double v, double beta, long long *k)
+/* The tail past S = s_L (docs/maths.md 2.12): for k > beta / t, phi(s/t)^t <= C_k^t s^-kt with
+ * log C_k = log k! + k log t + k(k+1) v/2, so the tail's integral is at most
+ * C_k^t S^(beta - kt) / (kt - beta). The log of the least over the first ADD_MOMENT_BOUNDS such k
+ * at log S = log_s, or (log_s NaN) the least log S that makes it e^-ADD_TAIL_LOG. */
+static double tail_bound(long long t, double v, double beta, double log_s)
 {
-    *k = (long long)floor(beta / (double)t) + 1;
-    double kk = (double)*k;
-    return lgamma(kk + 1.0) + kk * log((double)t) + kk * (kk + 1.0) * v / 2.0;
+    double first = floor(beta / (double)t) + 1.0, best = INFINITY;
+    for (int j = 0; j < ADD_MOMENT_BOUNDS; j++) {
+        double k = first + j, room = k * (double)t - beta;
+        double log_c = lgamma(k + 1.0) + k * log((double)t) + k * (k + 1.0) * v / 2.0;
+        double value = isnan(log_s) ? ((double)t * log_c + ADD_TAIL_LOG) / room
+                                    : (double)t * log_c - room * log_s - log(room);
+        best = fmin(best, value);
+    }
+    return best;
 }
 
-/* log S the grid needs for beta: where the tail bound is e^-ADD_TAIL_LOG. */
+/* log S the grid needs for beta. */
 static double needed_log_s(long long t, double v, double beta)
 {
-    long long k;
-    double log_c = tail_log_c(t, v, beta, &k);
-    double room = (double)k * (double)t - beta;
-    return fmax(log(4.0 * (beta + 1.0)), ((double)t * log_c + ADD_TAIL_LOG) / room);
+    return fmax(log(4.0 * (beta + 1.0)), tail_bound(t, v, beta, NAN));
 }
 
 static int add_table_init(add_table *table, long long t, double v, double log_s_max)
@@ -173,10 +180,7 @@ static double add_from_table(const add_table *table, long long t, double v, doub
         }
         log_sum = log_add(log_sum, log_integral_exp_line(a, b, lo, hi));
     }
-    long long k;
-    double log_c = tail_log_c(t, v, beta, &k);
-    double room = (double)k * (double)t - beta;
-    log_sum = log_add(log_sum, (double)t * log_c - room * table->log_s_max - log(room));
+    log_sum = log_add(log_sum, tail_bound(t, v, beta, table->log_s_max));
     double log_moment = log_sum - lgamma(beta);
     /* Rounding of a sum of ~count logarithms, each exact to a few ulps of its size. */
     log_moment += 8.0 * (double)table->count * DBL_EPSILON * (1.0 + fabs(log_sum));
