@@ -8,8 +8,12 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define ADD_G_RANGE 10.0     /* the normal variable's grid spans [-10, 10] */
-#define ADD_G_CELLS 1000
+/* The normal variable's grid: far into the lower tail, where small values of the mean M (which
+ * dominate its high negative moments) come from, to where the tail's mass is still a normal
+ * double; the upper tail is bounded analytically. */
+#define ADD_G_LOW (-37.0)
+#define ADD_G_HIGH 10.0
+#define ADD_G_CELLS 2400
 #define ADD_S_MIN 1e-6       /* the Laplace variable's grid starts here ... */
 #define ADD_S_RATIO 0.01     /* ... and grows by this factor per point */
 #define ADD_MAX_LOG_S 700.0  /* past e^700 the grid would overflow: +inf (fail closed) */
@@ -30,8 +34,8 @@ static double log_add(double a, double b)
 }
 
 /* Upper bound on log phi(lambda), phi(lambda) = E[exp(-lambda Y)], Y = exp(sqrt(v) G - v/2):
- * the least of (a) the upper Riemann sum of the decreasing exp(-lambda y(g)) over the normal's
- * cells, (b) 1 - lambda + E[r(lambda Y)], r(x) = e^-x - 1 + x, increasing and convex in g, so
+ * the least of (a) the sum over the normal's cells of the decreasing exp(-lambda y(g)) at the
+ * cell's left end, or of its chord's mean where it is convex (lambda y >= 1), (b) 1 - lambda + E[r(lambda Y)], r(x) = e^-x - 1 + x, increasing and convex in g, so
  * below its chord on each cell (whose mean needs the cell's mass and first moment), below
  * r(lambda y(g_0)) under the grid and x^2/2 above it, (c) k! lambda^-k E[Y^-k], (d) 1. */
 typedef struct add_grid {
@@ -45,12 +49,13 @@ typedef struct add_grid {
 
 static void add_grid_init(add_grid *grid, double v)
 {
-    double root = sqrt(v), previous = normal_cdf(-ADD_G_RANGE);
-    double width = 2.0 * ADD_G_RANGE / ADD_G_CELLS, density = exp(-0.5 * ADD_G_RANGE * ADD_G_RANGE);
+    double root = sqrt(v), previous = normal_cdf(ADD_G_LOW);
+    double width = (ADD_G_HIGH - ADD_G_LOW) / ADD_G_CELLS;
+    double density = exp(-0.5 * ADD_G_LOW * ADD_G_LOW);
     grid->v = v;
     grid->below = previous;
     for (int j = 0; j <= ADD_G_CELLS; j++) {
-        double g = -ADD_G_RANGE + 2.0 * ADD_G_RANGE * j / ADD_G_CELLS;
+        double g = ADD_G_LOW + width * j;
         grid->y[j] = exp(root * g - v / 2.0);
         double next_density = exp(-0.5 * g * g);
         if (j > 0) {
@@ -65,30 +70,38 @@ static void add_grid_init(add_grid *grid, double v)
         }
         density = next_density;
     }
-    grid->above = normal_cdf(-ADD_G_RANGE);
-    grid->above_second = exp(v) * normal_cdf(-(ADD_G_RANGE - 2.0 * root));
+    grid->above = normal_cdf(-ADD_G_HIGH);
+    grid->above_second = exp(v) * normal_cdf(-(ADD_G_HIGH - 2.0 * root));
 }
 
 static double log_phi_upper(const add_grid *grid, double lambda)
 {
-    double x = lambda * grid->y[0], r = expm1(-x) + x;
+    double x = lambda * grid->y[0], r = expm1(-x) + x, h = exp(-x);
     double direct = grid->below, rest = grid->below * r;
     for (int j = 0; j < ADD_G_CELLS; j++) {
-        direct += grid->mass[j] * exp(-lambda * grid->y[j]);
         x = lambda * grid->y[j + 1];
-        double next = expm1(-x) + x;
+        double next = expm1(-x) + x, next_h = exp(-x);
+        /* h = exp(-lambda y(g)) is convex in g where lambda y >= 1 (below its chord there),
+         * and decreasing everywhere (below its left end). */
+        direct += lambda * grid->y[j] >= 1.0 ? grid->mass[j] * h + grid->lean[j] * (next_h - h)
+                                             : grid->mass[j] * h;
         rest += grid->mass[j] * r + grid->lean[j] * (next - r);
         r = next;
+        h = next_h;
     }
     direct += grid->above * exp(-lambda * grid->y[ADD_G_CELLS]);
     rest += grid->above_second * lambda * lambda / 2.0;
-    /* Rounding: each sum has ~K terms of at most 1 in size. */
+    /* Rounding: (a) sums K positive terms, (b) cancels against 1 - lambda. */
     double slack = 4.0 * (ADD_G_CELLS + 8) * DBL_EPSILON;
-    double best = fmin(fmin(direct, 1.0 - lambda + rest) + slack, 1.0);
+    direct *= 1.0 + slack;
+    double taylor = 1.0 - lambda + rest + slack * (1.0 + lambda + rest);
+    double best = fmin(fmin(direct, taylor), 1.0);
     double log_best = best > 0.0 ? log(best) : 0.0;
     /* (c) in logarithms, where the sums above underflow. */
-    for (int k = 1; k <= ADD_MOMENT_BOUNDS; k++)
-        log_best = fmin(log_best, lgamma(k + 1.0) - k * log(lambda) + k * (k + 1.0) * grid->v / 2.0);
+    for (int k = 1; k <= ADD_MOMENT_BOUNDS; k++) {
+        double bound = lgamma(k + 1.0) - k * log(lambda) + k * (k + 1.0) * grid->v / 2.0;
+        log_best = fmin(log_best, bound + 1e-12 * (1.0 + fabs(bound)));
+    }
     return log_best;
 }
 
