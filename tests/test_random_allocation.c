@@ -319,3 +319,66 @@ Test(random_allocation, calibration)
     cr_expect_gt(epsilon_of(ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION, 0.01, allocated * 0.99, 1000),
                  2.0);
 }
+
+/* ---- the training loop ------------------------------------------------------------------- */
+
+/* Two epochs of 10 steps over 500 examples: each epoch sees every example exactly once, and the
+ * ledger holds one random-allocation event of 20 steps at q = 1/10 whose epsilon is the
+ * accountant's. */
+Test(random_allocation, training_sees_each_example_once_per_epoch)
+{
+    enum { N = 500, D = 4 };
+    float *x = malloc(N * D * sizeof *x);
+    int32_t *y = malloc(N * sizeof *y);
+    rng data;
+    rng_init_seed(&data, 3, 0);
+    for (size_t i = 0; i < N; i++) {
+        y[i] = (int32_t)(i % 2);
+        for (size_t j = 0; j < D; j++)
+            x[i * D + j] = (float)(rng_uniform(&data) + y[i]);
+    }
+    dp_data train = {.x = x, .y = y, .count = N};
+    dp_train_config c = {.private_mode = 1, .clip_norm = 1.0, .noise_multiplier = 1.0,
+                         .batch_size = 50, .physical_batch = 16, .epochs = 2, .delta = 1e-5};
+    accountant_options_default(&c.accountant);
+    c.accountant.sampler = ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION;
+    dpkit_error err;
+    dp_model model;
+    dp_workspace ws;
+    dp_train_state state;
+    dp_layer_spec spec = {.kind = DP_LAYER_LINEAR, .units = 2};
+    cr_assert_eq(dp_model_create((dp_shape){D, 1, 1}, 2, &spec, 1, &model, &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(dp_workspace_create(&model, c.physical_batch, &ws, &err), 0, "%s", err.message);
+    memset(&state, 0, sizeof state);
+    rng_init_seed(&state.sampler, 5, RNG_STREAM_SAMPLING);
+    rng_init_seed(&state.noise, 5, RNG_STREAM_NOISE);
+    accountant_ledger_init(&state.ledger);
+    dp_optimizer_config o;
+    dp_optimizer_config_default(&o);
+    cr_assert_eq(dp_optimizer_create(&o, model.param_count, &state.optimizer, &err), 0);
+    dp_epoch_metrics m;
+    for (int e = 0; e < 2; e++) {
+        cr_assert_eq(dp_train_epoch(&model, &ws, &c, &state, &train, NULL, &m, &err), 0, "%s",
+                     err.message);
+        cr_expect_eq(m.seen, N, "epoch %d saw %zu examples", e, m.seen);
+        cr_expect_eq(m.steps, 10);
+    }
+    cr_assert_eq(state.ledger.count, 1);
+    const accountant_event *event = &state.ledger.events[0];
+    cr_expect_eq(event->sampler, ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION);
+    cr_expect_eq(event->count, 20);
+    cr_expect_eq(event->sampling_rate, 0.1);
+    cr_expect_float_eq(m.epsilon, epsilon_of(ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION, 0.1, 1.0, 20),
+                       1e-12);
+    /* The PLD accountant is refused before any step. */
+    c.accountant.kind = ACCOUNTANT_PLD;
+    cr_expect_eq(dp_check_noise(&c, N, NULL, "privacy.noise_multiplier", &err), -1);
+    cr_expect(strstr(err.message, "PLD") != NULL, "%s", err.message);
+    dp_optimizer_free(&state.optimizer);
+    accountant_ledger_free(&state.ledger);
+    dp_workspace_free(&ws);
+    dp_model_free(&model);
+    free(x);
+    free(y);
+}
