@@ -174,14 +174,16 @@ int accountant_ledger_epsilon(const accountant_ledger *ledger, double delta,
                               const accountant_options *options, double *epsilon, double *order,
                               dpkit_error *err);
 /* HDF5 layout: group with datasets sampling_rate (float64), noise_multiplier (float64),
- * count (int64), label (attribute per event as a string list) -- see docs/formats/accountant.md. */
+ * count (int64), sampler (int64; absent: all Poisson), label (attribute per event as a string
+ * list) -- see docs/formats/accountant.md. */
 int accountant_ledger_save_h5(const accountant_ledger *ledger, h5io_file *file, const char *group,
                               dpkit_error *err);
 /* The load functions overwrite *ledger without freeing it (pass a fresh or freed ledger); on
  * failure it is left empty. */
 int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const char *group,
                               dpkit_error *err);
-/* JSON: {"events": [{"sampling_rate":..,"noise_multiplier":..,"count":..,"label":".."}]},
+/* JSON: {"events": [{"sampling_rate":..,"noise_multiplier":..,"count":..,"label":".."}]} (and
+ * "sampler": "random-allocation" on such events),
  * plus "tuning": {"distribution": "truncated-negative-binomial", "eta":..,"gamma":..} when
  * recorded (HDF5: attributes tuning_eta and tuning_gamma of the group); written atomically. */
 int accountant_ledger_save_json(const accountant_ledger *ledger, const char *path, dpkit_error *err);
