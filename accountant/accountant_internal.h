@@ -76,6 +76,16 @@ int accountant_rdp_curve_bounded(const accountant_event *events, size_t event_co
  * epsilon = +inf (docs/maths.md 2.5). */
 int accountant_sigma_negligible(double sigma);
 
+/* log(e^a + e^b) (docs/maths.md 2.2). */
+static inline double accountant_log_add(double a, double b)
+{
+    double hi = a > b ? a : b;
+    double lo = a > b ? b : a;
+    if (lo == -INFINITY)
+        return hi;
+    return hi + log1p(exp(lo - hi));
+}
+
 /* RDP series (rdp.c, rdp_series.c; docs/maths.md 2.2-2.4). */
 
 /* log erfc(x) written as TF Privacy does, log 2 + log Phi(-sqrt(2) x). */

@@ -62,17 +62,6 @@ int accountant_check_random_allocation(const accountant_event *events, size_t ev
     return 0;
 }
 
-/* log(exp(a) + exp(b)). */
-static double log_add(double a, double b)
-{
-    if (a == -INFINITY)
-        return b;
-    if (b == -INFINITY)
-        return a;
-    double hi = fmax(a, b), lo = fmin(a, b);
-    return hi + log1p(exp(lo - hi));
-}
-
 /* log of the coefficients 0..degree of the product of two series given by their logarithms
  * (all coefficients positive, so no cancellation), into out (which may not alias a or b). */
 static void log_series_product(const double *a, const double *b, int degree, double *out)
@@ -80,7 +69,7 @@ static void log_series_product(const double *a, const double *b, int degree, dou
     for (int n = 0; n <= degree; n++) {
         double sum = -INFINITY;
         for (int i = 0; i <= n; i++)
-            sum = log_add(sum, a[i] + b[n - i]);
+            sum = accountant_log_add(sum, a[i] + b[n - i]);
         out[n] = sum;
     }
 }
@@ -112,7 +101,7 @@ static int remove_log_moments(long long t, double sigma, int degree, double *log
             for (int k = 1; k <= n; k++) {
                 double weight = (double)(t + 1) * k - n; /* >= 0 since n <= t + 1 */
                 if (weight > 0.0)
-                    sum = log_add(sum, log(weight) + log_f[k] + log_g[n - k]);
+                    sum = accountant_log_add(sum, log(weight) + log_f[k] + log_g[n - k]);
             }
             log_g[n] = sum - log((double)n);
             largest = fmax(largest, fabs(log_g[n]));

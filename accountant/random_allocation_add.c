@@ -22,17 +22,6 @@
 
 static double normal_cdf(double x) { return 0.5 * erfc(-x / M_SQRT2); }
 
-/* log(exp(a) + exp(b)). */
-static double log_add(double a, double b)
-{
-    if (a == -INFINITY)
-        return b;
-    if (b == -INFINITY)
-        return a;
-    double hi = fmax(a, b), lo = fmin(a, b);
-    return hi + log1p(exp(lo - hi));
-}
-
 /* Upper bound on log phi(lambda), phi(lambda) = E[exp(-lambda Y)], Y = exp(sqrt(v) G - v/2):
  * the least of (a) the sum over the normal's cells of the decreasing exp(-lambda y(g)) at the
  * cell's left end, or of its chord's mean where it is convex (lambda y >= 1), (b) 1 - lambda + E[r(lambda Y)], r(x) = e^-x - 1 + x, increasing and convex in g, so
@@ -191,9 +180,9 @@ static double add_from_table(const add_table *table, long long t, double v, doub
             a += (beta - 1.0) * log(lo) - chord * lo;
             b += chord;
         }
-        log_sum = log_add(log_sum, log_integral_exp_line(a, b, lo, hi));
+        log_sum = accountant_log_add(log_sum, log_integral_exp_line(a, b, lo, hi));
     }
-    log_sum = log_add(log_sum, tail_bound(t, v, beta, table->log_s_max));
+    log_sum = accountant_log_add(log_sum, tail_bound(t, v, beta, table->log_s_max));
     double log_moment = log_sum - lgamma(beta);
     /* Rounding of a sum of ~count logarithms, each exact to a few ulps of its size. */
     log_moment += 8.0 * (double)table->count * DBL_EPSILON * (1.0 + fabs(log_sum));

@@ -20,16 +20,6 @@
  * errors reach 2e-17 at order 1024 and 2.4e-16 at 1.1 for q = 1e-12). */
 #define RDP_ROUNDING_FLOOR 1e-14
 
-/* log(e^a + e^b) */
-static double log_add(double a, double b)
-{
-    double hi = a > b ? a : b;
-    double lo = a > b ? b : a;
-    if (lo == -INFINITY)
-        return hi;
-    return hi + log1p(exp(lo - hi));
-}
-
 /* log(e^a - e^b) for a >= b; NaN when a < b (the signed series lost its precision). */
 static double log_sub(double a, double b)
 {
@@ -77,7 +67,7 @@ static double log_a_integer(double q, double sigma, double alpha)
         if (i > 0)
             log_coef += log((alpha - (di - 1.0)) / di);
         double term = log_coef + di * log_q + (alpha - di) * log_1mq;
-        log_a = log_add(log_a, term + (di * di - di) / two_var);
+        log_a = accountant_log_add(log_a, term + (di * di - di) / two_var);
     }
     return log_a;
 }
@@ -109,8 +99,8 @@ static double log_a_fractional(accountant_rdp_series *s, double alpha)
         double log_s0 = log_t0 + (di * di - di) / two_var + log_e0;
         double log_s1 = log_t1 + (j * j - j) / two_var + log_e1;
         if (sign > 0.0) {
-            log_a0 = log_add(log_a0, log_s0);
-            log_a1 = log_add(log_a1, log_s1);
+            log_a0 = accountant_log_add(log_a0, log_s0);
+            log_a1 = accountant_log_add(log_a1, log_s1);
         } else {
             log_a0 = log_sub(log_a0, log_s0);
             log_a1 = log_sub(log_a1, log_s1);
@@ -119,7 +109,7 @@ static double log_a_fractional(accountant_rdp_series *s, double alpha)
             return INFINITY;
         int decreasing = i > 0 && log_s0 < previous0 && log_s1 < previous1;
         if (decreasing && fmax(log_s0, log_s1) < RDP_TERM_THRESHOLD)
-            return log_add(log_a0, log_a1);
+            return accountant_log_add(log_a0, log_a1);
         previous0 = log_s0;
         previous1 = log_s1;
     }

@@ -350,10 +350,7 @@ Test(random_allocation, training_sees_each_example_once_per_epoch)
     cr_assert_eq(dp_model_create((dp_shape){D, 1, 1}, 2, &spec, 1, &model, &err), 0, "%s",
                  err.message);
     cr_assert_eq(dp_workspace_create(&model, c.physical_batch, &ws, &err), 0, "%s", err.message);
-    memset(&state, 0, sizeof state);
-    rng_init_seed(&state.sampler, 5, RNG_STREAM_SAMPLING);
-    rng_init_seed(&state.noise, 5, RNG_STREAM_NOISE);
-    accountant_ledger_init(&state.ledger);
+    test_train_state_init(&state, 5);
     dp_optimizer_config o;
     dp_optimizer_config_default(&o);
     cr_assert_eq(dp_optimizer_create(&o, model.param_count, &state.optimizer, &err), 0);
@@ -375,8 +372,7 @@ Test(random_allocation, training_sees_each_example_once_per_epoch)
     c.accountant.kind = ACCOUNTANT_PLD;
     cr_expect_eq(dp_check_noise(&c, N, NULL, "privacy.noise_multiplier", &err), -1);
     cr_expect(strstr(err.message, "PLD") != NULL, "%s", err.message);
-    dp_optimizer_free(&state.optimizer);
-    accountant_ledger_free(&state.ledger);
+    test_train_state_free(&state);
     dp_workspace_free(&ws);
     dp_model_free(&model);
     free(x);
