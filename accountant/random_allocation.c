@@ -190,7 +190,9 @@ int accountant_random_allocation_curve(long long t, double sigma, const double *
                                          : log_moment[n];
             remove = isnan(k_alpha) ? INFINITY : fmax(k_alpha, 0.0) / (alpha - 1.0);
         }
-        rdp[k] = fmin(fmax(rdp[k], remove), gaussian);
+        /* fmax would drop a NaN: a bound that broke down counts as +inf (fail closed). */
+        double add = isnan(rdp[k]) ? INFINITY : rdp[k];
+        rdp[k] = fmin(fmax(add, remove), gaussian);
     }
     free(log_moment);
     return 0;
