@@ -11,6 +11,7 @@
 void accountant_options_default(accountant_options *options)
 {
     options->kind = ACCOUNTANT_RDP;
+    options->sampler = ACCOUNTANT_SAMPLER_POISSON;
     options->conversion = ACCOUNTANT_CONVERSION_IMPROVED;
     options->pld_discretization = 1e-4;
 }
@@ -53,6 +54,39 @@ int accountant_check_events(const accountant_event *events, size_t event_count, 
         if (e->count < 0)
             return error_set(err, "privacy event %zu: count %lld must be >= 0", i, e->count);
     }
+    return accountant_check_random_allocation(events, event_count, err);
+}
+
+int accountant_sampler_parse(const char *text, accountant_sampler *sampler, dpkit_error *err)
+{
+    if (strcmp(text, "poisson") == 0)
+        *sampler = ACCOUNTANT_SAMPLER_POISSON;
+    else if (strcmp(text, "random-allocation") == 0)
+        *sampler = ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION;
+    else
+        return error_set(err, "unknown sampler '%s' (expected poisson or random-allocation)",
+                         text);
+    return 0;
+}
+
+const char *accountant_sampler_name(accountant_sampler sampler)
+{
+    return sampler == ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION ? "random-allocation" : "poisson";
+}
+
+/* The PLD accountant models Poisson sampling only (docs/maths.md 3): it refuses any other. */
+static int check_sampler_support(const accountant_event *events, size_t event_count,
+                                  const accountant_options *options, dpkit_error *err)
+{
+    if (options->kind != ACCOUNTANT_PLD)
+        return 0;
+    for (size_t i = 0; i < event_count; i++)
+        if (events[i].sampler != ACCOUNTANT_SAMPLER_POISSON)
+            return error_set(err, "privacy event %zu records %s sampling, which the PLD "
+                                  "accountant does not support (it accounts Poisson sampling "
+                                  "only); use the RDP accountant (--accountant rdp, or "
+                                  "privacy.accountant: rdp)",
+                             i, accountant_sampler_name(events[i].sampler));
     return 0;
 }
 
@@ -87,6 +121,9 @@ static int check_options(const accountant_options *options, dpkit_error *err)
         options->conversion != ACCOUNTANT_CONVERSION_CLASSIC)
         return error_set(err, "accountant options: unknown conversion %d",
                          (int)options->conversion);
+    if (options->sampler != ACCOUNTANT_SAMPLER_POISSON &&
+        options->sampler != ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION)
+        return error_set(err, "accountant options: unknown sampler %d", (int)options->sampler);
     if (options->kind == ACCOUNTANT_PLD &&
         !(options->pld_discretization >= 1e-6 && options->pld_discretization <= 0.1))
         return error_set(err, "PLD discretization %g must be in [1e-6, 0.1]",
@@ -116,7 +153,8 @@ static int default_curve(const accountant_event *events, size_t event_count, dou
 static int epsilon_settled(const accountant_event *events, size_t event_count, double delta,
                            const accountant_options *options, double *epsilon, dpkit_error *err)
 {
-    if (check_options(options, err) != 0 || accountant_check_events(events, event_count, err) != 0)
+    if (check_options(options, err) != 0 || accountant_check_events(events, event_count, err) != 0 ||
+        check_sampler_support(events, event_count, options, err) != 0)
         return -1;
     if (!(delta > 0.0 && delta < 1.0))
         return error_set(err, "delta %g must be in (0, 1)", delta);
@@ -161,7 +199,8 @@ int accountant_delta(const accountant_event *events, size_t event_count, double 
 {
     accountant_options storage;
     options = options_or_default(options, &storage);
-    if (check_options(options, err) != 0 || accountant_check_events(events, event_count, err) != 0)
+    if (check_options(options, err) != 0 || accountant_check_events(events, event_count, err) != 0 ||
+        check_sampler_support(events, event_count, options, err) != 0)
         return -1;
     if (!(epsilon >= 0.0) || isinf(epsilon))
         return error_set(err, "epsilon %g must be finite and >= 0", epsilon);

@@ -10,13 +10,25 @@
 
 #include <stddef.h>
 
-/* `count` runs of the Gaussian mechanism with noise multiplier `noise_multiplier` on a Poisson
- * sample of rate `sampling_rate` (1 = the whole dataset, e.g. private normalisation stats). */
+/* How the examples of a step were chosen (docs/maths.md 2.12). Poisson: each example
+ * independently with probability q. Random allocation ("balls in bins"): in each epoch of t
+ * steps every example goes to exactly one step, drawn uniformly; its events have q = 1/t. */
+typedef enum {
+    ACCOUNTANT_SAMPLER_POISSON = 0,
+    ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION = 1
+} accountant_sampler;
+
+/* `count` runs of the Gaussian mechanism with noise multiplier `noise_multiplier` on a sample of
+ * rate `sampling_rate` (1 = the whole dataset, e.g. private normalisation stats) drawn by
+ * `sampler`. A random-allocation event's steps are consecutive whole epochs of t = 1/q steps,
+ * the last of which may be cut short; only the ledger's last random-allocation event may end
+ * inside an epoch. */
 typedef struct accountant_event {
     double sampling_rate;
     double noise_multiplier;
     long long count;
     char label[32]; /* what consumed privacy: "dp-sgd", "private-bn", ... */
+    accountant_sampler sampler; /* zero (Poisson) unless set */
 } accountant_event;
 
 /* The list of events of one run, run-length encoded: recording an event equal (same q, sigma,
@@ -46,7 +58,8 @@ typedef enum { ACCOUNTANT_CONVERSION_IMPROVED, ACCOUNTANT_CONVERSION_CLASSIC } a
 #define ACCOUNTANT_PLD_MAX_POINTS ((size_t)1 << 23)
 
 typedef struct accountant_options {
-    accountant_kind kind;              /* default RDP */
+    accountant_kind kind;              /* default RDP; PLD refuses random-allocation events */
+    accountant_sampler sampler;        /* of the steps calibration and max_steps plan; Poisson */
     accountant_conversion conversion;  /* RDP only; default IMPROVED */
     double pld_discretization;         /* PLD only; default 1e-4 */
 } accountant_options;
@@ -55,6 +68,9 @@ void accountant_options_default(accountant_options *options);
 /* Parses "rdp"/"pld" and "improved"/"classic"; -1 with a message naming the value otherwise. */
 int accountant_kind_parse(const char *text, accountant_kind *kind, dpkit_error *err);
 int accountant_conversion_parse(const char *text, accountant_conversion *conversion, dpkit_error *err);
+/* "poisson" / "random-allocation"; -1 with a message naming the value otherwise. */
+int accountant_sampler_parse(const char *text, accountant_sampler *sampler, dpkit_error *err);
+const char *accountant_sampler_name(accountant_sampler sampler);
 
 /* epsilon of the composition of `events` at `delta`. For RDP, *order receives the order that
  * attains it (NaN for PLD or when epsilon is infinite; order may be NULL). A noise multiplier
@@ -88,6 +104,12 @@ int accountant_max_steps(double target_epsilon, double delta, double sampling_ra
                          double noise_multiplier, const accountant_event *prior,
                          size_t prior_count, const accountant_options *options,
                          long long *steps, dpkit_error *err);
+
+/* Random allocation (random_allocation.c, docs/maths.md 2.12): an upper bound on the RDP at
+ * `order` (> 1) of one epoch of t steps (each example in exactly one, uniformly drawn) of the
+ * Gaussian mechanism with noise multiplier sigma, under add-or-remove adjacency. */
+double accountant_rdp_random_allocation_epoch(long long steps_per_epoch, double noise_multiplier,
+                                              double order);
 
 /* RDP of one step of the subsampled Gaussian at one order (> 1, integer or fractional). */
 double accountant_rdp_subsampled_gaussian(double sampling_rate, double noise_multiplier,
@@ -139,6 +161,10 @@ void accountant_ledger_free(accountant_ledger *ledger);
 int accountant_ledger_record(accountant_ledger *ledger, double sampling_rate,
                              double noise_multiplier, long long count, const char *label,
                              dpkit_error *err);
+/* The same for steps drawn by `sampler` (accountant_ledger_record records Poisson steps). */
+int accountant_ledger_record_sampled(accountant_ledger *ledger, accountant_sampler sampler,
+                                     double sampling_rate, double noise_multiplier,
+                                     long long count, const char *label, dpkit_error *err);
 int accountant_ledger_copy(const accountant_ledger *from, accountant_ledger *to, dpkit_error *err);
 /* Records that the ledger's events describe one run of a tuning that releases the best of
  * K ~ D_{eta,gamma} runs; its epsilon is then that of the tuned result (RDP accountant only). */
@@ -148,14 +174,16 @@ int accountant_ledger_epsilon(const accountant_ledger *ledger, double delta,
                               const accountant_options *options, double *epsilon, double *order,
                               dpkit_error *err);
 /* HDF5 layout: group with datasets sampling_rate (float64), noise_multiplier (float64),
- * count (int64), label (attribute per event as a string list) -- see docs/formats/accountant.md. */
+ * count (int64), sampler (int64; absent: all Poisson), label (attribute per event as a string
+ * list) -- see docs/formats/accountant.md. */
 int accountant_ledger_save_h5(const accountant_ledger *ledger, h5io_file *file, const char *group,
                               dpkit_error *err);
 /* The load functions overwrite *ledger without freeing it (pass a fresh or freed ledger); on
  * failure it is left empty. */
 int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const char *group,
                               dpkit_error *err);
-/* JSON: {"events": [{"sampling_rate":..,"noise_multiplier":..,"count":..,"label":".."}]},
+/* JSON: {"events": [{"sampling_rate":..,"noise_multiplier":..,"count":..,"label":".."}]} (and
+ * "sampler": "random-allocation" on such events),
  * plus "tuning": {"distribution": "truncated-negative-binomial", "eta":..,"gamma":..} when
  * recorded (HDF5: attributes tuning_eta and tuning_gamma of the group); written atomically. */
 int accountant_ledger_save_json(const accountant_ledger *ledger, const char *path, dpkit_error *err);

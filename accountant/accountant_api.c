@@ -22,7 +22,8 @@ DPKIT_API int dpkit_epsilon(double noise_multiplier, double sample_rate, long lo
     accountant_options options;
     if (options_for(accountant, &options, err))
         return -1;
-    accountant_event event = {sample_rate, noise_multiplier, steps, "dp-sgd"};
+    accountant_event event = {sample_rate, noise_multiplier, steps, "dp-sgd",
+                              ACCOUNTANT_SAMPLER_POISSON};
     return accountant_epsilon(&event, 1, delta, &options, epsilon, NULL, err);
 }
 
@@ -32,7 +33,8 @@ DPKIT_API int dpkit_epsilon_interval(double noise_multiplier, double sample_rate
     accountant_options options;
     if (options_for("pld", &options, err))
         return -1;
-    accountant_event event = {sample_rate, noise_multiplier, steps, "dp-sgd"};
+    accountant_event event = {sample_rate, noise_multiplier, steps, "dp-sgd",
+                              ACCOUNTANT_SAMPLER_POISSON};
     return accountant_epsilon_interval(&event, 1, delta, &options, lower, upper, err);
 }
 

@@ -13,6 +13,24 @@ int accountant_check_events(const accountant_event *events, size_t event_count, 
  * field ("noise_multiplier = nan, expected ..."), for the ledger loaders. */
 int accountant_event_check_fields(double sampling_rate, double noise_multiplier, long long count,
                                   dpkit_error *err);
+/* Random allocation (random_allocation.c, docs/maths.md 2.12). The steps per epoch t of an
+ * event at rate q = 1/t; -1 unless 1/q is a whole number in 1..1e12. */
+int accountant_random_allocation_steps(double sampling_rate, long long *steps);
+/* Epochs charged for `count` steps: ceil(count / t). */
+long long accountant_random_allocation_epochs(long long count, long long steps_per_epoch);
+/* Checks the sampler of every event, t = 1/q of the random-allocation ones, and that only the
+ * last random-allocation event ends inside an epoch (a message naming the event otherwise). */
+int accountant_check_random_allocation(const accountant_event *events, size_t event_count,
+                                       dpkit_error *err);
+/* add[k]: an upper bound on the add direction's Renyi divergence of one epoch (t >= 2 steps,
+ * noise multiplier sigma, 0 < sigma < inf) at orders[k] > 1 (random_allocation_add.c); +inf
+ * where the bound cannot be formed. -1 when out of memory. */
+int accountant_random_allocation_add(long long t, double sigma, const double *orders,
+                                     size_t order_count, double *add);
+/* rdp[k]: the RDP bound of one epoch at orders[k] (random_allocation.c; both directions). */
+int accountant_random_allocation_curve(long long t, double sigma, const double *orders,
+                                       size_t order_count, double *rdp);
+
 /* 1 if some event with q > 0 and count > 0 has sigma = 0 (no privacy at all). */
 int accountant_events_nonprivate(const accountant_event *events, size_t event_count);
 
@@ -57,6 +75,16 @@ int accountant_rdp_curve_bounded(const accountant_event *events, size_t event_co
 /* 1 if sigma is so small that sigma^2 is not a normal double: no privacy worth computing,
  * epsilon = +inf (docs/maths.md 2.5). */
 int accountant_sigma_negligible(double sigma);
+
+/* log(e^a + e^b) (docs/maths.md 2.2). */
+static inline double accountant_log_add(double a, double b)
+{
+    double hi = a > b ? a : b;
+    double lo = a > b ? b : a;
+    if (lo == -INFINITY)
+        return hi;
+    return hi + log1p(exp(lo - hi));
+}
 
 /* RDP series (rdp.c, rdp_series.c; docs/maths.md 2.2-2.4). */
 

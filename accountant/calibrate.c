@@ -51,6 +51,7 @@ static int problem_init(budget_problem *p, double delta, double q, const account
     accountant_event *last = &p->events[prior_count];
     memset(last, 0, sizeof *last);
     last->sampling_rate = q;
+    last->sampler = p->options.sampler;
     strcpy(last->label, "dp-sgd");
     p->order_count = accountant_rdp_default_orders(&p->orders);
     return accountant_rdp_curve_bounded(prior, prior_count, p->orders, p->order_count,

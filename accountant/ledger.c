@@ -65,9 +65,17 @@ int accountant_ledger_record(accountant_ledger *ledger, double sampling_rate,
                              double noise_multiplier, long long count, const char *label,
                              dpkit_error *err)
 {
+    return accountant_ledger_record_sampled(ledger, ACCOUNTANT_SAMPLER_POISSON, sampling_rate,
+                                            noise_multiplier, count, label, err);
+}
+
+int accountant_ledger_record_sampled(accountant_ledger *ledger, accountant_sampler sampler,
+                                     double sampling_rate, double noise_multiplier,
+                                     long long count, const char *label, dpkit_error *err)
+{
     if (!label)
         label = "";
-    accountant_event event = {sampling_rate, noise_multiplier, count, {0}};
+    accountant_event event = {sampling_rate, noise_multiplier, count, {0}, sampler};
     if (accountant_check_events(&event, 1, err) != 0 || check_label(label, err) != 0)
         return -1;
     if (count == 0)
@@ -76,7 +84,7 @@ int accountant_ledger_record(accountant_ledger *ledger, double sampling_rate,
     if (ledger->count > 0) {
         accountant_event *last = &ledger->events[ledger->count - 1];
         if (last->sampling_rate == sampling_rate && last->noise_multiplier == noise_multiplier &&
-            strcmp(last->label, label) == 0) {
+            last->sampler == sampler && strcmp(last->label, label) == 0) {
             if (last->count > INT64_MAX - count)
                 return error_set(err, "privacy ledger: step count overflows");
             last->count += count;
@@ -194,13 +202,15 @@ int accountant_ledger_save_h5(const accountant_ledger *ledger, h5io_file *file, 
     double *rates = malloc((n ? n : 1) * sizeof *rates);
     double *sigmas = malloc((n ? n : 1) * sizeof *sigmas);
     int64_t *counts = malloc((n ? n : 1) * sizeof *counts);
+    int64_t *samplers = malloc((n ? n : 1) * sizeof *samplers);
     int status = 0;
-    if (!rates || !sigmas || !counts)
+    if (!rates || !sigmas || !counts || !samplers)
         status = error_set(err, "privacy ledger: out of memory");
     for (size_t i = 0; status == 0 && i < n; i++) {
         rates[i] = ledger->events[i].sampling_rate;
         sigmas[i] = ledger->events[i].noise_multiplier;
         counts[i] = ledger->events[i].count;
+        samplers[i] = (int64_t)ledger->events[i].sampler;
     }
     char path[1024];
     size_t dims[1] = {n};
@@ -224,6 +234,10 @@ int accountant_ledger_save_h5(const accountant_ledger *ledger, h5io_file *file, 
         status = h5io_write_array(file, path, H5IO_INT64, 1, dims, counts, err);
     }
     if (status == 0) {
+        join_path(path, sizeof path, group, "sampler");
+        status = h5io_write_array(file, path, H5IO_INT64, 1, dims, samplers, err);
+    }
+    if (status == 0) {
         join_path(path, sizeof path, group, "label");
         status = write_labels(file, path, ledger, err);
     }
@@ -238,6 +252,7 @@ int accountant_ledger_save_h5(const accountant_ledger *ledger, h5io_file *file, 
     free(rates);
     free(sigmas);
     free(counts);
+    free(samplers);
     return status;
 }
 
@@ -276,7 +291,7 @@ int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const 
         return error_set(err, "%s: privacy ledger group %s is missing", file->path, group);
     size_t n = SIZE_MAX;
     double *rates = NULL, *sigmas = NULL;
-    int64_t *counts = NULL;
+    int64_t *counts = NULL, *samplers = NULL;
     char *labels = NULL;
     int status = read_column(file, group, "sampling_rate", H5IO_FLOAT64, &n, (void **)&rates, err);
     if (status == 0)
@@ -284,6 +299,11 @@ int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const 
                              err);
     if (status == 0)
         status = read_column(file, group, "count", H5IO_INT64, &n, (void **)&counts, err);
+    /* Ledgers written before random allocation have no sampler column: all Poisson. */
+    char sampler_path[1024];
+    join_path(sampler_path, sizeof sampler_path, group, "sampler");
+    if (status == 0 && h5io_exists(file, sampler_path))
+        status = read_column(file, group, "sampler", H5IO_INT64, &n, (void **)&samplers, err);
     if (status == 0 && !(labels = calloc(n ? n : 1, LEDGER_LABEL_SIZE)))
         status = error_set(err, "privacy ledger: out of memory");
     char path[1024];
@@ -297,8 +317,14 @@ int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const 
         /* Checked field by field first, so that the message names the dataset: an impossible
          * value is refused, never accounted. */
         status = accountant_event_check_fields(rates[i], sigmas[i], counts[i], err);
+        int64_t sampler = samplers ? samplers[i] : ACCOUNTANT_SAMPLER_POISSON;
+        if (status == 0 && sampler != ACCOUNTANT_SAMPLER_POISSON &&
+            sampler != ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION)
+            status = error_set(err, "sampler = %lld, expected 0 (poisson) or 1 "
+                                    "(random-allocation)", (long long)sampler);
         if (status == 0)
-            status = accountant_ledger_record(ledger, rates[i], sigmas[i], counts[i], label, err);
+            status = accountant_ledger_record_sampled(ledger, (accountant_sampler)sampler,
+                                                      rates[i], sigmas[i], counts[i], label, err);
         if (status != 0)
             error_prefix(err, "%s: privacy ledger %s, event %zu", file->path, group, i);
     }
@@ -318,6 +344,7 @@ int accountant_ledger_load_h5(accountant_ledger *ledger, h5io_file *file, const 
     free(rates);
     free(sigmas);
     free(counts);
+    free(samplers);
     free(labels);
     if (status != 0)
         accountant_ledger_free(ledger);

@@ -32,7 +32,11 @@ int accountant_ledger_save_json(const accountant_ledger *ledger, const char *pat
                 fputc('\\', out);
             fputc(*c, out);
         }
-        fputs("\"}", out);
+        fputc('"', out);
+        /* Poisson events are written as before, so that older readers still take them. */
+        if (e->sampler != ACCOUNTANT_SAMPLER_POISSON)
+            fprintf(out, ", \"sampler\": \"%s\"", accountant_sampler_name(e->sampler));
+        fputc('}', out);
     }
     fputs(ledger->count ? "\n]" : "]", out);
     if (ledger->tuning.enabled)
@@ -89,6 +93,7 @@ static int parse_event(yaml_document_t *doc, const yaml_node_t *node, const char
     double rate = NAN, sigma = NAN;
     long long count = -1;
     const char *label = "";
+    accountant_sampler sampler = ACCOUNTANT_SAMPLER_POISSON; /* absent: Poisson */
     int seen = 0;
     for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
          pair < node->data.mapping.pairs.top; pair++) {
@@ -107,9 +112,15 @@ static int parse_event(yaml_document_t *doc, const yaml_node_t *node, const char
             label = scalar_text(value);
             status = label ? 0 : error_set(err, "%s: event %zu: label must be a string", path,
                                            index);
+        } else if (strcmp(key, "sampler") == 0) {
+            const char *text = scalar_text(value);
+            status = text ? accountant_sampler_parse(text, &sampler, err)
+                          : error_set(err, "sampler must be a string");
+            if (status != 0)
+                error_prefix(err, "%s: event %zu", path, index);
         } else
             status = error_set(err, "%s: event %zu: unknown key '%s' (expected sampling_rate, "
-                                    "noise_multiplier, count, label)", path, index, key);
+                                    "noise_multiplier, count, label, sampler)", path, index, key);
         if (status != 0)
             return -1;
     }
@@ -117,7 +128,7 @@ static int parse_event(yaml_document_t *doc, const yaml_node_t *node, const char
         return error_set(err, "%s: event %zu: sampling_rate, noise_multiplier and count are "
                               "required", path, index);
     if (accountant_event_check_fields(rate, sigma, count, err) != 0 ||
-        accountant_ledger_record(ledger, rate, sigma, count, label, err) != 0)
+        accountant_ledger_record_sampled(ledger, sampler, rate, sigma, count, label, err) != 0)
         return error_prefix(err, "%s: event %zu", path, index);
     return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <gsl/gsl_sf_erf.h>
 #include <math.h>
+#include <stdlib.h>
 
 /* Terms below e^-30 are negligible once the series has passed its peak (docs/maths.md 2.4). */
 #define RDP_TERM_THRESHOLD (-30.0)
@@ -18,16 +19,6 @@
 /* Per-step bound on the rounding of a series-computed RDP, at orders far from 1 (measured
  * errors reach 2e-17 at order 1024 and 2.4e-16 at 1.1 for q = 1e-12). */
 #define RDP_ROUNDING_FLOOR 1e-14
-
-/* log(e^a + e^b) */
-static double log_add(double a, double b)
-{
-    double hi = a > b ? a : b;
-    double lo = a > b ? b : a;
-    if (lo == -INFINITY)
-        return hi;
-    return hi + log1p(exp(lo - hi));
-}
 
 /* log(e^a - e^b) for a >= b; NaN when a < b (the signed series lost its precision). */
 static double log_sub(double a, double b)
@@ -76,7 +67,7 @@ static double log_a_integer(double q, double sigma, double alpha)
         if (i > 0)
             log_coef += log((alpha - (di - 1.0)) / di);
         double term = log_coef + di * log_q + (alpha - di) * log_1mq;
-        log_a = log_add(log_a, term + (di * di - di) / two_var);
+        log_a = accountant_log_add(log_a, term + (di * di - di) / two_var);
     }
     return log_a;
 }
@@ -108,8 +99,8 @@ static double log_a_fractional(accountant_rdp_series *s, double alpha)
         double log_s0 = log_t0 + (di * di - di) / two_var + log_e0;
         double log_s1 = log_t1 + (j * j - j) / two_var + log_e1;
         if (sign > 0.0) {
-            log_a0 = log_add(log_a0, log_s0);
-            log_a1 = log_add(log_a1, log_s1);
+            log_a0 = accountant_log_add(log_a0, log_s0);
+            log_a1 = accountant_log_add(log_a1, log_s1);
         } else {
             log_a0 = log_sub(log_a0, log_s0);
             log_a1 = log_sub(log_a1, log_s1);
@@ -118,7 +109,7 @@ static double log_a_fractional(accountant_rdp_series *s, double alpha)
             return INFINITY;
         int decreasing = i > 0 && log_s0 < previous0 && log_s1 < previous1;
         if (decreasing && fmax(log_s0, log_s1) < RDP_TERM_THRESHOLD)
-            return log_add(log_a0, log_a1);
+            return accountant_log_add(log_a0, log_a1);
         previous0 = log_s0;
         previous1 = log_s1;
     }
@@ -224,6 +215,22 @@ int accountant_rdp_curve(const accountant_event *events, size_t event_count, con
         if (event->count == 0 || event->sampling_rate == 0.0)
             continue;
         double q = event->sampling_rate, sigma = event->noise_multiplier;
+        if (event->sampler == ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION) {
+            /* Per epoch, not per step (docs/maths.md 2.12); t checked above. */
+            long long t = 1;
+            accountant_random_allocation_steps(q, &t);
+            double epochs = (double)accountant_random_allocation_epochs(event->count, t);
+            double *epoch = malloc(order_count * sizeof *epoch);
+            if (!epoch ||
+                accountant_random_allocation_curve(t, sigma, orders, order_count, epoch) != 0) {
+                free(epoch);
+                return error_set(err, "privacy event %zu: out of memory", e);
+            }
+            for (size_t k = 0; k < order_count; k++)
+                rdp[k] += epochs * epoch[k];
+            free(epoch);
+            continue;
+        }
         if (series_ready && (series.q != q || series.sigma != sigma))
             series_ready = 0;
         for (size_t k = 0; k < order_count; k++) {

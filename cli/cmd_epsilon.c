@@ -170,6 +170,7 @@ static void print_ledger_json(const privacy_args *args, const run_ledger *rl, do
         json_field_double(&w, "noise_multiplier", e->noise_multiplier);
         json_field_int(&w, "count", e->count);
         json_field_string(&w, "label", e->label);
+        json_field_string(&w, "sampler", accountant_sampler_name(e->sampler));
         json_end_object(&w);
     }
     json_end_array(&w);
@@ -186,8 +187,9 @@ static void print_ledger_text(const privacy_args *args, const run_ledger *rl, do
     printf("%s; the ledger of %s (%s):", privacy_args_describe(args), args->ledger, rl->source);
     for (size_t i = 0; i < rl->ledger.count && i < LEDGER_EVENTS_SHOWN; i++) {
         const accountant_event *e = &rl->ledger.events[i];
-        printf("%s %lld x %s (q = %.6g, noise multiplier %g)", i ? "," : "", e->count,
-               e->label[0] ? e->label : "unlabelled", e->sampling_rate, e->noise_multiplier);
+        printf("%s %lld x %s (q = %.6g, noise multiplier %g%s)", i ? "," : "", e->count,
+               e->label[0] ? e->label : "unlabelled", e->sampling_rate, e->noise_multiplier,
+               e->sampler == ACCOUNTANT_SAMPLER_POISSON ? "" : ", random allocation");
     }
     if (rl->ledger.count > LEDGER_EVENTS_SHOWN)
         printf(", ... (%zu events in all)", rl->ledger.count);
@@ -251,7 +253,8 @@ int cli_epsilon(int argc, char **argv)
     size_t count = 0;
     for (size_t i = 0; i < args.extra_count; i++)
         events[count++] = args.extra[i];
-    events[count++] = (accountant_event){args.sampling_rate, sigma, args.steps, "dp-sgd"};
+    events[count++] = (accountant_event){args.sampling_rate, sigma, args.steps, "dp-sgd",
+                                         args.options.sampler};
     double epsilon, order, interval[2];
     dpkit_error err;
     if (accountant_epsilon(events, count, args.delta, &args.options, &epsilon, &order, &err) != 0 ||
@@ -276,8 +279,9 @@ int cli_epsilon(int argc, char **argv)
             printf("]");
         }
         printf(", \"accountant\": \"%s\", \"conversion\": \"%s\", \"sampling_rate\": %.17g, "
-               "\"noise_multiplier\": %.17g, \"steps\": %lld}\n",
-               kind, conversion_name(&args), args.sampling_rate, sigma, args.steps);
+               "\"noise_multiplier\": %.17g, \"steps\": %lld, \"sampler\": \"%s\"}\n",
+               kind, conversion_name(&args), args.sampling_rate, sigma, args.steps,
+               accountant_sampler_name(args.options.sampler));
         return 0;
     }
     print_epsilon_line(epsilon, args.delta, order);

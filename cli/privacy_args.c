@@ -20,6 +20,7 @@ static const struct option shared_options[PRIVACY_ARGS_OPTION_COUNT] = {
     {"conversion", required_argument, NULL, PRIVACY_OPT_CONVERSION},
     {"extra-gaussian", required_argument, NULL, PRIVACY_OPT_EXTRA_GAUSSIAN},
     {"json", no_argument, NULL, PRIVACY_OPT_JSON},
+    {"sampler", required_argument, NULL, PRIVACY_OPT_SAMPLER},
 };
 
 enum { OPT_NUMBER = 400, OPT_LEDGER };
@@ -144,6 +145,11 @@ int privacy_args_option(const char *command, privacy_args *args, int option, con
     case PRIVACY_OPT_JSON:
         args->json = 1;
         return 0;
+    case PRIVACY_OPT_SAMPLER:
+        args->have_sampler = 1;
+        if (accountant_sampler_parse(value, &args->options.sampler, &err) != 0)
+            return cli_usage_error(command, "--sampler: %s", err.message);
+        return 0;
     default:
         return 1;
     }
@@ -182,6 +188,9 @@ int privacy_args_finish(const char *command, privacy_args *args)
         /* As Tramer & Boneh's code: q = B/N and floor(N/B) steps per epoch; a product past
          * 2^63 - 1 is refused rather than wrapped (signed overflow is undefined). */
         args->sampling_rate = (double)args->batch_size / (double)args->dataset_size;
+        /* Random allocation: floor(N/B) steps per epoch, each example in one (q = 1/t). */
+        if (args->options.sampler == ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION)
+            args->sampling_rate = 1.0 / (double)(args->dataset_size / args->batch_size);
         if (__builtin_mul_overflow(args->dataset_size / args->batch_size, args->epochs,
                                    &args->steps))
             return cli_usage_error(command, "--dataset-size %lld / --batch-size %lld * --epochs "
@@ -208,9 +217,9 @@ int privacy_args_finish_ledger(const char *command, const char *number_option, i
      * replace or be added to: refused rather than guessed. */
     const int given[] = {have_number, args->have_sampling_rate, args->have_steps,
                          args->have_batch_size, args->have_dataset_size, args->have_epochs,
-                         args->extra_count > 0};
+                         args->extra_count > 0, args->have_sampler};
     const char *const names[] = {number_option, "--sampling-rate", "--steps", "--batch-size",
-                                 "--dataset-size", "--epochs", "--extra-gaussian"};
+                                 "--dataset-size", "--epochs", "--extra-gaussian", "--sampler"};
     char list[256] = "";
     for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
         if (given[i])
@@ -227,7 +236,11 @@ int privacy_args_finish_ledger(const char *command, const char *number_option, i
 void privacy_args_help(FILE *out)
 {
     fprintf(out,
-            "  --sampling-rate Q      Poisson sampling rate of each step, in (0, 1]\n"
+            "  --sampling-rate Q      sampling rate of each step, in (0, 1]\n"
+            "  --sampler poisson|random-allocation\n"
+            "                         Poisson sampling (default), or random allocation: each\n"
+            "                         example in exactly one of the 1/Q steps of each epoch\n"
+            "                         (1/Q a whole number; RDP accountant only)\n"
             "  --steps T              number of DP-SGD steps (integer >= 0)\n"
             "  --batch-size B, --dataset-size N, --epochs E\n"
             "                         instead of Q and T: q = B/N and T = floor(N/B) * E, as in\n"
@@ -250,6 +263,10 @@ const char *privacy_args_describe(const privacy_args *args)
 {
     if (args->options.kind == ACCOUNTANT_PLD)
         return "PLD accountant";
+    if (args->options.sampler == ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION)
+        return args->options.conversion == ACCOUNTANT_CONVERSION_CLASSIC
+                   ? "RDP accountant, classic conversion, random allocation"
+                   : "RDP accountant, improved conversion, random allocation";
     return args->options.conversion == ACCOUNTANT_CONVERSION_CLASSIC
                ? "RDP accountant, classic conversion"
                : "RDP accountant, improved conversion";

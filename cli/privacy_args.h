@@ -22,10 +22,11 @@ enum {
     PRIVACY_OPT_ACCOUNTANT,
     PRIVACY_OPT_CONVERSION,
     PRIVACY_OPT_EXTRA_GAUSSIAN,
-    PRIVACY_OPT_JSON
+    PRIVACY_OPT_JSON,
+    PRIVACY_OPT_SAMPLER
 };
 
-#define PRIVACY_ARGS_OPTION_COUNT 10
+#define PRIVACY_ARGS_OPTION_COUNT 11
 
 typedef struct privacy_args {
     double sampling_rate;
@@ -33,6 +34,7 @@ typedef struct privacy_args {
     long long batch_size, dataset_size, epochs;
     double delta;
     int have_sampling_rate, have_steps, have_batch_size, have_dataset_size, have_epochs, have_delta;
+    int have_sampler; /* --sampler: options.sampler holds it */
     accountant_options options;
     accountant_event extra[PRIVACY_ARGS_MAX_EXTRA]; /* the --extra-gaussian releases (q = 1) */
     size_t extra_count;

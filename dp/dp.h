@@ -323,6 +323,13 @@ size_t dp_poisson_sample(rng *sampler, size_t count, double rate, size_t *indice
 size_t dp_poisson_sample_shard(rng *sampler, size_t total, size_t first, size_t count,
                                double rate, size_t *indices);
 
+/* Random allocation (docs/maths.md 4.2, 2.12): each of the `total` examples is placed in one of
+ * `steps` steps, uniformly and independently (one rng_below per example, all ranks drawing
+ * all of them); for this rank's rows first..first+count-1, step s's shard-local indices are
+ * order[start[s]] .. order[start[s+1] - 1], ascending. step_of: count entries of scratch;
+ * start: steps + 1 entries. */
+void dp_random_allocation(rng *sampler, size_t total, size_t first, size_t count,
+                          long long steps, size_t *step_of, size_t *order, size_t *start);
 /* grad[j] += N(0, (noise_multiplier * clip_norm)^2) for j < n, secure sampler (docs/maths.md 4.8). */
 void dp_add_noise(rng *noise, float *grad, size_t n, double noise_multiplier, double clip_norm);
 /* The values first..first+count-1 of the n that dp_add_noise would add, added to those entries
@@ -462,6 +469,9 @@ typedef struct dp_epoch_metrics {
 
 /* Steps in one epoch: floor(N / B), at least 1. */
 long long dp_steps_per_epoch(size_t count, size_t batch_size);
+/* The sampling rate the accountant records: B/N for Poisson, 1/floor(N/B) for random
+ * allocation (config->accountant.sampler). */
+double dp_sampling_rate(const dp_train_config *config, size_t count);
 
 /* Runs one epoch of DP-SGD (or plain SGD): for each step, Poisson batch, physical batches,
  * clipped sum, noise, division by qN, optimizer step, one ledger record. Stops early (and sets

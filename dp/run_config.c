@@ -33,6 +33,7 @@ const config_field run_config_schema_privacy[] = {
 const config_field run_config_schema_training[] = {
     {"training.epochs", CONFIG_INT, "40", "epochs (floor(N/B) steps each)", "1..100000", NULL},
     {"training.batch_size", CONFIG_INT, "512", "expected batch size B (Poisson rate B/N)", "1..1099511627776", NULL},
+    {"training.sampler", CONFIG_ENUM, "poisson", "how batches are drawn: poisson (each example with probability B/N per step) or random-allocation (each example in exactly one of the floor(N/B) steps of each epoch; RDP accountant only)", "poisson|random-allocation", NULL},
     {"training.physical_batch", CONFIG_INT, "512", "examples per forward/backward pass (memory)", "1..1048576", NULL},
     {"training.optimizer.kind", CONFIG_ENUM, "sgd", "optimizer", "sgd|adam", NULL},
     {"training.optimizer.lr", CONFIG_DOUBLE, "0.1", "learning rate", "0..1e6", NULL},
@@ -274,6 +275,13 @@ static int read_training(run_config *rc, dpkit_error *err)
     if (accountant_conversion_parse(config_get_string(c, "privacy.conversion"),
                                     &t->accountant.conversion, err))
         return at_key(c, "privacy.conversion", err);
+    if (accountant_sampler_parse(config_get_string(c, "training.sampler"), &t->accountant.sampler,
+                                 err))
+        return at_key(c, "training.sampler", err);
+    if (t->accountant.sampler != ACCOUNTANT_SAMPLER_POISSON && t->accountant.kind == ACCOUNTANT_PLD)
+        return config_error(c, "training.sampler", err, "random-allocation with privacy.accountant "
+                            "pld, expected privacy.accountant rdp (the PLD accountant accounts "
+                            "Poisson sampling only)");
     t->epochs = (int)config_get_int(c, "training.epochs");
     t->batch_size = (size_t)config_get_int(c, "training.batch_size");
     t->physical_batch = (size_t)config_get_int(c, "training.physical_batch");

@@ -1,5 +1,6 @@
-/* One epoch of DP-SGD (docs/maths.md 4): Poisson batches, physical sub-batches, clipped sum, noise
- * on the sum, division by the expected batch size, optimizer step, one ledger record per step. */
+/* One epoch of DP-SGD (docs/maths.md 4): Poisson or random-allocation batches, physical
+ * sub-batches, clipped sum, noise on the sum, division by the expected batch size, optimizer
+ * step, one ledger record per step. */
 #include "dp/dp.h"
 
 #include "common/log.h"
@@ -14,6 +15,37 @@ long long dp_steps_per_epoch(size_t count, size_t batch_size)
 {
     long long steps = batch_size ? (long long)(count / batch_size) : 0;
     return steps > 0 ? steps : 1;
+}
+
+double dp_sampling_rate(const dp_train_config *config, size_t count)
+{
+    if (config->accountant.sampler == ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION)
+        return 1.0 / (double)dp_steps_per_epoch(count, config->batch_size);
+    return (double)config->batch_size / (double)count;
+}
+
+void dp_random_allocation(rng *sampler, size_t total, size_t first, size_t count,
+                          long long steps, size_t *step_of, size_t *order, size_t *start)
+{
+    /* Every rank draws all `total` steps, so that the shards see one allocation; then a
+     * counting sort by step keeps each step's examples in ascending order. */
+    for (long long s = 0; s <= steps; s++)
+        start[s] = 0;
+    for (size_t i = 0; i < total; i++) {
+        size_t s = (size_t)rng_below(sampler, (uint64_t)steps);
+        if (i >= first && i - first < count) {
+            step_of[i - first] = s;
+            start[s + 1]++;
+        }
+    }
+    for (long long s = 0; s < steps; s++)
+        start[s + 1] += start[s];
+    for (size_t i = 0; i < count; i++)
+        order[start[step_of[i]]++] = i;
+    /* start[s] is now where step s ends, which is where step s + 1 begins. */
+    for (long long s = steps; s > 0; s--)
+        start[s] = start[s - 1];
+    start[0] = 0;
 }
 
 /* The examples all ranks hold together (one process: all of them). */
@@ -170,10 +202,16 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     /* N: the examples of all ranks, which set q and the steps; this rank samples its own. */
     size_t N = total_count(train), D = dp_shape_size(model->input), P = model->param_count;
     size_t rate_n = config->rate_count ? config->rate_count : N;
-    double rate = (double)config->batch_size / (double)rate_n;
-    double expected_batch = (double)config->batch_size; /* q N (docs/maths.md 4.7) */
+    double rate = dp_sampling_rate(config, rate_n);
     long long steps = dp_steps_per_epoch(rate_n, config->batch_size), allowed;
     int shuffled = config->fault == DP_FAULT_SHUFFLED_BATCHES;
+    int allocated = config->accountant.sampler == ACCOUNTANT_SAMPLER_RANDOM_ALLOCATION;
+    /* q N (docs/maths.md 4.7): B for Poisson, N / t for random allocation */
+    double expected_batch = allocated ? (double)rate_n / (double)steps
+                                      : (double)config->batch_size;
+    if (allocated && (shuffled || config->canaries || config->rate_count))
+        return error_set(err, "training.sampler: random-allocation, expected poisson for the "
+                              "audits (their canaries and faults are Poisson-sampled)");
     if (rate > 1 || (shuffled && (size_t)steps * config->batch_size > N))
         return error_set(err, "training: %lld steps of %zu examples from %zu (sampling count %zu)",
                          steps, config->batch_size, N, rate_n);
@@ -181,6 +219,8 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
         return -1;
 
     size_t *indices = malloc((N ? N : 1) * sizeof *indices);
+    size_t *step_of = allocated ? malloc((N ? N : 1) * sizeof *step_of) : NULL;
+    size_t *step_start = allocated ? malloc(((size_t)steps + 1) * sizeof *step_start) : NULL;
     long long *canary_step = shuffled && config->canaries
                                  ? malloc((config->canaries->count + 1) * sizeof *canary_step)
                                  : NULL;
@@ -196,6 +236,7 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     float *adv_x = config->adversarial ? malloc(ws->max_batch * D * sizeof *adv_x) : NULL;
     int status = 0;
     if (!indices || !grad || !batch_x || !batch_y || (config->adversarial && !adv_x) ||
+        (allocated && (!step_of || !step_start)) ||
         (shuffled && config->canaries && !canary_step)) {
         status = error_set(err, "training: out of memory for a batch of %zu x %zu", ws->max_batch, D);
         goto done;
@@ -215,6 +256,9 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
         for (size_t j = 0; canary_step && j < config->canaries->count; j++)
             canary_step[j] = (long long)rng_below(&state->sampler, (uint64_t)steps);
     }
+    if (allocated)
+        dp_random_allocation(&state->sampler, N, train->first, train->count, steps, step_of,
+                             indices, step_start);
     if ((shuffled || own) && parallel_size() > 1) {
         status = error_set(err, "training: Dirac canaries and the shuffled-batches fault train "
                                 "on one rank (an audit gives each rank trainings of its own)");
@@ -229,10 +273,13 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
                      config->target_epsilon, state->step);
             break;
         }
-        size_t n = shuffled ? config->batch_size
-                            : dp_poisson_sample_shard(&state->sampler, N, train->first,
-                                                      train->count, rate, indices);
-        size_t *batch = shuffled ? indices + (size_t)s * config->batch_size : indices;
+        size_t n = shuffled    ? config->batch_size
+                   : allocated ? step_start[s + 1] - step_start[s]
+                               : dp_poisson_sample_shard(&state->sampler, N, train->first,
+                                                         train->count, rate, indices);
+        size_t *batch = shuffled    ? indices + (size_t)s * config->batch_size
+                        : allocated ? indices + step_start[s]
+                                    : indices;
         memset(grad, 0, (flag + 1) * sizeof *grad);
         dpkit_error local;
         int failed = local_clipped_sum(model, ws, config, state->step, train, batch, n, clip,
@@ -275,8 +322,8 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
             grad[j] *= scale;
         dp_optimizer_step(&state->optimizer, model->params, grad);
         if (config->private_mode &&
-            accountant_ledger_record(&state->ledger, rate, config->noise_multiplier, 1, "dp-sgd",
-                                     err)) {
+            accountant_ledger_record_sampled(&state->ledger, config->accountant.sampler, rate,
+                                             config->noise_multiplier, 1, "dp-sgd", err)) {
             status = -1;
             goto done;
         }
@@ -317,6 +364,8 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
 done:
     free(canary_step);
     free(indices);
+    free(step_of);
+    free(step_start);
     free(grad);
     free(batch_x);
     free(batch_y);
@@ -337,7 +386,7 @@ int dp_check_noise(const dp_train_config *config, size_t count, const accountant
                          count, config->batch_size);
     /* Fail closed before any step: a noise multiplier that spends epsilon = inf over the plan
      * (e.g. 1e-300, whose square underflows; docs/maths.md 10) would train without privacy. */
-    double q = (double)config->batch_size / (double)count;
+    double q = dp_sampling_rate(config, count);
     long long steps = (long long)config->epochs * dp_steps_per_epoch(count, config->batch_size);
     size_t before = prior ? prior->count : 0;
     accountant_event *planned = malloc((before + 1) * sizeof *planned);
@@ -345,7 +394,8 @@ int dp_check_noise(const dp_train_config *config, size_t count, const accountant
         return error_set(err, "%s: out of memory", field);
     if (before)
         memcpy(planned, prior->events, before * sizeof *planned);
-    planned[before] = (accountant_event){q, config->noise_multiplier, steps, "dp-sgd"};
+    planned[before] = (accountant_event){q, config->noise_multiplier, steps, "dp-sgd",
+                                         config->accountant.sampler};
     double planned_epsilon;
     int failed = accountant_epsilon(planned, before + 1, config->delta, &config->accountant,
                                     &planned_epsilon, NULL, err);
@@ -372,7 +422,7 @@ int dp_calibrate_noise(dp_train_config *config, size_t count, const accountant_l
     if (count == 0 || config->batch_size == 0)
         return error_set(err, "privacy: cannot calibrate the noise for %zu examples and batch "
                               "size %zu", count, config->batch_size);
-    double q = (double)config->batch_size / (double)count;
+    double q = dp_sampling_rate(config, count);
     long long steps = (long long)config->epochs * dp_steps_per_epoch(count, config->batch_size);
     if (accountant_calibrate_noise(config->target_epsilon, config->delta, q, steps,
                                    prior ? prior->events : NULL, prior ? prior->count : 0,

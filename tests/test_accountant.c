@@ -308,7 +308,7 @@ Test(accountant, rdp_default_grid_takes_linear_sum)
         linear += accountant_rdp_log_a_linear(&series, orders[k], &log_a) == 0;
     }
     cr_expect_geq(linear, 140, "%zu of %zu orders", linear, n);
-    accountant_event event = {0.01, 1.1, 1, "dp-sgd"};
+    accountant_event event = {0.01, 1.1, 1, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
     double curve[151];
     dpkit_error err;
     cr_assert_eq(accountant_rdp_curve(&event, 1, orders, n, curve, &err), 0, "%s", err.message);
@@ -316,7 +316,7 @@ Test(accountant, rdp_default_grid_takes_linear_sum)
         cr_expect_eq(curve[k], accountant_rdp_subsampled_gaussian(0.01, 1.1, orders[k]),
                      "order %g", orders[k]);
     /* Consecutive events with the same (q, sigma) share one series. */
-    accountant_event events[3] = {{0.01, 1.1, 3, "a"}, {0.01, 1.1, 4, "b"}, {0.02, 1.1, 5, "c"}};
+    accountant_event events[3] = {{0.01, 1.1, 3, "a", ACCOUNTANT_SAMPLER_POISSON}, {0.01, 1.1, 4, "b", ACCOUNTANT_SAMPLER_POISSON}, {0.02, 1.1, 5, "c", ACCOUNTANT_SAMPLER_POISSON}};
     double composed[151];
     cr_assert_eq(accountant_rdp_curve(events, 3, orders, n, composed, &err), 0, "%s",
                  err.message);
@@ -360,8 +360,8 @@ Test(accountant, epsilon_rdp_matches_references)
     cr_assert_eq(t->rows, 31);
     for (int r = 0; r < t->rows; r++) {
         const double *v = t->values[r];
-        accountant_event events[2] = {{v[cq], v[cs], (long long)v[ct], "dp-sgd"},
-                                      {1.0, 8.0, 2, "private-bn"}};
+        accountant_event events[2] = {{v[cq], v[cs], (long long)v[ct], "dp-sgd", ACCOUNTANT_SAMPLER_POISSON},
+                                      {1.0, 8.0, 2, "private-bn", ACCOUNTANT_SAMPLER_POISSON}};
         double order;
         double e = epsilon_of(events, 1, v[cd], ACCOUNTANT_RDP, ACCOUNTANT_CONVERSION_IMPROVED,
                               &order);
@@ -394,7 +394,7 @@ Test(accountant, epsilon_pld_matches_references, .timeout = 120)
         ce = csv_column(t, "eps_rdp");
     for (int r = 0; r < t->rows; r++) {
         const double *v = t->values[r];
-        accountant_event event = {v[cq], v[cs], (long long)v[ct], "dp-sgd"};
+        accountant_event event = {v[cq], v[cs], (long long)v[ct], "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
         double order;
         double e = epsilon_of(&event, 1, v[cd], ACCOUNTANT_PLD, ACCOUNTANT_CONVERSION_IMPROVED,
                               &order);
@@ -422,7 +422,7 @@ Test(accountant, pld_interval_brackets_references, .timeout = 120)
     accountant_options o = options_of(ACCOUNTANT_PLD, ACCOUNTANT_CONVERSION_IMPROVED);
     for (int r = 0; r < t->rows; r++) {
         const double *v = t->values[r];
-        accountant_event event = {v[cq], v[cs], (long long)v[ct], "dp-sgd"};
+        accountant_event event = {v[cq], v[cs], (long long)v[ct], "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
         double lower, upper, reported;
         dpkit_error err;
         cr_assert_eq(accountant_epsilon_interval(&event, 1, v[cd], &o, &lower, &upper, &err), 0,
@@ -446,7 +446,7 @@ Test(accountant, pld_interval_brackets_references, .timeout = 120)
  * the interval holds it. */
 Test(accountant, pld_interval_holds_gaussian_truth)
 {
-    accountant_event event = {1.0, 10.0, 100, "full-batch"};
+    accountant_event event = {1.0, 10.0, 100, "full-batch", ACCOUNTANT_SAMPLER_POISSON};
     accountant_options o = options_of(ACCOUNTANT_PLD, ACCOUNTANT_CONVERSION_IMPROVED);
     double lower, upper;
     dpkit_error err;
@@ -460,7 +460,7 @@ Test(accountant, pld_interval_holds_gaussian_truth)
 
 Test(accountant, pld_delta_inverts_epsilon)
 {
-    accountant_event event = {0.02, 1.3, 2000, "dp-sgd"};
+    accountant_event event = {0.02, 1.3, 2000, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
     accountant_options o = options_of(ACCOUNTANT_PLD, ACCOUNTANT_CONVERSION_IMPROVED);
     double epsilon, delta;
     dpkit_error err;
@@ -488,13 +488,13 @@ Test(accountant, pld_screen_gives_the_fine_value, .timeout = 60)
         double argument;
         int want_epsilon;
     } cases[] = {
-        {{{0.01, 1.1, 10000, "dp-sgd"}}, 1, 1e-5, 1},
-        {{{0.01, 1.1, 10000, "dp-sgd"}}, 1, 1e-10, 1},
-        {{{0.01, 1.1, 10000, "dp-sgd"}}, 1, 1e-5, 0}, /* ADD is the larger */
-        {{{0.01, 1.1, 10000, "dp-sgd"}}, 1, 3.0, 0},
-        {{{0.9999, 1.0, 10, "dp-sgd"}}, 1, 1e-5, 1},
-        {{{0.3, 0.8, 1000, "dp-sgd"}}, 1, 1e-5, 1},
-        {{{1.0, 2.0, 2, "private-bn"}, {0.02, 1.3, 2000, "dp-sgd"}}, 2, 1e-5, 1},
+        {{{0.01, 1.1, 10000, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON}}, 1, 1e-5, 1},
+        {{{0.01, 1.1, 10000, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON}}, 1, 1e-10, 1},
+        {{{0.01, 1.1, 10000, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON}}, 1, 1e-5, 0}, /* ADD is the larger */
+        {{{0.01, 1.1, 10000, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON}}, 1, 3.0, 0},
+        {{{0.9999, 1.0, 10, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON}}, 1, 1e-5, 1},
+        {{{0.3, 0.8, 1000, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON}}, 1, 1e-5, 1},
+        {{{1.0, 2.0, 2, "private-bn", ACCOUNTANT_SAMPLER_POISSON}, {0.02, 1.3, 2000, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON}}, 2, 1e-5, 1},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         double fine, screened;
@@ -514,7 +514,7 @@ Test(accountant, pld_gaussian_is_exact)
 {
     /* Two releases with sigma = 2 are one Gaussian with sigma = sqrt(2): the analytic delta at
      * epsilon is Phi(-eps s + 1/(2s)) - e^eps Phi(-eps s - 1/(2s)) with s = sigma_eff. */
-    accountant_event event = {1.0, 2.0, 2, "private-bn"};
+    accountant_event event = {1.0, 2.0, 2, "private-bn", ACCOUNTANT_SAMPLER_POISSON};
     accountant_options o = options_of(ACCOUNTANT_PLD, ACCOUNTANT_CONVERSION_IMPROVED);
     double s = sqrt(2.0), eps = 1.5, delta;
     double exact = 0.5 * erfc((eps * s - 0.5 / s) / sqrt(2.0)) -
@@ -530,7 +530,7 @@ Test(accountant, epsilon_monotone)
 {
     for (int kind = 0; kind < 2; kind++) {
         accountant_kind k = kind ? ACCOUNTANT_PLD : ACCOUNTANT_RDP;
-        accountant_event base = {0.02, 1.2, 500, "dp-sgd"};
+        accountant_event base = {0.02, 1.2, 500, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
         double e0 = epsilon_of(&base, 1, 1e-5, k, ACCOUNTANT_CONVERSION_IMPROVED, NULL);
         accountant_event more_steps = base, more_q = base, less_noise = base;
         more_steps.count = 600;
@@ -543,14 +543,14 @@ Test(accountant, epsilon_monotone)
     /* RDP on a finer sweep. */
     double previous = 0.0;
     for (long long steps = 1; steps <= 100000; steps *= 3) {
-        accountant_event e = {0.01, 1.0, steps, ""};
+        accountant_event e = {0.01, 1.0, steps, "", ACCOUNTANT_SAMPLER_POISSON};
         double eps = epsilon_of(&e, 1, 1e-5, ACCOUNTANT_RDP, ACCOUNTANT_CONVERSION_IMPROVED, NULL);
         cr_expect_gt(eps, previous, "steps %lld", steps);
         previous = eps;
     }
     previous = INFINITY;
     for (double sigma = 0.4; sigma < 50; sigma *= 1.3) {
-        accountant_event e = {0.01, sigma, 1000, ""};
+        accountant_event e = {0.01, sigma, 1000, "", ACCOUNTANT_SAMPLER_POISSON};
         double eps = epsilon_of(&e, 1, 1e-5, ACCOUNTANT_RDP, ACCOUNTANT_CONVERSION_CLASSIC, NULL);
         cr_expect_lt(eps, previous, "sigma %g", sigma);
         previous = eps;
@@ -559,7 +559,7 @@ Test(accountant, epsilon_monotone)
 
 Test(accountant, zero_noise_is_infinite_and_empty_is_zero)
 {
-    accountant_event event = {0.01, 0.0, 10, ""};
+    accountant_event event = {0.01, 0.0, 10, "", ACCOUNTANT_SAMPLER_POISSON};
     double order;
     cr_expect(isinf(epsilon_of(&event, 1, 1e-5, ACCOUNTANT_RDP, ACCOUNTANT_CONVERSION_IMPROVED,
                                &order)));
@@ -577,7 +577,7 @@ Test(accountant, zero_noise_is_infinite_and_empty_is_zero)
 Test(accountant, pld_is_tighter_than_rdp)
 {
     /* About 8% less epsilon for typical DP-SGD. */
-    accountant_event event = {256.0 / 60000.0, 1.1, 14062, "dp-sgd"};
+    accountant_event event = {256.0 / 60000.0, 1.1, 14062, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
     double rdp = epsilon_of(&event, 1, 1e-5, ACCOUNTANT_RDP, ACCOUNTANT_CONVERSION_IMPROVED, NULL);
     double pld = epsilon_of(&event, 1, 1e-5, ACCOUNTANT_PLD, ACCOUNTANT_CONVERSION_IMPROVED, NULL);
     cr_expect(pld < 0.95 * rdp && pld > 0.85 * rdp, "rdp %g pld %g", rdp, pld);
@@ -590,9 +590,9 @@ Test(accountant, bad_input)
     double epsilon, delta, sigma;
     long long steps;
     dpkit_error err;
-    accountant_event good = {0.01, 1.0, 10, ""};
-    accountant_event bad_q = {1.5, 1.0, 10, ""}, bad_sigma = {0.01, -1.0, 10, ""},
-                     bad_count = {0.01, 1.0, -3, ""}, nan_sigma = {0.01, NAN, 10, ""};
+    accountant_event good = {0.01, 1.0, 10, "", ACCOUNTANT_SAMPLER_POISSON};
+    accountant_event bad_q = {1.5, 1.0, 10, "", ACCOUNTANT_SAMPLER_POISSON}, bad_sigma = {0.01, -1.0, 10, "", ACCOUNTANT_SAMPLER_POISSON},
+                     bad_count = {0.01, 1.0, -3, "", ACCOUNTANT_SAMPLER_POISSON}, nan_sigma = {0.01, NAN, 10, "", ACCOUNTANT_SAMPLER_POISSON};
     cr_expect_eq(accountant_epsilon(&bad_q, 1, 1e-5, &o, &epsilon, NULL, &err), -1);
     cr_expect(strstr(err.message, "sampling rate") != NULL, "%s", err.message);
     cr_expect_eq(accountant_epsilon(&bad_sigma, 1, 1e-5, &o, &epsilon, NULL, &err), -1);
@@ -637,7 +637,7 @@ static void check_calibration(double target, double q, long long steps,
     accountant_event events[8];
     if (prior_count)
         memcpy(events, prior, prior_count * sizeof *prior);
-    events[prior_count] = (accountant_event){q, sigma, steps, "dp-sgd"};
+    events[prior_count] = (accountant_event){q, sigma, steps, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
     double at = epsilon_of(events, prior_count + 1, 1e-5, kind, conversion, NULL);
     cr_expect_leq(at, target, "calibrated sigma %.9g spends %.9g > %g", sigma, at, target);
     events[prior_count].noise_multiplier = sigma * (1.0 - 1e-5);
@@ -648,7 +648,7 @@ static void check_calibration(double target, double q, long long steps,
 
 Test(accountant, calibration_round_trips)
 {
-    accountant_event bn = {1.0, 8.0, 2, "private-bn"};
+    accountant_event bn = {1.0, 8.0, 2, "private-bn", ACCOUNTANT_SAMPLER_POISSON};
     check_calibration(3.0, 0.01, 5000, NULL, 0, ACCOUNTANT_RDP, ACCOUNTANT_CONVERSION_IMPROVED);
     check_calibration(1.0, 0.05, 300, &bn, 1, ACCOUNTANT_RDP, ACCOUNTANT_CONVERSION_CLASSIC);
     check_calibration(8.0, 1.0, 10, NULL, 0, ACCOUNTANT_RDP, ACCOUNTANT_CONVERSION_IMPROVED);
@@ -673,7 +673,7 @@ Test(accountant, pld_calibration_needs_less_noise)
 
 Test(accountant, calibration_prior_over_budget)
 {
-    accountant_event bn = {1.0, 0.5, 2, "private-bn"};
+    accountant_event bn = {1.0, 0.5, 2, "private-bn", ACCOUNTANT_SAMPLER_POISSON};
     accountant_options o;
     accountant_options_default(&o);
     double sigma;
@@ -684,7 +684,7 @@ Test(accountant, calibration_prior_over_budget)
 
 Test(accountant, max_steps_is_the_largest)
 {
-    accountant_event bn = {1.0, 8.0, 2, "private-bn"};
+    accountant_event bn = {1.0, 8.0, 2, "private-bn", ACCOUNTANT_SAMPLER_POISSON};
     for (int kind = 0; kind < 2; kind++) {
         accountant_kind k = kind ? ACCOUNTANT_PLD : ACCOUNTANT_RDP;
         accountant_options o = options_of(k, ACCOUNTANT_CONVERSION_IMPROVED);
@@ -692,7 +692,7 @@ Test(accountant, max_steps_is_the_largest)
         dpkit_error err;
         cr_assert_eq(accountant_max_steps(2.0, 1e-5, 0.05, 2.0, &bn, 1, &o, &steps, &err), 0,
                      "%s", err.message);
-        accountant_event events[2] = {bn, {0.05, 2.0, steps, "dp-sgd"}};
+        accountant_event events[2] = {bn, {0.05, 2.0, steps, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON}};
         cr_expect_leq(epsilon_of(events, 2, 1e-5, k, ACCOUNTANT_CONVERSION_IMPROVED, NULL), 2.0);
         events[1].count = steps + 1;
         cr_expect_gt(epsilon_of(events, 2, 1e-5, k, ACCOUNTANT_CONVERSION_IMPROVED, NULL), 2.0);
@@ -779,8 +779,8 @@ Test(accountant, ledger_run_length_and_epsilon)
     accountant_options_default(&o);
     double from_ledger, direct, order;
     cr_assert_eq(accountant_ledger_epsilon(&copy, 1e-5, &o, &from_ledger, &order, &err), 0);
-    accountant_event events[3] = {{1.0, 8.0, 2, ""}, {0.0682666, 3.04, 100, ""},
-                                  {0.0682666, 3.5, 20, ""}};
+    accountant_event events[3] = {{1.0, 8.0, 2, "", ACCOUNTANT_SAMPLER_POISSON}, {0.0682666, 3.04, 100, "", ACCOUNTANT_SAMPLER_POISSON},
+                                  {0.0682666, 3.5, 20, "", ACCOUNTANT_SAMPLER_POISSON}};
     cr_assert_eq(accountant_epsilon(events, 3, 1e-5, &o, &direct, NULL, &err), 0);
     cr_expect_eq(from_ledger, direct);
     cr_expect_eq(accountant_ledger_record(&copy, 2.0, 1.0, 1, "x", &err), -1);

@@ -35,7 +35,7 @@ typedef struct grid {
 static double grid_epsilon(const grid *g, int extra, double q, double sigma, long long steps,
                            double delta, int *failed)
 {
-    accountant_event events[2] = {{1.0, 8.0, 2, "private-bn"}, {q, sigma, steps, "dp-sgd"}};
+    accountant_event events[2] = {{1.0, 8.0, 2, "private-bn", ACCOUNTANT_SAMPLER_POISSON}, {q, sigma, steps, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON}};
     double epsilon = NAN;
     dpkit_error err;
     *failed = 0;
@@ -179,7 +179,7 @@ Test(accountant_extremes, underflowing_noise_is_infinite)
             accountant_options o;
             accountant_options_default(&o);
             o.kind = kind ? ACCOUNTANT_PLD : ACCOUNTANT_RDP;
-            accountant_event event = {0.01, sigmas[i], 1000, "dp-sgd"};
+            accountant_event event = {0.01, sigmas[i], 1000, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
             double epsilon = 0.0, delta = 0.0;
             dpkit_error err;
             cr_assert_eq(accountant_epsilon(&event, 1, 1e-5, &o, &epsilon, NULL, &err), 0, "%s",
@@ -196,7 +196,7 @@ Test(accountant_extremes, underflowing_noise_is_infinite)
     cr_assert_eq(accountant_max_steps(3.0, 1e-5, 0.01, 1e-300, NULL, 0, NULL, &steps, &err), 0,
                  "%s", err.message);
     cr_expect_eq(steps, 0);
-    accountant_event prior = {1.0, 1e-300, 2, "private-bn"};
+    accountant_event prior = {1.0, 1e-300, 2, "private-bn", ACCOUNTANT_SAMPLER_POISSON};
     cr_expect_eq(accountant_max_steps(3.0, 1e-5, 0.01, 1.0, &prior, 1, NULL, &steps, &err), 0);
     cr_expect_eq(steps, 0);
     double sigma;
@@ -208,9 +208,9 @@ Test(accountant_extremes, underflowing_noise_is_infinite)
 Test(accountant_extremes, impossible_events_are_refused)
 {
     const accountant_event bad[] = {
-        {NAN, 1.0, 10, ""},  {-0.1, 1.0, 10, ""}, {1.0000001, 1.0, 10, ""},
-        {0.1, NAN, 10, ""},  {0.1, -1e-300, 10, ""}, {0.1, INFINITY, 10, ""},
-        {0.1, 1.0, -1, ""},
+        {NAN, 1.0, 10, "", ACCOUNTANT_SAMPLER_POISSON},  {-0.1, 1.0, 10, "", ACCOUNTANT_SAMPLER_POISSON}, {1.0000001, 1.0, 10, "", ACCOUNTANT_SAMPLER_POISSON},
+        {0.1, NAN, 10, "", ACCOUNTANT_SAMPLER_POISSON},  {0.1, -1e-300, 10, "", ACCOUNTANT_SAMPLER_POISSON}, {0.1, INFINITY, 10, "", ACCOUNTANT_SAMPLER_POISSON},
+        {0.1, 1.0, -1, "", ACCOUNTANT_SAMPLER_POISSON},
     };
     const char *expect[] = {"sampling rate", "sampling rate", "sampling rate", "noise multiplier",
                             "noise multiplier", "noise multiplier", "count"};
@@ -331,7 +331,7 @@ Test(accountant_extremes, calibration_at_small_epsilon_is_truthful)
     cr_expect(sigma_rdp >= sigma_pld && sigma_rdp <= 1.25 * sigma_pld, "RDP %g, PLD %g",
               sigma_rdp, sigma_pld);
     /* The bound at the answer is attained past the default grid, and meets the target. */
-    accountant_event event = {SCHEDULE_Q, sigma_rdp, SCHEDULE_STEPS, "dp-sgd"};
+    accountant_event event = {SCHEDULE_Q, sigma_rdp, SCHEDULE_STEPS, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
     double epsilon, order;
     cr_assert_eq(accountant_epsilon(&event, 1, 1e-5, &rdp, &epsilon, &order, &err), 0);
     cr_expect_leq(epsilon, 0.1);
@@ -365,13 +365,13 @@ Test(accountant_extremes, pld_memory_is_capped)
     dpkit_error err;
     double epsilon;
     /* 6e7 points for one step at sigma = 0.01 (the old code went on to a 167 GB FFT). */
-    accountant_event small = {0.01, 0.01, 1000, "dp-sgd"};
+    accountant_event small = {0.01, 0.01, 1000, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
     cr_expect_eq(accountant_epsilon(&small, 1, 1e-5, &o, &epsilon, NULL, &err), -1);
     cr_expect(strstr(err.message, "noise multiplier 0.01") && strstr(err.message, "grid points") &&
                   strstr(err.message, "discretization") && strstr(err.message, "--accountant rdp"),
               "%s", err.message);
     /* A fine single step, composed 1e12 times: the Chernoff window is over the cap. */
-    accountant_event many = {0.01, 1.0, 1000000000000LL, "dp-sgd"};
+    accountant_event many = {0.01, 1.0, 1000000000000LL, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
     cr_expect_eq(accountant_epsilon(&many, 1, 1e-5, &o, &epsilon, NULL, &err), -1);
     cr_expect(strstr(err.message, "grid points") && strstr(err.message, "noise multiplier 1"),
               "%s", err.message);

@@ -30,7 +30,7 @@ Test(accountant_tuning, expected_runs)
  * above the continuous one. */
 Test(accountant_tuning, gaussian_closed_form)
 {
-    accountant_event event = {1.0, 10.0, 100, "full-batch"};
+    accountant_event event = {1.0, 10.0, 100, "full-batch", ACCOUNTANT_SAMPLER_POISSON};
     const double *orders;
     size_t n = accountant_rdp_default_orders(&orders);
     double rdp[256], tuned[256];
@@ -50,7 +50,7 @@ Test(accountant_tuning, gaussian_closed_form)
 
 static double tuned_epsilon(double eta, double gamma)
 {
-    accountant_event event = {0.01, 1.1, 10000, "dp-sgd"};
+    accountant_event event = {0.01, 1.1, 10000, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
     double eps;
     dpkit_error err;
     cr_assert_eq(accountant_tuning_epsilon(&event, 1, eta, gamma, 1e-5, NULL, &eps, NULL, &err), 0,
@@ -60,14 +60,14 @@ static double tuned_epsilon(double eta, double gamma)
 
 Test(accountant_tuning, costs_more_with_more_runs)
 {
-    accountant_event event = {0.01, 1.1, 10000, "dp-sgd"};
+    accountant_event event = {0.01, 1.1, 10000, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
     double single;
     dpkit_error err;
     cr_assert_eq(accountant_epsilon(&event, 1, 1e-5, NULL, &single, NULL, &err), 0);
     double ten = tuned_epsilon(1.0, 0.1), hundred = tuned_epsilon(1.0, 0.01);
     cr_expect(single < ten && ten < hundred, "%g %g %g", single, ten, hundred);
     /* Nothing released: no privacy spent however many runs. */
-    accountant_event none = {0.01, 1.1, 0, "dp-sgd"};
+    accountant_event none = {0.01, 1.1, 0, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
     double eps = -1.0;
     cr_assert_eq(accountant_tuning_epsilon(&none, 1, 1.0, 0.1, 1e-5, NULL, &eps, NULL, &err), 0);
     cr_expect_eq(eps, 0.0);
@@ -75,7 +75,7 @@ Test(accountant_tuning, costs_more_with_more_runs)
 
 Test(accountant_tuning, refusals)
 {
-    accountant_event event = {0.01, 1.1, 100, "dp-sgd"};
+    accountant_event event = {0.01, 1.1, 100, "dp-sgd", ACCOUNTANT_SAMPLER_POISSON};
     accountant_options pld;
     accountant_options_default(&pld);
     pld.kind = ACCOUNTANT_PLD;

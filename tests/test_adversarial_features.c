@@ -56,10 +56,7 @@ static float *one_step(dp_model *m, const dp_train_config *c, const dp_data *tra
     dpkit_error err;
     dp_workspace ws;
     dp_train_state state;
-    memset(&state, 0, sizeof state);
-    rng_init_seed(&state.sampler, 5, RNG_STREAM_SAMPLING);
-    rng_init_seed(&state.noise, 5, RNG_STREAM_NOISE);
-    accountant_ledger_init(&state.ledger);
+    test_train_state_init(&state, 5);
     dp_optimizer_config o;
     dp_optimizer_config_default(&o);
     o.lr = 0.5;
@@ -71,8 +68,7 @@ static float *one_step(dp_model *m, const dp_train_config *c, const dp_data *tra
     cr_assert_eq(state.step, 1);
     float *p = malloc(m->param_count * sizeof *p);
     memcpy(p, m->params, m->param_count * sizeof *p);
-    dp_optimizer_free(&state.optimizer);
-    accountant_ledger_free(&state.ledger);
+    test_train_state_free(&state);
     dp_workspace_free(&ws);
     return p;
 }

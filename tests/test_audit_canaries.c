@@ -232,8 +232,7 @@ Test(audit_canaries, extraction_returns_candidates_in_order_of_probability)
     for (int e = 0; e < config.epochs; e++)
         cr_assert_eq(dp_train_epoch(&lm.model, &lm.ws, &config, &state, &train, &none, &metrics,
                                     &err), 0, "%s", err.message);
-    dp_optimizer_free(&state.optimizer);
-    accountant_ledger_free(&state.ledger);
+    test_train_state_free(&state);
 
     int32_t prefix[32], alphabet[4];
     size_t prefix_count, a;

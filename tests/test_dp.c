@@ -409,7 +409,7 @@ Test(dp, training_learns_and_the_ledger_sees_every_step)
     cr_assert_float_eq(r.state.ledger.events[0].sampling_rate, 0.05, 1e-15);
     cr_assert_float_eq(r.state.ledger.events[0].noise_multiplier, 1.0, 0);
     double eps;
-    accountant_event e = {0.05, 1.0, 100, "x"};
+    accountant_event e = {0.05, 1.0, 100, "x", ACCOUNTANT_SAMPLER_POISSON};
     cr_assert_eq(accountant_epsilon(&e, 1, 1e-5, &c.accountant, &eps, NULL, &err), 0);
     cr_assert_float_eq(m.epsilon, eps, 1e-12);
     end_run(&r);

@@ -2,6 +2,7 @@
 #include "tests/test_util.h"
 
 #include "common/h5io.h"
+#include "dp/dp.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -219,4 +220,18 @@ float *test_read_params(const char *path, size_t *count)
     *count = dims[0];
     h5io_close(f);
     return p;
+}
+
+void test_train_state_init(dp_train_state *state, uint64_t seed)
+{
+    memset(state, 0, sizeof *state);
+    rng_init_seed(&state->sampler, seed, RNG_STREAM_SAMPLING);
+    rng_init_seed(&state->noise, seed, RNG_STREAM_NOISE);
+    accountant_ledger_init(&state->ledger);
+}
+
+void test_train_state_free(dp_train_state *state)
+{
+    dp_optimizer_free(&state->optimizer);
+    accountant_ledger_free(&state->ledger);
 }

@@ -4,6 +4,9 @@
 #define DPKIT_TESTS_TEST_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+struct dp_train_state;
 
 /* Path of a file under the reference data (tests/data, or $DPKIT_TESTDATA); tests/data/README.md
  * names the peer library and version behind each file. */
@@ -56,5 +59,10 @@ char *test_read_file(const char *path, size_t *size);
 int test_write_file(const char *path, const void *data, size_t size);
 /* 1 if the dataset directory of NAME is present under $DPKIT_DATA or data/. */
 const char *test_dataset_dir(const char *name);
+/* A fresh training state: zeroed, sampling and noise streams keyed from `seed`, an empty
+ * ledger (the optimizer is left to the caller). */
+void test_train_state_init(struct dp_train_state *state, uint64_t seed);
+/* Frees the state's optimizer and ledger. */
+void test_train_state_free(struct dp_train_state *state);
 
 #endif
