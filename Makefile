@@ -44,7 +44,7 @@ BENCH_SRC := $(filter-out bench/machine_limits.c,$(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := dpkit.h $(foreach m,$(MODULES),$(wildcard $(m)/*.h)) $(wildcard mpi/*.h)
 MPI_OBJ  := $(BUILD)/mpi/parallel_mpi.o
-.PHONY: dpkit.pc all check-deps test python test-asan fuzz demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves reproduce-audits reproduce-robustness
+.PHONY: dpkit.pc all check-deps test python test-asan fuzz demo bench data install clean deps reproduce reproduce-linear reproduce-cnn reproduce-curves reproduce-grid reproduce-audits reproduce-robustness
 
 all: $(BUILD)/libdpkit.a $(BUILD)/libdpkit.so $(BUILD)/dpkit
 
@@ -138,6 +138,11 @@ reproduce-cnn: deps all
 # Accuracy-against-epsilon curves (configs/curves/*.yaml; 15 runs per dataset and line).
 reproduce-curves: deps all
 	@scripts/reproduce-curves
+
+# The accuracy grid: epsilon 1, 2, 3, 4, 8 x MNIST, Fashion-MNIST, CIFAR-10 x 3 seeds
+# (configs/grid/), tables, CSV and figures in docs/results/grid/ with the wall time of each.
+reproduce-grid: deps all
+	@DEST=docs/results/grid scripts/reproduce-curves configs/grid/*.yaml
 
 # Dirac-canary audits: 5 repetitions with secret noise and every injected fault (about 30 min).
 reproduce-audits: deps all
