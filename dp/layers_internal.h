@@ -46,5 +46,19 @@ void dp_linear_fused_logits(const float *const *rows, size_t m, const float *wei
                             size_t stride, size_t D, size_t K, float *logits, double *squared);
 void dp_linear_fused_accumulate(const float *const *rows, size_t m, const float *coef,
                                 size_t D, size_t K, float *grad, size_t stride);
+/* The same kernels: in 512-bit registers (dp/linear_fused_avx512.c; only where
+ * dp_linear_fused_has_avx512() returns 1), and in GNU C vectors of 8 floats for any CPU; the two
+ * above pick the first where they can. */
+int dp_linear_fused_has_avx512(void);
+void dp_linear_fused_logits_avx512(const float *const *rows, size_t m, const float *weight,
+                                   size_t stride, size_t D, size_t K, float *logits,
+                                   double *squared);
+void dp_linear_fused_accumulate_avx512(const float *const *rows, size_t m, const float *coef,
+                                       size_t D, size_t K, float *grad, size_t stride);
+void dp_linear_fused_logits_portable(const float *const *rows, size_t m, const float *weight,
+                                     size_t stride, size_t D, size_t K, float *logits,
+                                     double *squared);
+void dp_linear_fused_accumulate_portable(const float *const *rows, size_t m, const float *coef,
+                                         size_t D, size_t K, float *grad, size_t stride);
 
 #endif

@@ -5,7 +5,8 @@
  * delta_i [x_i, 1]^T). Both passes walk the columns in tiles, so that a tile of W or of the
  * gradient stays in L2 while every row of the block goes past it. The running sums are GNU C
  * vectors that the compiler keeps in registers; SIMD_CLONES builds each kernel for AVX-512,
- * AVX2 and the baseline. */
+ * AVX2 and the baseline, and CPUs with AVX-512F take the 512-bit kernels of
+ * dp/linear_fused_avx512.c instead. */
 #include "dp/layers_internal.h"
 
 #include <string.h>
@@ -171,14 +172,34 @@ static void fused_accumulate_run(const float *const *rows, size_t m, const float
 }
 
 /* Not cloned themselves: a cloned function's resolver would be exported from libdpkit.so. */
+void dp_linear_fused_logits_portable(const float *const *rows, size_t m, const float *weight,
+                                     size_t stride, size_t D, size_t K, float *logits,
+                                     double *squared)
+{
+    fused_logits_run(rows, m, weight, stride, D, K, logits, squared);
+}
+
+void dp_linear_fused_accumulate_portable(const float *const *rows, size_t m, const float *coef,
+                                         size_t D, size_t K, float *grad, size_t stride)
+{
+    fused_accumulate_run(rows, m, coef, D, K, grad, stride);
+}
+
+/* The 512-bit kernels (dp/linear_fused_avx512.c) where the CPU has them. */
 void dp_linear_fused_logits(const float *const *rows, size_t m, const float *weight,
                             size_t stride, size_t D, size_t K, float *logits, double *squared)
 {
-    fused_logits_run(rows, m, weight, stride, D, K, logits, squared);
+    if (dp_linear_fused_has_avx512())
+        dp_linear_fused_logits_avx512(rows, m, weight, stride, D, K, logits, squared);
+    else
+        fused_logits_run(rows, m, weight, stride, D, K, logits, squared);
 }
 
 void dp_linear_fused_accumulate(const float *const *rows, size_t m, const float *coef,
                                 size_t D, size_t K, float *grad, size_t stride)
 {
-    fused_accumulate_run(rows, m, coef, D, K, grad, stride);
+    if (dp_linear_fused_has_avx512())
+        dp_linear_fused_accumulate_avx512(rows, m, coef, D, K, grad, stride);
+    else
+        fused_accumulate_run(rows, m, coef, D, K, grad, stride);
 }

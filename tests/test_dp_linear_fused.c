@@ -10,11 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef void (*fused_logits_fn)(const float *const *, size_t, const float *, size_t, size_t,
+                                size_t, float *, double *);
+typedef void (*fused_accumulate_fn)(const float *const *, size_t, const float *, size_t, size_t,
+                                    float *, size_t);
+
 /* Logits, squared norms and coefficient-weighted row sums of m rows, m = 1..37 and 70 (odd and
  * even counts, partial row groups, more rows than one accumulation call takes), W and the
  * gradient S floats a row, against double-precision sums; the S - D floats between rows are
- * left alone. */
-Test(dp_linear_fused, kernels_equal_their_definitions)
+ * left alone. Both sets of kernels: the portable ones and, where the CPU has AVX-512F, the
+ * 512-bit ones. */
+static void check_kernels(fused_logits_fn logits_of, fused_accumulate_fn accumulate)
 {
     const size_t D = 2 * 2048 + 37, S = D + 11, K = 7, rows_total = 37;
     rng r;
@@ -57,8 +63,8 @@ Test(dp_linear_fused, kernels_equal_their_definitions)
                 want[c * S + j] = s;
                 grad[c * S + j] = 1.0f;
             }
-        dp_linear_fused_logits(rows, m, w, S, D, K, logits, squared);
-        dp_linear_fused_accumulate(rows, m, coef, D, K, grad, S);
+        logits_of(rows, m, w, S, D, K, logits, squared);
+        accumulate(rows, m, coef, D, K, grad, S);
         cr_assert_lt(test_relative_error(logits, want_logits, m * K), 1e-5, "%zu rows", m);
         for (size_t i = 0; i < m; i++)
             /* summed in double: the clip factor's rounding margin relies on it */
@@ -68,7 +74,7 @@ Test(dp_linear_fused, kernels_equal_their_definitions)
     /* without squared norms the logits are the same */
     const float *one[1] = {x};
     float z[7] = {0};
-    dp_linear_fused_logits(one, 1, w, S, D, K, z, NULL);
+    logits_of(one, 1, w, S, D, K, z, NULL);
     for (size_t c = 0; c < K; c++) {
         double s = 0;
         for (size_t j = 0; j < D; j++)
@@ -76,6 +82,13 @@ Test(dp_linear_fused, kernels_equal_their_definitions)
         cr_assert_float_eq(z[c], s, 1e-5 * fmax(fabs(s), 1.0));
     }
     free(x), free(w), free(grad), free(want);
+}
+
+Test(dp_linear_fused, kernels_equal_their_definitions)
+{
+    check_kernels(dp_linear_fused_logits_portable, dp_linear_fused_accumulate_portable);
+    if (dp_linear_fused_has_avx512())
+        check_kernels(dp_linear_fused_logits_avx512, dp_linear_fused_accumulate_avx512);
 }
 
 /* One DP-SGD step's clipped sum over sampled rows (repeats allowed), clip threshold between the

@@ -1,0 +1,226 @@
+/* The few-class linear softmax kernels of dp/linear_fused.c in 512-bit registers, for CPUs with
+ * AVX-512F (picked at run time by dp_linear_fused_logits/_accumulate): the same sums, blocked
+ * for 32 zmm registers. Logits: four rows share each load of W and five classes each load of a
+ * row (20 running sums); the rows' squared norms, in double, come from the same loads of the
+ * first class group. Accumulation: five classes of four vectors of gradient columns stay in
+ * registers while every row of the block is added. Column tails are masked loads and stores. */
+#include "dp/layers_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#include <string.h>
+
+#define AVX512 __attribute__((target("avx512f")))
+#define AVX512_INLINE AVX512 inline __attribute__((always_inline))
+/* The loops over rows, classes and vectors are unrolled, so that their sums stay in registers. */
+#define Z_UNROLL _Pragma("GCC unroll 8")
+
+/* TILE columns: 5 classes x 2048 floats of W (40 KB) stay in L1/L2 while every row group of the
+ * block goes past. ROWS rows share each load of W, GROUP classes each load of a row. */
+enum { Z_TILE = 2048, Z_ROWS = 4, Z_GROUP = 5, Z_VEC = 16, Z_SPAN = 4 };
+enum { Z_ROWS_MAX = 64 }; /* rows per accumulation call (larger blocks go in parts) */
+
+int dp_linear_fused_has_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f");
+}
+
+/* acc += the squares of v's 16 floats, as 8 + 8 doubles (exact products, docs/maths.md 4.4). */
+static AVX512_INLINE __m512d z_add_squares(__m512d acc, __m512 v)
+{
+    __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+    __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    return _mm512_fmadd_pd(hi, hi, _mm512_fmadd_pd(lo, lo, acc));
+}
+
+/* One step of z_dots: the columns of `mask` from j on (all 16 but in the last step). With
+ * next, the line at column j of each of its two rows is fetched into L2 too. */
+static AVX512_INLINE void z_dots_step(const float *const x[Z_ROWS],
+                                      const float *const w[Z_GROUP], size_t j, __mmask16 mask,
+                                      __m512 s[Z_ROWS][Z_GROUP], __m512d q[Z_ROWS], int squares,
+                                      const float *const next[2])
+{
+    __m512 v[Z_ROWS];
+    Z_UNROLL
+    for (int r = 0; r < Z_ROWS; r++) {
+        v[r] = _mm512_maskz_loadu_ps(mask, x[r] + j);
+        if (squares)
+            q[r] = z_add_squares(q[r], v[r]);
+    }
+    if (next)
+        _mm_prefetch((const char *)(next[0] + j), _MM_HINT_T1),
+            _mm_prefetch((const char *)(next[1] + j), _MM_HINT_T1);
+    Z_UNROLL
+    for (int g = 0; g < Z_GROUP; g++) {
+        __m512 c = _mm512_maskz_loadu_ps(mask, w[g] + j);
+        Z_UNROLL
+        for (int r = 0; r < Z_ROWS; r++)
+            s[r][g] = _mm512_fmadd_ps(v[r], c, s[r][g]);
+    }
+}
+
+/* out[r GROUP + g] = x[r] . w[g] over len columns; with sq, sq[r] += ||x[r]||^2 in double.
+ * With next, the first next_len columns of its two rows are fetched into L2 on the way: rows
+ * that come later from memory, so that their reads overlap these sums. */
+static AVX512_INLINE void z_dots(const float *const x[Z_ROWS], const float *const w[Z_GROUP],
+                                 size_t len, float out[Z_ROWS * Z_GROUP], double *sq,
+                                 const float *const next[2], size_t next_len)
+{
+    __m512 s[Z_ROWS][Z_GROUP];
+    __m512d q[Z_ROWS];
+    Z_UNROLL
+    for (int r = 0; r < Z_ROWS; r++) {
+        q[r] = _mm512_setzero_pd();
+        Z_UNROLL
+        for (int g = 0; g < Z_GROUP; g++)
+            s[r][g] = _mm512_setzero_ps();
+    }
+    size_t j = 0;
+    for (; j + Z_VEC <= len; j += Z_VEC)
+        z_dots_step(x, w, j, (__mmask16)0xFFFF, s, q, sq != NULL, j < next_len ? next : NULL);
+    if (j < len)
+        z_dots_step(x, w, j, (__mmask16)((1u << (len - j)) - 1), s, q, sq != NULL, NULL);
+    Z_UNROLL
+    for (int r = 0; r < Z_ROWS; r++) {
+        if (sq)
+            sq[r] += _mm512_reduce_add_pd(q[r]);
+        Z_UNROLL
+        for (int g = 0; g < Z_GROUP; g++)
+            out[r * Z_GROUP + g] = _mm512_reduce_add_ps(s[r][g]);
+    }
+}
+
+AVX512
+void dp_linear_fused_logits_avx512(const float *const *rows, size_t m, const float *weight,
+                                   size_t stride, size_t D, size_t K, float *logits,
+                                   double *squared)
+{
+    for (size_t t = 0; t < D; t += Z_TILE) {
+        size_t len = D - t < Z_TILE ? D - t : Z_TILE;
+        for (size_t i = 0; i < m; i += Z_ROWS) {
+            /* a last group of fewer rows repeats its last row; those results are dropped */
+            const float *x[Z_ROWS], *next[Z_ROWS];
+            size_t here = m - i < Z_ROWS ? m - i : Z_ROWS, next_len = 0;
+            for (size_t r = 0; r < Z_ROWS; r++)
+                x[r] = rows[i + (r < here ? r : here - 1)] + t;
+            /* the rows read next: the next group's at this tile, else the first's at the next
+             * tile; each class group fetches two of them, so that the fetches are spread evenly */
+            size_t n_first = i + Z_ROWS < m ? i + Z_ROWS : 0, n_t = n_first ? t : t + Z_TILE;
+            if (n_t < D) {
+                size_t n_here = m - n_first < Z_ROWS ? m - n_first : Z_ROWS;
+                next_len = D - n_t < Z_TILE ? D - n_t : Z_TILE;
+                for (size_t r = 0; r < Z_ROWS; r++)
+                    next[r] = rows[n_first + (r < n_here ? r : n_here - 1)] + n_t;
+            }
+            for (size_t c = 0; c < K; c += Z_GROUP) {
+                const float *w[Z_GROUP];
+                float out[Z_ROWS * Z_GROUP];
+                double sq[Z_ROWS] = {0};
+                for (size_t g = 0; g < Z_GROUP; g++) /* past K: class K-1 again, dropped */
+                    w[g] = weight + (c + g < K ? c + g : K - 1) * stride + t;
+                const float *const *fetch = c / Z_GROUP < Z_ROWS / 2 ? next + 2 * (c / Z_GROUP) : NULL;
+                if (c == 0)
+                    z_dots(x, w, len, out, squared ? sq : NULL, fetch, next_len);
+                else
+                    z_dots(x, w, len, out, NULL, fetch, next_len);
+                for (size_t r = 0; r < here; r++) {
+                    if (c == 0 && squared)
+                        squared[i + r] += sq[r];
+                    for (size_t g = 0; g < Z_GROUP && c + g < K; g++)
+                        logits[(i + r) * K + c + g] += out[r * Z_GROUP + g];
+                }
+            }
+        }
+    }
+}
+
+/* g[c][j] += sum_i a[i K + c] x[i][j] for c < GROUP over len columns, SPAN vectors at a time. */
+static AVX512_INLINE void z_accumulate_group(const float *const *x, size_t m, const float *a,
+                                             size_t K, float *const g[Z_GROUP], size_t len)
+{
+    size_t j = 0;
+    for (; j + Z_SPAN * Z_VEC <= len; j += Z_SPAN * Z_VEC) {
+        __m512 s[Z_GROUP][Z_SPAN];
+        Z_UNROLL
+        for (int c = 0; c < Z_GROUP; c++)
+            Z_UNROLL
+            for (int v = 0; v < Z_SPAN; v++)
+                s[c][v] = _mm512_loadu_ps(g[c] + j + v * Z_VEC);
+        for (size_t i = 0; i < m; i++) {
+            __m512 u[Z_SPAN];
+            Z_UNROLL
+            for (int v = 0; v < Z_SPAN; v++)
+                u[v] = _mm512_loadu_ps(x[i] + j + v * Z_VEC);
+            Z_UNROLL
+            for (int c = 0; c < Z_GROUP; c++) {
+                __m512 b = _mm512_set1_ps(a[i * K + c]);
+                Z_UNROLL
+                for (int v = 0; v < Z_SPAN; v++)
+                    s[c][v] = _mm512_fmadd_ps(b, u[v], s[c][v]);
+            }
+        }
+        Z_UNROLL
+        for (int c = 0; c < Z_GROUP; c++)
+            Z_UNROLL
+            for (int v = 0; v < Z_SPAN; v++)
+                _mm512_storeu_ps(g[c] + j + v * Z_VEC, s[c][v]);
+    }
+    for (; j < len; j += Z_VEC) { /* the last len % (SPAN VEC) columns, a vector at a time */
+        __mmask16 mask = j + Z_VEC <= len ? (__mmask16)0xFFFF : (__mmask16)((1u << (len - j)) - 1);
+        __m512 s[Z_GROUP];
+        Z_UNROLL
+        for (int c = 0; c < Z_GROUP; c++)
+            s[c] = _mm512_maskz_loadu_ps(mask, g[c] + j);
+        for (size_t i = 0; i < m; i++) {
+            __m512 u = _mm512_maskz_loadu_ps(mask, x[i] + j);
+            Z_UNROLL
+            for (int c = 0; c < Z_GROUP; c++)
+                s[c] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * K + c]), u, s[c]);
+        }
+        Z_UNROLL
+        for (int c = 0; c < Z_GROUP; c++)
+            _mm512_mask_storeu_ps(g[c] + j, mask, s[c]);
+    }
+}
+
+AVX512
+void dp_linear_fused_accumulate_avx512(const float *const *rows, size_t m, const float *coef,
+                                       size_t D, size_t K, float *grad, size_t stride)
+{
+    float spare[Z_TILE]; /* the sums of classes past K, not kept */
+    float padded[Z_GROUP * Z_ROWS_MAX]; /* a last group's coefficients, 0 past K */
+    if (K % Z_GROUP)
+        memset(spare, 0, sizeof spare);
+    for (size_t t = 0; t < D; t += Z_TILE) {
+        size_t len = D - t < Z_TILE ? D - t : Z_TILE;
+        const float *x[Z_ROWS_MAX];
+        for (size_t first = 0; first < m; first += Z_ROWS_MAX) {
+            size_t rows_here = m - first < Z_ROWS_MAX ? m - first : Z_ROWS_MAX;
+            for (size_t i = 0; i < rows_here; i++)
+                x[i] = rows[first + i] + t;
+            for (size_t c = 0; c < K; c += Z_GROUP) {
+                float *g[Z_GROUP];
+                const float *a = coef + first * K + c;
+                size_t a_stride = K;
+                for (size_t k = 0; k < Z_GROUP; k++)
+                    g[k] = c + k < K ? grad + (c + k) * stride + t : spare;
+                if (c + Z_GROUP > K) {
+                    for (size_t i = 0; i < rows_here; i++)
+                        for (size_t k = 0; k < Z_GROUP; k++)
+                            padded[i * Z_GROUP + k] = c + k < K ? a[i * K + k] : 0.0f;
+                    a = padded, a_stride = Z_GROUP;
+                }
+                z_accumulate_group(x, rows_here, a, a_stride, g, len);
+            }
+        }
+    }
+}
+
+#else
+
+int dp_linear_fused_has_avx512(void)
+{
+    return 0;
+}
+
+#endif
