@@ -15,9 +15,13 @@
 /* The loops over rows, classes and vectors are unrolled, so that their sums stay in registers. */
 #define Z_UNROLL _Pragma("GCC unroll 8")
 
-/* TILE columns: 5 classes x 2048 floats of W (40 KB) stay in L1/L2 while every row group of the
- * block goes past. ROWS rows share each load of W, GROUP classes each load of a row. */
-enum { Z_TILE = 2048, Z_ROWS = 4, Z_GROUP = 5, Z_VEC = 16, Z_SPAN = 4 };
+/* ROWS rows share each load of W, GROUP classes each load of a row. The logits walk rows in
+ * pieces of up to LOGITS_TILE columns (5 classes of W, 320 KB, stay in L2): each row read from
+ * memory is one long stream that the hardware prefetcher follows (pieces of 2048 columns
+ * measured a fifth slower, a row group's four short streams restarting every 8 KB). The
+ * accumulation walks TILE columns, so that a tile of the gradient (10 classes, 80 KB) stays in
+ * L2 while the block, in L2 since its logits, goes past. */
+enum { Z_TILE = 2048, Z_LOGITS_TILE = 16384, Z_ROWS = 4, Z_GROUP = 5, Z_VEC = 16, Z_SPAN = 4 };
 enum { Z_ROWS_MAX = 64 }; /* rows per accumulation call (larger blocks go in parts) */
 
 int dp_linear_fused_has_avx512(void)
@@ -33,12 +37,10 @@ static AVX512_INLINE __m512d z_add_squares(__m512d acc, __m512 v)
     return _mm512_fmadd_pd(hi, hi, _mm512_fmadd_pd(lo, lo, acc));
 }
 
-/* One step of z_dots: the columns of `mask` from j on (all 16 but in the last step). With
- * next, the line at column j of each of its two rows is fetched into L2 too. */
+/* One step of z_dots: the columns of `mask` from j on (all 16 but in the last step). */
 static AVX512_INLINE void z_dots_step(const float *const x[Z_ROWS],
                                       const float *const w[Z_GROUP], size_t j, __mmask16 mask,
-                                      __m512 s[Z_ROWS][Z_GROUP], __m512d q[Z_ROWS], int squares,
-                                      const float *const next[2])
+                                      __m512 s[Z_ROWS][Z_GROUP], __m512d q[Z_ROWS], int squares)
 {
     __m512 v[Z_ROWS];
     Z_UNROLL
@@ -47,9 +49,6 @@ static AVX512_INLINE void z_dots_step(const float *const x[Z_ROWS],
         if (squares)
             q[r] = z_add_squares(q[r], v[r]);
     }
-    if (next)
-        _mm_prefetch((const char *)(next[0] + j), _MM_HINT_T1),
-            _mm_prefetch((const char *)(next[1] + j), _MM_HINT_T1);
     Z_UNROLL
     for (int g = 0; g < Z_GROUP; g++) {
         __m512 c = _mm512_maskz_loadu_ps(mask, w[g] + j);
@@ -59,12 +58,9 @@ static AVX512_INLINE void z_dots_step(const float *const x[Z_ROWS],
     }
 }
 
-/* out[r GROUP + g] = x[r] . w[g] over len columns; with sq, sq[r] += ||x[r]||^2 in double.
- * With next, the first next_len columns of its two rows are fetched into L2 on the way: rows
- * that come later from memory, so that their reads overlap these sums. */
+/* out[r GROUP + g] = x[r] . w[g] over len columns; with sq, sq[r] += ||x[r]||^2 in double. */
 static AVX512_INLINE void z_dots(const float *const x[Z_ROWS], const float *const w[Z_GROUP],
-                                 size_t len, float out[Z_ROWS * Z_GROUP], double *sq,
-                                 const float *const next[2], size_t next_len)
+                                 size_t len, float out[Z_ROWS * Z_GROUP], double *sq)
 {
     __m512 s[Z_ROWS][Z_GROUP];
     __m512d q[Z_ROWS];
@@ -77,9 +73,9 @@ static AVX512_INLINE void z_dots(const float *const x[Z_ROWS], const float *cons
     }
     size_t j = 0;
     for (; j + Z_VEC <= len; j += Z_VEC)
-        z_dots_step(x, w, j, (__mmask16)0xFFFF, s, q, sq != NULL, j < next_len ? next : NULL);
+        z_dots_step(x, w, j, (__mmask16)0xFFFF, s, q, sq != NULL);
     if (j < len)
-        z_dots_step(x, w, j, (__mmask16)((1u << (len - j)) - 1), s, q, sq != NULL, NULL);
+        z_dots_step(x, w, j, (__mmask16)((1u << (len - j)) - 1), s, q, sq != NULL);
     Z_UNROLL
     for (int r = 0; r < Z_ROWS; r++) {
         if (sq)
@@ -95,34 +91,24 @@ void dp_linear_fused_logits_avx512(const float *const *rows, size_t m, const flo
                                    size_t stride, size_t D, size_t K, float *logits,
                                    double *squared)
 {
-    for (size_t t = 0; t < D; t += Z_TILE) {
-        size_t len = D - t < Z_TILE ? D - t : Z_TILE;
+    for (size_t t = 0; t < D; t += Z_LOGITS_TILE) {
+        size_t len = D - t < Z_LOGITS_TILE ? D - t : Z_LOGITS_TILE;
         for (size_t i = 0; i < m; i += Z_ROWS) {
             /* a last group of fewer rows repeats its last row; those results are dropped */
-            const float *x[Z_ROWS], *next[Z_ROWS];
-            size_t here = m - i < Z_ROWS ? m - i : Z_ROWS, next_len = 0;
+            const float *x[Z_ROWS];
+            size_t here = m - i < Z_ROWS ? m - i : Z_ROWS;
             for (size_t r = 0; r < Z_ROWS; r++)
                 x[r] = rows[i + (r < here ? r : here - 1)] + t;
-            /* the rows read next: the next group's at this tile, else the first's at the next
-             * tile; each class group fetches two of them, so that the fetches are spread evenly */
-            size_t n_first = i + Z_ROWS < m ? i + Z_ROWS : 0, n_t = n_first ? t : t + Z_TILE;
-            if (n_t < D) {
-                size_t n_here = m - n_first < Z_ROWS ? m - n_first : Z_ROWS;
-                next_len = D - n_t < Z_TILE ? D - n_t : Z_TILE;
-                for (size_t r = 0; r < Z_ROWS; r++)
-                    next[r] = rows[n_first + (r < n_here ? r : n_here - 1)] + n_t;
-            }
             for (size_t c = 0; c < K; c += Z_GROUP) {
                 const float *w[Z_GROUP];
                 float out[Z_ROWS * Z_GROUP];
                 double sq[Z_ROWS] = {0};
                 for (size_t g = 0; g < Z_GROUP; g++) /* past K: class K-1 again, dropped */
                     w[g] = weight + (c + g < K ? c + g : K - 1) * stride + t;
-                const float *const *fetch = c / Z_GROUP < Z_ROWS / 2 ? next + 2 * (c / Z_GROUP) : NULL;
-                if (c == 0)
-                    z_dots(x, w, len, out, squared ? sq : NULL, fetch, next_len);
+                if (c == 0 && squared)
+                    z_dots(x, w, len, out, sq);
                 else
-                    z_dots(x, w, len, out, NULL, fetch, next_len);
+                    z_dots(x, w, len, out, NULL);
                 for (size_t r = 0; r < here; r++) {
                     if (c == 0 && squared)
                         squared[i + r] += sq[r];

@@ -15,14 +15,14 @@ typedef void (*fused_logits_fn)(const float *const *, size_t, const float *, siz
 typedef void (*fused_accumulate_fn)(const float *const *, size_t, const float *, size_t, size_t,
                                     float *, size_t);
 
-/* Logits, squared norms and coefficient-weighted row sums of m rows, m = 1..37 and 70 (odd and
- * even counts, partial row groups, more rows than one accumulation call takes), W and the
- * gradient S floats a row, against double-precision sums; the S - D floats between rows are
- * left alone. Both sets of kernels: the portable ones and, where the CPU has AVX-512F, the
- * 512-bit ones. */
-static void check_kernels(fused_logits_fn logits_of, fused_accumulate_fn accumulate)
+/* Logits, squared norms and coefficient-weighted row sums of m rows, m = 1, 1 + m_step, ... up
+ * to 37, and 70 (odd and even counts, partial row groups, more rows than one accumulation call
+ * takes), rows of D floats, W and the gradient S floats a row, against double-precision sums;
+ * the S - D floats between rows are left alone. */
+static void check_kernels(fused_logits_fn logits_of, fused_accumulate_fn accumulate, size_t D,
+                          size_t m_step)
 {
-    const size_t D = 2 * 2048 + 37, S = D + 11, K = 7, rows_total = 37;
+    const size_t S = D + 11, K = 7, rows_total = 37;
     rng r;
     rng_init_seed(&r, 21, RNG_STREAM_TEST);
     float *x = malloc(rows_total * D * sizeof *x), *w = malloc(K * S * sizeof *w);
@@ -32,7 +32,7 @@ static void check_kernels(fused_logits_fn logits_of, fused_accumulate_fn accumul
         x[j] = (float)rng_gaussian(&r);
     for (size_t j = 0; j < K * S; j++)
         w[j] = j % S < D ? (float)(0.1 * rng_gaussian(&r)) : NAN; /* the gap is never read */
-    for (size_t m = 1; m <= 70; m = m == rows_total ? 70 : m + 1) {
+    for (size_t m = 1; m <= 70; m = m == rows_total ? 70 : m + m_step) {
         const float *rows[70];
         float logits[70 * 7], coef[70 * 7];
         double squared[70], want_logits[70 * 7], want_squared[70];
@@ -84,11 +84,18 @@ static void check_kernels(fused_logits_fn logits_of, fused_accumulate_fn accumul
     free(x), free(w), free(grad), free(want);
 }
 
+/* Both sets of kernels: the portable ones and, where the CPU has AVX-512F, the 512-bit ones;
+ * rows over 3 column tiles with a ragged end, and (fewer row counts) rows longer than the
+ * 512-bit logits' 16,384-column pieces. */
 Test(dp_linear_fused, kernels_equal_their_definitions)
 {
-    check_kernels(dp_linear_fused_logits_portable, dp_linear_fused_accumulate_portable);
-    if (dp_linear_fused_has_avx512())
-        check_kernels(dp_linear_fused_logits_avx512, dp_linear_fused_accumulate_avx512);
+    const size_t narrow = 2 * 2048 + 37, wide = 16384 + 2048 + 37;
+    check_kernels(dp_linear_fused_logits_portable, dp_linear_fused_accumulate_portable, narrow, 1);
+    check_kernels(dp_linear_fused_logits_portable, dp_linear_fused_accumulate_portable, wide, 18);
+    if (dp_linear_fused_has_avx512()) {
+        check_kernels(dp_linear_fused_logits_avx512, dp_linear_fused_accumulate_avx512, narrow, 1);
+        check_kernels(dp_linear_fused_logits_avx512, dp_linear_fused_accumulate_avx512, wide, 18);
+    }
 }
 
 /* One DP-SGD step's clipped sum over sampled rows (repeats allowed), clip threshold between the
