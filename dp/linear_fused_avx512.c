@@ -6,9 +6,8 @@
  * registers while every row of the block is added. Column tails are masked loads and stores. */
 #include "dp/layers_internal.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#ifdef DP_LINEAR_FUSED_AVX512
 #include <immintrin.h>
-#include <string.h>
 
 #define AVX512 __attribute__((target("avx512f")))
 #define AVX512_INLINE AVX512 inline __attribute__((always_inline))
@@ -19,10 +18,8 @@
  * pieces of up to LOGITS_TILE columns (5 classes of W, 320 KB, stay in L2): each row read from
  * memory is one long stream that the hardware prefetcher follows (pieces of 2048 columns
  * measured a fifth slower, a row group's four short streams restarting every 8 KB). The
- * accumulation walks TILE columns, so that a tile of the gradient (10 classes, 80 KB) stays in
- * L2 while the block, in L2 since its logits, goes past. */
-enum { Z_TILE = 2048, Z_LOGITS_TILE = 16384, Z_ROWS = 4, Z_GROUP = 5, Z_VEC = 16, Z_SPAN = 4 };
-enum { Z_ROWS_MAX = 64 }; /* rows per accumulation call (larger blocks go in parts) */
+ * accumulation runs in dp/linear_fused.c's driver (its column tiles, the classes past K). */
+enum { Z_LOGITS_TILE = 16384, Z_ROWS = 4, Z_GROUP = DP_LINEAR_FUSED_GROUP, Z_VEC = 16, Z_SPAN = 4 };
 
 int dp_linear_fused_has_avx512(void)
 {
@@ -120,9 +117,10 @@ void dp_linear_fused_logits_avx512(const float *const *rows, size_t m, const flo
     }
 }
 
-/* g[c][j] += sum_i a[i K + c] x[i][j] for c < GROUP over len columns, SPAN vectors at a time. */
-static AVX512_INLINE void z_accumulate_group(const float *const *x, size_t m, const float *a,
-                                             size_t K, float *const g[Z_GROUP], size_t len)
+/* The accumulation's group kernel (layers_internal.h), SPAN vectors of columns at a time. */
+AVX512
+void dp_linear_fused_accumulate_group_avx512(const float *const *x, size_t m, const float *a,
+                                             size_t K, float *const *g, size_t len)
 {
     size_t j = 0;
     for (; j + Z_SPAN * Z_VEC <= len; j += Z_SPAN * Z_VEC) {
@@ -167,46 +165,6 @@ static AVX512_INLINE void z_accumulate_group(const float *const *x, size_t m, co
         for (int c = 0; c < Z_GROUP; c++)
             _mm512_mask_storeu_ps(g[c] + j, mask, s[c]);
     }
-}
-
-AVX512
-void dp_linear_fused_accumulate_avx512(const float *const *rows, size_t m, const float *coef,
-                                       size_t D, size_t K, float *grad, size_t stride)
-{
-    float spare[Z_TILE]; /* the sums of classes past K, not kept */
-    float padded[Z_GROUP * Z_ROWS_MAX]; /* a last group's coefficients, 0 past K */
-    if (K % Z_GROUP)
-        memset(spare, 0, sizeof spare);
-    for (size_t t = 0; t < D; t += Z_TILE) {
-        size_t len = D - t < Z_TILE ? D - t : Z_TILE;
-        const float *x[Z_ROWS_MAX];
-        for (size_t first = 0; first < m; first += Z_ROWS_MAX) {
-            size_t rows_here = m - first < Z_ROWS_MAX ? m - first : Z_ROWS_MAX;
-            for (size_t i = 0; i < rows_here; i++)
-                x[i] = rows[first + i] + t;
-            for (size_t c = 0; c < K; c += Z_GROUP) {
-                float *g[Z_GROUP];
-                const float *a = coef + first * K + c;
-                size_t a_stride = K;
-                for (size_t k = 0; k < Z_GROUP; k++)
-                    g[k] = c + k < K ? grad + (c + k) * stride + t : spare;
-                if (c + Z_GROUP > K) {
-                    for (size_t i = 0; i < rows_here; i++)
-                        for (size_t k = 0; k < Z_GROUP; k++)
-                            padded[i * Z_GROUP + k] = c + k < K ? a[i * K + k] : 0.0f;
-                    a = padded, a_stride = Z_GROUP;
-                }
-                z_accumulate_group(x, rows_here, a, a_stride, g, len);
-            }
-        }
-    }
-}
-
-#else
-
-int dp_linear_fused_has_avx512(void)
-{
-    return 0;
 }
 
 #endif

@@ -84,6 +84,15 @@ static void check_kernels(fused_logits_fn logits_of, fused_accumulate_fn accumul
     free(x), free(w), free(grad), free(want);
 }
 
+#ifdef DP_LINEAR_FUSED_AVX512
+static void accumulate_avx512(const float *const *rows, size_t m, const float *coef, size_t D,
+                              size_t K, float *grad, size_t stride)
+{
+    dp_linear_fused_accumulate_with(dp_linear_fused_accumulate_group_avx512, rows, m, coef, D, K,
+                                    grad, stride);
+}
+#endif
+
 /* Both sets of kernels: the portable ones and, where the CPU has AVX-512F, the 512-bit ones;
  * rows over 3 column tiles with a ragged end, and (fewer row counts) rows longer than the
  * 512-bit logits' 16,384-column pieces. */
@@ -92,10 +101,12 @@ Test(dp_linear_fused, kernels_equal_their_definitions)
     const size_t narrow = 2 * 2048 + 37, wide = 16384 + 2048 + 37;
     check_kernels(dp_linear_fused_logits_portable, dp_linear_fused_accumulate_portable, narrow, 1);
     check_kernels(dp_linear_fused_logits_portable, dp_linear_fused_accumulate_portable, wide, 18);
+#ifdef DP_LINEAR_FUSED_AVX512
     if (dp_linear_fused_has_avx512()) {
-        check_kernels(dp_linear_fused_logits_avx512, dp_linear_fused_accumulate_avx512, narrow, 1);
-        check_kernels(dp_linear_fused_logits_avx512, dp_linear_fused_accumulate_avx512, wide, 18);
+        check_kernels(dp_linear_fused_logits_avx512, accumulate_avx512, narrow, 1);
+        check_kernels(dp_linear_fused_logits_avx512, accumulate_avx512, wide, 18);
     }
+#endif
 }
 
 /* One DP-SGD step's clipped sum over sampled rows (repeats allowed), clip threshold between the
