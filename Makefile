@@ -74,6 +74,9 @@ $(BUILD)/libdpkit.so: $(LIB_OBJ)
 	ln -sf libdpkit.so.$(VERSION) $@
 
 $(MPI_OBJ): ALL_CFLAGS += $(MPI_CFLAGS)
+# The secure Gaussian sampler's sqrt vectorises only without errno (gcc takes no per-function
+# -fno-math-errno); its argument is never negative, so errno would never be set.
+$(BUILD)/common/rng_gaussian.o: ALL_CFLAGS += -fno-math-errno
 
 $(BUILD)/dpkit: $(CLI_OBJ) $(MPI_OBJ) $(BUILD)/libdpkit.a
 	$(CC) -o $@ $(CLI_OBJ) $(MPI_OBJ) $(BUILD)/libdpkit.a $(LDFLAGS) $(LDLIBS) $(MPI_LIBS)

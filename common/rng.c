@@ -148,44 +148,6 @@ double rng_gaussian(rng *r)
     return z0;
 }
 
-double rng_gaussian_secure(rng *r)
-{
-    double a, b, c, d;
-    box_muller_pair(r, &a, &b);
-    box_muller_pair(r, &c, &d);
-    return (a + b + c + d) / 2.0;
-}
-
-void rng_fill_gaussian_secure(rng *r, float *out, size_t n, double std)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = (float)(std * rng_gaussian_secure(r));
-}
-
-/* Values per chunk of rng_add_gaussian_secure; each takes RNG_GAUSSIAN_SECURE_BYTES. */
-#define SECURE_CHUNK 2048
-
-void rng_add_gaussian_secure(rng *r, float *out, size_t n, double std)
-{
-    /* Every secure sample consumes exactly 32 keystream bytes (two Box-Muller pairs of two
-     * 8-byte uniforms), so chunk k starts at a known position: threads fill chunks from
-     * copies of the generator seeked there and get the values of one sequential pass. */
-    uint64_t start = rng_tell(r);
-    size_t chunks = (n + SECURE_CHUNK - 1) / SECURE_CHUNK;
-#pragma omp parallel for schedule(static) if (chunks > 4)
-    for (size_t k = 0; k < chunks; k++) {
-        rng local = *r;
-        float values[SECURE_CHUNK];
-        size_t first = k * SECURE_CHUNK, m = n - first < SECURE_CHUNK ? n - first : SECURE_CHUNK;
-        rng_seek(&local, start + (uint64_t)first * RNG_GAUSSIAN_SECURE_BYTES);
-        rng_fill_gaussian_secure(&local, values, m, std);
-        for (size_t i = 0; i < m; i++)
-            out[first + i] += values[i];
-        sodium_memzero(&local, sizeof local);
-    }
-    rng_seek(r, start + (uint64_t)n * RNG_GAUSSIAN_SECURE_BYTES);
-}
-
 void rng_shuffle_indices(rng *r, size_t *indices, size_t n)
 {
     for (size_t i = n; i > 1; i--) {

@@ -74,6 +74,9 @@ double rng_gaussian(rng *r);
  * four draws fills the floating-point grid densely (Holohan & Braghin 2021), as opacus does in
  * secure mode. Variance is 4/4 = 1. */
 double rng_gaussian_secure(rng *r);
+/* The value rng_gaussian_secure makes of its 32 keystream bytes (common/rng_gaussian.c: log,
+ * sin and cos by its own polynomials, the same bits on every CPU and vector width). */
+double rng_gaussian_secure_of(const uint8_t bytes[32]);
 /* out[i] = std * rng_gaussian_secure(r) for i < n (float32 for parameter-sized noise). */
 void rng_fill_gaussian_secure(rng *r, float *out, size_t n, double std);
 /* Keystream bytes each rng_gaussian_secure value consumes. */

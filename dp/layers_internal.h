@@ -46,5 +46,30 @@ void dp_linear_fused_logits(const float *const *rows, size_t m, const float *wei
                             size_t stride, size_t D, size_t K, float *logits, double *squared);
 void dp_linear_fused_accumulate(const float *const *rows, size_t m, const float *coef,
                                 size_t D, size_t K, float *grad, size_t stride);
+/* The same kernels in GNU C vectors of 8 floats for any CPU (_portable) and, on x86-64 with
+ * gcc, in 512-bit registers (dp/linear_fused_avx512.c; only where dp_linear_fused_has_avx512()
+ * returns 1); the two above pick the second where they can. The accumulation's kernels share
+ * one driver: a group kernel adds g[c][j] += sum_i a[i a_stride + c] x[i][j] for the
+ * DP_LINEAR_FUSED_GROUP classes c of g over len columns of m rows x. */
+enum { DP_LINEAR_FUSED_GROUP = 5 };
+typedef void (*dp_linear_fused_group_fn)(const float *const *x, size_t m, const float *a,
+                                         size_t a_stride, float *const *g, size_t len);
+void dp_linear_fused_accumulate_with(dp_linear_fused_group_fn group, const float *const *rows,
+                                     size_t m, const float *coef, size_t D, size_t K,
+                                     float *grad, size_t stride);
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DP_LINEAR_FUSED_AVX512 1
+int dp_linear_fused_has_avx512(void);
+void dp_linear_fused_logits_avx512(const float *const *rows, size_t m, const float *weight,
+                                   size_t stride, size_t D, size_t K, float *logits,
+                                   double *squared);
+void dp_linear_fused_accumulate_group_avx512(const float *const *x, size_t m, const float *a,
+                                             size_t a_stride, float *const *g, size_t len);
+#endif
+void dp_linear_fused_logits_portable(const float *const *rows, size_t m, const float *weight,
+                                     size_t stride, size_t D, size_t K, float *logits,
+                                     double *squared);
+void dp_linear_fused_accumulate_portable(const float *const *rows, size_t m, const float *coef,
+                                         size_t D, size_t K, float *grad, size_t stride);
 
 #endif

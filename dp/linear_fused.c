@@ -5,7 +5,8 @@
  * delta_i [x_i, 1]^T). Both passes walk the columns in tiles, so that a tile of W or of the
  * gradient stays in L2 while every row of the block goes past it. The running sums are GNU C
  * vectors that the compiler keeps in registers; SIMD_CLONES builds each kernel for AVX-512,
- * AVX2 and the baseline. */
+ * AVX2 and the baseline, and CPUs with AVX-512F take the 512-bit kernels of
+ * dp/linear_fused_avx512.c instead. */
 #include "dp/layers_internal.h"
 
 #include <string.h>
@@ -17,7 +18,7 @@
  * short pass of their own over the pair's tile (then in L1/L2). Accumulation: GROUP classes of
  * VEC gradient columns stay in registers while every row of the block is added (one load of
  * the row and GROUP broadcast coefficients per row). */
-enum { FUSED_TILE = 2048, FUSED_GROUP = 5, FUSED_VEC = 8 };
+enum { FUSED_TILE = 2048, FUSED_GROUP = DP_LINEAR_FUSED_GROUP, FUSED_VEC = 8 };
 enum { FUSED_ROWS_MAX = 64 }; /* rows per accumulation call (larger blocks go in parts) */
 
 /* The helpers are inlined into each clone, so that they too are built for its vector width. */
@@ -78,10 +79,11 @@ static FUSED_INLINE void fused_squares(const float *restrict x0, const float *re
     *s0 += a, *s1 += b;
 }
 
-/* g[c][j] += sum_i a[i K + c] rows[i][j] for c < FUSED_GROUP over len columns. */
-static FUSED_INLINE void fused_accumulate_group(const float *const *rows, size_t m,
-                                                const float *a, size_t K,
-                                                float *const g[FUSED_GROUP], size_t len)
+/* The accumulation's group kernel (layers_internal.h): g[c][j] += sum_i a[i K + c] rows[i][j]
+ * for c < FUSED_GROUP over len columns. */
+SIMD_CLONES
+static void fused_accumulate_group(const float *const *rows, size_t m, const float *a, size_t K,
+                                   float *const *g, size_t len)
 {
     float *g0 = g[0], *g1 = g[1], *g2 = g[2], *g3 = g[3], *g4 = g[4];
     size_t j = 0;
@@ -137,9 +139,9 @@ static void fused_logits_run(const float *const *rows, size_t m, const float *we
     }
 }
 
-SIMD_CLONES
-static void fused_accumulate_run(const float *const *rows, size_t m, const float *coef,
-                                 size_t D, size_t K, float *grad, size_t stride)
+void dp_linear_fused_accumulate_with(dp_linear_fused_group_fn group, const float *const *rows,
+                                     size_t m, const float *coef, size_t D, size_t K,
+                                     float *grad, size_t stride)
 {
     float spare[FUSED_TILE]; /* the sums of classes past K, not kept */
     float padded[FUSED_GROUP * FUSED_ROWS_MAX]; /* a last group's coefficients, 0 past K */
@@ -164,21 +166,47 @@ static void fused_accumulate_run(const float *const *rows, size_t m, const float
                             padded[i * FUSED_GROUP + k] = c + k < K ? a[i * K + k] : 0.0f;
                     a = padded, a_stride = FUSED_GROUP;
                 }
-                fused_accumulate_group(x, rows_here, a, a_stride, g, len);
+                group(x, rows_here, a, a_stride, g, len);
             }
         }
     }
 }
 
 /* Not cloned themselves: a cloned function's resolver would be exported from libdpkit.so. */
+void dp_linear_fused_logits_portable(const float *const *rows, size_t m, const float *weight,
+                                     size_t stride, size_t D, size_t K, float *logits,
+                                     double *squared)
+{
+    fused_logits_run(rows, m, weight, stride, D, K, logits, squared);
+}
+
+/* The group kernel's clone is picked once per call of it (a few per block of rows). */
+void dp_linear_fused_accumulate_portable(const float *const *rows, size_t m, const float *coef,
+                                         size_t D, size_t K, float *grad, size_t stride)
+{
+    dp_linear_fused_accumulate_with(fused_accumulate_group, rows, m, coef, D, K, grad, stride);
+}
+
+/* The 512-bit kernels (dp/linear_fused_avx512.c) where the CPU has them. */
 void dp_linear_fused_logits(const float *const *rows, size_t m, const float *weight,
                             size_t stride, size_t D, size_t K, float *logits, double *squared)
 {
+#ifdef DP_LINEAR_FUSED_AVX512
+    if (dp_linear_fused_has_avx512()) {
+        dp_linear_fused_logits_avx512(rows, m, weight, stride, D, K, logits, squared);
+        return;
+    }
+#endif
     fused_logits_run(rows, m, weight, stride, D, K, logits, squared);
 }
 
 void dp_linear_fused_accumulate(const float *const *rows, size_t m, const float *coef,
                                 size_t D, size_t K, float *grad, size_t stride)
 {
-    fused_accumulate_run(rows, m, coef, D, K, grad, stride);
+    dp_linear_fused_group_fn group = fused_accumulate_group;
+#ifdef DP_LINEAR_FUSED_AVX512
+    if (dp_linear_fused_has_avx512())
+        group = dp_linear_fused_accumulate_group_avx512;
+#endif
+    dp_linear_fused_accumulate_with(group, rows, m, coef, D, K, grad, stride);
 }

@@ -10,13 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Logits, squared norms and coefficient-weighted row sums of m rows, m = 1..37 and 70 (odd and
- * even counts, partial row groups, more rows than one accumulation call takes), W and the
- * gradient S floats a row, against double-precision sums; the S - D floats between rows are
- * left alone. */
-Test(dp_linear_fused, kernels_equal_their_definitions)
+typedef void (*fused_logits_fn)(const float *const *, size_t, const float *, size_t, size_t,
+                                size_t, float *, double *);
+typedef void (*fused_accumulate_fn)(const float *const *, size_t, const float *, size_t, size_t,
+                                    float *, size_t);
+
+/* Logits, squared norms and coefficient-weighted row sums of m rows, m = 1, 1 + m_step, ... up
+ * to 37, and 70 (odd and even counts, partial row groups, more rows than one accumulation call
+ * takes), rows of D floats, W and the gradient S floats a row, against double-precision sums;
+ * the S - D floats between rows are left alone. */
+static void check_kernels(fused_logits_fn logits_of, fused_accumulate_fn accumulate, size_t D,
+                          size_t m_step)
 {
-    const size_t D = 2 * 2048 + 37, S = D + 11, K = 7, rows_total = 37;
+    const size_t S = D + 11, K = 7, rows_total = 37;
     rng r;
     rng_init_seed(&r, 21, RNG_STREAM_TEST);
     float *x = malloc(rows_total * D * sizeof *x), *w = malloc(K * S * sizeof *w);
@@ -26,7 +32,7 @@ Test(dp_linear_fused, kernels_equal_their_definitions)
         x[j] = (float)rng_gaussian(&r);
     for (size_t j = 0; j < K * S; j++)
         w[j] = j % S < D ? (float)(0.1 * rng_gaussian(&r)) : NAN; /* the gap is never read */
-    for (size_t m = 1; m <= 70; m = m == rows_total ? 70 : m + 1) {
+    for (size_t m = 1; m <= 70; m = m == rows_total ? 70 : m + m_step) {
         const float *rows[70];
         float logits[70 * 7], coef[70 * 7];
         double squared[70], want_logits[70 * 7], want_squared[70];
@@ -57,8 +63,8 @@ Test(dp_linear_fused, kernels_equal_their_definitions)
                 want[c * S + j] = s;
                 grad[c * S + j] = 1.0f;
             }
-        dp_linear_fused_logits(rows, m, w, S, D, K, logits, squared);
-        dp_linear_fused_accumulate(rows, m, coef, D, K, grad, S);
+        logits_of(rows, m, w, S, D, K, logits, squared);
+        accumulate(rows, m, coef, D, K, grad, S);
         cr_assert_lt(test_relative_error(logits, want_logits, m * K), 1e-5, "%zu rows", m);
         for (size_t i = 0; i < m; i++)
             /* summed in double: the clip factor's rounding margin relies on it */
@@ -68,7 +74,7 @@ Test(dp_linear_fused, kernels_equal_their_definitions)
     /* without squared norms the logits are the same */
     const float *one[1] = {x};
     float z[7] = {0};
-    dp_linear_fused_logits(one, 1, w, S, D, K, z, NULL);
+    logits_of(one, 1, w, S, D, K, z, NULL);
     for (size_t c = 0; c < K; c++) {
         double s = 0;
         for (size_t j = 0; j < D; j++)
@@ -76,6 +82,31 @@ Test(dp_linear_fused, kernels_equal_their_definitions)
         cr_assert_float_eq(z[c], s, 1e-5 * fmax(fabs(s), 1.0));
     }
     free(x), free(w), free(grad), free(want);
+}
+
+#ifdef DP_LINEAR_FUSED_AVX512
+static void accumulate_avx512(const float *const *rows, size_t m, const float *coef, size_t D,
+                              size_t K, float *grad, size_t stride)
+{
+    dp_linear_fused_accumulate_with(dp_linear_fused_accumulate_group_avx512, rows, m, coef, D, K,
+                                    grad, stride);
+}
+#endif
+
+/* Both sets of kernels: the portable ones and, where the CPU has AVX-512F, the 512-bit ones;
+ * rows over 3 column tiles with a ragged end, and (fewer row counts) rows longer than the
+ * 512-bit logits' 16,384-column pieces. */
+Test(dp_linear_fused, kernels_equal_their_definitions)
+{
+    const size_t narrow = 2 * 2048 + 37, wide = 16384 + 2048 + 37;
+    check_kernels(dp_linear_fused_logits_portable, dp_linear_fused_accumulate_portable, narrow, 1);
+    check_kernels(dp_linear_fused_logits_portable, dp_linear_fused_accumulate_portable, wide, 18);
+#ifdef DP_LINEAR_FUSED_AVX512
+    if (dp_linear_fused_has_avx512()) {
+        check_kernels(dp_linear_fused_logits_avx512, accumulate_avx512, narrow, 1);
+        check_kernels(dp_linear_fused_logits_avx512, accumulate_avx512, wide, 18);
+    }
+#endif
 }
 
 /* One DP-SGD step's clipped sum over sampled rows (repeats allowed), clip threshold between the

@@ -136,6 +136,40 @@ static void check_standard_normal(double (*draw)(rng *), uint64_t seed)
 Test(rng, gaussian_is_standard_normal) { check_standard_normal(rng_gaussian, 11); }
 Test(rng, secure_gaussian_is_standard_normal) { check_standard_normal(rng_gaussian_secure, 12); }
 
+/* The secure value of 32 keystream bytes with its own log, sin and cos (common/rng_gaussian.c)
+ * against the same Box-Muller sums with libm's, to 8 ulp at the largest value (|z| < 9): a
+ * wrong quadrant, reduction or constant would be off by far more. The extreme words included:
+ * u1 = 2^-53 and 1, and u1 = 1/2 with angles at the quadrant boundaries. */
+Test(rng, secure_gaussian_matches_libm_box_muller)
+{
+    enum { N = 300000 };
+    rng r;
+    rng_init_seed(&r, 13, RNG_STREAM_TEST);
+    for (int i = 0; i < N + 5; i++) {
+        uint8_t b[32];
+        rng_bytes(&r, b, sizeof b);
+        if (i >= N) { /* all ones, all zeros, then u1 = 1/2 at 1/4, 1/2 and 3/4 turn */
+            memset(b, i == N ? 0xff : 0, sizeof b);
+            if (i > N + 1)
+                b[15] = b[31] = (uint8_t)(0x40 * (i - N - 1)), b[7] = b[23] = 0x80;
+        }
+        double want = 0;
+        for (int pair = 0; pair < 2; pair++) {
+            uint64_t w[2] = {0, 0};
+            for (int k = 0; k < 2; k++)
+                for (int j = 0; j < 8; j++)
+                    w[k] |= (uint64_t)b[16 * pair + 8 * k + j] << (8 * j);
+            double u1 = 1.0 - (double)(w[0] >> 11) * 0x1.0p-53;
+            double u2 = (double)(w[1] >> 11) * 0x1.0p-53;
+            double radius = sqrt(-2.0 * log(u1)), angle = 2.0 * M_PI * u2;
+            want += radius * cos(angle) + radius * sin(angle);
+        }
+        want /= 2.0;
+        double got = rng_gaussian_secure_of(b);
+        cr_assert(fabs(got - want) <= 8 * 0x1.0p-49, "draw %d: %.17g vs %.17g", i, got, want);
+    }
+}
+
 Test(rng, fill_gaussian_scales_by_std)
 {
     enum { N = 100000 };
