@@ -1,5 +1,6 @@
 /* Element-wise activations (tanh, relu): no parameters; the backward pass uses the stored
- * output (tanh' = 1 - y^2, relu' = [y > 0]). tanh itself is dp_tanh_array (vectorized). */
+ * output (tanh' = 1 - y^2, relu' = [y > 0]). tanh itself is dp_tanh_array (vectorized). Both
+ * passes may run in place (out == in, grad_in == grad_out). */
 #include "dp/layers_internal.h"
 
 #include <omp.h>
@@ -45,7 +46,9 @@ static void backward_input(const dp_layer *layer, const float *params, const flo
         grad_in[j] = grad_out[j] * (1.0f - out[j] * out[j]);
 }
 
-const dp_layer_ops dp_layer_tanh_ops = {
-    .name = "tanh", .forward = tanh_forward, .backward_input = backward_input};
-const dp_layer_ops dp_layer_relu_ops = {
-    .name = "relu", .forward = relu_forward, .backward_input = backward_input};
+const dp_layer_ops dp_layer_tanh_ops = {.name = "tanh", .forward = tanh_forward,
+                                        .backward_input = backward_input, .in_place = 1,
+                                        .reads_output = 1};
+const dp_layer_ops dp_layer_relu_ops = {.name = "relu", .forward = relu_forward,
+                                        .backward_input = backward_input, .in_place = 1,
+                                        .reads_output = 1};
