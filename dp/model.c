@@ -444,7 +444,8 @@ static void softmax_cross_entropy(const float *logits, const int32_t *y, size_t 
 {
     double loss = 0;
     size_t right = 0;
-#pragma omp parallel for reduction(+ : loss, right) schedule(static)
+#pragma omp parallel for reduction(+ : loss, right) schedule(static) \
+    if (n * K >= DP_PARALLEL_MIN_VALUES)
     for (size_t i = 0; i < n; i++)
         right += (size_t)dp_softmax_cross_entropy_row(logits + i * K, y[i], K,
                                                       grad ? grad + i * K : NULL, &loss);
@@ -536,7 +537,7 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
                 continue;
             size_t width = dp_shape_size(layer->output);
             float *g = ws->gradients[l + 1];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * width >= DP_PARALLEL_MIN_VALUES)
             for (size_t i = 0; i < n; i++)
                 for (size_t j = 0; j < width; j++)
                     g[i * width + j] *= ws->factors[i];
