@@ -97,13 +97,22 @@ typedef struct dp_layer_ops {
                               size_t n, double *squared_norms, const dp_scratch *scratch);
     /* Layers with parameters: grad[param slice] += sum_i dL_i/dtheta for the given grad_out
      * (already scaled by the clip factors); a layer whose scratch->kept_valid is set may
-     * instead sum its kept gradients weighted by scratch->factors. */
+     * instead sum its kept gradients weighted by scratch->factors, or (applies_factors) weigh
+     * each example's term by them. */
     void (*add_param_gradient)(const dp_layer *layer, const float *in, const float *grad_out,
                                size_t n, float *grad, const dp_scratch *scratch);
     /* floats of scratch per OpenMP thread (NULL: none) */
     size_t (*scratch_floats)(const dp_layer *layer);
     /* floats kept per example between passes (NULL: none; see dp_scratch) */
     size_t (*kept_floats)(const dp_layer *layer);
+    /* element-wise layers: forward and backward_input also work with out == in and
+     * grad_in == grad_out, so the workspace may give them their input's buffers */
+    int in_place;
+    /* backward_input reads the layer's own output (then no in-place layer may overwrite it) */
+    int reads_output;
+    /* add_param_gradient with scratch->kept_valid applies scratch->factors itself (the
+     * output gradient it gets is not scaled) */
+    int applies_factors;
 } dp_layer_ops;
 
 const dp_layer_ops *dp_layer_ops_of(dp_layer_kind kind);
@@ -152,7 +161,10 @@ void dp_model_init(dp_model *model, rng *r, int zero_last);
 int dp_model_describe(const dp_model *model, char *text, size_t size);
 
 /* Buffers for physical batches of up to max_batch examples (activations and their gradients
- * for every layer, scratch). Allocated once; nothing is allocated while training. */
+ * for every layer, scratch), in one block of huge pages (first-touch page faults of many small
+ * pages cost more than a step). Allocated once; nothing is allocated while training. An
+ * in-place layer (dp_layer_ops.in_place) shares its input's activation and gradient arrays:
+ * activations[l + 1] == activations[l] then. */
 typedef struct dp_workspace {
     size_t max_batch;
     size_t layer_count;
@@ -162,6 +174,7 @@ typedef struct dp_workspace {
     size_t scratch_size;
     size_t threads;      /* OpenMP threads the scratch has slices for */
     float **kept;        /* layer_count arrays (NULL for layers that keep nothing) */
+    float *block;        /* the one allocation the arrays above point into */
     double *squared_norms;
     float *factors;
     /* single linear layer models: per-thread row blocks and gradient sums */

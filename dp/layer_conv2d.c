@@ -19,8 +19,10 @@
  * P = parameters of the layer) and the batch gradient GEMM is not run again; a Gram-form layer
  * computes A_i = cols^T cols in the forward pass, where the columns are at hand (so the norms
  * need no second im2col), and gets its clipped sum from the batch gradient of the rescaled
- * output gradients (Cout*K*T, the GEMM a non-private step runs anyway). Either way a private
- * step runs im2col twice per example, as a non-private one does. */
+ * output gradients (Cout*K*T, the GEMM a non-private step runs anyway), each example's term
+ * weighted by its clip factor in that GEMM (alpha), so the output gradients are never rescaled
+ * in a pass of their own. Either way a private step runs im2col twice per example, as a
+ * non-private one does. */
 #include "dp/layers_internal.h"
 
 #include <cblas.h>
@@ -302,15 +304,16 @@ static void conv_add_param_gradient(const dp_layer *layer, const float *in, cons
 #pragma omp for schedule(dynamic)
         for (size_t i = 0; i < n; i++) {
             const float *delta = grad_out + i * d.out_size;
+            float f = scratch->kept_valid && scratch->factors ? scratch->factors[i] : 1.0f;
             columns_of(&d, in + i * d.in_size, padded_part(layer, &d, cols), cols);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d.cout, (int)d.K, (int)d.T,
-                        1.0f, delta, (int)d.T, cols, (int)d.T, 1.0f, partial, (int)d.K);
+                        f, delta, (int)d.T, cols, (int)d.T, 1.0f, partial, (int)d.K);
             float *bias = partial + d.cout * d.K;
             for (size_t c = 0; c < d.cout; c++) {
                 float s = 0;
                 for (size_t t = 0; t < d.T; t++)
                     s += delta[c * d.T + t];
-                bias[c] += s;
+                bias[c] += f * s;
             }
         }
     }
@@ -330,4 +333,5 @@ const dp_layer_ops dp_layer_conv2d_ops = {
     .add_param_gradient = conv_add_param_gradient,
     .scratch_floats = conv_scratch_floats,
     .kept_floats = conv_kept_floats,
+    .applies_factors = 1,
 };

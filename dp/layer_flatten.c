@@ -1,5 +1,5 @@
 /* Flatten (C, H, W) -> (C*H*W, 1, 1): the values keep their row-major order (PyTorch's
- * nn.Flatten), so forward and backward are copies. */
+ * nn.Flatten), so forward and backward are copies, or nothing in place. */
 #include "dp/layers_internal.h"
 
 #include <string.h>
@@ -8,7 +8,8 @@ static void flatten_forward(const dp_layer *layer, const float *params, const fl
                             float *out, size_t n, const dp_scratch *scratch)
 {
     (void)params, (void)scratch;
-    memcpy(out, in, n * dp_shape_size(layer->input) * sizeof *out);
+    if (out != in)
+        memcpy(out, in, n * dp_shape_size(layer->input) * sizeof *out);
 }
 
 static void flatten_backward_input(const dp_layer *layer, const float *params, const float *in,
@@ -16,8 +17,10 @@ static void flatten_backward_input(const dp_layer *layer, const float *params, c
                                    size_t n, const dp_scratch *scratch)
 {
     (void)params, (void)in, (void)out, (void)scratch;
-    memcpy(grad_in, grad_out, n * dp_shape_size(layer->input) * sizeof *grad_in);
+    if (grad_in != grad_out)
+        memcpy(grad_in, grad_out, n * dp_shape_size(layer->input) * sizeof *grad_in);
 }
 
-const dp_layer_ops dp_layer_flatten_ops = {
-    .name = "flatten", .forward = flatten_forward, .backward_input = flatten_backward_input};
+const dp_layer_ops dp_layer_flatten_ops = {.name = "flatten", .forward = flatten_forward,
+                                           .backward_input = flatten_backward_input,
+                                           .in_place = 1};

@@ -61,4 +61,5 @@ static void group_norm_backward_input(const dp_layer *layer, const float *params
 const dp_layer_ops dp_layer_group_norm_ops = {
     .name = "group-norm",
     .forward = group_norm_forward,
-    .backward_input = group_norm_backward_input};
+    .backward_input = group_norm_backward_input,
+    .reads_output = 1};

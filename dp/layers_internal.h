@@ -22,6 +22,11 @@ extern const dp_layer_ops dp_layer_embedding_ops;
 int dp_blas_serial_begin(void);
 void dp_blas_serial_end(int previous);
 
+/* Element-wise loops over fewer values than this run on one thread: a fork and join of the
+ * team costs more, and far more when another process holds a core (the join waits for a
+ * descheduled thread). */
+#define DP_PARALLEL_MIN_VALUES 65536
+
 /* This thread's slice of a layer's scratch (`floats` per thread). */
 float *dp_scratch_slice(const dp_scratch *scratch, size_t floats);
 

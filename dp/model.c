@@ -271,6 +271,60 @@ int dp_model_describe(const dp_model *model, char *text, size_t size)
     return 0;
 }
 
+/* Layer l computes in place over its input's arrays (dp_workspace) when its kind allows it and
+ * no value it overwrites is read again: a flatten changes no value; an activation must not
+ * follow, in the layers writing into the same arrays, one whose backward pass reads its own
+ * output. The first layer's input is the caller's. */
+static int shares_input(const dp_model *model, size_t l)
+{
+    if (l == 0 || !dp_layer_ops_of(model->layers[l].kind)->in_place)
+        return 0;
+    if (model->layers[l].kind == DP_LAYER_FLATTEN)
+        return 1;
+    for (size_t k = l; k-- > 0;) {
+        if (dp_layer_ops_of(model->layers[k].kind)->reads_output)
+            return 0;
+        if (!shares_input(model, k))
+            break;
+    }
+    return 1;
+}
+
+/* The next `floats` of the block `base` (NULL: only counted), each array on a 64-byte line. */
+static float *take_floats(float *base, size_t *used, size_t floats)
+{
+    float *p = base ? base + *used : NULL;
+    *used += (floats + 15) / 16 * 16;
+    return p;
+}
+
+/* Points the workspace's arrays into `base` (NULL: only counts); returns the floats they take. */
+static size_t place_arrays(const dp_model *model, dp_workspace *ws, float *base)
+{
+    size_t used = 0;
+    for (size_t l = 0; l < model->layer_count; l++) {
+        const dp_layer *layer = &model->layers[l];
+        const dp_layer_ops *ops = dp_layer_ops_of(layer->kind);
+        if (shares_input(model, l)) {
+            ws->activations[l + 1] = ws->activations[l];
+            ws->gradients[l + 1] = ws->gradients[l];
+        } else {
+            /* activations[0] is the caller's input, and the first layer's input gradient is
+             * never computed: only later arrays are placed */
+            size_t floats = ws->max_batch * dp_shape_size(layer->output);
+            ws->activations[l + 1] = take_floats(base, &used, floats);
+            ws->gradients[l + 1] = take_floats(base, &used, floats);
+        }
+        size_t kept = ops->kept_floats ? ops->kept_floats(layer) : 0;
+        ws->kept[l] = kept ? take_floats(base, &used, ws->max_batch * kept) : NULL;
+        size_t need = ops->scratch_floats ? ops->scratch_floats(layer) : 0;
+        if (need * ws->threads > ws->scratch_size)
+            ws->scratch_size = need * ws->threads;
+    }
+    ws->scratch = ws->scratch_size ? take_floats(base, &used, ws->scratch_size) : NULL;
+    return used;
+}
+
 int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *ws,
                         dpkit_error *err)
 {
@@ -282,41 +336,18 @@ int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *w
     ws->layer_count = L;
     ws->activations = calloc(L + 1, sizeof *ws->activations);
     ws->gradients = calloc(L + 1, sizeof *ws->gradients);
-    if (!ws->gradients) {
-        free(ws->activations);
-        ws->activations = NULL;
-    }
     ws->kept = calloc(L, sizeof *ws->kept);
     ws->squared_norms = malloc(max_batch * sizeof *ws->squared_norms);
     ws->factors = malloc(max_batch * sizeof *ws->factors);
     /* one scratch slice per OpenMP thread; layers run with at most this many threads */
     ws->threads = (size_t)omp_get_max_threads();
     int ok = ws->activations && ws->gradients && ws->kept && ws->squared_norms && ws->factors;
-    for (size_t l = 0; ok && l <= L; l++) {
-        dp_shape s = l == 0 ? model->input : model->layers[l - 1].output;
-        size_t floats = max_batch * dp_shape_size(s);
-        /* activations[0] is the caller's input: only gradients are needed there (not even
-         * those: the first layer's input gradient is never computed). */
-        if (l > 0) {
-            ws->activations[l] = malloc(floats * sizeof(float));
-            ws->gradients[l] = malloc(floats * sizeof(float));
-            ok = ws->activations[l] && ws->gradients[l];
-        }
-        if (l < L) {
-            const dp_layer_ops *ops = dp_layer_ops_of(model->layers[l].kind);
-            size_t need = ops->scratch_floats ? ops->scratch_floats(&model->layers[l]) : 0;
-            if (need * ws->threads > ws->scratch_size)
-                ws->scratch_size = need * ws->threads;
-            size_t kept = ops->kept_floats ? ops->kept_floats(&model->layers[l]) : 0;
-            if (kept) {
-                ws->kept[l] = malloc(max_batch * kept * sizeof(float));
-                ok = ok && ws->kept[l] != NULL;
-            }
-        }
-    }
-    if (ok && ws->scratch_size) {
-        ws->scratch = malloc(ws->scratch_size * sizeof(float));
-        ok = ws->scratch != NULL;
+    if (ok) {
+        size_t floats = place_arrays(model, ws, NULL);
+        ws->block = memory_alloc_large((floats ? floats : 1) * sizeof(float));
+        ok = ws->block != NULL;
+        if (ok)
+            place_arrays(model, ws, ws->block);
     }
     if (ok && dp_model_is_single_linear(model)) {
         /* per-thread blocks and gradient sums of dp_linear_rows_clipped_gradient */
@@ -339,13 +370,7 @@ int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *w
 
 void dp_workspace_free(dp_workspace *ws)
 {
-    for (size_t l = 0; ws->activations && l <= ws->layer_count; l++) {
-        free(ws->activations[l]);
-        free(ws->gradients[l]);
-    }
-    for (size_t l = 0; ws->kept && l < ws->layer_count; l++)
-        free(ws->kept[l]);
-    MEMORY_FREE_ALL(ws->kept, ws->activations, ws->gradients, ws->scratch, ws->rows_scratch,
+    MEMORY_FREE_ALL(ws->block, ws->kept, ws->activations, ws->gradients, ws->rows_scratch,
                     ws->squared_norms, ws->factors);
     memset(ws, 0, sizeof *ws);
 }
@@ -419,7 +444,8 @@ static void softmax_cross_entropy(const float *logits, const int32_t *y, size_t 
 {
     double loss = 0;
     size_t right = 0;
-#pragma omp parallel for reduction(+ : loss, right) schedule(static)
+#pragma omp parallel for reduction(+ : loss, right) schedule(static) \
+    if (n * K >= DP_PARALLEL_MIN_VALUES)
     for (size_t i = 0; i < n; i++)
         right += (size_t)dp_softmax_cross_entropy_row(logits + i * K, y[i], K,
                                                       grad ? grad + i * K : NULL, &loss);
@@ -495,7 +521,9 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
     }
     if (clip_norm > 0) {
         /* factor_i = min(1, C / norm_i) (docs/maths.md 4.5, exact rule), applied to the output
-         * gradient of every parameterised layer: sum_i f_i g_i is then the batch gradient. */
+         * gradient of every parameterised layer: sum_i f_i g_i is then the batch gradient.
+         * Layers that weigh their per-example terms by the factors themselves (convolutions)
+         * are skipped: one pass less over their large output gradients. */
         size_t clipped = 0;
         for (size_t i = 0; i < n; i++) {
             double norm = sqrt(ws->squared_norms[i]);
@@ -505,11 +533,11 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
         stats->clipped += clipped;
         for (size_t l = 0; l < L; l++) {
             const dp_layer *layer = &model->layers[l];
-            if (!layer->param_count)
+            if (!layer->param_count || dp_layer_ops_of(layer->kind)->applies_factors)
                 continue;
             size_t width = dp_shape_size(layer->output);
             float *g = ws->gradients[l + 1];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * width >= DP_PARALLEL_MIN_VALUES)
             for (size_t i = 0; i < n; i++)
                 for (size_t j = 0; j < width; j++)
                     g[i * width + j] *= ws->factors[i];

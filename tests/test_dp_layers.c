@@ -479,6 +479,36 @@ Test(dp_layers, clipped_per_example_gradients_never_exceed_the_clip_norm)
     dp_model_free(&model);
 }
 
+/* Element-wise layers run in their input's arrays unless a value they overwrite is read again
+ * (dp/model.c, shares_input): the output of a relu or a group norm, which their backward
+ * passes read, even through a flatten that shares it. */
+Test(dp_layers, in_place_layers_share_only_arrays_nobody_reads_again)
+{
+    dpkit_error err;
+    dp_layer_spec specs[] = {
+        {.kind = DP_LAYER_CONV2D, .units = 4, .kernel = 3, .padding = 1},
+        {.kind = DP_LAYER_TANH},       /* 1: shares the conv's output */
+        {.kind = DP_LAYER_GROUP_NORM, .groups = 2},
+        {.kind = DP_LAYER_TANH},       /* 3: not over the group norm's output */
+        {.kind = DP_LAYER_RELU},       /* 4: not over the tanh's */
+        {.kind = DP_LAYER_FLATTEN},    /* 5: shares (changes no value) */
+        {.kind = DP_LAYER_TANH},       /* 6: not over the relu's, even through the flatten */
+        {.kind = DP_LAYER_LINEAR, .units = 3},
+        {.kind = DP_LAYER_FLATTEN}};   /* 8: shares the linear's output */
+    const int shared[] = {0, 1, 0, 0, 0, 1, 0, 0, 1};
+    dp_model model;
+    cr_assert_eq(dp_model_create((dp_shape){1, 4, 4}, 3, specs, 9, &model, &err), 0, "%s",
+                 err.message);
+    dp_workspace ws;
+    cr_assert_eq(dp_workspace_create(&model, 5, &ws, &err), 0, "%s", err.message);
+    for (size_t l = 0; l < 9; l++) {
+        cr_assert_eq(ws.activations[l + 1] == ws.activations[l], shared[l], "layer %zu", l);
+        cr_assert_eq(ws.gradients[l + 1] == ws.gradients[l], shared[l], "layer %zu", l);
+    }
+    dp_workspace_free(&ws);
+    dp_model_free(&model);
+}
+
 Test(dp_layers, presets_build_on_their_inputs)
 {
     struct {
