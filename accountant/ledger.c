@@ -221,21 +221,17 @@ int accountant_ledger_save_h5(const accountant_ledger *ledger, h5io_file *file, 
     }
     if (status == 0)
         status = h5io_ensure_group(file, group, err);
-    if (status == 0) {
-        join_path(path, sizeof path, group, "sampling_rate");
-        status = h5io_write_array(file, path, H5IO_FLOAT64, 1, dims, rates, err);
-    }
-    if (status == 0) {
-        join_path(path, sizeof path, group, "noise_multiplier");
-        status = h5io_write_array(file, path, H5IO_FLOAT64, 1, dims, sigmas, err);
-    }
-    if (status == 0) {
-        join_path(path, sizeof path, group, "count");
-        status = h5io_write_array(file, path, H5IO_INT64, 1, dims, counts, err);
-    }
-    if (status == 0) {
-        join_path(path, sizeof path, group, "sampler");
-        status = h5io_write_array(file, path, H5IO_INT64, 1, dims, samplers, err);
+    const struct {
+        const char *name;
+        h5io_type type;
+        const void *data;
+    } columns[] = {{"sampling_rate", H5IO_FLOAT64, rates},
+                   {"noise_multiplier", H5IO_FLOAT64, sigmas},
+                   {"count", H5IO_INT64, counts},
+                   {"sampler", H5IO_INT64, samplers}};
+    for (size_t c = 0; status == 0 && c < sizeof columns / sizeof *columns; c++) {
+        join_path(path, sizeof path, group, columns[c].name);
+        status = h5io_write_array(file, path, columns[c].type, 1, dims, columns[c].data, err);
     }
     if (status == 0) {
         join_path(path, sizeof path, group, "label");
