@@ -27,6 +27,7 @@ static const config_field run_item_schema[] = {
     {"paper", CONFIG_DOUBLE, "-1", "published accuracy (%) at paper_epsilon; < 0: none", NULL, NULL},
     {"set", CONFIG_STRING, "", "extra overrides for this line: key=value separated by spaces", NULL, NULL},
     {"seeds", CONFIG_STRING, "", "seeds of this line (default: the curve's seeds)", NULL, NULL},
+    {"epsilons", CONFIG_STRING, "", "epsilons of this line, among the curve's (default: all of them)", NULL, NULL},
     {0}};
 
 const config_field run_curve_schema[] = {
@@ -54,19 +55,34 @@ static int parse_seeds(const config *cfg, const char *key, double *seeds, size_t
     return 0;
 }
 
-/* The seeds of line l: its own `seeds` when given, else the curve's. */
-static int line_seeds_of(const run_curve *c, size_t l, double *seeds, size_t *count,
-                         dpkit_error *err)
+/* The seeds (or epsilons) of line l: its own list under `key` when given, else the curve's. A
+ * line's epsilons must be among the curve's: the tables and the plot have a column per epsilon
+ * of the curve (a line with another schedule per epsilon is one line per schedule). */
+static int line_values_of(const run_curve *c, size_t l, const char *key, double *values,
+                          size_t *count, dpkit_error *err)
 {
     const config *line = config_list_item(c->cfg, "runs", l);
-    if (config_get_string(line, "seeds")[0] == '\0') {
-        memcpy(seeds, c->seeds, c->seed_count * sizeof *seeds);
-        *count = c->seed_count;
+    int seeds = strcmp(key, "seeds") == 0;
+    if (config_get_string(line, key)[0] == '\0') {
+        *count = seeds ? c->seed_count : c->epsilon_count;
+        memcpy(values, seeds ? c->seeds : c->epsilons, *count * sizeof *values);
         return 0;
     }
-    char key[64];
-    snprintf(key, sizeof key, "runs[%zu].seeds", l);
-    return parse_seeds(c->cfg, key, seeds, count, err);
+    char path[64];
+    snprintf(path, sizeof path, "runs[%zu].%s", l, key);
+    if (seeds)
+        return parse_seeds(c->cfg, path, values, count, err);
+    if (config_get_numbers(c->cfg, path, values, RUN_CURVE_MAX_VALUES, count, err))
+        return -1;
+    for (size_t i = 0; i < *count; i++) {
+        size_t e = 0;
+        while (e < c->epsilon_count && c->epsilons[e] != values[i])
+            e++;
+        if (e == c->epsilon_count)
+            return config_error(c->cfg, path, err, "%g, expected one of the curve's epsilons",
+                                values[i]);
+    }
+    return 0;
 }
 
 static const char *label_of(const run_curve *c, size_t line)
@@ -110,14 +126,16 @@ int run_curve_load(const char *path, const char *const *sets, size_t set_count, 
     for (size_t i = 0; i < c->epsilon_count; i++)
         if (!(c->epsilons[i] > 0))
             return config_error(c->cfg, "epsilons", err, "%g, expected > 0", c->epsilons[i]);
-    /* Each line may run its own seeds (a costly model with fewer); count the points first. */
-    double line_seeds[RUN_CURVE_MAX_VALUES];
-    size_t line_seed_count;
+    /* Each line may run its own seeds (a costly model with fewer) and epsilons (a schedule
+     * that suits some of them); count the points first. */
+    double line_seeds[RUN_CURVE_MAX_VALUES], line_epsilons[RUN_CURVE_MAX_VALUES];
+    size_t line_seed_count, line_epsilon_count;
     c->point_count = 0;
     for (size_t l = 0; l < c->line_count; l++) {
-        if (line_seeds_of(c, l, line_seeds, &line_seed_count, err))
+        if (line_values_of(c, l, "seeds", line_seeds, &line_seed_count, err) ||
+            line_values_of(c, l, "epsilons", line_epsilons, &line_epsilon_count, err))
             return -1;
-        c->point_count += c->epsilon_count * line_seed_count;
+        c->point_count += line_epsilon_count * line_seed_count;
     }
     c->points = calloc(c->point_count, sizeof *c->points);
     if (!c->points)
@@ -126,12 +144,14 @@ int run_curve_load(const char *path, const char *const *sets, size_t set_count, 
     for (size_t l = 0; l < c->line_count; l++) {
         char label[128];
         safe_name(label_of(c, l), label, sizeof label);
-        line_seeds_of(c, l, line_seeds, &line_seed_count, err); /* checked above */
-        for (size_t e = 0; e < c->epsilon_count; e++)
+        /* both checked above */
+        line_values_of(c, l, "seeds", line_seeds, &line_seed_count, err);
+        line_values_of(c, l, "epsilons", line_epsilons, &line_epsilon_count, err);
+        for (size_t e = 0; e < line_epsilon_count; e++)
             for (size_t s = 0; s < line_seed_count; s++, k++) {
                 run_curve_point *p = &c->points[k];
                 p->line = l;
-                p->epsilon = c->epsilons[e];
+                p->epsilon = line_epsilons[e];
                 p->seed = (long)line_seeds[s];
                 snprintf(p->dir, sizeof p->dir, "%s/points/%s/eps%g-seed%ld", c->dir, label,
                          p->epsilon, p->seed);

@@ -33,7 +33,7 @@ Test(cli_curve, sweep_writes_csv_table_png_and_resumes)
              "runs:\n"
              "  - {label: linear, config: %s/tiny.yaml, paper: 90}\n"
              "  - {label: slow, config: %s/tiny.yaml, set: \"training.optimizer.lr=0.5\",\n"
-             "     seeds: \"1\"}\n"
+             "     seeds: \"1\", epsilons: \"4\"}\n"
              "epsilons: \"1, 4\"\n"
              "seeds: \"0 1\"\n"
              "output: {dir: %s/out}\n",
@@ -51,10 +51,11 @@ Test(cli_curve, sweep_writes_csv_table_png_and_resumes)
     int rows = 0;
     for (char *c = csv; *c; c++)
         rows += *c == '\n';
-    /* linear: 2 epsilons x 2 seeds; slow: 2 epsilons x its own single seed */
-    cr_assert_eq(rows, 1 + 2 * 2 + 2, "%s", csv);
+    /* linear: 2 epsilons x 2 seeds; slow: its own epsilon x its own seed */
+    cr_assert_eq(rows, 1 + 2 * 2 + 1, "%s", csv);
     cr_assert(strstr(csv, "synthetic,\"slow\",4,1e-05,1,") != NULL, "%s", csv);
     cr_assert(strstr(csv, "synthetic,\"slow\",4,1e-05,0,") == NULL, "%s", csv);
+    cr_assert(strstr(csv, "synthetic,\"slow\",1,") == NULL, "%s", csv);
     free(csv);
     snprintf(path, sizeof path, "%s/out/curve.md", dir);
     char *table = test_read_file(path, NULL);
@@ -67,6 +68,7 @@ Test(cli_curve, sweep_writes_csv_table_png_and_resumes)
     cr_assert(spread && spread < strchr(linear_row, '\n'), "%s", table);
     cr_assert_not_null(slow_row, "%s", table);
     cr_assert(strstr(slow_row, " +- ") == NULL, "%s", table);
+    cr_assert(strncmp(slow_row, "| slow | - | ", 13) == 0, "%s", table); /* no point at eps 1 */
     free(table);
     snprintf(path, sizeof path, "%s/out/curve.png", dir);
     test_check_figure(path);
@@ -88,7 +90,7 @@ Test(cli_curve, sweep_writes_csv_table_png_and_resumes)
     char *before = test_read_file(path, &size);
     snprintf(args, sizeof args, "-v curve %s/curve.yaml", dir);
     cr_assert_eq(test_run_dpkit(args, &out), 0, "%s", out);
-    cr_assert(strstr(out, "6 points, 6 already done") != NULL, "%s", out);
+    cr_assert(strstr(out, "5 points, 5 already done") != NULL, "%s", out);
     free(out);
     size_t size2;
     char *after = test_read_file(path, &size2);
@@ -100,7 +102,7 @@ Test(cli_curve, sweep_writes_csv_table_png_and_resumes)
     snprintf(path, sizeof path, "%s/out/points/slow/eps4-seed1/summary.json", dir);
     cr_assert_eq(remove(path), 0);
     cr_assert_eq(test_run_dpkit(args, &out), 0, "%s", out);
-    cr_assert(strstr(out, "6 points, 5 already done") != NULL, "%s", out);
+    cr_assert(strstr(out, "5 points, 4 already done") != NULL, "%s", out);
     free(out);
 }
 
@@ -114,6 +116,8 @@ Test(cli_curve, bad_curve_configs_are_rejected)
         {"name: x\nseeds: \"0 1.5\"\nruns: [{label: a, config: b.yaml}]\n", "seeds"},
         {"name: x\nruns: [{label: a}]\n", "config"},
         {"name: x\nruns: [{label: a, config: b.yaml, seeds: \"-1\"}]\n", "seeds"},
+        {"name: x\nepsilons: \"1 4\"\nruns: [{label: a, config: b.yaml, epsilons: \"2\"}]\n",
+         "runs[0].epsilons: 2, expected one of the curve's epsilons"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(path, sizeof path, "%s/bad%zu.yaml", dir, i);
