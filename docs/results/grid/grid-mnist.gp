@@ -15,7 +15,7 @@ set xlabel 'ε'
 set ylabel 'test accuracy (%)'
 set key outside below center vertical Left reverse
 set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05
-plot 'grid-mnist.data0.tsv' using 1:2:3 with yerrorlines lw 2 pt 7 lc 1 title 'ScatterNet+linear (mean ± sample sd over 3 seeds)', 'grid-mnist.data1.tsv' using 1:3 with points pt 12 ps 2 lw 2 lc 1 title 'ScatterNet+linear: paper, ε = 3'
+plot 'grid-mnist.data0.tsv' using 1:2:3 with yerrorlines lw 2 pt 7 lc 1 title 'ScatterNet+linear, 15 epochs (mean ± sample sd over 3 seeds)', 'grid-mnist.data1.tsv' using 1:2:3 with yerrorlines lw 2 pt 7 lc 2 title 'ScatterNet+linear, 40 epochs (mean ± sample sd over 3 seeds)', 'grid-mnist.data2.tsv' using 1:2:3 with yerrorlines lw 2 pt 7 lc 3 title 'ScatterNet+linear, 80 epochs (mean ± sample sd over 3 seeds)', 'grid-mnist.data3.tsv' using 1:3 with points pt 12 ps 2 lw 2 lc 3 title 'ScatterNet+linear, 80 epochs: paper, ε = 3'
 set output
 if (strstrt(GPVAL_TERMINALS, 'pdfcairo') > 0) {
   set terminal pdfcairo size 6in,4.5in font 'sans,9'
