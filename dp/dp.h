@@ -177,12 +177,12 @@ typedef struct dp_workspace {
     float *block;        /* the one allocation the arrays above point into */
     double *squared_norms;
     float *factors;
-    /* the batch split over threads by example (dp/model_step.c): the parameter gradient sums
-     * of threads 1 .. threads - 1 (param_stride floats each; thread 0 adds into the caller's
-     * gradient) and every thread's loss and counts */
-    float *thread_grads;
+    /* the batch split into at most `groups` groups of examples (dp/model_step.c): each
+     * group's parameter gradient sum (param_stride floats apart), loss and counts */
+    size_t groups;
+    float *group_grads;
     size_t param_stride;
-    struct dp_batch_stats *thread_stats;
+    struct dp_batch_stats *group_stats;
     /* single linear layer models: per-thread row blocks and gradient sums */
     float *rows_scratch;
     size_t rows_stride;

@@ -323,7 +323,7 @@ static size_t place_arrays(const dp_model *model, dp_workspace *ws, float *base)
     }
     ws->scratch = ws->scratch_size ? take_floats(base, &used, ws->scratch_size) : NULL;
     ws->param_stride = (model->param_count + 15) / 16 * 16;
-    ws->thread_grads = take_floats(base, &used, (ws->threads - 1) * ws->param_stride);
+    ws->group_grads = take_floats(base, &used, ws->groups * ws->param_stride);
     return used;
 }
 
@@ -343,15 +343,21 @@ int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *w
     ws->factors = malloc(max_batch * sizeof *ws->factors);
     /* one scratch slice per OpenMP thread; layers run with at most this many threads */
     ws->threads = (size_t)omp_get_max_threads();
-    ws->thread_stats = calloc(ws->threads, sizeof *ws->thread_stats);
+    /* a few groups per thread: one slowed by another process's load then takes fewer */
+    ws->groups = 4 * ws->threads;
+    ws->group_stats = calloc(ws->groups, sizeof *ws->group_stats);
     int ok = ws->activations && ws->gradients && ws->kept && ws->squared_norms && ws->factors &&
-             ws->thread_stats;
+             ws->group_stats;
     if (ok) {
         size_t floats = place_arrays(model, ws, NULL);
         ws->block = memory_alloc_large((floats ? floats : 1) * sizeof(float));
         ok = ws->block != NULL;
-        if (ok)
+        if (ok) {
+            /* the page faults of a first touch, serialised in the kernel whatever the thread
+             * count, are taken here rather than in the first training step */
+            memset(ws->block, 0, (floats ? floats : 1) * sizeof(float));
             place_arrays(model, ws, ws->block);
+        }
     }
     if (ok && dp_model_is_single_linear(model)) {
         /* per-thread blocks and gradient sums of dp_linear_rows_clipped_gradient */
@@ -375,6 +381,6 @@ int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *w
 void dp_workspace_free(dp_workspace *ws)
 {
     MEMORY_FREE_ALL(ws->block, ws->kept, ws->activations, ws->gradients, ws->rows_scratch,
-                    ws->squared_norms, ws->factors, ws->thread_stats);
+                    ws->squared_norms, ws->factors, ws->group_stats);
     memset(ws, 0, sizeof *ws);
 }

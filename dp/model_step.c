@@ -1,9 +1,9 @@
 /* A physical batch through the model: forward passes, the clipped gradient sum (docs/maths.md
  * 4.4-4.5) and evaluation. The batch is split over the OpenMP threads by example (docs/maths.md
- * 4.14): one parallel region per call, each thread taking a contiguous slice of the examples
+ * 4.14): one parallel region per call, in which the threads take groups of consecutive examples
  * through the whole pipeline (forward, loss, input gradients, per-example norms, clip factors,
- * parameter gradients), a few examples at a time so that their activations stay in cache, with
- * every layer on one thread. */
+ * parameter gradients), a chunk of examples at a time, with every layer on one thread; each
+ * group sums its gradients apart and the sums are added in group order. */
 #include "dp/dp.h"
 #include "dp/layers_internal.h"
 
@@ -11,10 +11,12 @@
 #include <omp.h>
 #include <string.h>
 
-/* Examples a thread takes through the pipeline at once: their activations, output gradients
- * and kept values (about 40 KB per example for mnist-cnn) stay in a core's L2 cache between
- * layers. */
-#define STEP_CHUNK 32
+/* Examples a thread takes through the pipeline at once. Fewer keep a chunk's arrays in a
+ * nearer cache (mnist-cnn: about 70 KB per example, most of it the first convolution's output
+ * and gradient and the pooling's), more spread the per-call costs of the layers (BLAS call
+ * set-up, short loops); of 8 to 256, 64 ran fastest on mnist-cnn and cifar10-cnn with 1 and 2
+ * threads (docs/results/train-cnn.md). */
+#define STEP_CHUNK 64
 
 /* One thread's part of a call: the rows [first, first + n) of the batch in the workspace's
  * arrays, and the thread's scratch slice. */
@@ -160,23 +162,31 @@ static void rows_add_param_gradient(const step_rows *r, int have_norms, float *g
     }
 }
 
-/* This thread's rows of a batch of n: a contiguous share, in order of thread number. */
-static step_rows thread_rows(const dp_model *model, dp_workspace *ws, const float *x,
-                             const int32_t *y, size_t n)
+/* The groups of a batch of n: contiguous ranges of at least STEP_CHUNK examples (the last may
+ * be shorter), at most ws->groups of them. The threads take them as they come free, so a
+ * thread slowed by another process takes fewer. */
+static size_t group_count(const dp_workspace *ws, size_t n)
 {
-    size_t t = (size_t)omp_get_thread_num(), threads = (size_t)omp_get_num_threads();
-    size_t first = n * t / threads;
-    float *scratch = ws->scratch ? ws->scratch + t * (ws->scratch_size / ws->threads) : NULL;
-    return (step_rows){.model = model, .ws = ws, .x = x, .y = y, .scratch = scratch,
-                       .first = first, .n = n * (t + 1) / threads - first};
+    size_t chunks = (n + STEP_CHUNK - 1) / STEP_CHUNK;
+    return chunks < ws->groups ? chunks : ws->groups;
 }
 
-/* The next chunk of at most STEP_CHUNK rows of `share` from row `done` on. */
-static step_rows chunk_of(const step_rows *share, size_t done)
+/* The rows of group g of `groups` over a batch of n, with the calling thread's scratch. */
+static step_rows group_rows(const dp_model *model, dp_workspace *ws, const float *x,
+                            const int32_t *y, size_t n, size_t g, size_t groups)
 {
-    step_rows r = *share;
+    size_t t = (size_t)omp_get_thread_num(), first = n * g / groups;
+    float *scratch = ws->scratch ? ws->scratch + t * (ws->scratch_size / ws->threads) : NULL;
+    return (step_rows){.model = model, .ws = ws, .x = x, .y = y, .scratch = scratch,
+                       .first = first, .n = n * (g + 1) / groups - first};
+}
+
+/* The next chunk of at most STEP_CHUNK rows of `group` from row `done` on. */
+static step_rows chunk_of(const step_rows *group, size_t done)
+{
+    step_rows r = *group;
     r.first += done;
-    r.n = share->n - done < STEP_CHUNK ? share->n - done : STEP_CHUNK;
+    r.n = group->n - done < STEP_CHUNK ? group->n - done : STEP_CHUNK;
     return r;
 }
 
@@ -202,11 +212,12 @@ void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, s
 {
     /* OpenBLAS single-threaded: the examples are split over OpenMP threads */
     int blas = dp_blas_serial_begin();
-#pragma omp parallel num_threads(ws->threads)
-    {
-        step_rows share = thread_rows(model, ws, x, NULL, n);
-        for (size_t done = 0; done < share.n; done += STEP_CHUNK) {
-            step_rows r = chunk_of(&share, done);
+    size_t groups = group_count(ws, n);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ws->threads)
+    for (size_t g = 0; g < groups; g++) {
+        step_rows group = group_rows(model, ws, x, NULL, n, g, groups);
+        for (size_t done = 0; done < group.n; done += STEP_CHUNK) {
+            step_rows r = chunk_of(&group, done);
             rows_forward(&r, 0);
         }
     }
@@ -286,15 +297,16 @@ static void rows_clipped_gradient(const step_rows *r, double clip_norm, float *g
     rows_add_param_gradient(r, have_norms, grad);
 }
 
-/* grad += the sums of threads 1 .. threads - 1, in that order for every parameter (the result
- * depends on the thread count only); called by every thread of the team. */
-static void add_thread_grads(const dp_model *model, const dp_workspace *ws, size_t threads,
-                             float *grad)
+/* grad += the groups' sums, added in group order for every parameter: the result depends on
+ * the batch and ws->groups, not on which thread took which group. Called by every thread of
+ * the team. */
+static void add_group_grads(const dp_model *model, const dp_workspace *ws, size_t groups,
+                            float *grad)
 {
 #pragma omp for schedule(static)
     for (size_t j = 0; j < model->param_count; j++)
-        for (size_t t = 1; t < threads; t++)
-            grad[j] += ws->thread_grads[(t - 1) * ws->param_stride + j];
+        for (size_t g = 0; g < groups; g++)
+            grad[j] += ws->group_grads[g * ws->param_stride + j];
 }
 
 int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const float *x,
@@ -310,27 +322,26 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
     /* OpenBLAS single-threaded for the whole step: idle OpenBLAS threads spinning between
      * calls would take the cores from the OpenMP threads */
     int blas = dp_blas_serial_begin();
-    size_t threads = 1;
+    size_t groups = group_count(ws, n);
 #pragma omp parallel num_threads(ws->threads)
     {
-        size_t t = (size_t)omp_get_thread_num();
-        float *sum = t == 0 ? grad : ws->thread_grads + (t - 1) * ws->param_stride;
-        if (t > 0)
+#pragma omp for schedule(dynamic, 1)
+        for (size_t g = 0; g < groups; g++) {
+            float *sum = ws->group_grads + g * ws->param_stride;
             memset(sum, 0, model->param_count * sizeof *sum);
-        ws->thread_stats[t] = (dp_batch_stats){0};
-        step_rows share = thread_rows(model, ws, x, y, n);
-        for (size_t done = 0; done < share.n; done += STEP_CHUNK) {
-            step_rows r = chunk_of(&share, done);
-            rows_clipped_gradient(&r, clip_norm, sum, norms, &ws->thread_stats[t]);
+            ws->group_stats[g] = (dp_batch_stats){0};
+            step_rows group = group_rows(model, ws, x, y, n, g, groups);
+            for (size_t done = 0; done < group.n; done += STEP_CHUNK) {
+                step_rows r = chunk_of(&group, done);
+                rows_clipped_gradient(&r, clip_norm, sum, norms, &ws->group_stats[g]);
+            }
         }
-#pragma omp single
-        threads = (size_t)omp_get_num_threads();
-        add_thread_grads(model, ws, threads, grad);
+        add_group_grads(model, ws, groups, grad);
     }
-    for (size_t t = 0; t < threads; t++) {
-        stats->loss_sum += ws->thread_stats[t].loss_sum;
-        stats->correct += ws->thread_stats[t].correct;
-        stats->clipped += ws->thread_stats[t].clipped;
+    for (size_t g = 0; g < groups; g++) {
+        stats->loss_sum += ws->group_stats[g].loss_sum;
+        stats->correct += ws->group_stats[g].correct;
+        stats->clipped += ws->group_stats[g].clipped;
     }
     dp_blas_serial_end(blas);
     return 0;
