@@ -1,6 +1,6 @@
 /* A physical batch through the model: forward passes, the clipped gradient sum (docs/maths.md
  * 4.4-4.5) and evaluation. The batch is split over the OpenMP threads by example (docs/maths.md
- * 4.14): one parallel region per call, in which the threads take groups of consecutive examples
+ * 4.15): one parallel region per call, in which the threads take groups of consecutive examples
  * through the whole pipeline (forward, loss, input gradients, per-example norms, clip factors,
  * parameter gradients), a chunk of examples at a time, with every layer on one thread; each
  * group sums its gradients apart and the sums are added in group order. */
