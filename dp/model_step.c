@@ -14,8 +14,7 @@
 /* Examples a thread takes through the pipeline at once. Fewer keep a chunk's arrays in a
  * nearer cache (mnist-cnn: about 70 KB per example, most of it the first convolution's output
  * and gradient and the pooling's), more spread the per-call costs of the layers (BLAS call
- * set-up, short loops); of 8 to 256, 64 ran fastest on mnist-cnn and cifar10-cnn with 1 and 2
- * threads (docs/results/train-cnn.md). */
+ * set-up, short loops); 64 was chosen by timing 8 to 256 (docs/results/train-cnn.md). */
 #define STEP_CHUNK 64
 
 /* One thread's part of a call: the rows [first, first + n) of the batch in the workspace's
