@@ -177,6 +177,12 @@ typedef struct dp_workspace {
     float *block;        /* the one allocation the arrays above point into */
     double *squared_norms;
     float *factors;
+    /* the batch split into at most `groups` groups of examples (dp/model_step.c): each
+     * group's parameter gradient sum (param_stride floats apart), loss and counts */
+    size_t groups;
+    float *group_grads;
+    size_t param_stride;
+    struct dp_batch_stats *group_stats;
     /* single linear layer models: per-thread row blocks and gradient sums */
     float *rows_scratch;
     size_t rows_stride;

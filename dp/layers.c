@@ -32,6 +32,8 @@ const dp_layer_ops *dp_layer_ops_of(dp_layer_kind kind)
 
 int dp_blas_serial_begin(void)
 {
+    if (omp_in_parallel()) /* the outermost caller has set it */
+        return -1;
     int previous = openblas_get_num_threads();
     if (omp_get_max_threads() > 1)
         openblas_set_num_threads(1);
@@ -40,7 +42,8 @@ int dp_blas_serial_begin(void)
 
 void dp_blas_serial_end(int previous)
 {
-    openblas_set_num_threads(previous);
+    if (previous >= 0)
+        openblas_set_num_threads(previous);
 }
 
 float *dp_scratch_slice(const dp_scratch *scratch, size_t floats)

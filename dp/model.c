@@ -322,6 +322,8 @@ static size_t place_arrays(const dp_model *model, dp_workspace *ws, float *base)
             ws->scratch_size = need * ws->threads;
     }
     ws->scratch = ws->scratch_size ? take_floats(base, &used, ws->scratch_size) : NULL;
+    ws->param_stride = (model->param_count + 15) / 16 * 16;
+    ws->group_grads = take_floats(base, &used, ws->groups * ws->param_stride);
     return used;
 }
 
@@ -341,13 +343,21 @@ int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *w
     ws->factors = malloc(max_batch * sizeof *ws->factors);
     /* one scratch slice per OpenMP thread; layers run with at most this many threads */
     ws->threads = (size_t)omp_get_max_threads();
-    int ok = ws->activations && ws->gradients && ws->kept && ws->squared_norms && ws->factors;
+    /* a few groups per thread: one slowed by another process's load then takes fewer */
+    ws->groups = 4 * ws->threads;
+    ws->group_stats = calloc(ws->groups, sizeof *ws->group_stats);
+    int ok = ws->activations && ws->gradients && ws->kept && ws->squared_norms && ws->factors &&
+             ws->group_stats;
     if (ok) {
         size_t floats = place_arrays(model, ws, NULL);
         ws->block = memory_alloc_large((floats ? floats : 1) * sizeof(float));
         ok = ws->block != NULL;
-        if (ok)
+        if (ok) {
+            /* the page faults of a first touch, serialised in the kernel whatever the thread
+             * count, are taken here rather than in the first training step */
+            memset(ws->block, 0, (floats ? floats : 1) * sizeof(float));
             place_arrays(model, ws, ws->block);
+        }
     }
     if (ok && dp_model_is_single_linear(model)) {
         /* per-thread blocks and gradient sums of dp_linear_rows_clipped_gradient */
@@ -371,210 +381,6 @@ int dp_workspace_create(const dp_model *model, size_t max_batch, dp_workspace *w
 void dp_workspace_free(dp_workspace *ws)
 {
     MEMORY_FREE_ALL(ws->block, ws->kept, ws->activations, ws->gradients, ws->rows_scratch,
-                    ws->squared_norms, ws->factors);
+                    ws->squared_norms, ws->factors, ws->group_stats);
     memset(ws, 0, sizeof *ws);
-}
-
-/* The scratch a layer sees in one call. */
-static dp_scratch layer_scratch(const dp_workspace *ws, size_t l, int training, int kept_valid)
-{
-    return (dp_scratch){.data = ws->scratch, .threads = ws->threads, .kept = ws->kept[l],
-                        .training = training && ws->kept[l],
-                        .kept_valid = kept_valid && ws->kept[l], .factors = ws->factors};
-}
-
-/* training: layers also store what their per-example norms will need (dp_scratch). */
-static void forward_pass(const dp_model *model, dp_workspace *ws, const float *x, size_t n,
-                         int training)
-{
-    const float *in = x;
-    for (size_t l = 0; l < model->layer_count; l++) {
-        const dp_layer *layer = &model->layers[l];
-        dp_scratch scratch = layer_scratch(ws, l, training, 0);
-        dp_layer_ops_of(layer->kind)->forward(layer, model->params + layer->param_offset, in,
-                                              ws->activations[l + 1], n, &scratch);
-        in = ws->activations[l + 1];
-    }
-}
-
-int dp_softmax_cross_entropy_row(const float *z, int32_t label, size_t K, float *grad,
-                                 double *loss)
-{
-    size_t best = 0;
-    for (size_t k = 1; k < K; k++)
-        if (z[k] > z[best])
-            best = k;
-    double m = z[best], total = 0;
-    for (size_t k = 0; k < K; k++)
-        total += exp((double)z[k] - m);
-    double log_total = log(total);
-    *loss += log_total + m - (double)z[label];
-    if (grad) /* may alias z: z is not read after this */
-        for (size_t k = 0; k < K; k++)
-            grad[k] = (float)(exp((double)z[k] - m - log_total) - (k == (size_t)label));
-    return best == (size_t)label;
-}
-
-void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, size_t n)
-{
-    int blas = dp_blas_serial_begin(); /* as in dp_model_clipped_gradient */
-    forward_pass(model, ws, x, n, 0);
-    dp_blas_serial_end(blas);
-}
-
-int dp_model_check_input(const dp_model *model, const float *x, size_t n, dpkit_error *err)
-{
-    const dp_layer *first = &model->layers[0];
-    if (first->kind != DP_LAYER_EMBEDDING)
-        return 0;
-    size_t total = n * dp_shape_size(first->input);
-    for (size_t j = 0; j < total; j++)
-        if (!(x[j] >= 0 && x[j] < (float)first->vocab && x[j] == (float)(size_t)x[j]))
-            return error_set(err, "embedding input: value %g at example %zu position %zu is not "
-                                  "a token id in 0..%zu", (double)x[j],
-                             j / dp_shape_size(first->input), j % dp_shape_size(first->input),
-                             first->vocab - 1);
-    return 0;
-}
-
-/* Softmax cross-entropy per row of logits (n, K): adds the losses, counts correct argmaxes, and
- * writes dL_i/dlogits = softmax - onehot into grad (may be NULL). */
-static void softmax_cross_entropy(const float *logits, const int32_t *y, size_t n, size_t K,
-                                  float *grad, double *loss_sum, size_t *correct)
-{
-    double loss = 0;
-    size_t right = 0;
-#pragma omp parallel for reduction(+ : loss, right) schedule(static) \
-    if (n * K >= DP_PARALLEL_MIN_VALUES)
-    for (size_t i = 0; i < n; i++)
-        right += (size_t)dp_softmax_cross_entropy_row(logits + i * K, y[i], K,
-                                                      grad ? grad + i * K : NULL, &loss);
-    *loss_sum += loss;
-    *correct += right;
-}
-
-float dp_clip_factor(double norm, double clip_norm)
-{
-    if (!(norm > clip_norm))
-        return 1.0f;
-    /* C / norm rounded to float32 may land above it, and every entry of the clipped gradient
-     * is then a float32 product (f g_j, or x_j (f d_c) for outer-product layers: two roundings
-     * of at most 2^-24 relative each), so f norm = C could still give a clipped norm up to
-     * (1 + 2^-24)^2 C. Nudging f down until f norm <= C (1 - 4 * 2^-24) leaves room for both
-     * roundings and for the double-precision error of the norm itself; it changes f by a few
-     * float32 ulps, far below the 1e-5 agreement with opacus. */
-    const double bound = clip_norm * (1.0 - 4.0 * 0x1.0p-24);
-    float f = (float)(clip_norm / norm);
-    while (f > 0.0f && (double)f * norm > bound)
-        f = nextafterf(f, 0.0f);
-    return f;
-}
-
-static int check_labels(const int32_t *y, size_t n, size_t K, dpkit_error *err)
-{
-    for (size_t i = 0; i < n; i++)
-        if (y[i] < 0 || (size_t)y[i] >= K)
-            return error_set(err, "label %d of example %zu outside 0..%zu", (int)y[i], i, K - 1);
-    return 0;
-}
-
-int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const float *x,
-                              const int32_t *y, size_t n, double clip_norm, float *grad,
-                              double *norms, dp_batch_stats *stats, dpkit_error *err)
-{
-    if (n > ws->max_batch)
-        return error_set(err, "batch of %zu examples, workspace holds %zu", n, ws->max_batch);
-    if (n == 0)
-        return 0;
-    if (check_labels(y, n, model->class_count, err) || dp_model_check_input(model, x, n, err))
-        return -1;
-    size_t L = model->layer_count;
-    int have_norms = clip_norm > 0 || norms;
-    /* OpenBLAS single-threaded for the whole step: the layers split their work over OpenMP
-     * threads, and idle OpenBLAS threads spinning between their calls would take the cores */
-    int blas = dp_blas_serial_begin();
-    forward_pass(model, ws, x, n, have_norms);
-    softmax_cross_entropy(ws->activations[L], y, n, model->class_count, ws->gradients[L],
-                          &stats->loss_sum, &stats->correct);
-    for (size_t l = L; l-- > 1;) {
-        const dp_layer *layer = &model->layers[l];
-        dp_scratch scratch = layer_scratch(ws, l, 0, 0);
-        dp_layer_ops_of(layer->kind)->backward_input(layer, model->params + layer->param_offset,
-                                                     ws->activations[l], ws->activations[l + 1],
-                                                     ws->gradients[l + 1], ws->gradients[l], n,
-                                                     &scratch);
-    }
-    const float *inputs0 = x;
-#define LAYER_INPUT(l) ((l) == 0 ? inputs0 : ws->activations[l])
-    if (have_norms) {
-        memset(ws->squared_norms, 0, n * sizeof *ws->squared_norms);
-        for (size_t l = 0; l < L; l++) {
-            const dp_layer *layer = &model->layers[l];
-            dp_scratch scratch = layer_scratch(ws, l, 0, 1);
-            if (layer->param_count)
-                dp_layer_ops_of(layer->kind)->add_squared_norms(
-                    layer, LAYER_INPUT(l), ws->gradients[l + 1], n, ws->squared_norms,
-                    &scratch);
-        }
-        for (size_t i = 0; i < n; i++)
-            ws->factors[i] = 1.0f;
-    }
-    if (clip_norm > 0) {
-        /* factor_i = min(1, C / norm_i) (docs/maths.md 4.5, exact rule), applied to the output
-         * gradient of every parameterised layer: sum_i f_i g_i is then the batch gradient.
-         * Layers that weigh their per-example terms by the factors themselves (convolutions)
-         * are skipped: one pass less over their large output gradients. */
-        size_t clipped = 0;
-        for (size_t i = 0; i < n; i++) {
-            double norm = sqrt(ws->squared_norms[i]);
-            ws->factors[i] = dp_clip_factor(norm, clip_norm);
-            clipped += norm > clip_norm;
-        }
-        stats->clipped += clipped;
-        for (size_t l = 0; l < L; l++) {
-            const dp_layer *layer = &model->layers[l];
-            if (!layer->param_count || dp_layer_ops_of(layer->kind)->applies_factors)
-                continue;
-            size_t width = dp_shape_size(layer->output);
-            float *g = ws->gradients[l + 1];
-#pragma omp parallel for schedule(static) if (n * width >= DP_PARALLEL_MIN_VALUES)
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = 0; j < width; j++)
-                    g[i * width + j] *= ws->factors[i];
-        }
-    }
-    if (norms)
-        for (size_t i = 0; i < n; i++)
-            norms[i] = sqrt(ws->squared_norms[i]);
-    for (size_t l = 0; l < L; l++) {
-        const dp_layer *layer = &model->layers[l];
-        dp_scratch scratch = layer_scratch(ws, l, 0, have_norms);
-        if (layer->param_count)
-            dp_layer_ops_of(layer->kind)->add_param_gradient(layer, LAYER_INPUT(l),
-                                                             ws->gradients[l + 1], n,
-                                                             grad + layer->param_offset,
-                                                             &scratch);
-    }
-#undef LAYER_INPUT
-    dp_blas_serial_end(blas);
-    return 0;
-}
-
-int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, const int32_t *y,
-                      size_t count, double *accuracy, double *mean_loss, dpkit_error *err)
-{
-    size_t D = dp_shape_size(model->input), correct = 0;
-    double loss = 0;
-    if (check_labels(y, count, model->class_count, err) ||
-        dp_model_check_input(model, x, count, err))
-        return -1;
-    for (size_t first = 0; first < count; first += ws->max_batch) {
-        size_t n = count - first < ws->max_batch ? count - first : ws->max_batch;
-        dp_model_forward(model, ws, x + first * D, n);
-        softmax_cross_entropy(ws->activations[model->layer_count], y + first, n,
-                              model->class_count, NULL, &loss, &correct);
-    }
-    *accuracy = count ? (double)correct / (double)count : 0;
-    *mean_loss = count ? loss / (double)count : 0;
-    return 0;
 }
