@@ -368,7 +368,7 @@ typedef struct dp_optimizer_config {
     double beta1, beta2, adam_epsilon; /* Adam */
     /* > 0: keep an exponential moving average of the iterates with this decay (warmed up as
      * min(decay, (1 + t) / (10 + t)) at step t), released instead of the last iterate; a
-     * post-processing of the noised iterates, free in privacy (docs/maths.md 4.13). */
+     * post-processing of the noised iterates, free in privacy (docs/maths.md 4.16). */
     double average_decay;
 } dp_optimizer_config;
 

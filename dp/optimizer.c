@@ -1,6 +1,6 @@
 /* Optimizers applied to the privatised gradient: SGD (momentum, Nesterov, weight decay) and
  * Adam, with PyTorch's update rules (torch.optim.SGD / torch.optim.Adam), and the moving
- * average of the iterates (docs/maths.md 4.13). */
+ * average of the iterates (docs/maths.md 4.16). */
 #include "dp/dp.h"
 
 #include "common/memory.h"
@@ -58,7 +58,7 @@ void dp_optimizer_free(dp_optimizer *opt)
 }
 
 /* The average starts at the first iterate; the warm-up keeps early, far-off iterates from
- * dominating a long average (De et al. 2022's schedule, docs/maths.md 4.13). */
+ * dominating a long average (De et al. 2022's schedule, docs/maths.md 4.16). */
 static void update_average(dp_optimizer *opt, const float *params)
 {
     if (!opt->average)

@@ -539,7 +539,7 @@ Test(dp, sgd_momentum_nesterov_and_adam_follow_pytorch)
     dp_optimizer_free(&o);
 }
 
-/* The moving average of the iterates (docs/maths.md 4.14), against the recurrence in double;
+/* The moving average of the iterates (docs/maths.md 4.16), against the recurrence in double;
  * swapping twice restores both arrays; a decay of 1 is refused. */
 Test(dp, average_of_iterates_follows_its_warmed_up_recurrence)
 {
