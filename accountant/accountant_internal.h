@@ -27,6 +27,11 @@ int accountant_check_random_allocation(const accountant_event *events, size_t ev
  * where the bound cannot be formed. -1 when out of memory. */
 int accountant_random_allocation_add(long long t, double sigma, const double *orders,
                                      size_t order_count, double *add);
+/* remove[k]: an upper bound on the remove direction's Renyi divergence of one epoch (t >= 2,
+ * 0 < sigma < inf) at orders[k] > 1, exact at integer orders up to ACCOUNTANT_RDP_MAX_ORDER
+ * (random_allocation_remove.c); +inf above it. -1 when out of memory. */
+int accountant_random_allocation_remove(long long t, double sigma, const double *orders,
+                                        size_t order_count, double *remove);
 /* rdp[k]: the RDP bound of one epoch at orders[k] (random_allocation.c; both directions). */
 int accountant_random_allocation_curve(long long t, double sigma, const double *orders,
                                        size_t order_count, double *rdp);

@@ -1,7 +1,7 @@
-/* RDP of random allocation ("balls in bins", k = 1): per epoch of t steps, the exact Renyi
- * divergence of the remove direction at integer orders, the larger of it and the add
- * direction's bound (random_allocation_add.c), capped by the Gaussian's; and the checks of
- * random-allocation events (docs/maths.md 2.12). */
+/* RDP of random allocation ("balls in bins", k = 1): per epoch of t steps, the larger of the
+ * remove direction (random_allocation_remove.c) and the add direction's bound
+ * (random_allocation_add.c), capped by the Gaussian's; and the checks of random-allocation
+ * events (docs/maths.md 2.12). */
 #include "accountant/accountant.h"
 #include "accountant/accountant_internal.h"
 
@@ -62,104 +62,18 @@ int accountant_check_random_allocation(const accountant_event *events, size_t ev
     return 0;
 }
 
-/* log of the coefficients 0..degree of the product of two series given by their logarithms
- * (all coefficients positive, so no cancellation), into out (which may not alias a or b). */
-static void log_series_product(const double *a, const double *b, int degree, double *out)
-{
-    for (int n = 0; n <= degree; n++) {
-        double sum = -INFINITY;
-        for (int i = 0; i <= n; i++)
-            sum = accountant_log_add(sum, a[i] + b[n - i]);
-        out[n] = sum;
-    }
-}
-
-/* Remove direction (docs/maths.md 2.12): K(a) = log E_Q[M^a] for integer 0 <= a <= degree,
- * M = (1/t) sum_i Y_i, Y_i iid lognormal with E[Y^k] = exp(k(k-1)/(2 sigma^2)):
- * K(a) = log a! + log g_a with g = f^t, f_k = E[Y^k] / (k! t^k). For degree <= t + 1 by the
- * recurrence for the power of a series, all of whose terms are then positive; otherwise by
- * repeated squaring of the truncated series (positive products). Each K(a) has an allowance
- * for rounding added. Returns -1 when out of memory. */
-static int remove_log_moments(long long t, double sigma, int degree, double *log_moment)
-{
-    double inv_two_var = 1.0 / (2.0 * sigma * sigma), log_t = log((double)t);
-    size_t n_coef = (size_t)degree + 1;
-    double *log_f = malloc(4 * n_coef * sizeof *log_f);
-    if (!log_f)
-        return -1;
-    double *log_g = log_f + n_coef, *scratch = log_g + n_coef, *base = scratch + n_coef;
-    double largest = 0.0; /* the largest magnitude of a logarithm summed */
-    for (int k = 0; k <= degree; k++) {
-        log_f[k] = (double)k * (k - 1) * inv_two_var - lgamma(k + 1.0) - k * log_t;
-        largest = fmax(largest, fabs(log_f[k]));
-    }
-    double depth; /* how many sums deep the result is */
-    if ((long long)degree <= t + 1) {
-        log_g[0] = 0.0;
-        for (int n = 1; n <= degree; n++) {
-            double sum = -INFINITY;
-            for (int k = 1; k <= n; k++) {
-                double weight = (double)(t + 1) * k - n; /* >= 0 since n <= t + 1 */
-                if (weight > 0.0)
-                    sum = accountant_log_add(sum, log(weight) + log_f[k] + log_g[n - k]);
-            }
-            log_g[n] = sum - log((double)n);
-            largest = fmax(largest, fabs(log_g[n]));
-        }
-        depth = 2.0 * degree;
-    } else {
-        for (int k = 0; k <= degree; k++) {
-            log_g[k] = k == 0 ? 0.0 : -INFINITY;
-            base[k] = log_f[k];
-        }
-        depth = 0.0;
-        for (long long power = t; power > 0; power >>= 1) {
-            if (power & 1) {
-                log_series_product(log_g, base, degree, scratch);
-                memcpy(log_g, scratch, n_coef * sizeof *log_g);
-                depth += degree + 1.0;
-            }
-            if (power > 1) {
-                log_series_product(base, base, degree, scratch);
-                memcpy(base, scratch, n_coef * sizeof *base);
-                depth += degree + 1.0;
-            }
-            for (int k = 0; k <= degree; k++) {
-                if (isfinite(log_g[k]))
-                    largest = fmax(largest, fabs(log_g[k]));
-                if (isfinite(base[k]))
-                    largest = fmax(largest, fabs(base[k]));
-            }
-        }
-    }
-    for (int a = 0; a <= degree; a++) {
-        /* Each log_add and term is exact to a few ulps of the largest logarithm involved. */
-        double rounding = 8.0 * (depth + a + 2.0) * DBL_EPSILON *
-                          (1.0 + largest + lgamma(a + 1.0));
-        log_moment[a] = lgamma(a + 1.0) + log_g[a] + rounding;
-    }
-    log_moment[0] = log_moment[1] = 0.0; /* E[M^0] = E[M] = 1 exactly */
-    free(log_f);
-    return 0;
-}
-
 int accountant_random_allocation_curve(long long t, double sigma, const double *orders,
                                        size_t order_count, double *rdp)
 {
     int tiny = accountant_sigma_negligible(sigma), infinite = isinf(sigma);
     int private_epoch = !tiny && !infinite && t > 1;
-    /* The remove direction's moments up to the largest finite order (integers around it). */
-    int degree = 1;
-    for (size_t k = 0; k < order_count; k++)
-        if (orders[k] <= ACCOUNTANT_RDP_MAX_ORDER)
-            degree = (int)fmax(degree, ceil(orders[k]));
-    double *log_moment = malloc(((size_t)degree + 1) * sizeof *log_moment);
-    if (!log_moment)
+    double *remove = malloc((order_count ? order_count : 1) * sizeof *remove);
+    if (!remove)
         return -1;
-    if (private_epoch && (remove_log_moments(t, sigma, degree, log_moment) != 0 ||
-                          accountant_random_allocation_add(t, sigma, orders, order_count,
-                                                           rdp) != 0)) {
-        free(log_moment);
+    if (private_epoch &&
+        (accountant_random_allocation_remove(t, sigma, orders, order_count, remove) != 0 ||
+         accountant_random_allocation_add(t, sigma, orders, order_count, rdp) != 0)) {
+        free(remove);
         return -1;
     }
     double var = sigma * sigma;
@@ -180,21 +94,12 @@ int accountant_random_allocation_curve(long long t, double sigma, const double *
             rdp[k] = gaussian;
             continue;
         }
-        /* Remove direction: K(alpha) = log E_Q[M^alpha] is convex in alpha (Hoelder), so
-         * below the chord between the integers around a fractional order. */
-        double remove = INFINITY;
-        if (alpha <= ACCOUNTANT_RDP_MAX_ORDER) {
-            double low = floor(alpha), theta = alpha - low;
-            int n = (int)low;
-            double k_alpha = theta > 0.0 ? (1.0 - theta) * log_moment[n] + theta * log_moment[n + 1]
-                                         : log_moment[n];
-            remove = isnan(k_alpha) ? INFINITY : fmax(k_alpha, 0.0) / (alpha - 1.0);
-        }
         /* fmax would drop a NaN: a bound that broke down counts as +inf (fail closed). */
         double add = isnan(rdp[k]) ? INFINITY : rdp[k];
-        rdp[k] = fmin(fmax(add, remove), gaussian);
+        double removed = isnan(remove[k]) ? INFINITY : remove[k];
+        rdp[k] = fmin(fmax(add, removed), gaussian);
     }
-    free(log_moment);
+    free(remove);
     return 0;
 }
 
