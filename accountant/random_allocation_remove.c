@@ -127,8 +127,8 @@ static double log_term_weight(int n, int k, double log_t)
 
 /* The bound at fractional orders alpha = n + theta <= FRACTION_MAX_ORDER (docs/maths.md 2.12):
  * with a level c = exp(sqrt(v) g - v/2), split on whether some step's Y_j exceeds c:
- *   E[M^alpha] <= E[M_c^n]^(1-theta) E[M_c^(n+1)]^theta
- *     + t^(1-theta) E[M^n Y_1^theta ; Y_1 > c] + theta t^(2-theta) E[M^n M' Y_1^(theta-1) ; Y_1 > c],
+ *   E[M^alpha] <= E[M_c^n]^(1-theta) E[M_c^(n+1)]^theta + t^(1-theta) E[M^n Y_1^theta; Y_1 > c]
+ *                 + theta t^(2-theta) E[M^n M' Y_1^(theta-1); Y_1 > c],
  * M_c the mean of the Y_j cut at c, M' the other t - 1 steps' sum over t (log_rest), least
  * over a grid of g. log_moment[k] holds the chord at orders[k] and is lowered where the bound
  * is smaller. Returns -1 when out of memory. */
