@@ -75,10 +75,12 @@ static int clip_copies(const float *const *rows, const double *x2, size_t copies
                 ee += (double)delta[k * K + c] * delta[l * K + c];
             squared += (l == k ? 1.0 : 2.0) * (xx + 1.0) * ee;
         }
-    double norm = sqrt(squared) / (double)copies;
-    int clipped = clip_norm > 0 && norm > clip_norm;
-    float factor = (float)((clipped ? (double)dp_clip_factor(norm, clip_norm) : 1.0) /
-                           (double)copies);
+    /* ||sum_k delta_k [x_k, 1]^T|| = copies ||g||: the clip factor of that sum is the
+     * product of 1 / copies and min(1, C / ||g||), with dp_clip_factor's margin for the
+     * roundings of the scaled rows */
+    double sum_norm = sqrt(squared);
+    int clipped = clip_norm > 0 && sum_norm / (double)copies > clip_norm;
+    float factor = clipped ? dp_clip_factor(sum_norm, clip_norm) : (float)(1.0 / (double)copies);
     for (size_t j = 0; j < copies * K; j++)
         delta[j] *= factor;
     return clipped;
