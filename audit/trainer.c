@@ -47,6 +47,11 @@ int audit_trainer_from_run(const run_config *rc, const run_features *rf, audit_f
     t->seed = (uint64_t)rc->seed;
     t->reproducible_noise = rc->reproducible_noise;
     t->fault = fault;
+    /* the audits train on the examples alone: a config that asks for copies would be audited
+     * as another mechanism than the one it describes */
+    if (rc->augment.multiplicity > 1)
+        return error_set(err, "training.augment_multiplicity: %zu, expected 1 (the audits "
+                              "train without augmented copies)", rc->augment.multiplicity);
     if (t->train.batch_size > tr->count)
         return error_set(err, "training.batch_size: %zu, expected at most the %zu training "
                          "examples", t->train.batch_size, tr->count);

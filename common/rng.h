@@ -25,6 +25,7 @@ enum rng_stream_id {
     RNG_STREAM_AUDIT = 7,      /* audit choices (shadow splits, canary inclusion) */
     RNG_STREAM_SAMPLER = 8,    /* text generation */
     RNG_STREAM_ROBUST = 9,     /* attack starts and smoothing noise (not a privacy mechanism) */
+    RNG_STREAM_AUGMENT = 10,   /* translations and flips of augmented copies (public) */
     RNG_STREAM_TEST = 100      /* tests; ids above this are free for callers */
 };
 

@@ -229,7 +229,16 @@ typedef struct dp_data {
     /* Data-parallel training (docs/mpi.md): these rows are the examples first..first+count-1
      * of the `total` the ranks hold together; total 0 means count (all of them). */
     size_t first, total;
+    /* Optional, training data of a single linear layer only: augmentation multiplicity
+     * (docs/maths.md 4.17). copies > 1: example i also has the rows i of copy_x[0..copies-2]
+     * (each laid out like x), whose gradients are averaged with x's before clipping. 0 or 1:
+     * none. */
+    size_t copies;
+    const float *const *copy_x;
 } dp_data;
+
+/* The most copies dp_data.copies may name (training.augment_multiplicity). */
+enum { DP_AUGMENT_MAX_COPIES = 16 };
 
 /* 1 when the model is one linear layer (a linear softmax classifier on the features). */
 int dp_model_is_single_linear(const dp_model *model);

@@ -31,6 +31,9 @@ typedef struct run {
     dp_train_state state;
     dp_adversarial_features *adversarial; /* PGD on the images of a model on features */
     dp_adversarial_inputs adversarial_inputs;
+    /* training.augment_multiplicity K > 1: the features of copies 1..K-1 and their rows */
+    features_set copies[DP_AUGMENT_MAX_COPIES - 1];
+    const float *copy_x[DP_AUGMENT_MAX_COPIES - 1];
     char *config_text;
     /* Key of the sampling, noise and private-normalisation streams: from the OS unless
      * privacy.reproducible_noise; saved in checkpoint.h5 only. */
@@ -54,6 +57,8 @@ static void run_free(run *r)
     dp_workspace_free(&r->ws);
     dp_model_free(&r->model);
     run_features_free(&r->rf);
+    for (size_t c = 0; c < sizeof r->copies / sizeof *r->copies; c++)
+        features_set_free(&r->copies[c]);
     run_config_free(&r->rc);
     free(r->config_text);
     free(r->metrics);
@@ -292,6 +297,13 @@ static int setup(run *r, const run_options *job, dpkit_error *err)
     if (run_check_adversarial(rc, r->rf.data.train.channels, err) ||
         normalize_features(r, checkpoint, err) || resolve_noise(r, checkpoint, err))
         goto done;
+    if (rc->augment.multiplicity > 1) {
+        if (run_augment_features(rc, &r->rf, &r->normalizer, job->force_features, r->copies,
+                                 err))
+            goto done;
+        for (size_t c = 0; c + 1 < rc->augment.multiplicity; c++)
+            r->copy_x[c] = r->copies[c].values;
+    }
     features_set *tr = &r->rf.train;
     shape = (dp_shape){tr->channels, tr->height, tr->width};
     if (run_config_model(rc, shape, (size_t)r->rf.data.class_count, &r->model, err) ||
@@ -371,7 +383,8 @@ static int train_epochs(run *r, const run_options *job, dpkit_error *err)
 {
     dp_train_config *t = &r->rc.train;
     dp_data train = {.x = r->rf.train.values, .y = r->rf.train.labels, .count = r->rf.train.count,
-                     .first = r->rf.train_first, .total = r->rf.train_total};
+                     .first = r->rf.train_first, .total = r->rf.train_total,
+                     .copies = r->rc.augment.multiplicity, .copy_x = r->copy_x};
     dp_data test = {.x = r->rf.test.values, .y = r->rf.test.labels, .count = r->rf.test.count};
     dp_epoch_metrics m = {0}, *last = NULL;
     int epochs_run = 0;

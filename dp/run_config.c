@@ -50,6 +50,9 @@ const config_field run_config_schema_training[] = {
     {"training.adversarial.step", CONFIG_DOUBLE, "0.1", "adversarial training: PGD step size", "0..1e6", NULL},
     {"training.adversarial.random_start", CONFIG_BOOL, "true", "adversarial training: PGD starts at a random point of the set", NULL, NULL},
     {"training.adversarial.ramp_steps", CONFIG_INT, "0", "adversarial training: steps over which the radius grows from 0 to its value", "0..1000000000", NULL},
+    {"training.augment_multiplicity", CONFIG_INT, "1", "augmentation multiplicity: each example's clipped gradient is the average over this many copies of it, the original and augmented ones (linear model on scatter or raw features; docs/maths.md 4.17); 1: none", "1..16", NULL},
+    {"training.augment_shift", CONFIG_INT, "2", "augmentation multiplicity: largest translation of a copy in pixels along each axis (zero fill; drawn from the seed)", "0..8", NULL},
+    {"training.augment_flip", CONFIG_BOOL, "false", "augmentation multiplicity: a copy is also flipped left-right with probability 1/2", NULL, NULL},
     {"training.input_noise", CONFIG_DOUBLE, "0", "Gaussian noise (standard deviation) on every training input, for randomized smoothing (raw pixels in [0, 1])", "0..1e6", NULL},
     {0}};
 
@@ -245,6 +248,36 @@ int run_adversarial_on_images(const run_config *rc, size_t channels)
     return rc->train.adversarial && !reads_pixels(rc, channels);
 }
 
+/* training.augment_*: copies of the images through the same extractor into the linear model's
+ * per-example path (dp/linear_rows.c), which alone averages them before clipping. */
+static int read_augment(run_config *rc, dpkit_error *err)
+{
+    config *c = rc->cfg;
+    features_augment_config *a = &rc->augment;
+    a->multiplicity = (size_t)config_get_int(c, "training.augment_multiplicity");
+    a->shift = (int)config_get_int(c, "training.augment_shift");
+    a->flip = config_get_bool(c, "training.augment_flip");
+    if (a->multiplicity == 1)
+        return 0;
+    const char *key = "training.augment_multiplicity";
+    if (strcmp(rc->model_kind, "linear") != 0)
+        return config_error(c, key, err, "%zu with model.kind %s, expected 1 (copies are "
+                            "averaged by the linear model alone) or model.kind linear",
+                            a->multiplicity, rc->model_kind);
+    if (rc->extractor.kind == FEATURES_HOG)
+        return config_error(c, key, err, "%zu with features.extractor hog, expected 1 or "
+                            "features.extractor scatter or raw", a->multiplicity);
+    if (rc->train.adversarial || rc->train.input_noise > 0)
+        return config_error(c, key, err, "%zu with adversarial training or input noise, "
+                            "expected 1 (they replace the inputs the copies are made of)",
+                            a->multiplicity);
+    if (a->shift == 0 && !a->flip)
+        return config_error(c, key, err, "%zu with training.augment_shift 0 and "
+                            "training.augment_flip false: every copy would be the original; "
+                            "expected a shift in 1..8 or a flip", a->multiplicity);
+    return 0;
+}
+
 /* privacy.* and training.*: the ranges are the schema's; what is left relates keys. */
 static int read_training(run_config *rc, dpkit_error *err)
 {
@@ -302,7 +335,9 @@ static int read_training(run_config *rc, dpkit_error *err)
         return config_error(c, "training.average_decay", err, "must be below 1 (0: none)");
     if (o->nesterov && o->momentum == 0)
         return config_error(c, "training.optimizer.nesterov", err, "needs a momentum > 0");
-    return read_adversarial(rc, err);
+    if (read_adversarial(rc, err))
+        return -1;
+    return read_augment(rc, err);
 }
 
 /* Every error names where the value came from (file:line or --set) and the key. */

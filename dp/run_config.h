@@ -36,6 +36,7 @@ typedef struct run_config {
     dp_train_config train;        /* train.adversarial points at `adversarial` when set */
     dp_pgd_config adversarial;    /* training.adversarial.* */
     dp_optimizer_config optimizer;
+    features_augment_config augment; /* training.augment_* */
     char output_dir[2048];
 } run_config;
 
@@ -94,6 +95,14 @@ int run_dataset_load(const run_config *rc, dataset *out, dpkit_error *err);
  * $DPKIT_RANK_MEMORY_MB MiB of them when that is set (docs/mpi.md); the test split whole. */
 int run_features_load(const run_config *rc, int force, run_features *out, dpkit_error *err);
 void run_features_free(run_features *rf);
+/* Augmentation multiplicity (dp/run_augment.c, docs/maths.md 4.17): the features of copies
+ * 1..K-1 of the training rows of rf (features_augment_split with the config's seed) into
+ * copies[0..K-2], each from the feature cache under a key of its own (the copy's settings in
+ * the dataset name, its images in the checksum) and normalised by `normalizer`, the one
+ * fitted on the original features (a private-bn release is not repeated). One process only. */
+int run_augment_features(const run_config *rc, const run_features *rf,
+                         const features_normalizer *normalizer, int force, features_set *copies,
+                         dpkit_error *err);
 
 /* Seeds an RNG for a public stream (initialisation, canaries, splits, audit choices) from the
  * run's seed. The private streams (rng_stream_is_private) take run_private_key instead. */

@@ -266,6 +266,13 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     }
     int linear = dp_model_is_single_linear(model) && ws->rows_scratch && !train->row &&
                  !config->adversarial && !(config->input_noise > 0);
+    if (train->copies > 1 && !linear) {
+        status = error_set(err, "training.augment_multiplicity: %zu, expected 1 for this model "
+                                "(copies of an example are averaged by the linear model's path "
+                                "alone, without adversarial training or input noise)",
+                           train->copies);
+        goto done;
+    }
     for (long long s = 0; s < steps; s++) {
         if (s >= allowed) {
             state->budget_exhausted = 1;

@@ -118,6 +118,12 @@ Test(cli_audit, help_and_bad_kind)
     cr_assert_eq(run_audit(&out, "bad", ""), 1, "%s", out);
     cr_assert(strstr(out, "kind") != NULL && strstr(out, "exposure") != NULL, "%s", out);
     free(out);
+    /* augmented copies are not what the audits train: refused rather than left out */
+    write_audit("copies", "kind: one-run\ntraining: {config: %s/train.yaml, set: "
+                          "training.augment_multiplicity=2}\n", dir);
+    cr_assert_eq(run_audit(&out, "copies", ""), 1, "%s", out);
+    cr_assert(strstr(out, "training.augment_multiplicity: 2, expected 1") != NULL, "%s", out);
+    free(out);
 }
 
 /* The key test. With noise, the white-box score of a canary is its sampled count (in units of
