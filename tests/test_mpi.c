@@ -1,7 +1,8 @@
 /* dpkit under mpirun -np 2 (docs/mpi.md). Data-parallel training: two ranks give one process's
- * model (within 1e-6, docs/maths.md 4.12), ledger and epsilon, for the linear model and a CNN; a
- * run resumes on another number of ranks; a feature matrix twice the per-rank cap trains on two
- * ranks. Sweeps: dpkit curve and dpkit audit (membership, multi-run) share their trainings
+ * model (within 1e-6, docs/maths.md 4.12), ledger and epsilon, for the linear model and a CNN,
+ * with Poisson sampling and random allocation; a run resumes on another number of ranks; a
+ * feature matrix twice the per-rank cap trains on two ranks. Sweeps: dpkit curve and dpkit
+ * audit (membership, multi-run) share their trainings
  * between the ranks and write what one process writes, bit for bit but for the timings (each
  * training runs on one rank; reproducible noise, one thread everywhere); a one-run audit refuses
  * them. Skipped when dpkit was built without MPI or mpirun is missing. */
@@ -121,6 +122,14 @@ Test(mpi, two_ranks_and_a_resume_on_one_match_one_process)
                                  sets, dir), 0, "%s", out);
     free(out);
     assert_same_model("one", "resumed");
+}
+
+/* Random allocation (docs/maths.md 2.12): every rank draws the whole allocation and trains on
+ * its shard of each step, so two ranks give one process's model and ledger. */
+Test(mpi, random_allocation_on_two_ranks_matches_one_process)
+{
+    train_one_and_two("--set privacy.reproducible_noise=true "
+                      "--set training.sampler=random-allocation");
 }
 
 Test(mpi, a_feature_matrix_twice_the_rank_cap_trains_on_two_ranks)
