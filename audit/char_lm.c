@@ -4,6 +4,7 @@
 #include "audit/audit_internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,10 +147,14 @@ int audit_char_lm_evaluate(audit_char_lm *lm, const int32_t *ids, size_t count,
     if (check_ids(lm, ids, count, err))
         return -1;
     size_t windows = count - k, correct = 0;
-    double nats = 0;
+    /* each thread's sum apart, added in thread order: a reduction clause would add them in the
+     * order the threads finish, and the result would change from run to run */
+    int team = omp_get_max_threads(), used = 1;
+    double thread_nats[team];
     int failed = 0;
-#pragma omp parallel reduction(+ : nats, correct)
+#pragma omp parallel num_threads(team) reduction(+ : correct)
     {
+        double nats = 0;
         double *hidden = malloc(lm->hidden * sizeof *hidden);
         double *z = malloc(V * sizeof *z);
         if (!hidden || !z) {
@@ -171,7 +176,13 @@ int audit_char_lm_evaluate(audit_char_lm *lm, const int32_t *ids, size_t count,
         }
         free(hidden);
         free(z);
+        thread_nats[omp_get_thread_num()] = nats;
+        if (omp_get_thread_num() == 0)
+            used = omp_get_num_threads();
     }
+    double nats = 0;
+    for (int t = 0; t < used; t++)
+        nats += thread_nats[t];
     if (failed)
         return error_set(err, "char model: out of memory");
     *bits_per_char = audit_nats_to_bits(nats / (double)windows);

@@ -107,11 +107,13 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
     size_t blocks = (n + per_block - 1) / per_block, stride = ws->rows_stride;
     size_t bad_label = SIZE_MAX; /* smallest position in the batch with a bad label */
     int threads_used = 1;
-    double loss = 0;
     size_t correct = 0, clipped = 0;
     /* no more threads than blocks: a small batch pays no fork (the same sums either way) */
     int team = blocks < (size_t)ws->rows_threads ? (int)blocks : ws->rows_threads;
-#pragma omp parallel num_threads(team) reduction(+ : loss, correct, clipped)
+    /* each thread's loss apart, added in thread order below: a reduction clause would add
+     * them in the order the threads finish, and the loss would change from run to run */
+    double thread_loss[team];
+#pragma omp parallel num_threads(team) reduction(+ : correct, clipped)
     {
         int t = 0;
 #ifdef _OPENMP
@@ -119,6 +121,7 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
 #pragma omp single
         threads_used = omp_get_num_threads();
 #endif
+        double loss = 0;
         float *acc = ws->rows_scratch + (size_t)t * stride;
         float *weight_copy = acc + weight_copy_offset(K, D), *delta = weight_copy + K * Dp;
         memset(acc, 0, (K * Dp + K) * sizeof *acc);
@@ -188,6 +191,7 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
                 acc[K * Dp + c] += (float)s;
             }
         }
+        thread_loss[t] = loss;
     }
     if (bad_label != SIZE_MAX) {
         size_t row = indices[bad_label];
@@ -204,6 +208,9 @@ int dp_linear_rows_clipped_gradient(const dp_model *model, dp_workspace *ws,
             s += scratch[(size_t)t * stride + at];
         grad[j] = s;
     }
+    double loss = 0;
+    for (int t = 0; t < threads_used; t++)
+        loss += thread_loss[t];
     stats->loss_sum += loss;
     stats->correct += correct;
     stats->clipped += clipped;

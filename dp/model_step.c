@@ -243,13 +243,26 @@ int dp_model_check_input(const dp_model *model, const float *x, size_t n, dpkit_
 static void softmax_cross_entropy(const float *logits, const int32_t *y, size_t n, size_t K,
                                   float *grad, double *loss_sum, size_t *correct)
 {
-    double loss = 0;
+    /* each thread's loss apart, added in thread order: a reduction clause would add them in
+     * the order the threads finish, and the loss would change from run to run */
+    int team = n * K >= DP_PARALLEL_MIN_VALUES ? omp_get_max_threads() : 1;
+    double thread_loss[team];
     size_t right = 0;
-#pragma omp parallel for reduction(+ : loss, right) schedule(static) \
-    if (n * K >= DP_PARALLEL_MIN_VALUES)
-    for (size_t i = 0; i < n; i++)
-        right += (size_t)dp_softmax_cross_entropy_row(logits + i * K, y[i], K,
-                                                      grad ? grad + i * K : NULL, &loss);
+    int used = 1;
+#pragma omp parallel num_threads(team) reduction(+ : right)
+    {
+        double loss = 0;
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < n; i++)
+            right += (size_t)dp_softmax_cross_entropy_row(logits + i * K, y[i], K,
+                                                          grad ? grad + i * K : NULL, &loss);
+        thread_loss[omp_get_thread_num()] = loss;
+        if (omp_get_thread_num() == 0)
+            used = omp_get_num_threads();
+    }
+    double loss = 0;
+    for (int t = 0; t < used; t++)
+        loss += thread_loss[t];
     *loss_sum += loss;
     *correct += right;
 }
