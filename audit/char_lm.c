@@ -4,7 +4,6 @@
 #include "audit/audit_internal.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,14 +146,14 @@ int audit_char_lm_evaluate(audit_char_lm *lm, const int32_t *ids, size_t count,
     if (check_ids(lm, ids, count, err))
         return -1;
     size_t windows = count - k, correct = 0;
-    /* each thread's sum apart, added in thread order: a reduction clause would add them in the
-     * order the threads finish, and the result would change from run to run */
-    int team = omp_get_max_threads(), used = 1;
-    double thread_nats[team];
+    /* the windows in CHAR_LM_PARTS fixed parts, each part's sum apart, the parts added in order:
+     * a reduction clause would add the threads' sums in the order they finish, and the result
+     * would change from run to run (and with the thread count) */
+    enum { CHAR_LM_PARTS = 64 };
+    double part_nats[CHAR_LM_PARTS] = {0};
     int failed = 0;
-#pragma omp parallel num_threads(team) reduction(+ : correct)
+#pragma omp parallel reduction(+ : correct)
     {
-        double nats = 0;
         double *hidden = malloc(lm->hidden * sizeof *hidden);
         double *z = malloc(V * sizeof *z);
         if (!hidden || !z) {
@@ -162,27 +161,24 @@ int audit_char_lm_evaluate(audit_char_lm *lm, const int32_t *ids, size_t count,
             failed = 1;
         }
 #pragma omp for schedule(static)
-        for (size_t i = 0; i < windows; i++) {
-            if (!hidden || !z)
-                continue;
-            row_logits(lm, ids + i, hidden, z);
-            size_t best = 0, y = (size_t)ids[i + k];
-            for (size_t s = 1; s < V; s++)
-                if (z[s] > z[best])
-                    best = s;
-            correct += best == y;
-            log_softmax(z, V);
-            nats += -z[y];
-        }
+        for (size_t part = 0; part < CHAR_LM_PARTS; part++)
+            for (size_t i = windows * part / CHAR_LM_PARTS;
+                 hidden && z && i < windows * (part + 1) / CHAR_LM_PARTS; i++) {
+                row_logits(lm, ids + i, hidden, z);
+                size_t best = 0, y = (size_t)ids[i + k];
+                for (size_t s = 1; s < V; s++)
+                    if (z[s] > z[best])
+                        best = s;
+                correct += best == y;
+                log_softmax(z, V);
+                part_nats[part] += -z[y];
+            }
         free(hidden);
         free(z);
-        thread_nats[omp_get_thread_num()] = nats;
-        if (omp_get_thread_num() == 0)
-            used = omp_get_num_threads();
     }
     double nats = 0;
-    for (int t = 0; t < used; t++)
-        nats += thread_nats[t];
+    for (size_t part = 0; part < CHAR_LM_PARTS; part++)
+        nats += part_nats[part];
     if (failed)
         return error_set(err, "char model: out of memory");
     *bits_per_char = audit_nats_to_bits(nats / (double)windows);
