@@ -5,10 +5,8 @@
 #include "accountant/accountant.h"
 #include "accountant/accountant_internal.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* Largest steps per epoch accepted (1/q must be an exact integer in double precision). */
 #define RANDOM_ALLOCATION_MAX_STEPS 1000000000000LL

@@ -238,31 +238,25 @@ int dp_model_check_input(const dp_model *model, const float *x, size_t n, dpkit_
     return 0;
 }
 
-/* Softmax cross-entropy per row of logits (n, K): adds the losses, counts correct argmaxes, and
- * writes dL_i/dlogits = softmax - onehot into grad (may be NULL). */
+/* Softmax cross-entropy per row of logits (n, K): adds the losses and counts correct argmaxes. */
 static void softmax_cross_entropy(const float *logits, const int32_t *y, size_t n, size_t K,
-                                  float *grad, double *loss_sum, size_t *correct)
+                                  double *loss_sum, size_t *correct)
 {
-    /* each thread's loss apart, added in thread order: a reduction clause would add them in
-     * the order the threads finish, and the loss would change from run to run */
-    int team = n * K >= DP_PARALLEL_MIN_VALUES ? omp_get_max_threads() : 1;
-    double thread_loss[team];
+    /* the rows in LOSS_PARTS fixed parts, each part's loss apart, the parts added in order: a
+     * reduction clause would add the threads' sums in the order they finish, and the loss would
+     * change from run to run (and with the thread count) */
+    enum { LOSS_PARTS = 64 };
+    double part_loss[LOSS_PARTS] = {0};
     size_t right = 0;
-    int used = 1;
-#pragma omp parallel num_threads(team) reduction(+ : right)
-    {
-        double loss = 0;
-#pragma omp for schedule(static)
-        for (size_t i = 0; i < n; i++)
-            right += (size_t)dp_softmax_cross_entropy_row(logits + i * K, y[i], K,
-                                                          grad ? grad + i * K : NULL, &loss);
-        thread_loss[omp_get_thread_num()] = loss;
-        if (omp_get_thread_num() == 0)
-            used = omp_get_num_threads();
-    }
+#pragma omp parallel for reduction(+ : right) schedule(static) \
+    if (n * K >= DP_PARALLEL_MIN_VALUES)
+    for (size_t part = 0; part < LOSS_PARTS; part++)
+        for (size_t i = n * part / LOSS_PARTS; i < n * (part + 1) / LOSS_PARTS; i++)
+            right += (size_t)dp_softmax_cross_entropy_row(logits + i * K, y[i], K, NULL,
+                                                          &part_loss[part]);
     double loss = 0;
-    for (int t = 0; t < used; t++)
-        loss += thread_loss[t];
+    for (size_t part = 0; part < LOSS_PARTS; part++)
+        loss += part_loss[part];
     *loss_sum += loss;
     *correct += right;
 }
@@ -371,7 +365,7 @@ int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, c
         size_t n = count - first < ws->max_batch ? count - first : ws->max_batch;
         dp_model_forward(model, ws, x + first * D, n);
         softmax_cross_entropy(ws->activations[model->layer_count], y + first, n,
-                              model->class_count, NULL, &loss, &correct);
+                              model->class_count, &loss, &correct);
     }
     *accuracy = count ? (double)correct / (double)count : 0;
     *mean_loss = count ? loss / (double)count : 0;

@@ -181,9 +181,9 @@ Test(dp_linear_fused, step_equals_the_generic_layer_path)
 }
 
 /* With more threads than cores, threads finish in a different order on every call; the loss,
- * correct and clipped counts and the clipped sums must not depend on it: 7 threads, 20 calls of
- * each path on 8,000 rows (enough for the generic path's loss to run in parallel), every call
- * bit-identical to the first. */
+ * correct and clipped counts and the clipped sums of both training paths, and the evaluation's
+ * mean loss (8,000 rows: enough for its loss to run in parallel), must not depend on it:
+ * 7 threads, 20 calls each, every call bit-identical to the first. */
 Test(dp_linear_fused, many_threads_give_the_same_bits_on_every_call)
 {
     omp_set_num_threads(7);
@@ -210,7 +210,15 @@ Test(dp_linear_fused, many_threads_give_the_same_bits_on_every_call)
     dp_data data = {.x = x, .y = y, .count = n};
     float *first = malloc(2 * P * sizeof *first), *g = malloc(P * sizeof *g);
     dp_batch_stats first_stats[2];
-    for (int call = 0; call < 20; call++)
+    double first_loss = 0;
+    for (int call = 0; call < 20; call++) {
+        double accuracy, mean_loss;
+        cr_assert_eq(dp_model_evaluate(&model, &ws, x, y, n, &accuracy, &mean_loss, &err), 0,
+                     "%s", err.message);
+        if (call == 0)
+            first_loss = mean_loss;
+        cr_assert_eq(memcmp(&mean_loss, &first_loss, sizeof mean_loss), 0,
+                     "evaluation, call %d: loss %.17g, first %.17g", call, mean_loss, first_loss);
         for (int path = 0; path < 2; path++) {
             dp_batch_stats s = {0};
             memset(g, 0, P * sizeof *g);
@@ -232,6 +240,7 @@ Test(dp_linear_fused, many_threads_give_the_same_bits_on_every_call)
             cr_assert_eq(memcmp(g, first + path * P, P * sizeof *g), 0, "path %d, call %d", path,
                          call);
         }
+    }
     free(first), free(g), free(x), free(y), free(indices);
     dp_workspace_free(&ws);
     dp_model_free(&model);
