@@ -52,7 +52,7 @@ const config_field run_config_schema_training[] = {
     {"training.adversarial.ramp_steps", CONFIG_INT, "0", "adversarial training: steps over which the radius grows from 0 to its value", "0..1000000000", NULL},
     {"training.augment_multiplicity", CONFIG_INT, "1", "augmentation multiplicity: each example's clipped gradient is the average over this many copies of it, the original and augmented ones (linear model on scatter or raw features; docs/maths.md 4.17); 1: none", "1..16", NULL},
     {"training.augment_shift", CONFIG_INT, "2", "augmentation multiplicity: largest translation of a copy in pixels along each axis (zero fill; drawn from the seed)", "0..8", NULL},
-    {"training.augment_flip", CONFIG_BOOL, "false", "augmentation multiplicity: a copy is also flipped left-right with probability 1/2", NULL, NULL},
+    {"training.augment_flip", CONFIG_BOOL, "false", "augmentation multiplicity: every odd copy is also flipped left-right (2 copies, shift 0: the image and its mirror)", NULL, NULL},
     {"training.input_noise", CONFIG_DOUBLE, "0", "Gaussian noise (standard deviation) on every training input, for randomized smoothing (raw pixels in [0, 1])", "0..1e6", NULL},
     {0}};
 

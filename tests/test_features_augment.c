@@ -1,6 +1,6 @@
 /* Augmented copies of images (features/augment.c, docs/maths.md 4.17): copy 0 is the image,
  * copies are deterministic in the seed, and every copy is a translation by at most the shift
- * (flipped only when asked) of its image with zero fill, as defined. */
+ * (of its mirror image for an odd copy when flips are asked) with zero fill, as defined. */
 #include "features/features.h"
 
 #include <criterion/criterion.h>
@@ -57,6 +57,7 @@ Test(features_augment, copies_are_the_defined_shifts_and_flips)
     static int32_t labels[COUNT];
     dataset_split in = make_split(pixels, labels);
     dpkit_error err;
+    static long shifts[3][COUNT][2]; /* each image's (dy, dx) in copies 1 and 2 without flips */
     for (int flip_on = 0; flip_on < 2; flip_on++) {
         features_augment_config a = {.multiplicity = 3, .shift = 2, .flip = flip_on};
         dataset_split out;
@@ -78,13 +79,17 @@ Test(features_augment, copies_are_the_defined_shifts_and_flips)
                              "copy %zu of image %zu is no single shift of it", copy, i);
                 seen[f][dy + 2][dx + 2]++;
                 flips += f;
+                /* flips leave the shifts as they are without them */
+                if (!flip_on)
+                    shifts[copy][i][0] = dy, shifts[copy][i][1] = dx;
+                else
+                    cr_assert(shifts[copy][i][0] == dy && shifts[copy][i][1] == dx,
+                              "copy %zu of image %zu: the flip moved its shift", copy, i);
             }
-            /* flips only when asked, about half of the time then; 200 draws reach every
-             * one of the 25 shifts */
-            if (flip_on)
-                cr_assert(flips > COUNT / 4 && flips < 3 * COUNT / 4, "%d flips", flips);
-            else
-                cr_assert_eq(flips, 0);
+            /* flips only when asked, then every image of an odd copy and none of an even
+             * one; 200 draws reach every one of the 25 shifts */
+            cr_assert_eq(flips, flip_on && copy % 2 == 1 ? COUNT : 0, "copy %zu: %d flips",
+                         copy, flips);
             for (int dy = 0; dy < 5; dy++)
                 for (int dx = 0; dx < 5; dx++)
                     cr_assert(seen[0][dy][dx] + seen[1][dy][dx] > 0, "shift (%d, %d) never drawn",
