@@ -98,11 +98,13 @@ DPKIT_API void dpkit_model_image_shape(const dpkit_model *model, size_t *channel
 enum { DPKIT_LOGITS = 0, DPKIT_PROBABILITIES = 1 };
 
 /* out (count, class_count) = the model's logits or softmax probabilities for `count` feature
- * vectors (count, feature_count), before normalisation: the model's normaliser is applied. */
+ * vectors (count, feature_count), before normalisation: the model's normaliser is applied. A
+ * model trained with model.mirror_average refuses (its logits need the mirror images). */
 DPKIT_API int dpkit_model_predict(const dpkit_model *model, const float *features, size_t count,
                                   int output, float *out, dpkit_error *err);
 /* The same from images (count, channels, height, width), pixel values in [0, 1]: the model's
- * feature extractor (ScatterNet, HOG or raw pixels) runs first. */
+ * feature extractor (ScatterNet, HOG or raw pixels) runs first; with model.mirror_average the
+ * logits are the mean of the model's at each image and at its left-right mirror. */
 DPKIT_API int dpkit_model_predict_images(const dpkit_model *model, const float *images,
                                          size_t count, int output, float *out, dpkit_error *err);
 

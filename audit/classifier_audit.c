@@ -40,6 +40,11 @@ int audit_training_load(const char *path, const audit_training_overrides *o, run
         sets[n++] = "privacy.reproducible_noise=true";
     if (!status && run_config_load(path, sets, n, out, err))
         status = error_prefix(err, "training.config");
+    else if (!status && out->mirror_average) {
+        status = error_set(err, "training.config: %s: model.mirror_average true, expected false "
+                                "(an audit scores the model's own logits)", path);
+        run_config_free(out);
+    }
     free(text);
     return status;
 }

@@ -232,7 +232,7 @@ static int add_accuracy(void *user, const dp_model *model, dp_workspace *ws, con
 {
     accuracy_sum *a = user;
     double accuracy, loss;
-    if (dp_model_evaluate(model, ws, x, a->y + first, n, &accuracy, &loss, err))
+    if (dp_model_evaluate(model, ws, x, NULL, a->y + first, n, &accuracy, &loss, err))
         return -1;
     a->correct += accuracy * (double)n;
     return 0;

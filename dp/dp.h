@@ -235,6 +235,9 @@ typedef struct dp_data {
      * none. */
     size_t copies;
     const float *const *copy_x;
+    /* Optional, evaluation data only: the rows of the examples' mirror images, laid out like
+     * x (model.mirror_average, docs/maths.md 4.18). NULL: none. */
+    const float *mirror_x;
 } dp_data;
 
 /* The most copies dp_data.copies may name (training.augment_multiplicity). */
@@ -333,9 +336,15 @@ void dp_pgd_start(const dp_pgd_config *config, rng *r, const float *x0, float *x
 /* The index of the first largest of z[0..K). */
 size_t dp_argmax(const float *z, size_t K);
 
-/* Accuracy and mean loss over a whole split, in batches of ws->max_batch. */
-int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, const int32_t *y,
-                      size_t count, double *accuracy, double *mean_loss, dpkit_error *err);
+/* Accuracy and mean loss over a whole split, in batches of ws->max_batch. mirror (NULL: none)
+ * holds the rows of the same examples' mirror images: the logits are then the mean of the
+ * model's at x and at mirror (model.mirror_average, docs/maths.md 4.18). */
+int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x,
+                      const float *mirror, const int32_t *y, size_t count, double *accuracy,
+                      double *mean_loss, dpkit_error *err);
+/* z = (z + the logits at the rows mirror) / 2, for n rows (n <= ws->max_batch). */
+void dp_model_add_mirror_logits(const dp_model *model, dp_workspace *ws, const float *mirror,
+                                size_t n, float *z);
 
 /* ---------------------------------------------------------------------------------------------
  * Sampling, noise, optimizers

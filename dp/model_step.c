@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Examples a thread takes through the pipeline at once. Fewer keep a chunk's arrays in a
@@ -353,20 +354,39 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
     return 0;
 }
 
-int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x, const int32_t *y,
-                      size_t count, double *accuracy, double *mean_loss, dpkit_error *err)
+void dp_model_add_mirror_logits(const dp_model *model, dp_workspace *ws, const float *mirror,
+                                size_t n, float *z)
 {
-    size_t D = dp_shape_size(model->input), correct = 0;
+    dp_model_forward(model, ws, mirror, n);
+    const float *zm = ws->activations[model->layer_count];
+    for (size_t j = 0; j < n * model->class_count; j++)
+        z[j] = 0.5f * (z[j] + zm[j]);
+}
+
+int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x,
+                      const float *mirror, const int32_t *y, size_t count, double *accuracy,
+                      double *mean_loss, dpkit_error *err)
+{
+    size_t D = dp_shape_size(model->input), K = model->class_count, correct = 0;
     double loss = 0;
-    if (check_labels(y, count, model->class_count, err) ||
-        dp_model_check_input(model, x, count, err))
+    if (check_labels(y, count, K, err) || dp_model_check_input(model, x, count, err) ||
+        (mirror && dp_model_check_input(model, mirror, count, err)))
         return -1;
+    float *z = NULL; /* with a mirror: the batch's logits at x, then their mean */
+    if (mirror && !(z = malloc(ws->max_batch * K * sizeof *z)))
+        return error_set(err, "evaluate: out of memory for %zu x %zu logits", ws->max_batch, K);
     for (size_t first = 0; first < count; first += ws->max_batch) {
         size_t n = count - first < ws->max_batch ? count - first : ws->max_batch;
         dp_model_forward(model, ws, x + first * D, n);
-        softmax_cross_entropy(ws->activations[model->layer_count], y + first, n,
-                              model->class_count, &loss, &correct);
+        const float *logits = ws->activations[model->layer_count];
+        if (mirror) {
+            memcpy(z, logits, n * K * sizeof *z);
+            dp_model_add_mirror_logits(model, ws, mirror + first * D, n, z);
+            logits = z;
+        }
+        softmax_cross_entropy(logits, y + first, n, K, &loss, &correct);
     }
+    free(z);
     *accuracy = count ? (double)correct / (double)count : 0;
     *mean_loss = count ? loss / (double)count : 0;
     return 0;

@@ -34,6 +34,7 @@ typedef struct run {
     /* training.augment_multiplicity K > 1: the features of copies 1..K-1 and their rows */
     features_set copies[DP_AUGMENT_MAX_COPIES - 1];
     const float *copy_x[DP_AUGMENT_MAX_COPIES - 1];
+    features_set test_mirror; /* model.mirror_average: the test images' mirrors */
     char *config_text;
     /* Key of the sampling, noise and private-normalisation streams: from the OS unless
      * privacy.reproducible_noise; saved in checkpoint.h5 only. */
@@ -59,6 +60,7 @@ static void run_free(run *r)
     run_features_free(&r->rf);
     for (size_t c = 0; c < sizeof r->copies / sizeof *r->copies; c++)
         features_set_free(&r->copies[c]);
+    features_set_free(&r->test_mirror);
     run_config_free(&r->rc);
     free(r->config_text);
     free(r->metrics);
@@ -158,6 +160,7 @@ static int write_summary(const run *r, const dp_epoch_metrics *last, dpkit_error
     json_field_int(&w, "steps", r->state.step);
     json_field_bool(&w, "budget_exhausted", r->state.budget_exhausted);
     json_field_double(&w, "test_accuracy", last ? last->test_accuracy : NAN);
+    json_field_bool(&w, "mirror_average", r->rc.mirror_average);
     json_field_double(&w, "train_accuracy", last ? last->train_accuracy : NAN);
     json_field_double(&w, "train_seconds", r->state.seconds);
     json_field_double(&w, "feature_seconds", r->rf.train_info.seconds + r->rf.test_info.seconds);
@@ -304,6 +307,10 @@ static int setup(run *r, const run_options *job, dpkit_error *err)
         for (size_t c = 0; c + 1 < rc->augment.multiplicity; c++)
             r->copy_x[c] = r->copies[c].values;
     }
+    if (r->rc.mirror_average && run_mirror_features(rc, &r->rf.data, "test", &r->rf.test,
+                                                    &r->normalizer, job->force_features,
+                                                    &r->test_mirror, err))
+        goto done;
     features_set *tr = &r->rf.train;
     shape = (dp_shape){tr->channels, tr->height, tr->width};
     if (run_config_model(rc, shape, (size_t)r->rf.data.class_count, &r->model, err) ||
@@ -385,7 +392,8 @@ static int train_epochs(run *r, const run_options *job, dpkit_error *err)
     dp_data train = {.x = r->rf.train.values, .y = r->rf.train.labels, .count = r->rf.train.count,
                      .first = r->rf.train_first, .total = r->rf.train_total,
                      .copies = r->rc.augment.multiplicity, .copy_x = r->copy_x};
-    dp_data test = {.x = r->rf.test.values, .y = r->rf.test.labels, .count = r->rf.test.count};
+    dp_data test = {.x = r->rf.test.values, .y = r->rf.test.labels, .count = r->rf.test.count,
+                    .mirror_x = r->test_mirror.values};
     dp_epoch_metrics m = {0}, *last = NULL;
     int epochs_run = 0;
     /* Estimated from this call's epochs: a resumed run's earlier ones ran at another time. */
@@ -402,8 +410,8 @@ static int train_epochs(run *r, const run_options *job, dpkit_error *err)
     }
     if (!last) { /* resumed a finished run: evaluate for the summary */
         m.epoch = r->state.epoch;
-        if (dp_model_evaluate(&r->model, &r->ws, test.x, test.y, test.count, &m.test_accuracy,
-                              &m.test_loss, err))
+        if (dp_model_evaluate(&r->model, &r->ws, test.x, test.mirror_x, test.y, test.count,
+                              &m.test_accuracy, &m.test_loss, err))
             return -1;
         m.train_accuracy = NAN;
         last = &m;

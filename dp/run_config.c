@@ -80,6 +80,7 @@ const config_field run_config_schema[] = {
     {"model.kind", CONFIG_ENUM, "linear", "linear (softmax regression) or a list of layers", "linear|cnn|mlp", NULL},
     {"model.layers", CONFIG_LIST, "[]", "cnn/mlp: layers in order; the last outputs one value per class", NULL, layer_schema},
     {"model.preset", CONFIG_STRING, "", "cnn: a named architecture instead of layers (mnist-cnn, cifar10-cnn, scatter-cnn-mnist, scatter-cnn-cifar10)", NULL, NULL},
+    {"model.mirror_average", CONFIG_BOOL, "false", "true: the classifier's logits are the mean of the model's at the image and at its left-right mirror (post-processing, no privacy cost)", NULL, NULL},
     {"*", CONFIG_INCLUDE, NULL, NULL, NULL, run_config_schema_privacy},
     {"*", CONFIG_INCLUDE, NULL, NULL, NULL, run_config_schema_training},
     {"*", CONFIG_INCLUDE, NULL, NULL, NULL, run_config_schema_output},
@@ -357,6 +358,7 @@ static int translate(run_config *rc, dpkit_error *err)
         return -1;
     snprintf(rc->model_kind, sizeof rc->model_kind, "%s", config_get_string(c, "model.kind"));
     rc->zero_init = strcmp(rc->model_kind, "linear") == 0;
+    rc->mirror_average = config_get_bool(c, "model.mirror_average");
     if (read_layers(rc, err) || read_training(rc, err))
         return -1;
     const char *dir = config_get_string(c, "output.dir");

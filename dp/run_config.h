@@ -32,6 +32,7 @@ typedef struct run_config {
     dp_layer_spec *layers; /* model.layers (cnn, mlp); NULL for linear */
     size_t layer_count;
     int zero_init;         /* linear: start from zero weights */
+    int mirror_average;    /* model.mirror_average: logits averaged with the mirror image's */
     double target_epsilon; /* privacy.epsilon (0: none) */
     dp_train_config train;        /* train.adversarial points at `adversarial` when set */
     dp_pgd_config adversarial;    /* training.adversarial.* */
@@ -103,6 +104,12 @@ void run_features_free(run_features *rf);
 int run_augment_features(const run_config *rc, const run_features *rf,
                          const features_normalizer *normalizer, int force, features_set *copies,
                          dpkit_error *err);
+/* model.mirror_average (docs/maths.md 4.18): the features of the left-right mirror images of
+ * the split ("train" or "test") whose features `original` holds, from the cache, normalised by
+ * `normalizer`, row for row with `original`. One process only. */
+int run_mirror_features(const run_config *rc, const dataset *data, const char *split,
+                        const features_set *original, const features_normalizer *normalizer,
+                        int force, features_set *out, dpkit_error *err);
 
 /* Seeds an RNG for a public stream (initialisation, canaries, splits, audit choices) from the
  * run's seed. The private streams (rng_stream_is_private) take run_private_key instead. */
@@ -124,6 +131,7 @@ typedef struct run_eval_result {
     size_t count, class_count;
     double accuracy, mean_loss; /* argmax accuracy, mean cross-entropy (natural log) */
     int reproducible_noise;     /* as recorded in the model's config */
+    int mirror_average;         /* logits averaged with the mirror images' (4.18) */
     char *noise_key;            /* the model file's noise_key attribute; NULL in older files */
     /* Per-example outputs in the split's order, NULL unless asked for. */
     int32_t *labels, *predictions; /* (count); a prediction is the first largest logit */
@@ -132,7 +140,8 @@ typedef struct run_eval_result {
 } run_eval_result;
 
 /* Evaluates a model on the split "test" or "train" of dataset_name (NULL: the config's dataset)
- * through the config's feature extractor (features from the cache) and the model's normaliser;
+ * through the config's feature extractor (features from the cache) and the model's normaliser,
+ * with model.mirror_average the mean of the logits at the images and at their mirrors;
  * per_example also keeps the per-example outputs. On failure *out holds nothing to free. */
 int run_eval_model(const run_config *rc, const dp_model *model,
                    const features_normalizer *normalizer, const char *dataset_name,
@@ -141,9 +150,10 @@ int run_eval_model(const run_config *rc, const dp_model *model,
  * needs; the ledger and image shape are left to those that need them). */
 int run_model_read(h5io_file *f, run_config *rc, dp_model *model,
                    features_normalizer *normalizer, dpkit_error *err);
-/* run_eval_model for a model.h5 file (run_model_read), with its noise key. */
+/* run_eval_model for a model.h5 file (run_model_read), with its noise key; mirror_average
+ * averages over the mirror images whatever the model's config says. */
 int run_eval_file(const char *model_path, const char *dataset_name, const char *split,
-                  int per_example, run_eval_result *out, dpkit_error *err);
+                  int per_example, int mirror_average, run_eval_result *out, dpkit_error *err);
 void run_eval_free(run_eval_result *r);
 
 /* Refuses an output path that is the model file or the file of an hdf5:PATH dataset (NULL:

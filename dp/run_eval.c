@@ -48,24 +48,36 @@ static int allocate_per_example(run_eval_result *r, size_t count, size_t classes
     return 0;
 }
 
-/* Logits of the normalised features x, batch by batch; accuracy and mean loss summed over every
+/* Logits of the normalised features x, batch by batch (with mirror, not NULL, their mean with
+ * the logits at its rows: docs/maths.md 4.18); accuracy and mean loss summed over every
  * example, and the per-example outputs kept where r has arrays for them. */
-static int forward_all(const dp_model *model, const features_set *x, run_eval_result *r,
-                       dpkit_error *err)
+static int forward_all(const dp_model *model, const features_set *x, const float *mirror,
+                       run_eval_result *r, dpkit_error *err)
 {
     size_t D = dp_shape_size(model->input), K = model->class_count;
     size_t batch = x->count < RUN_EVAL_BATCH ? (x->count ? x->count : 1) : RUN_EVAL_BATCH;
-    if (dp_model_check_input(model, x->values, x->count, err))
+    if (dp_model_check_input(model, x->values, x->count, err) ||
+        (mirror && dp_model_check_input(model, mirror, x->count, err)))
         return -1;
     dp_workspace ws;
     if (dp_workspace_create(model, batch, &ws, err))
         return -1;
+    float *mean = NULL;
+    if (mirror && !(mean = malloc(batch * K * sizeof *mean))) {
+        dp_workspace_free(&ws);
+        return error_set(err, "eval: out of memory for %zu x %zu logits", batch, K);
+    }
     double loss_sum = 0;
     size_t correct = 0;
     for (size_t first = 0; first < x->count; first += batch) {
         size_t n = x->count - first < batch ? x->count - first : batch;
         dp_model_forward(model, &ws, x->values + first * D, n);
         const float *z = ws.activations[ws.layer_count];
+        if (mirror) {
+            memcpy(mean, z, n * K * sizeof *mean);
+            dp_model_add_mirror_logits(model, &ws, mirror + first * D, n, mean);
+            z = mean;
+        }
         for (size_t i = 0; i < n; i++) {
             size_t e = first + i, predicted = dp_argmax(z + i * K, K);
             double loss = 0;
@@ -80,6 +92,7 @@ static int forward_all(const dp_model *model, const features_set *x, run_eval_re
             }
         }
     }
+    free(mean);
     dp_workspace_free(&ws);
     r->count = x->count;
     r->class_count = K;
@@ -98,18 +111,22 @@ int run_eval_model(const run_config *rc, const dp_model *model,
         return error_set(err, "split: '%s', expected test or train", split);
     const char *name = dataset_name ? dataset_name : rc->dataset;
     dataset data;
-    features_set x;
+    features_set x, mirror;
     features_cache_info info;
     memset(&data, 0, sizeof data);
     memset(&x, 0, sizeof x);
+    memset(&mirror, 0, sizeof mirror);
     int status = dataset_load(name, &data, err) ||
                  features_cached(&rc->extractor, &data, split, 0, &x, &info, err) ||
                  check_features(name, model, &x, err) ||
                  features_normalizer_apply(normalizer, x.values, x.count, x.channels,
                                            x.height * x.width, err) ||
+                 (rc->mirror_average && run_mirror_features(rc, &data, split, &x, normalizer, 0,
+                                                            &mirror, err)) ||
                  (per_example && allocate_per_example(out, x.count, model->class_count, err)) ||
-                 forward_all(model, &x, out, err);
+                 forward_all(model, &x, mirror.values, out, err);
     features_set_free(&x);
+    features_set_free(&mirror);
     dataset_free(&data);
     if (status) {
         run_eval_free(out);
@@ -118,11 +135,12 @@ int run_eval_model(const run_config *rc, const dp_model *model,
     snprintf(out->dataset, sizeof out->dataset, "%s", name);
     snprintf(out->split, sizeof out->split, "%s", split);
     out->reproducible_noise = rc->reproducible_noise;
+    out->mirror_average = rc->mirror_average;
     return 0;
 }
 
 int run_eval_file(const char *model_path, const char *dataset_name, const char *split,
-                  int per_example, run_eval_result *out, dpkit_error *err)
+                  int per_example, int mirror_average, run_eval_result *out, dpkit_error *err)
 {
     memset(out, 0, sizeof *out);
     run_config rc;
@@ -140,6 +158,7 @@ int run_eval_file(const char *model_path, const char *dataset_name, const char *
                  (h5io_has_attr(f, "/", "noise_key") &&
                   h5io_read_attr_string(f, "/", "noise_key", &noise_key, err));
     h5io_close(f);
+    rc.mirror_average |= mirror_average;
     if (!status)
         status = run_eval_model(&rc, &model, &normalizer, dataset_name, split, per_example, out,
                                 err);

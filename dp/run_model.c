@@ -110,6 +110,21 @@ DPKIT_API int dpkit_model_reproducible_noise(const dpkit_model *m)
     return m->reproducible_noise;
 }
 
+/* Each of the count rows of K logits into probabilities (softmax, shifted by the largest). */
+static void softmax_rows(float *out, size_t count, size_t K)
+{
+    for (size_t i = 0; i < count; i++) {
+        float *row = out + i * K, top = row[0];
+        for (size_t c = 1; c < K; c++)
+            top = row[c] > top ? row[c] : top;
+        double sum = 0;
+        for (size_t c = 0; c < K; c++)
+            sum += exp((double)row[c] - top);
+        for (size_t c = 0; c < K; c++)
+            row[c] = (float)(exp((double)row[c] - top) / sum);
+    }
+}
+
 /* Logits of normalised features x (count rows, overwritten by nothing), then softmax if asked. */
 static int predict_normalized(const dpkit_model *m, const float *x, size_t count, int output,
                               float *out, dpkit_error *err)
@@ -128,19 +143,9 @@ static int predict_normalized(const dpkit_model *m, const float *x, size_t count
         memcpy(out + first * K, ws.activations[ws.layer_count], n * K * sizeof *out);
     }
     dp_workspace_free(&ws);
-    if (status || output != DPKIT_PROBABILITIES)
-        return status;
-    for (size_t i = 0; i < count; i++) { /* softmax, shifted by the largest logit */
-        float *row = out + i * K, top = row[0];
-        for (size_t c = 1; c < K; c++)
-            top = row[c] > top ? row[c] : top;
-        double sum = 0;
-        for (size_t c = 0; c < K; c++)
-            sum += exp((double)row[c] - top);
-        for (size_t c = 0; c < K; c++)
-            row[c] = (float)(exp((double)row[c] - top) / sum);
-    }
-    return 0;
+    if (!status && output == DPKIT_PROBABILITIES)
+        softmax_rows(out, count, K);
+    return status;
 }
 
 static int check_output(int output, dpkit_error *err)
@@ -182,7 +187,30 @@ DPKIT_API int dpkit_model_predict(const dpkit_model *m, const float *features, s
         return -1;
     if (count && (!features || !out))
         return error_set(err, "predict: features and out must not be NULL");
+    if (m->rc.mirror_average)
+        return error_set(err, "predict: this model averages its logits over each image and its "
+                              "mirror (model.mirror_average), which features do not show; use "
+                              "dpkit_model_predict_images");
     return predict_features(m, features, count, output, out, err);
+}
+
+/* The logits at the left-right mirrors of images first..first+n-1 of the split into logits,
+ * with features (n rows) as scratch. */
+static int mirror_run(const dpkit_model *m, features_extractor *ex, const dataset_split *split,
+                      size_t first, size_t n, float *features, float *logits, dpkit_error *err)
+{
+    size_t pixels = split->channels * split->height * split->width;
+    dataset_split part = *split, mirrored;
+    part.count = n;
+    part.images = (float *)split->images + first * pixels;
+    /* copy 1 of two, flipped and not shifted: the mirror image (features/augment.c) */
+    const features_augment_config mirror = {.multiplicity = 2, .shift = 0, .flip = 1};
+    if (features_augment_split(&part, &mirror, 0, 1, &mirrored, err))
+        return -1;
+    int status = features_extractor_run(ex, &mirrored, 0, n, features, err) ||
+                 predict_features(m, features, n, DPKIT_LOGITS, logits, err);
+    free(mirrored.images);
+    return status ? -1 : 0;
 }
 
 DPKIT_API int dpkit_model_predict_images(const dpkit_model *m, const float *images,
@@ -218,11 +246,25 @@ DPKIT_API int dpkit_model_predict_images(const dpkit_model *m, const float *imag
     else if (!(features = malloc(chunk * D * sizeof *features)))
         status = error_set(err, "predict: out of memory");
     size_t K = m->model.class_count;
+    float *mirror_logits = NULL;
+    if (!status && m->rc.mirror_average && !(mirror_logits = malloc(chunk * K * sizeof(float))))
+        status = error_set(err, "predict: out of memory");
     for (size_t first = 0; first < count && !status; first += chunk) {
         size_t n = count - first < chunk ? count - first : chunk;
+        float *z = out + first * K;
         status = features_extractor_run(ex, &split, first, n, features, err) ||
-                 predict_features(m, features, n, output, out + first * K, err);
+                 predict_features(m, features, n, mirror_logits ? DPKIT_LOGITS : output, z,
+                                  err) ||
+                 (mirror_logits && (mirror_run(m, ex, &split, first, n, features, mirror_logits,
+                                               err)));
+        if (!status && mirror_logits) { /* docs/maths.md 4.18 */
+            for (size_t j = 0; j < n * K; j++)
+                z[j] = 0.5f * (z[j] + mirror_logits[j]);
+            if (output == DPKIT_PROBABILITIES)
+                softmax_rows(z, n, K);
+        }
     }
+    free(mirror_logits);
     free(features);
     features_extractor_free(ex);
     return status ? -1 : 0;

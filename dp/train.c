@@ -353,7 +353,7 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     metrics->test_loss = metrics->test_accuracy = NAN;
     if (test && test->count) { /* of the model that would be released now */
         dp_optimizer_swap_average(&state->optimizer, model->params);
-        status = dp_model_evaluate(model, ws, test->x, test->y, test->count,
+        status = dp_model_evaluate(model, ws, test->x, test->mirror_x, test->y, test->count,
                                    &metrics->test_accuracy, &metrics->test_loss, err);
         dp_optimizer_swap_average(&state->optimizer, model->params);
         if (status)

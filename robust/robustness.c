@@ -326,6 +326,10 @@ static int run_model(const robustness *r, robustness_model *rm, dpkit_error *err
         return -1;
     int status = run_model_read(f, &rc, &model, &nz, err);
     h5io_close(f);
+    if (!status && rc.mirror_average)
+        status = error_set(err, "%s: the model averages its logits over each image and its "
+                                "mirror (model.mirror_average); the attacks take the model's "
+                                "own logits, expected a model without it", rm->path);
     if (status || run_dataset_load(&rc, &data, err))
         goto fail;
     snprintf(rm->dataset, sizeof rm->dataset, "%s", rc.dataset);

@@ -213,7 +213,7 @@ Test(dp_linear_fused, many_threads_give_the_same_bits_on_every_call)
     double first_loss = 0;
     for (int call = 0; call < 20; call++) {
         double accuracy, mean_loss;
-        cr_assert_eq(dp_model_evaluate(&model, &ws, x, y, n, &accuracy, &mean_loss, &err), 0,
+        cr_assert_eq(dp_model_evaluate(&model, &ws, x, NULL, y, n, &accuracy, &mean_loss, &err), 0,
                      "%s", err.message);
         if (call == 0)
             first_loss = mean_loss;

@@ -280,13 +280,15 @@ class Model:
 
     def predict(self, features, output="logits"):
         """(N, classes) logits or probabilities of raw (unnormalised) feature vectors
-        (N, feature_count); the model's normaliser is applied."""
+        (N, feature_count); the model's normaliser is applied. A model with
+        model.mirror_average refuses: its logits need the mirror images (predict_images)."""
         return self._run(lib().dpkit_model_predict, features, self.feature_count, output,
                          "features")
 
     def predict_images(self, images, output="logits"):
         """The same from images (N, C, H, W) (or (N, H, W) for one channel), pixel values in
-        [0, 1]: the model's feature extractor (ScatterNet, HOG or raw pixels) runs first."""
+        [0, 1]: the model's feature extractor (ScatterNet, HOG or raw pixels) runs first; with
+        model.mirror_average the logits are the mean at each image and its mirror."""
         c, h, w = self.image_shape
         if c * h * w == 0:
             raise DpkitError(f"{self.path}: the model records no image shape; use predict")

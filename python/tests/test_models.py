@@ -232,3 +232,24 @@ def test_bad_training_input_raises(tmp_path):
         dpkit.train(CONFIG, ["training.epochs"])
     with pytest.raises(TypeError):
         dpkit.train(42)
+
+
+def test_mirror_average_is_the_mean_over_the_mirror(trained):
+    """model.mirror_average: the same parameters, logits the mean at each image and its
+    mirror (docs/maths.md 4.18); features alone are refused."""
+    tmp = trained["tmp"]
+    x, y, xt, yt = trained["xy"]
+    r = dpkit.train_arrays(x, y, xt, yt, CONFIG, {"model.mirror_average": True},
+                           output_dir=tmp / "mirror")
+    single, mean = trained["arrays"].load(), r.load()
+    with h5py.File(trained["arrays"].model_path) as f, h5py.File(r.model_path) as g:
+        np.testing.assert_array_equal(f["model/params"][...], g["model/params"][...])
+    images = xt[:, None]
+    want = 0.5 * (single.predict_images(images) + single.predict_images(images[..., ::-1]))
+    got = mean.predict_images(images)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert abs((got.argmax(axis=1) == yt).mean() - r.test_accuracy) < 1e-12
+    e = mean.evaluate(per_example=True)
+    np.testing.assert_allclose(e.logits, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(dpkit.DpkitError, match="model.mirror_average"):
+        mean.predict(xt.reshape(len(xt), -1))
