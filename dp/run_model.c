@@ -255,8 +255,8 @@ DPKIT_API int dpkit_model_predict_images(const dpkit_model *m, const float *imag
         status = features_extractor_run(ex, &split, first, n, features, err) ||
                  predict_features(m, features, n, mirror_logits ? DPKIT_LOGITS : output, z,
                                   err) ||
-                 (mirror_logits && (mirror_run(m, ex, &split, first, n, features, mirror_logits,
-                                               err)));
+                 (mirror_logits &&
+                  mirror_run(m, ex, &split, first, n, features, mirror_logits, err));
         if (!status && mirror_logits) { /* docs/maths.md 4.18 */
             for (size_t j = 0; j < n * K; j++)
                 z[j] = 0.5f * (z[j] + mirror_logits[j]);
