@@ -22,8 +22,9 @@ static int copy_features(const run_config *rc, const dataset *data, const char *
 {
     dataset copy = *data;
     char settings[256];
-    /* without a shift the seed draws nothing that is used: one cache file for every seed */
-    uint64_t seed = augment->shift ? (uint64_t)rc->seed : 0;
+    /* without a shift or rotation the seed draws nothing that is used: one cache file for
+     * every seed */
+    uint64_t seed = augment->shift || augment->rotate > 0 ? (uint64_t)rc->seed : 0;
     features_augment_describe(augment, seed, c, settings, sizeof settings);
     int w = snprintf(copy.name, sizeof copy.name, "%s+augment:%s", data->name, settings);
     if (w < 0 || (size_t)w >= sizeof copy.name)

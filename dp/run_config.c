@@ -52,6 +52,7 @@ const config_field run_config_schema_training[] = {
     {"training.adversarial.ramp_steps", CONFIG_INT, "0", "adversarial training: steps over which the radius grows from 0 to its value", "0..1000000000", NULL},
     {"training.augment_multiplicity", CONFIG_INT, "1", "augmentation multiplicity: each example's clipped gradient is the average over this many copies of it, the original and augmented ones (linear model on scatter or raw features; docs/maths.md 4.17); 1: none", "1..16", NULL},
     {"training.augment_shift", CONFIG_INT, "2", "augmentation multiplicity: largest translation of a copy in pixels along each axis (zero fill; drawn from the seed)", "0..8", NULL},
+    {"training.augment_rotate", CONFIG_DOUBLE, "0", "augmentation multiplicity: largest rotation of a copy in degrees about the image's centre (bilinear, zero fill; drawn from the seed)", "0..180", NULL},
     {"training.augment_flip", CONFIG_BOOL, "false", "augmentation multiplicity: every odd copy is also flipped left-right (2 copies, shift 0: the image and its mirror)", NULL, NULL},
     {"training.input_noise", CONFIG_DOUBLE, "0", "Gaussian noise (standard deviation) on every training input, for randomized smoothing (raw pixels in [0, 1])", "0..1e6", NULL},
     {0}};
@@ -258,6 +259,7 @@ static int read_augment(run_config *rc, dpkit_error *err)
     a->multiplicity = (size_t)config_get_int(c, "training.augment_multiplicity");
     a->shift = (int)config_get_int(c, "training.augment_shift");
     a->flip = config_get_bool(c, "training.augment_flip");
+    a->rotate = config_get_double(c, "training.augment_rotate");
     if (a->multiplicity == 1)
         return 0;
     const char *key = "training.augment_multiplicity";
@@ -272,10 +274,11 @@ static int read_augment(run_config *rc, dpkit_error *err)
         return config_error(c, key, err, "%zu with adversarial training or input noise, "
                             "expected 1 (they replace the inputs the copies are made of)",
                             a->multiplicity);
-    if (a->shift == 0 && !a->flip)
-        return config_error(c, key, err, "%zu with training.augment_shift 0 and "
-                            "training.augment_flip false: every copy would be the original; "
-                            "expected a shift in 1..8 or a flip", a->multiplicity);
+    if (a->shift == 0 && !a->flip && a->rotate == 0)
+        return config_error(c, key, err, "%zu with training.augment_shift 0, "
+                            "training.augment_rotate 0 and training.augment_flip false: every "
+                            "copy would be the original; expected a shift in 1..8, a rotation "
+                            "or a flip", a->multiplicity);
     return 0;
 }
 

@@ -205,8 +205,9 @@ int features_extractor_run(features_extractor *ex, const dataset_split *split, s
 /* ---------------------------------------------------------------------------------------------
  * Augmented copies of a split's images, for augmentation multiplicity (features/augment.c,
  * docs/maths.md 4.17). Copy c (1..multiplicity-1) of image i is the image flipped left-right
- * (when flip is set and c is odd) and then translated by (dy, dx), each uniform in
- * -shift..shift: out(y, x) = flipped(y - dy, x - dx), 0 where that falls outside the image.
+ * (when flip is set and c is odd), turned about its centre by an angle uniform in
+ * [-rotate, rotate] degrees (bilinear, when rotate > 0) and then translated by (dy, dx), each
+ * uniform in -shift..shift: out(y, x) = turned(y - dy, x - dx), 0 where that falls outside.
  * The draws come from the public stream RNG_STREAM_AUGMENT of (seed, c), image by image in
  * order: a function of the seed alone, never of the data. Copy 0 is the image itself.
  * ------------------------------------------------------------------------------------------ */
@@ -215,13 +216,15 @@ typedef struct features_augment_config {
     size_t multiplicity; /* copies per example, the original included; 1: none */
     int shift;           /* largest translation in pixels along each axis */
     int flip;            /* 1: every odd copy is flipped left-right */
+    double rotate;       /* largest rotation in degrees (0: none) */
 } features_augment_config;
 
 /* Copy `copy` (0..multiplicity-1) of the images of `in` into out: out->images is allocated
  * (free it), out->labels points at in->labels, the shape and dtype are in's. */
 int features_augment_split(const dataset_split *in, const features_augment_config *config,
                            uint64_t seed, size_t copy, dataset_split *out, dpkit_error *err);
-/* "shift=2;flip=0;seed=7;copy=1" ("flip=odd" with flips): the copy's part of its features' cache key. */
+/* "shift=2;flip=0;seed=7;copy=1" ("flip=odd" with flips, ";rotate=10" appended with a
+ * rotation): the copy's part of its features' cache key. */
 void features_augment_describe(const features_augment_config *config, uint64_t seed,
                                size_t copy, char *text, size_t size);
 

@@ -74,8 +74,9 @@ Test(cli_augment, bad_values_name_the_key_and_the_range)
         {"--set training.augment_shift=-1", "training.augment_shift: -1, expected 0..8"},
         {"--set training.augment_flip=maybe", "training.augment_flip"},
         {"--set training.augment_multiplicity=2 --set training.augment_shift=0",
-         "training.augment_multiplicity: 2 with training.augment_shift 0 and "
-         "training.augment_flip false"},
+         "training.augment_multiplicity: 2 with training.augment_shift 0, "
+         "training.augment_rotate 0 and training.augment_flip false"},
+        {"--set training.augment_rotate=181", "training.augment_rotate: 181, expected 0..180"},
         {"--set training.augment_multiplicity=2 --set model.kind=cnn --set model.preset=mnist-cnn",
          "training.augment_multiplicity: 2 with model.kind cnn, expected 1"},
         {"--set training.augment_multiplicity=2 --set features.extractor=hog",

@@ -1,9 +1,11 @@
 /* Augmented copies of images (features/augment.c, docs/maths.md 4.17): copy 0 is the image,
  * copies are deterministic in the seed, and every copy is a translation by at most the shift
- * (of its mirror image for an odd copy when flips are asked) with zero fill, as defined. */
+ * (of its mirror image for an odd copy when flips are asked) with zero fill, and with a
+ * rotation the bilinear turn, as defined. */
 #include "features/features.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,4 +146,82 @@ Test(features_augment, bad_arguments_are_refused)
     a.shift = -1;
     cr_assert_eq(features_augment_split(&in, &a, 1, 1, &out, &err), -1);
     cr_assert(strstr(err.message, "shift -1") != NULL, "%s", err.message);
+    a.shift = 1, a.rotate = 200;
+    cr_assert_eq(features_augment_split(&in, &a, 1, 1, &out, &err), -1);
+    cr_assert(strstr(err.message, "rotation 200 degrees, expected 0..180") != NULL, "%s",
+              err.message);
+}
+
+/* The definition of a rotated copy, written apart: for image i of copy c the stream of
+ * (seed, c) gives dy, dx, one unused draw and then the angle; a pixel of the copy is the
+ * bilinear value, at the point turned back about the centre, of the (flipped) image shifted by
+ * (dy, dx), with zeros outside. */
+static double reference_pixel(const double *image, int flip, long dy, long dx, double angle,
+                              long y, long x)
+{
+    double cy = (H - 1) / 2.0, cx = (W - 1) / 2.0;
+    double u = y - dy - cy, v = x - dx - cx;
+    double py = cy + cos(angle) * u - sin(angle) * v, px = cx + sin(angle) * u + cos(angle) * v;
+    double value = 0;
+    for (long r = (long)floor(py); r <= (long)floor(py) + 1; r++)
+        for (long q = (long)floor(px); q <= (long)floor(px) + 1; q++) {
+            double w = fmax(0, 1 - fabs(py - r)) * fmax(0, 1 - fabs(px - q));
+            if (r >= 0 && r < H && q >= 0 && q < W)
+                value += w * image[r * W + (flip ? W - 1 - q : q)];
+        }
+    return value;
+}
+
+Test(features_augment, rotated_copies_are_the_defined_bilinear_turns)
+{
+    static uint8_t pixels[COUNT * 2 * H * W];
+    static int32_t labels[COUNT];
+    dataset_split in = make_split(pixels, labels);
+    static float values[COUNT * 2 * H * W];
+    for (size_t k = 0; k < sizeof values / sizeof *values; k++)
+        values[k] = (float)pixels[k] / 255.0f;
+    dataset_split in_float = in;
+    in_float.dtype = DATASET_FLOAT32;
+    in_float.images = values;
+    dpkit_error err;
+    features_augment_config a = {.multiplicity = 4, .shift = 1, .flip = 1, .rotate = 15};
+    double largest = 0;
+    for (size_t copy = 1; copy < 4; copy++) {
+        dataset_split out, out_float;
+        cr_assert_eq(features_augment_split(&in, &a, 9, copy, &out, &err), 0, "%s", err.message);
+        cr_assert_eq(features_augment_split(&in_float, &a, 9, copy, &out_float, &err), 0);
+        rng r;
+        rng_init_seed(&r, 9 * 0x9E3779B97F4A7C15ull + copy, RNG_STREAM_AUGMENT);
+        for (size_t i = 0; i < COUNT; i++) {
+            long dy = (long)rng_below(&r, 3) - 1, dx = (long)rng_below(&r, 3) - 1;
+            rng_below(&r, 2);
+            double angle = (2 * rng_uniform(&r) - 1) * 15 * M_PI / 180;
+            largest = fmax(largest, fabs(angle));
+            for (size_t c = 0; c < 2; c++) {
+                double image[H * W];
+                for (size_t k = 0; k < H * W; k++)
+                    image[k] = pixels[(i * 2 + c) * H * W + k];
+                for (long y = 0; y < H; y++)
+                    for (long x = 0; x < W; x++) {
+                        size_t k = (i * 2 + c) * H * W + (size_t)(y * W + x);
+                        double want = reference_pixel(image, copy % 2, dy, dx, angle, y, x);
+                        cr_assert(fabs(((uint8_t *)out.images)[k] - want) <= 0.5 + 1e-9,
+                                  "copy %zu image %zu (%ld, %ld): %d, expected %g", copy, i, y,
+                                  x, ((uint8_t *)out.images)[k], want);
+                        cr_assert(fabs(((float *)out_float.images)[k] - want / 255) <= 1e-5,
+                                  "float copy %zu image %zu (%ld, %ld)", copy, i, y, x);
+                    }
+            }
+        }
+        free(out.images), free(out_float.images);
+    }
+    /* 600 angles uniform in [-15, 15] degrees reach near the bound */
+    cr_assert_gt(largest, 14.0 * M_PI / 180);
+    /* without a rotation the draws are those of before: the same shifts (tested above) */
+    features_augment_config plain = {.multiplicity = 4, .shift = 1, .flip = 1};
+    char with[128], without[128];
+    features_augment_describe(&a, 9, 1, with, sizeof with);
+    features_augment_describe(&plain, 9, 1, without, sizeof without);
+    cr_assert_str_eq(with, "shift=1;flip=odd;seed=9;copy=1;rotate=15");
+    cr_assert_str_eq(without, "shift=1;flip=odd;seed=9;copy=1");
 }
