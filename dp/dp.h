@@ -342,9 +342,10 @@ size_t dp_argmax(const float *z, size_t K);
 int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x,
                       const float *mirror, const int32_t *y, size_t count, double *accuracy,
                       double *mean_loss, dpkit_error *err);
-/* z = (z + the logits at the rows mirror) / 2, for n rows (n <= ws->max_batch). */
-void dp_model_add_mirror_logits(const dp_model *model, dp_workspace *ws, const float *mirror,
-                                size_t n, float *z);
+/* z = the mean of the n rows of logits the last forward pass left in ws and the logits at the
+ * rows mirror (n <= ws->max_batch); z (n, classes) must not be ws's. */
+void dp_model_mirror_mean_logits(const dp_model *model, dp_workspace *ws, const float *mirror,
+                                 size_t n, float *z);
 
 /* ---------------------------------------------------------------------------------------------
  * Sampling, noise, optimizers

@@ -354,9 +354,10 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
     return 0;
 }
 
-void dp_model_add_mirror_logits(const dp_model *model, dp_workspace *ws, const float *mirror,
-                                size_t n, float *z)
+void dp_model_mirror_mean_logits(const dp_model *model, dp_workspace *ws, const float *mirror,
+                                 size_t n, float *z)
 {
+    memcpy(z, ws->activations[model->layer_count], n * model->class_count * sizeof *z);
     dp_model_forward(model, ws, mirror, n);
     const float *zm = ws->activations[model->layer_count];
     for (size_t j = 0; j < n * model->class_count; j++)
@@ -380,8 +381,7 @@ int dp_model_evaluate(const dp_model *model, dp_workspace *ws, const float *x,
         dp_model_forward(model, ws, x + first * D, n);
         const float *logits = ws->activations[model->layer_count];
         if (mirror) {
-            memcpy(z, logits, n * K * sizeof *z);
-            dp_model_add_mirror_logits(model, ws, mirror + first * D, n, z);
+            dp_model_mirror_mean_logits(model, ws, mirror + first * D, n, z);
             logits = z;
         }
         softmax_cross_entropy(logits, y + first, n, K, &loss, &correct);

@@ -74,8 +74,7 @@ static int forward_all(const dp_model *model, const features_set *x, const float
         dp_model_forward(model, &ws, x->values + first * D, n);
         const float *z = ws.activations[ws.layer_count];
         if (mirror) {
-            memcpy(mean, z, n * K * sizeof *mean);
-            dp_model_add_mirror_logits(model, &ws, mirror + first * D, n, mean);
+            dp_model_mirror_mean_logits(model, &ws, mirror + first * D, n, mean);
             z = mean;
         }
         for (size_t i = 0; i < n; i++) {
