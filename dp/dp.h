@@ -216,6 +216,15 @@ int dp_model_check_input(const dp_model *model, const float *x, size_t n, dpkit_
 int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const float *x,
                               const int32_t *y, size_t n, double clip_norm, float *grad,
                               double *norms, dp_batch_stats *stats, dpkit_error *err);
+/* The same with augmentation multiplicity (docs/maths.md 4.17): x and y hold n examples of
+ * `copies` (1..DP_AUGMENT_MAX_COPIES) adjacent rows each, n * copies <= ws->max_batch, the
+ * copies of an example sharing its label; g_i is the mean of example i's copies' gradients
+ * (formed whole, one example at a time), and norms (n values) its norm. Loss and accuracy are
+ * the originals' (copy 0). copies 1 is dp_model_clipped_gradient. */
+int dp_model_clipped_gradient_copies(const dp_model *model, dp_workspace *ws, const float *x,
+                                     const int32_t *y, size_t n, size_t copies,
+                                     double clip_norm, float *grad, double *norms,
+                                     dp_batch_stats *stats, dpkit_error *err);
 
 typedef struct dp_data {
     const float *x;   /* (count, input size) */
@@ -229,10 +238,9 @@ typedef struct dp_data {
     /* Data-parallel training (docs/mpi.md): these rows are the examples first..first+count-1
      * of the `total` the ranks hold together; total 0 means count (all of them). */
     size_t first, total;
-    /* Optional, training data of a single linear layer only: augmentation multiplicity
-     * (docs/maths.md 4.17). copies > 1: example i also has the rows i of copy_x[0..copies-2]
-     * (each laid out like x), whose gradients are averaged with x's before clipping. 0 or 1:
-     * none. */
+    /* Optional, training data only: augmentation multiplicity (docs/maths.md 4.17).
+     * copies > 1: example i also has the rows i of copy_x[0..copies-2] (each laid out like x),
+     * whose gradients are averaged with x's before clipping. 0 or 1: none. */
     size_t copies;
     const float *const *copy_x;
     /* Optional, evaluation data only: the rows of the examples' mirror images, laid out like

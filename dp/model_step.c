@@ -89,15 +89,23 @@ static void rows_forward(const step_rows *r, int training)
     }
 }
 
-/* Loss and dL_i/dlogits, then the input gradients of every layer but the first. */
-static void rows_backward(const step_rows *r, dp_batch_stats *stats)
+/* Loss and dL_i/dlogits, then the input gradients of every layer but the first. With copies
+ * of each example in adjacent rows (r->first a multiple of `copies`), the loss and accuracy
+ * are those of the original (copy 0) alone, as on the linear path. */
+static void rows_backward(const step_rows *r, size_t copies, dp_batch_stats *stats)
 {
     size_t L = r->model->layer_count, K = r->model->class_count;
     const float *logits = rows_out(r, L - 1);
     float *grad = rows_grad_out(r, L - 1);
-    for (size_t i = 0; i < r->n; i++)
-        stats->correct += (size_t)dp_softmax_cross_entropy_row(
-            logits + i * K, r->y[r->first + i], K, grad + i * K, &stats->loss_sum);
+    for (size_t i = 0; i < r->n; i++) {
+        double loss = 0;
+        int correct = dp_softmax_cross_entropy_row(logits + i * K, r->y[r->first + i], K,
+                                                   grad + i * K, &loss);
+        if (i % copies == 0) {
+            stats->correct += (size_t)correct;
+            stats->loss_sum += loss;
+        }
+    }
     for (size_t l = L; l-- > 1;) {
         dp_scratch scratch = rows_scratch(r, l, 0, 0);
         dp_layer_ops_of(r->model->layers[l].kind)
@@ -162,7 +170,7 @@ static void rows_add_param_gradient(const step_rows *r, int have_norms, float *g
     }
 }
 
-/* The groups of a batch of n: contiguous ranges of at least STEP_CHUNK examples (the last may
+/* The groups of a batch of n rows: contiguous ranges of at least STEP_CHUNK rows (the last may
  * be shorter), at most ws->groups of them. The threads take them as they come free, so a
  * thread slowed by another process takes fewer. */
 static size_t group_count(const dp_workspace *ws, size_t n)
@@ -171,22 +179,25 @@ static size_t group_count(const dp_workspace *ws, size_t n)
     return chunks < ws->groups ? chunks : ws->groups;
 }
 
-/* The rows of group g of `groups` over a batch of n, with the calling thread's scratch. */
+/* The rows of group g of `groups` over a batch of n examples of `copies` rows each (a group
+ * holds whole examples), with the calling thread's scratch. */
 static step_rows group_rows(const dp_model *model, dp_workspace *ws, const float *x,
-                            const int32_t *y, size_t n, size_t g, size_t groups)
+                            const int32_t *y, size_t n, size_t copies, size_t g, size_t groups)
 {
     size_t t = (size_t)omp_get_thread_num(), first = n * g / groups;
     float *scratch = ws->scratch ? ws->scratch + t * (ws->scratch_size / ws->threads) : NULL;
     return (step_rows){.model = model, .ws = ws, .x = x, .y = y, .scratch = scratch,
-                       .first = first, .n = n * (g + 1) / groups - first};
+                       .first = first * copies, .n = (n * (g + 1) / groups - first) * copies};
 }
 
-/* The next chunk of at most STEP_CHUNK rows of `group` from row `done` on. */
-static step_rows chunk_of(const step_rows *group, size_t done)
+/* The next chunk of `group` from row `done` on: at most STEP_CHUNK rows, whole examples of
+ * `copies` rows. */
+static step_rows chunk_of(const step_rows *group, size_t copies, size_t done)
 {
+    size_t most = STEP_CHUNK / copies * copies;
     step_rows r = *group;
     r.first += done;
-    r.n = group->n - done < STEP_CHUNK ? group->n - done : STEP_CHUNK;
+    r.n = group->n - done < most ? group->n - done : most;
     return r;
 }
 
@@ -215,9 +226,9 @@ void dp_model_forward(const dp_model *model, dp_workspace *ws, const float *x, s
     size_t groups = group_count(ws, n);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ws->threads)
     for (size_t g = 0; g < groups; g++) {
-        step_rows group = group_rows(model, ws, x, NULL, n, g, groups);
+        step_rows group = group_rows(model, ws, x, NULL, n, 1, g, groups);
         for (size_t done = 0; done < group.n; done += STEP_CHUNK) {
-            step_rows r = chunk_of(&group, done);
+            step_rows r = chunk_of(&group, 1, done);
             rows_forward(&r, 0);
         }
     }
@@ -293,7 +304,7 @@ static void rows_clipped_gradient(const step_rows *r, double clip_norm, float *g
 {
     int have_norms = clip_norm > 0 || norms;
     rows_forward(r, have_norms);
-    rows_backward(r, stats);
+    rows_backward(r, 1, stats);
     if (have_norms)
         rows_squared_norms(r);
     if (clip_norm > 0)
@@ -302,6 +313,44 @@ static void rows_clipped_gradient(const step_rows *r, double clip_norm, float *g
         for (size_t i = 0; i < r->n; i++)
             norms[r->first + i] = sqrt(r->ws->squared_norms[r->first + i]);
     rows_add_param_gradient(r, have_norms, grad);
+}
+
+/* Augmentation multiplicity (docs/maths.md 4.17) on any model: the rows hold `copies` adjacent
+ * rows per example, and an example's gradient is the mean of its copies' gradients. The layers'
+ * per-example norms cannot give the norm of that mean (it has cross terms between the copies in
+ * every layer), so each example's mean gradient is formed in `example` (param_count floats),
+ * clipped as a whole and added: the cost is that of the copies' parameter gradients, plus three
+ * passes over the parameters per example. */
+static void rows_clipped_copies(const step_rows *r, size_t copies, double clip_norm,
+                                float *example, float *grad, double *norms,
+                                dp_batch_stats *stats)
+{
+    size_t P = r->model->param_count;
+    float inverse = (float)(1.0 / (double)copies);
+    rows_forward(r, 0);
+    rows_backward(r, copies, stats);
+    for (size_t first = 0; first < r->n; first += copies) {
+        step_rows one = *r;
+        one.first += first;
+        one.n = copies;
+        memset(example, 0, P * sizeof *example);
+        rows_add_param_gradient(&one, 0, example);
+        double squared = 0;
+        for (size_t j = 0; j < P; j++) {
+            example[j] *= inverse;
+            squared += (double)example[j] * example[j];
+        }
+        double norm = sqrt(squared);
+        float factor = 1.0f;
+        if (clip_norm > 0 && norm > clip_norm) {
+            factor = dp_clip_factor(norm, clip_norm);
+            stats->clipped++;
+        }
+        if (norms)
+            norms[one.first / copies] = norm;
+        for (size_t j = 0; j < P; j++)
+            grad[j] += factor * example[j];
+    }
 }
 
 /* grad += the groups' sums, added in group order for every parameter: the result depends on
@@ -320,16 +369,40 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
                               const int32_t *y, size_t n, double clip_norm, float *grad,
                               double *norms, dp_batch_stats *stats, dpkit_error *err)
 {
-    if (n > ws->max_batch)
-        return error_set(err, "batch of %zu examples, workspace holds %zu", n, ws->max_batch);
+    return dp_model_clipped_gradient_copies(model, ws, x, y, n, 1, clip_norm, grad, norms,
+                                            stats, err);
+}
+
+int dp_model_clipped_gradient_copies(const dp_model *model, dp_workspace *ws, const float *x,
+                                     const int32_t *y, size_t n, size_t copies,
+                                     double clip_norm, float *grad, double *norms,
+                                     dp_batch_stats *stats, dpkit_error *err)
+{
+    if (copies < 1 || copies > DP_AUGMENT_MAX_COPIES)
+        return error_set(err, "%zu copies of each example, expected 1..%d", copies,
+                         DP_AUGMENT_MAX_COPIES);
+    size_t rows = n * copies;
+    if (rows > ws->max_batch)
+        return error_set(err, "batch of %zu rows (%zu examples x %zu copies), workspace holds "
+                         "%zu", rows, n, copies, ws->max_batch);
     if (n == 0)
         return 0;
-    if (check_labels(y, n, model->class_count, err) || dp_model_check_input(model, x, n, err))
+    if (check_labels(y, rows, model->class_count, err) ||
+        dp_model_check_input(model, x, rows, err))
         return -1;
+    for (size_t i = 0; i < rows; i++)
+        if (y[i] != y[i - i % copies])
+            return error_set(err, "copy %zu of example %zu has label %d, the example %d: "
+                             "expected the copies of an example to share its label",
+                             i % copies, i / copies, (int)y[i], (int)y[i - i % copies]);
+    size_t groups = group_count(ws, rows);
+    float *examples = NULL; /* copies > 1: each group's mean gradient of one example */
+    if (copies > 1 && !(examples = malloc(groups * model->param_count * sizeof *examples)))
+        return error_set(err, "augmented copies: out of memory for %zu x %zu floats", groups,
+                         model->param_count);
     /* OpenBLAS single-threaded for the whole step: idle OpenBLAS threads spinning between
      * calls would take the cores from the OpenMP threads */
     int blas = dp_blas_serial_begin();
-    size_t groups = group_count(ws, n);
 #pragma omp parallel num_threads(ws->threads)
     {
 #pragma omp for schedule(dynamic, 1)
@@ -337,14 +410,21 @@ int dp_model_clipped_gradient(const dp_model *model, dp_workspace *ws, const flo
             float *sum = ws->group_grads + g * ws->param_stride;
             memset(sum, 0, model->param_count * sizeof *sum);
             ws->group_stats[g] = (dp_batch_stats){0};
-            step_rows group = group_rows(model, ws, x, y, n, g, groups);
-            for (size_t done = 0; done < group.n; done += STEP_CHUNK) {
-                step_rows r = chunk_of(&group, done);
-                rows_clipped_gradient(&r, clip_norm, sum, norms, &ws->group_stats[g]);
+            step_rows group = group_rows(model, ws, x, y, n, copies, g, groups);
+            for (size_t done = 0; done < group.n;) {
+                step_rows r = chunk_of(&group, copies, done);
+                if (copies > 1)
+                    rows_clipped_copies(&r, copies, clip_norm,
+                                        examples + g * model->param_count, sum, norms,
+                                        &ws->group_stats[g]);
+                else
+                    rows_clipped_gradient(&r, clip_norm, sum, norms, &ws->group_stats[g]);
+                done += r.n;
             }
         }
         add_group_grads(model, ws, groups, grad);
     }
+    free(examples);
     for (size_t g = 0; g < groups; g++) {
         stats->loss_sum += ws->group_stats[g].loss_sum;
         stats->correct += ws->group_stats[g].correct;

@@ -50,7 +50,7 @@ const config_field run_config_schema_training[] = {
     {"training.adversarial.step", CONFIG_DOUBLE, "0.1", "adversarial training: PGD step size", "0..1e6", NULL},
     {"training.adversarial.random_start", CONFIG_BOOL, "true", "adversarial training: PGD starts at a random point of the set", NULL, NULL},
     {"training.adversarial.ramp_steps", CONFIG_INT, "0", "adversarial training: steps over which the radius grows from 0 to its value", "0..1000000000", NULL},
-    {"training.augment_multiplicity", CONFIG_INT, "1", "augmentation multiplicity: each example's clipped gradient is the average over this many copies of it, the original and augmented ones (linear model on scatter or raw features; docs/maths.md 4.17); 1: none", "1..16", NULL},
+    {"training.augment_multiplicity", CONFIG_INT, "1", "augmentation multiplicity: each example's clipped gradient is the average over this many copies of it, the original and augmented ones (scatter or raw features; docs/maths.md 4.17); 1: none", "1..16", NULL},
     {"training.augment_shift", CONFIG_INT, "2", "augmentation multiplicity: largest translation of a copy in pixels along each axis (zero fill; drawn from the seed)", "0..8", NULL},
     {"training.augment_rotate", CONFIG_DOUBLE, "0", "augmentation multiplicity: largest rotation of a copy in degrees about the image's centre (bilinear, zero fill; drawn from the seed)", "0..180", NULL},
     {"training.augment_flip", CONFIG_BOOL, "false", "augmentation multiplicity: every odd copy is also flipped left-right (2 copies, shift 0: the image and its mirror)", NULL, NULL},
@@ -250,8 +250,8 @@ int run_adversarial_on_images(const run_config *rc, size_t channels)
     return rc->train.adversarial && !reads_pixels(rc, channels);
 }
 
-/* training.augment_*: copies of the images through the same extractor into the linear model's
- * per-example path (dp/linear_rows.c), which alone averages them before clipping. */
+/* training.augment_*: copies of the images through the same extractor, averaged in each
+ * example's gradient before clipping (dp/linear_rows.c, dp/model_step.c). */
 static int read_augment(run_config *rc, dpkit_error *err)
 {
     config *c = rc->cfg;
@@ -263,10 +263,6 @@ static int read_augment(run_config *rc, dpkit_error *err)
     if (a->multiplicity == 1)
         return 0;
     const char *key = "training.augment_multiplicity";
-    if (strcmp(rc->model_kind, "linear") != 0)
-        return config_error(c, key, err, "%zu with model.kind %s, expected 1 (copies are "
-                            "averaged by the linear model alone) or model.kind linear",
-                            a->multiplicity, rc->model_kind);
     if (rc->extractor.kind == FEATURES_HOG)
         return config_error(c, key, err, "%zu with features.extractor hog, expected 1 or "
                             "features.extractor scatter or raw", a->multiplicity);

@@ -156,16 +156,22 @@ static int local_clipped_sum(dp_model *model, dp_workspace *ws, const dp_train_c
     if (linear)
         return dp_linear_rows_clipped_gradient(model, ws, train, indices, n, clip, grad, stats,
                                                err);
-    for (size_t first = 0; first < n; first += ws->max_batch) {
-        size_t m = n - first < ws->max_batch ? n - first : ws->max_batch;
+    /* with augmented copies (train->copies > 1) an example's copies are adjacent rows */
+    size_t copies = train->copies > 1 ? train->copies : 1, per_batch = ws->max_batch / copies;
+    for (size_t first = 0; first < n; first += per_batch) {
+        size_t m = n - first < per_batch ? n - first : per_batch;
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < m; i++) {
             size_t row = indices[first + i];
             if (train->row)
                 train->row(train->row_user, row, batch_x + i * D);
             else
-                memcpy(batch_x + i * D, train->x + row * D, D * sizeof *batch_x);
-            batch_y[i] = train->y[row];
+                for (size_t c = 0; c < copies; c++)
+                    memcpy(batch_x + (i * copies + c) * D,
+                           (c ? train->copy_x[c - 1] : train->x) + row * D,
+                           D * sizeof *batch_x);
+            for (size_t c = 0; c < copies; c++)
+                batch_y[i * copies + c] = train->y[row];
         }
         /* Noise and adversarial training: each example's input becomes a function of that
          * example alone (and of the released model), so clipping still bounds its whole
@@ -174,8 +180,8 @@ static int local_clipped_sum(dp_model *model, dp_workspace *ws, const dp_train_c
             augment_batch(model, ws, config, step, first, indices + first, batch_x, batch_y, m,
                           adv_x, err))
             return -1;
-        if (dp_model_clipped_gradient(model, ws, config->adversarial ? adv_x : batch_x, batch_y,
-                                      m, clip, grad, NULL, stats, err))
+        if (dp_model_clipped_gradient_copies(model, ws, config->adversarial ? adv_x : batch_x,
+                                             batch_y, m, copies, clip, grad, NULL, stats, err))
             return -1;
     }
     return 0;
@@ -266,11 +272,13 @@ int dp_train_epoch(dp_model *model, dp_workspace *ws, const dp_train_config *con
     }
     int linear = dp_model_is_single_linear(model) && ws->rows_scratch && !train->row &&
                  !config->adversarial && !(config->input_noise > 0);
-    if (train->copies > 1 && !linear) {
-        status = error_set(err, "training.augment_multiplicity: %zu, expected 1 for this model "
-                                "(copies of an example are averaged by the linear model's path "
-                                "alone, without adversarial training or input noise)",
-                           train->copies);
+    if (train->copies > 1 &&
+        (train->copies > DP_AUGMENT_MAX_COPIES || train->copies > ws->max_batch ||
+         !train->copy_x || train->row || config->adversarial || config->input_noise > 0)) {
+        status = error_set(err, "training.augment_multiplicity: %zu, expected 1..%d and at "
+                                "most the physical batch (%zu), with the copies' rows, without "
+                                "rows made on demand, adversarial training or input noise",
+                           train->copies, DP_AUGMENT_MAX_COPIES, ws->max_batch);
         goto done;
     }
     for (long long s = 0; s < steps; s++) {
